@@ -1,0 +1,1 @@
+//! asr stage (being written).

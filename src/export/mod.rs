@@ -1,0 +1,1 @@
+//! Transcript exporters (being written).

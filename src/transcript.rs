@@ -1,0 +1,145 @@
+//! The canonical transcript artifact (`<stem>.transcript.json`) and its parts.
+//!
+//! Every time is integer milliseconds on the original audio timeline (the input file as decoded,
+//! before silence was skipped). The schema is versioned: readers check `schema_version` and
+//! refuse versions they do not know.
+
+use serde::{Deserialize, Serialize};
+
+/// Schema name written into every transcript JSON.
+pub const SCHEMA_NAME: &str = "qualscribe.transcript";
+/// Bumped whenever a field changes meaning or a required field is added.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// A transcribed recording: what was heard, when, with which settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Transcript {
+    /// Always [`SCHEMA_NAME`].
+    pub schema: String,
+    /// Always [`SCHEMA_VERSION`] when written by this version.
+    pub schema_version: u32,
+    /// The recording's id: the input file's stem (also the RTTM `uri`).
+    pub uri: String,
+    /// Where the audio came from.
+    pub source: SourceInfo,
+    /// The language the text is in.
+    pub language: LanguageInfo,
+    /// The Whisper model that produced the text.
+    pub model: ModelInfo,
+    /// Resolved settings that affect the text (for reproducibility).
+    pub settings: TranscribeSettings,
+    /// Speech regions found by voice activity detection (reused by later stages).
+    pub speech: Vec<SpeechRegion>,
+    /// Transcribed segments in time order.
+    pub segments: Vec<Segment>,
+}
+
+/// The input recording.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SourceInfo {
+    /// Path as given by the user.
+    pub path: String,
+    /// SHA-256 of the file's bytes (hex), so a transcript can be matched to its audio.
+    pub sha256: String,
+    /// Duration of the decoded audio.
+    pub duration_ms: u64,
+    /// Sample rate of the file before resampling to 16 kHz.
+    pub sample_rate_hz: u32,
+    /// Channel count of the file before the mono mix-down.
+    pub channels: u16,
+    /// Codec name as reported by the decoder (e.g. "opus", "pcm_s16le").
+    pub codec: String,
+}
+
+/// Language of the transcript.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LanguageInfo {
+    /// ISO 639-1 code (e.g. "es").
+    pub code: String,
+    /// True when Whisper detected it, false when the user gave it.
+    pub detected: bool,
+    /// Detection probability (only when detected).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub probability: Option<f32>,
+}
+
+/// The model used.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelInfo {
+    /// Model name, e.g. "base", "tiny.en", or a file name for user-supplied models.
+    pub name: String,
+    /// SHA-256 of the ggml file (hex).
+    pub sha256: String,
+    /// Whether the model can transcribe languages other than English.
+    pub multilingual: bool,
+}
+
+/// Settings that change the transcript's content.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TranscribeSettings {
+    /// The language asked for ("auto" or a code).
+    pub language_requested: String,
+    /// Beam size (1 = greedy).
+    pub beam_size: u32,
+    /// Voice activity threshold (Silero probability).
+    pub vad_threshold: f32,
+    /// qualscribe version that wrote the file.
+    pub qualscribe_version: String,
+}
+
+/// A stretch of audio where the voice activity detector heard speech.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SpeechRegion {
+    /// Start on the original timeline.
+    pub start_ms: u64,
+    /// End on the original timeline (exclusive).
+    pub end_ms: u64,
+}
+
+/// One Whisper segment: usually a sentence or clause.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Segment {
+    /// Position in the transcript, from 0.
+    pub id: u32,
+    /// Start on the original timeline.
+    pub start_ms: u64,
+    /// End on the original timeline.
+    pub end_ms: u64,
+    /// The text, trimmed, exactly the words joined as Whisper wrote them.
+    pub text: String,
+    /// Speaker label, once speaker turns are known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub speaker: Option<String>,
+    /// Whisper's probability that the window held no speech.
+    pub no_speech_prob: f32,
+    /// Mean token log-probability (a confidence measure).
+    pub avg_logprob: f32,
+    /// Words with their own times, in order, inside `start_ms..=end_ms`.
+    pub words: Vec<Word>,
+}
+
+/// One word with its time and confidence.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Word {
+    /// The word as written (punctuation attached, no leading space).
+    pub text: String,
+    /// Start on the original timeline.
+    pub start_ms: u64,
+    /// End on the original timeline.
+    pub end_ms: u64,
+    /// Mean probability of the word's tokens (0..1).
+    pub probability: f32,
+}
+
+impl Transcript {
+    /// Total number of words.
+    pub fn word_count(&self) -> usize {
+        self.segments.iter().map(|s| s.words.len()).sum()
+    }
+
+    /// The whole text, segments joined by single spaces.
+    pub fn text(&self) -> String {
+        let parts: Vec<&str> = self.segments.iter().map(|s| s.text.as_str()).collect();
+        parts.join(" ")
+    }
+}
