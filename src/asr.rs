@@ -1,1 +1,625 @@
-//! asr stage (being written).
+//! Speech recognition: Whisper (whisper.cpp through whisper-rs) with word timestamps.
+//!
+//! The model is loaded once ([`Transcriber::load`]); each call to [`Transcriber::transcribe`]
+//! makes its own decoding state, so one loaded model serves many files.
+//!
+//! Promises:
+//! - only speech found by voice activity detection is decoded: silences are cut out before
+//!   Whisper sees the audio, and every time is mapped back to the original timeline;
+//! - no speech in, no text out (no call to Whisper at all);
+//! - every word lies inside its segment, words and segments are in time order;
+//! - English-only models are never run on other languages: `auto` is forced to `en`, any other
+//!   language is refused, because such models silently produce garbage otherwise;
+//! - segments Whisper itself marks as probable non-speech, known silence hallucinations and
+//!   repetition loops are dropped or cut (see [`guard`]).
+
+use std::path::{Path, PathBuf};
+
+use whisper_rs::{
+    DtwMode, DtwModelPreset, DtwParameters, FullParams, SamplingStrategy, WhisperContext,
+    WhisperContextParameters, WhisperSegment, WhisperState,
+};
+
+use crate::transcript::{LanguageInfo, Segment, SpeechRegion, Word};
+use crate::vad::{SpeechTimeline, compact_speech};
+
+/// Silence put between speech regions when they are joined for Whisper. Long enough for Whisper
+/// to end a sentence, short enough that an hour of scattered speech stays compact.
+const GAP_BETWEEN_REGIONS_MS: u64 = 200;
+
+/// Language detection looks at this much speech (Whisper's window).
+const LANGUAGE_WINDOW_SAMPLES: usize = 30 * 16_000;
+
+/// Whisper times are in centiseconds.
+const MS_PER_WHISPER_TICK: i64 = 10;
+
+/// Settings of the transcription stage.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AsrConfig {
+    /// `"auto"` or an ISO 639-1 code such as `"es"`. Default `"auto"`.
+    pub language: String,
+    /// CPU threads for Whisper. Default: all available cores.
+    pub threads: usize,
+    /// Beam width; 1 means greedy decoding. Default 1 (see the benchmark notes in the README).
+    pub beam_size: u32,
+}
+
+impl Default for AsrConfig {
+    fn default() -> Self {
+        AsrConfig {
+            language: "auto".to_string(),
+            threads: default_threads(),
+            beam_size: 1,
+        }
+    }
+}
+
+/// Number of hardware threads, at least 1.
+pub fn default_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// What went wrong while transcribing.
+#[derive(Debug, thiserror::Error)]
+pub enum AsrError {
+    /// whisper.cpp could not load the model file.
+    #[error(
+        "cannot load Whisper model {path}: not a valid whisper.cpp ggml file; run `qualscribe models fetch` or pass a ggml-*.bin"
+    )]
+    Load {
+        /// The model file.
+        path: PathBuf,
+    },
+    /// The language code is not one Whisper knows.
+    #[error("unknown language `{code}`: use `auto` or an ISO 639-1 code such as es, en, pt")]
+    UnknownLanguage {
+        /// What the user asked for.
+        code: String,
+    },
+    /// An English-only model was asked for another language.
+    #[error(
+        "model {model} is English-only and cannot transcribe `{language}`: use --model base (multilingual) or --language en"
+    )]
+    EnglishOnlyModel {
+        /// The model's name.
+        model: String,
+        /// The language asked for.
+        language: String,
+    },
+    /// whisper.cpp failed while decoding.
+    #[error("Whisper failed during {step}: {source}")]
+    Whisper {
+        /// What it was doing.
+        step: &'static str,
+        /// whisper-rs's error.
+        #[source]
+        source: whisper_rs::WhisperError,
+    },
+}
+
+fn whisper_err(step: &'static str) -> impl FnOnce(whisper_rs::WhisperError) -> AsrError {
+    move |source| AsrError::Whisper { step, source }
+}
+
+/// What the transcription stage produces for one recording.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AsrOutput {
+    /// The language the text is in.
+    pub language: LanguageInfo,
+    /// Segments on the original timeline.
+    pub segments: Vec<Segment>,
+}
+
+/// A loaded Whisper model, shared by all files of a run.
+pub struct Transcriber {
+    ctx: WhisperContext,
+    model_name: String,
+    multilingual: bool,
+}
+
+impl std::fmt::Debug for Transcriber {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Transcriber")
+            .field("model_name", &self.model_name)
+            .field("multilingual", &self.multilingual)
+            .finish()
+    }
+}
+
+impl Transcriber {
+    /// Loads a whisper.cpp ggml model. `model_name` is only used in messages.
+    pub fn load(path: &Path, model_name: &str) -> Result<Transcriber, AsrError> {
+        whisper_rs::install_logging_hooks(); // whisper.cpp would otherwise print to stderr
+        let load_err = || AsrError::Load { path: path.to_path_buf() };
+        let path_str = path.to_str().ok_or_else(load_err)?;
+        // Token-level times from cross-attention (DTW) are far closer to the audio than
+        // whisper.cpp's heuristic timestamps; they need the model's alignment heads.
+        let preset = {
+            let probe = WhisperContext::new_with_params(path_str, WhisperContextParameters::default())
+                .map_err(|_| load_err())?;
+            dtw_preset(
+                probe.model_n_text_layer(),
+                probe.model_n_text_state(),
+                probe.is_multilingual(),
+            )
+        };
+        let ctx = match preset {
+            Some(model_preset) => {
+                let mut params = WhisperContextParameters::default();
+                params.flash_attn(false); // DTW needs the attention weights
+                params.dtw_parameters(DtwParameters {
+                    mode: DtwMode::ModelPreset { model_preset },
+                    ..DtwParameters::default()
+                });
+                WhisperContext::new_with_params(path_str, params).map_err(|_| load_err())?
+            }
+            None => WhisperContext::new_with_params(path_str, WhisperContextParameters::default())
+                .map_err(|_| load_err())?,
+        };
+        let multilingual = ctx.is_multilingual();
+        Ok(Transcriber { ctx, model_name: model_name.to_string(), multilingual })
+    }
+
+    /// Whether the model handles languages other than English.
+    pub fn is_multilingual(&self) -> bool {
+        self.multilingual
+    }
+
+    /// Transcribes the speech regions of `samples_16k` (16 kHz mono).
+    pub fn transcribe(
+        &self,
+        samples_16k: &[f32],
+        speech: &[SpeechRegion],
+        cfg: &AsrConfig,
+    ) -> Result<AsrOutput, AsrError> {
+        let requested = self.check_language(&cfg.language)?;
+        let (compact, timeline) = compact_speech(samples_16k, speech, GAP_BETWEEN_REGIONS_MS);
+        let threads = cfg.threads.max(1);
+        if compact.is_empty() {
+            let language = requested.map_or_else(
+                || LanguageInfo { code: "und".to_string(), detected: false, probability: None },
+                given_language,
+            );
+            return Ok(AsrOutput { language, segments: Vec::new() });
+        }
+        let mut state = self.ctx.create_state().map_err(whisper_err("state creation"))?;
+        let language = match requested {
+            Some(code) => given_language(code),
+            None => detect_language(&mut state, &compact, threads)?,
+        };
+        let params = self.full_params(&language.code, cfg, threads);
+        state.full(params, &compact).map_err(whisper_err("decoding"))?;
+        let segments = self.collect_segments(&state, &timeline)?;
+        Ok(AsrOutput { language, segments: guard::clean(segments) })
+    }
+
+    /// `None` means "detect"; English-only models never detect.
+    fn check_language<'a>(&self, language: &'a str) -> Result<Option<&'a str>, AsrError> {
+        let language = language.trim();
+        if language.eq_ignore_ascii_case("auto") {
+            return Ok(if self.multilingual { None } else { Some("en") });
+        }
+        if whisper_rs::get_lang_id(language).is_none() {
+            return Err(AsrError::UnknownLanguage { code: language.to_string() });
+        }
+        if !self.multilingual && language != "en" {
+            return Err(AsrError::EnglishOnlyModel {
+                model: self.model_name.clone(),
+                language: language.to_string(),
+            });
+        }
+        Ok(Some(language))
+    }
+
+    fn full_params<'a>(&self, language: &'a str, cfg: &AsrConfig, threads: usize) -> FullParams<'a, 'a> {
+        let strategy = if cfg.beam_size > 1 {
+            SamplingStrategy::BeamSearch { beam_size: cfg.beam_size as i32, patience: -1.0 }
+        } else {
+            SamplingStrategy::Greedy { best_of: 1 }
+        };
+        let mut params = FullParams::new(strategy);
+        params.set_n_threads(threads as i32);
+        params.set_language(Some(language));
+        params.set_translate(false);
+        params.set_print_special(false);
+        params.set_print_progress(false);
+        params.set_print_realtime(false);
+        params.set_print_timestamps(false);
+        params.set_token_timestamps(true);
+        // Conditioning on earlier text is the usual way a repetition loop spreads from one
+        // window to the next; each window is decoded on its own.
+        params.set_no_context(true);
+        // Non-speech tokens such as "[Música]" or "(risas)" are not words anybody said.
+        params.set_suppress_nst(true);
+        params.set_suppress_blank(true);
+        params
+    }
+
+    fn collect_segments(
+        &self,
+        state: &WhisperState,
+        timeline: &SpeechTimeline,
+    ) -> Result<Vec<Segment>, AsrError> {
+        let eot = self.ctx.token_eot();
+        let mut segments = Vec::new();
+        for seg in state.as_iter() {
+            if let Some(segment) = segment_from_whisper(&seg, eot, timeline)? {
+                segments.push(segment);
+            }
+        }
+        for (i, s) in segments.iter_mut().enumerate() {
+            s.id = i as u32;
+        }
+        Ok(segments)
+    }
+}
+
+fn given_language(code: &str) -> LanguageInfo {
+    LanguageInfo { code: code.to_string(), detected: false, probability: None }
+}
+
+/// Detects the language on the first 30 s of speech. Costs one extra encoder pass.
+fn detect_language(
+    state: &mut WhisperState,
+    compact: &[f32],
+    threads: usize,
+) -> Result<LanguageInfo, AsrError> {
+    let window = &compact[..compact.len().min(LANGUAGE_WINDOW_SAMPLES)];
+    state.pcm_to_mel(window, threads).map_err(whisper_err("language detection"))?;
+    let (id, probs) = state.lang_detect(0, threads).map_err(whisper_err("language detection"))?;
+    let code = whisper_rs::get_lang_str(id).unwrap_or("und").to_string();
+    let probability = usize::try_from(id).ok().and_then(|i| probs.get(i)).copied();
+    Ok(LanguageInfo { code, detected: true, probability })
+}
+
+/// The DTW alignment-head preset for the standard Whisper sizes, recognised by their shape.
+fn dtw_preset(text_layers: i32, text_state: i32, multilingual: bool) -> Option<DtwModelPreset> {
+    Some(match (text_layers, text_state, multilingual) {
+        (4, 384, false) => DtwModelPreset::TinyEn,
+        (4, 384, true) => DtwModelPreset::Tiny,
+        (6, 512, false) => DtwModelPreset::BaseEn,
+        (6, 512, true) => DtwModelPreset::Base,
+        (12, 768, false) => DtwModelPreset::SmallEn,
+        (12, 768, true) => DtwModelPreset::Small,
+        (24, 1024, false) => DtwModelPreset::MediumEn,
+        (24, 1024, true) => DtwModelPreset::Medium,
+        _ => return None, // large variants differ only in details we cannot see here
+    })
+}
+
+/// A token on its way into a word: raw bytes (a UTF-8 character may span two tokens).
+struct TokenPiece {
+    bytes: Vec<u8>,
+    probability: f32,
+    start_ms: i64,
+    end_ms: i64,
+}
+
+fn segment_from_whisper(
+    seg: &WhisperSegment<'_>,
+    eot: i32,
+    timeline: &SpeechTimeline,
+) -> Result<Option<Segment>, AsrError> {
+    let seg_start = seg.start_timestamp() * MS_PER_WHISPER_TICK;
+    let seg_end = (seg.end_timestamp() * MS_PER_WHISPER_TICK).max(seg_start);
+    let mut pieces = Vec::new();
+    let mut logprob_sum = 0.0f32;
+    for i in 0..seg.n_tokens() {
+        let Some(token) = seg.get_token(i) else { continue };
+        let data = token.token_data();
+        if data.id >= eot {
+            continue; // timestamps, language and task markers
+        }
+        let bytes = token.to_bytes().map_err(whisper_err("reading tokens"))?.to_vec();
+        logprob_sum += data.plog;
+        // DTW time (when available) marks where the token is heard; t0/t1 are a fallback.
+        let start = if data.t_dtw >= 0 { data.t_dtw } else { data.t0 };
+        pieces.push(TokenPiece {
+            bytes,
+            probability: data.p,
+            start_ms: start * MS_PER_WHISPER_TICK,
+            end_ms: data.t1 * MS_PER_WHISPER_TICK,
+        });
+    }
+    let avg_logprob = if pieces.is_empty() { 0.0 } else { logprob_sum / pieces.len() as f32 };
+    let words = words_from_pieces(&pieces, seg_start, seg_end);
+    if words.is_empty() {
+        return Ok(None);
+    }
+    let to_original = |ms: i64| timeline.to_original_ms(ms.max(0) as u64);
+    let words: Vec<Word> = words
+        .into_iter()
+        .map(|w| Word {
+            start_ms: to_original(w.start_ms as i64),
+            end_ms: to_original(w.end_ms as i64),
+            ..w
+        })
+        .collect();
+    let text = words.iter().map(|w| w.text.as_str()).collect::<Vec<_>>().join(" ");
+    Ok(Some(Segment {
+        id: 0,
+        start_ms: to_original(seg_start),
+        end_ms: to_original(seg_end),
+        text,
+        speaker: None,
+        no_speech_prob: seg.no_speech_probability(),
+        avg_logprob,
+        words,
+    }))
+}
+
+/// Joins sub-word tokens into words: a token starting with a space begins a new word,
+/// anything else (word pieces, punctuation) attaches to the current one. Times are clamped
+/// into the segment and made monotone.
+fn words_from_pieces(pieces: &[TokenPiece], seg_start: i64, seg_end: i64) -> Vec<Word> {
+    struct Draft {
+        bytes: Vec<u8>,
+        probs: Vec<f32>,
+        start_ms: i64,
+        last_end_ms: i64,
+    }
+    let mut drafts: Vec<Draft> = Vec::new();
+    for p in pieces {
+        let starts_word = p.bytes.first() == Some(&b' ') || drafts.is_empty();
+        if starts_word {
+            drafts.push(Draft {
+                bytes: Vec::new(),
+                probs: Vec::new(),
+                start_ms: p.start_ms,
+                last_end_ms: p.end_ms,
+            });
+        }
+        if let Some(d) = drafts.last_mut() {
+            d.bytes.extend_from_slice(&p.bytes);
+            d.probs.push(p.probability);
+            d.last_end_ms = p.end_ms;
+        }
+    }
+    let mut words = Vec::with_capacity(drafts.len());
+    let mut cursor = seg_start;
+    for (i, d) in drafts.iter().enumerate() {
+        let text = String::from_utf8_lossy(&d.bytes).trim().to_string();
+        if text.is_empty() {
+            continue;
+        }
+        let start = d.start_ms.clamp(cursor, seg_end);
+        // DTW marks where each token starts, so a word ends where the next one starts; the
+        // last word ends at its last token's end.
+        let end = match drafts.get(i + 1) {
+            Some(next) => next.start_ms,
+            None => d.last_end_ms,
+        }
+        .clamp(start, seg_end);
+        let probability = d.probs.iter().sum::<f32>() / d.probs.len().max(1) as f32;
+        words.push(Word { text, start_ms: start as u64, end_ms: end as u64, probability });
+        cursor = start;
+    }
+    words
+}
+
+pub mod guard {
+    //! Guards against Whisper's two classic failures: text invented over silence or noise,
+    //! and repetition loops ("gracias gracias gracias ..."). Applied after decoding.
+
+    use crate::transcript::Segment;
+
+    /// A segment Whisper thinks is probably not speech and is also unsure about.
+    /// The same rule as OpenAI's reference decoder (`no_speech_threshold` 0.6 with
+    /// `logprob_threshold` -1.0).
+    const NO_SPEECH_PROB: f32 = 0.6;
+    const LOW_AVG_LOGPROB: f32 = -1.0;
+
+    /// A phrase (1–4 words) repeated this many times in a row is a loop, not speech.
+    const LOOP_REPEATS: usize = 4;
+
+    /// Whole-segment texts Whisper writes over silence: credits from its training subtitles.
+    /// Compared after lower-casing and dropping punctuation.
+    const SILENCE_HALLUCINATIONS: &[&str] = &[
+        "subtitulos realizados por la comunidad de amaraorg",
+        "subtítulos realizados por la comunidad de amaraorg",
+        "subtitulado por la comunidad de amaraorg",
+        "subtítulos por la comunidad de amaraorg",
+        "gracias por ver el video",
+        "gracias por ver",
+        "suscríbete al canal",
+        "thanks for watching",
+        "thank you for watching",
+        "please subscribe",
+        "legendas pela comunidade amaraorg",
+        "obrigado por assistir",
+    ];
+
+    /// Drops non-speech and hallucinated segments, cuts repetition loops, renumbers.
+    pub fn clean(segments: Vec<Segment>) -> Vec<Segment> {
+        let mut kept: Vec<Segment> = Vec::with_capacity(segments.len());
+        for mut s in segments {
+            if is_probably_not_speech(&s) || is_known_hallucination(&s.text) {
+                continue;
+            }
+            cut_repetition_loop(&mut s);
+            let repeats_previous = kept.last().is_some_and(|p| normalized(&p.text) == normalized(&s.text));
+            let repeats_twice = repeats_previous
+                && kept.len() >= 2
+                && normalized(&kept[kept.len() - 2].text) == normalized(&s.text);
+            if repeats_twice || s.words.is_empty() {
+                continue; // the third identical segment in a row is a loop across windows
+            }
+            kept.push(s);
+        }
+        for (i, s) in kept.iter_mut().enumerate() {
+            s.id = i as u32;
+        }
+        kept
+    }
+
+    fn is_probably_not_speech(s: &Segment) -> bool {
+        s.no_speech_prob > NO_SPEECH_PROB && s.avg_logprob < LOW_AVG_LOGPROB
+    }
+
+    fn normalized(text: &str) -> String {
+        text.to_lowercase()
+            .chars()
+            .filter(|c| c.is_alphanumeric() || c.is_whitespace())
+            .collect::<String>()
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+
+    fn is_known_hallucination(text: &str) -> bool {
+        let n = normalized(text);
+        SILENCE_HALLUCINATIONS.iter().any(|h| n == *h)
+    }
+
+    /// Keeps the first two occurrences of a phrase repeated [`LOOP_REPEATS`]+ times in a row
+    /// and drops the rest of the segment from there (what follows a loop is noise).
+    fn cut_repetition_loop(s: &mut Segment) {
+        let keys: Vec<String> = s.words.iter().map(|w| normalized(&w.text)).collect();
+        let Some(cut_at) = loop_cut_index(&keys) else { return };
+        s.words.truncate(cut_at);
+        s.text = s.words.iter().map(|w| w.text.as_str()).collect::<Vec<_>>().join(" ");
+        if let Some(last) = s.words.last() {
+            s.end_ms = last.end_ms.max(s.start_ms);
+        }
+    }
+
+    /// Index of the first word to drop, if the words contain a loop.
+    pub(crate) fn loop_cut_index(keys: &[String]) -> Option<usize> {
+        for n in 1..=4usize {
+            for start in 0..keys.len() {
+                let mut repeats = 1;
+                while start + (repeats + 1) * n <= keys.len()
+                    && keys[start..start + n] == keys[start + repeats * n..start + (repeats + 1) * n]
+                {
+                    repeats += 1;
+                }
+                if repeats >= LOOP_REPEATS {
+                    return Some(start + 2 * n);
+                }
+            }
+        }
+        None
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+        use crate::transcript::Word;
+
+        fn seg(text: &str, no_speech: f32, logprob: f32) -> Segment {
+            let words: Vec<Word> = text
+                .split_whitespace()
+                .enumerate()
+                .map(|(i, w)| Word {
+                    text: w.to_string(),
+                    start_ms: i as u64 * 100,
+                    end_ms: i as u64 * 100 + 90,
+                    probability: 0.9,
+                })
+                .collect();
+            Segment {
+                id: 0,
+                start_ms: 0,
+                end_ms: words.last().map_or(0, |w| w.end_ms),
+                text: text.to_string(),
+                speaker: None,
+                no_speech_prob: no_speech,
+                avg_logprob: logprob,
+                words,
+            }
+        }
+
+        #[test]
+        fn drops_uncertain_non_speech() {
+            let out = clean(vec![seg("hola", 0.9, -1.5), seg("buenos días", 0.9, -0.2)]);
+            assert_eq!(out.len(), 1);
+            assert_eq!(out[0].text, "buenos días");
+        }
+
+        #[test]
+        fn drops_subtitle_credits() {
+            let out = clean(vec![seg("Subtítulos realizados por la comunidad de Amara.org", 0.1, -0.3)]);
+            assert!(out.is_empty());
+        }
+
+        #[test]
+        fn cuts_a_word_loop_after_two_occurrences() {
+            let out = clean(vec![seg("y entonces gracias gracias gracias gracias gracias gracias", 0.0, -0.2)]);
+            assert_eq!(out[0].text, "y entonces gracias gracias");
+            assert_eq!(out[0].end_ms, out[0].words.last().unwrap().end_ms);
+        }
+
+        #[test]
+        fn cuts_a_phrase_loop() {
+            let keys: Vec<String> = "a b c b c b c b c d".split(' ').map(String::from).collect();
+            assert_eq!(loop_cut_index(&keys), Some(5));
+        }
+
+        #[test]
+        fn keeps_ordinary_repetition() {
+            let keys: Vec<String> = "no no no quiero".split(' ').map(String::from).collect();
+            assert_eq!(loop_cut_index(&keys), None);
+        }
+
+        #[test]
+        fn drops_third_identical_segment_in_a_row() {
+            let out = clean(vec![seg("lo mismo", 0.0, -0.1), seg("lo mismo", 0.0, -0.1), seg("lo mismo", 0.0, -0.1)]);
+            assert_eq!(out.len(), 2);
+            assert_eq!(out[1].id, 1);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn piece(text: &str, start_ms: i64, end_ms: i64) -> TokenPiece {
+        TokenPiece { bytes: text.as_bytes().to_vec(), probability: 0.5, start_ms, end_ms }
+    }
+
+    #[test]
+    fn tokens_join_into_words_with_punctuation_attached() {
+        let pieces = [
+            piece(" Hola", 0, 300),
+            piece(",", 300, 320),
+            piece(" ¿", 400, 420),
+            piece("qué", 420, 600),
+            piece(" tal", 600, 800),
+            piece("?", 800, 820),
+        ];
+        let words = words_from_pieces(&pieces, 0, 900);
+        let texts: Vec<&str> = words.iter().map(|w| w.text.as_str()).collect();
+        assert_eq!(texts, ["Hola,", "¿qué", "tal?"]);
+        assert!(words.windows(2).all(|w| w[0].start_ms <= w[1].start_ms));
+        assert!(words.iter().all(|w| w.start_ms <= w.end_ms && w.end_ms <= 900));
+    }
+
+    #[test]
+    fn a_character_split_across_tokens_is_rebuilt() {
+        let e_acute = "é".as_bytes();
+        let pieces = [
+            TokenPiece { bytes: vec![b' ', b'c', b'a', b'f', e_acute[0]], probability: 1.0, start_ms: 0, end_ms: 100 },
+            TokenPiece { bytes: vec![e_acute[1]], probability: 0.5, start_ms: 100, end_ms: 200 },
+        ];
+        let words = words_from_pieces(&pieces, 0, 300);
+        assert_eq!(words[0].text, "café");
+        assert!((words[0].probability - 0.75).abs() < 1e-6);
+    }
+
+    #[test]
+    fn times_are_clamped_into_the_segment_and_monotone() {
+        let pieces = [piece(" a", 500, 400), piece(" b", 100, 2000), piece(" c", 3000, 3100)];
+        let words = words_from_pieces(&pieces, 200, 1000);
+        assert!(words.windows(2).all(|w| w[0].start_ms <= w[1].start_ms));
+        assert!(words.iter().all(|w| (200..=1000).contains(&w.start_ms) && w.end_ms <= 1000));
+        assert!(words.iter().all(|w| w.start_ms <= w.end_ms));
+    }
+
+    #[test]
+    fn standard_shapes_map_to_alignment_heads() {
+        assert!(matches!(dtw_preset(6, 512, true), Some(DtwModelPreset::Base)));
+        assert!(matches!(dtw_preset(4, 384, false), Some(DtwModelPreset::TinyEn)));
+        assert!(dtw_preset(32, 1280, true).is_none());
+    }
+}

@@ -1,9 +1,35 @@
 //! The library error: one enum per stage, joined here.
 
-/// Any qualscribe library error.
+use std::path::PathBuf;
+
+/// Any qualscribe library error. Each stage's error already names the file or model involved.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// Installing or finding a model failed.
+    #[error(transparent)]
+    Models(#[from] crate::models::ModelError),
+    /// The audio could not be decoded.
+    #[error(transparent)]
+    Audio(#[from] crate::audio::AudioError),
+    /// Voice activity detection failed.
+    #[error(transparent)]
+    Vad(#[from] crate::vad::VadError),
+    /// Transcription failed.
+    #[error(transparent)]
+    Asr(#[from] crate::asr::AsrError),
+    /// Writing an export failed.
+    #[error(transparent)]
+    Export(#[from] crate::export::ExportError),
     /// An atomic write failed.
     #[error(transparent)]
     Write(#[from] crate::atomic::WriteError),
+    /// A file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
 }

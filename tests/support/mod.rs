@@ -1,0 +1,43 @@
+//! Shared test fixtures: corpus paths and models loaded once per test binary.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::sync::{Mutex, MutexGuard, OnceLock};
+
+use qualscribe::pipeline::Engines;
+
+/// `../shared/corpus` next to the project (see its README).
+pub fn corpus(rel: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus").join(rel)
+}
+
+/// A file in the project itself.
+pub fn project(rel: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(rel)
+}
+
+/// The installed models (scripts/test.sh installs them before the tests run).
+pub fn models_dir() -> PathBuf {
+    qualscribe::models::default_models_dir()
+}
+
+/// Whisper uses every core: running two model tests at once only makes both slower.
+pub fn one_at_a_time() -> MutexGuard<'static, ()> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+pub fn base() -> &'static Engines {
+    static E: OnceLock<Engines> = OnceLock::new();
+    E.get_or_init(|| Engines::load(&models_dir(), "base").expect("base model installed by scripts/test.sh"))
+}
+
+pub fn tiny_en() -> &'static Engines {
+    static E: OnceLock<Engines> = OnceLock::new();
+    E.get_or_init(|| Engines::load(&models_dir(), "tiny.en").expect("tiny.en installed by scripts/test.sh"))
+}
+
+/// The real `qualscribe` binary built for this test run.
+pub fn qualscribe_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_qualscribe"))
+}
