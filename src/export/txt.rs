@@ -1,0 +1,36 @@
+//! Plain-text (`.txt`) writer: the transcript to read or paste into an analysis tool.
+//!
+//! Output: one paragraph per segment, paragraphs separated by a blank line, each starting with
+//! its start time as `[hh:mm:ss]` (seconds truncated). When segments carry speakers, the first
+//! segment of each turn (a run of consecutive segments by one speaker) starts with `Name: `:
+//!
+//! ```text
+//! [00:00:00] Buenos días, ¿empezamos?
+//!
+//! Ana: [00:00:04] Sí, claro.
+//!
+//! [00:00:07] Cuando llegué a la ciudad…
+//! ```
+//!
+//! Whitespace inside a segment's text is collapsed to single spaces so a paragraph stays one
+//! line; segments with no text are left out. The file ends with a newline (empty if no text).
+
+use super::{Paragraph, clock, paragraphs};
+use crate::transcript::Transcript;
+
+/// The transcript as plain text.
+pub(super) fn render(t: &Transcript) -> String {
+    let mut out = String::new();
+    for (i, p) in paragraphs(t).iter().enumerate() {
+        if i > 0 {
+            out.push('\n');
+        }
+        out.push_str(&paragraph(p));
+    }
+    out
+}
+
+fn paragraph(p: &Paragraph<'_>) -> String {
+    let name = p.turn_speaker.map(|s| format!("{s}: ")).unwrap_or_default();
+    format!("{name}[{}] {}\n", clock(p.start_ms), p.text)
+}
