@@ -16,6 +16,7 @@
 //! | [`asr`] | Whisper transcription with word timestamps (whisper-rs) |
 //! | [`transcript`] | the canonical, versioned transcript artifact |
 //! | [`export`] | TXT, SRT, VTT, JSON and Markdown writers |
+//! | [`eval`] | scoring against references (word error rate) |
 //! | [`pipeline`] | wires the stages, nothing else |
 #![warn(missing_docs)]
 
@@ -23,6 +24,7 @@ pub mod asr;
 pub mod atomic;
 pub mod audio;
 pub mod error;
+pub mod eval;
 pub mod export;
 pub mod models;
 pub mod pipeline;
