@@ -322,6 +322,8 @@ fn segment_from_whisper(
         });
     }
     let avg_logprob = if pieces.is_empty() { 0.0 } else { logprob_sum / pieces.len() as f32 };
+    // JSON has no NaN or infinity: a transcript with one could not be read back.
+    let avg_logprob = if avg_logprob.is_finite() { avg_logprob } else { f32::MIN };
     let words = words_from_pieces(&pieces, seg_start, seg_end);
     if words.is_empty() {
         return Ok(None);
@@ -391,6 +393,7 @@ fn words_from_pieces(pieces: &[TokenPiece], seg_start: i64, seg_end: i64) -> Vec
         }
         .clamp(start, seg_end);
         let probability = d.probs.iter().sum::<f32>() / d.probs.len().max(1) as f32;
+        let probability = if probability.is_finite() { probability.clamp(0.0, 1.0) } else { 0.0 };
         words.push(Word { text, start_ms: start as u64, end_ms: end as u64, probability });
         cursor = start;
     }
