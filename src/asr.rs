@@ -130,13 +130,16 @@ impl Transcriber {
     /// Loads a whisper.cpp ggml model. `model_name` is only used in messages.
     pub fn load(path: &Path, model_name: &str) -> Result<Transcriber, AsrError> {
         whisper_rs::install_logging_hooks(); // whisper.cpp would otherwise print to stderr
-        let load_err = || AsrError::Load { path: path.to_path_buf() };
+        let load_err = || AsrError::Load {
+            path: path.to_path_buf(),
+        };
         let path_str = path.to_str().ok_or_else(load_err)?;
         // Token-level times from cross-attention (DTW) are far closer to the audio than
         // whisper.cpp's heuristic timestamps; they need the model's alignment heads.
         let preset = {
-            let probe = WhisperContext::new_with_params(path_str, WhisperContextParameters::default())
-                .map_err(|_| load_err())?;
+            let probe =
+                WhisperContext::new_with_params(path_str, WhisperContextParameters::default())
+                    .map_err(|_| load_err())?;
             dtw_preset(
                 probe.model_n_text_layer(),
                 probe.model_n_text_state(),
@@ -157,7 +160,11 @@ impl Transcriber {
                 .map_err(|_| load_err())?,
         };
         let multilingual = ctx.is_multilingual();
-        Ok(Transcriber { ctx, model_name: model_name.to_string(), multilingual })
+        Ok(Transcriber {
+            ctx,
+            model_name: model_name.to_string(),
+            multilingual,
+        })
     }
 
     /// Whether the model handles languages other than English.
@@ -177,20 +184,35 @@ impl Transcriber {
         let threads = cfg.threads.max(1);
         if compact.is_empty() {
             let language = requested.map_or_else(
-                || LanguageInfo { code: "und".to_string(), detected: false, probability: None },
+                || LanguageInfo {
+                    code: "und".to_string(),
+                    detected: false,
+                    probability: None,
+                },
                 given_language,
             );
-            return Ok(AsrOutput { language, segments: Vec::new() });
+            return Ok(AsrOutput {
+                language,
+                segments: Vec::new(),
+            });
         }
-        let mut state = self.ctx.create_state().map_err(whisper_err("state creation"))?;
+        let mut state = self
+            .ctx
+            .create_state()
+            .map_err(whisper_err("state creation"))?;
         let language = match requested {
             Some(code) => given_language(code),
             None => detect_language(&mut state, &compact, threads)?,
         };
         let params = self.full_params(&language.code, cfg, threads);
-        state.full(params, &compact).map_err(whisper_err("decoding"))?;
+        state
+            .full(params, &compact)
+            .map_err(whisper_err("decoding"))?;
         let segments = self.collect_segments(&state, &timeline)?;
-        Ok(AsrOutput { language, segments: guard::clean(segments) })
+        Ok(AsrOutput {
+            language,
+            segments: guard::clean(segments),
+        })
     }
 
     /// `None` means "detect"; English-only models never detect.
@@ -200,7 +222,9 @@ impl Transcriber {
             return Ok(if self.multilingual { None } else { Some("en") });
         }
         if whisper_rs::get_lang_id(language).is_none() {
-            return Err(AsrError::UnknownLanguage { code: language.to_string() });
+            return Err(AsrError::UnknownLanguage {
+                code: language.to_string(),
+            });
         }
         if !self.multilingual && language != "en" {
             return Err(AsrError::EnglishOnlyModel {
@@ -211,9 +235,17 @@ impl Transcriber {
         Ok(Some(language))
     }
 
-    fn full_params<'a>(&self, language: &'a str, cfg: &AsrConfig, threads: usize) -> FullParams<'a, 'a> {
+    fn full_params<'a>(
+        &self,
+        language: &'a str,
+        cfg: &AsrConfig,
+        threads: usize,
+    ) -> FullParams<'a, 'a> {
         let strategy = if cfg.beam_size > 1 {
-            SamplingStrategy::BeamSearch { beam_size: cfg.beam_size as i32, patience: -1.0 }
+            SamplingStrategy::BeamSearch {
+                beam_size: cfg.beam_size as i32,
+                patience: -1.0,
+            }
         } else {
             SamplingStrategy::Greedy { best_of: 1 }
         };
@@ -255,7 +287,11 @@ impl Transcriber {
 }
 
 fn given_language(code: &str) -> LanguageInfo {
-    LanguageInfo { code: code.to_string(), detected: false, probability: None }
+    LanguageInfo {
+        code: code.to_string(),
+        detected: false,
+        probability: None,
+    }
 }
 
 /// Detects the language on the first 30 s of speech. Costs one extra encoder pass.
@@ -265,11 +301,19 @@ fn detect_language(
     threads: usize,
 ) -> Result<LanguageInfo, AsrError> {
     let window = &compact[..compact.len().min(LANGUAGE_WINDOW_SAMPLES)];
-    state.pcm_to_mel(window, threads).map_err(whisper_err("language detection"))?;
-    let (id, probs) = state.lang_detect(0, threads).map_err(whisper_err("language detection"))?;
+    state
+        .pcm_to_mel(window, threads)
+        .map_err(whisper_err("language detection"))?;
+    let (id, probs) = state
+        .lang_detect(0, threads)
+        .map_err(whisper_err("language detection"))?;
     let code = whisper_rs::get_lang_str(id).unwrap_or("und").to_string();
     let probability = usize::try_from(id).ok().and_then(|i| probs.get(i)).copied();
-    Ok(LanguageInfo { code, detected: true, probability })
+    Ok(LanguageInfo {
+        code,
+        detected: true,
+        probability,
+    })
 }
 
 /// The DTW alignment-head preset for the standard Whisper sizes, recognised by their shape.
@@ -305,12 +349,17 @@ fn segment_from_whisper(
     let mut pieces = Vec::new();
     let mut logprob_sum = 0.0f32;
     for i in 0..seg.n_tokens() {
-        let Some(token) = seg.get_token(i) else { continue };
+        let Some(token) = seg.get_token(i) else {
+            continue;
+        };
         let data = token.token_data();
         if data.id >= eot {
             continue; // timestamps, language and task markers
         }
-        let bytes = token.to_bytes().map_err(whisper_err("reading tokens"))?.to_vec();
+        let bytes = token
+            .to_bytes()
+            .map_err(whisper_err("reading tokens"))?
+            .to_vec();
         logprob_sum += data.plog;
         // DTW time (when available) marks where the token is heard; t0/t1 are a fallback.
         let start = if data.t_dtw >= 0 { data.t_dtw } else { data.t0 };
@@ -321,9 +370,17 @@ fn segment_from_whisper(
             end_ms: data.t1 * MS_PER_WHISPER_TICK,
         });
     }
-    let avg_logprob = if pieces.is_empty() { 0.0 } else { logprob_sum / pieces.len() as f32 };
+    let avg_logprob = if pieces.is_empty() {
+        0.0
+    } else {
+        logprob_sum / pieces.len() as f32
+    };
     // JSON has no NaN or infinity: a transcript with one could not be read back.
-    let avg_logprob = if avg_logprob.is_finite() { avg_logprob } else { f32::MIN };
+    let avg_logprob = if avg_logprob.is_finite() {
+        avg_logprob
+    } else {
+        f32::MIN
+    };
     let words = words_from_pieces(&pieces, seg_start, seg_end);
     if words.is_empty() {
         return Ok(None);
@@ -337,7 +394,11 @@ fn segment_from_whisper(
             ..w
         })
         .collect();
-    let text = words.iter().map(|w| w.text.as_str()).collect::<Vec<_>>().join(" ");
+    let text = words
+        .iter()
+        .map(|w| w.text.as_str())
+        .collect::<Vec<_>>()
+        .join(" ");
     Ok(Some(Segment {
         id: 0,
         start_ms: to_original(seg_start),
@@ -393,8 +454,17 @@ fn words_from_pieces(pieces: &[TokenPiece], seg_start: i64, seg_end: i64) -> Vec
         }
         .clamp(start, seg_end);
         let probability = d.probs.iter().sum::<f32>() / d.probs.len().max(1) as f32;
-        let probability = if probability.is_finite() { probability.clamp(0.0, 1.0) } else { 0.0 };
-        words.push(Word { text, start_ms: start as u64, end_ms: end as u64, probability });
+        let probability = if probability.is_finite() {
+            probability.clamp(0.0, 1.0)
+        } else {
+            0.0
+        };
+        words.push(Word {
+            text,
+            start_ms: start as u64,
+            end_ms: end as u64,
+            probability,
+        });
         cursor = start;
     }
     words
@@ -440,7 +510,9 @@ pub mod guard {
                 continue;
             }
             cut_repetition_loop(&mut s);
-            let repeats_previous = kept.last().is_some_and(|p| normalized(&p.text) == normalized(&s.text));
+            let repeats_previous = kept
+                .last()
+                .is_some_and(|p| normalized(&p.text) == normalized(&s.text));
             let repeats_twice = repeats_previous
                 && kept.len() >= 2
                 && normalized(&kept[kept.len() - 2].text) == normalized(&s.text);
@@ -478,9 +550,16 @@ pub mod guard {
     /// and drops the rest of the segment from there (what follows a loop is noise).
     fn cut_repetition_loop(s: &mut Segment) {
         let keys: Vec<String> = s.words.iter().map(|w| normalized(&w.text)).collect();
-        let Some(cut_at) = loop_cut_index(&keys) else { return };
+        let Some(cut_at) = loop_cut_index(&keys) else {
+            return;
+        };
         s.words.truncate(cut_at);
-        s.text = s.words.iter().map(|w| w.text.as_str()).collect::<Vec<_>>().join(" ");
+        s.text = s
+            .words
+            .iter()
+            .map(|w| w.text.as_str())
+            .collect::<Vec<_>>()
+            .join(" ");
         if let Some(last) = s.words.last() {
             s.end_ms = last.end_ms.max(s.start_ms);
         }
@@ -492,7 +571,8 @@ pub mod guard {
             for start in 0..keys.len() {
                 let mut repeats = 1;
                 while start + (repeats + 1) * n <= keys.len()
-                    && keys[start..start + n] == keys[start + repeats * n..start + (repeats + 1) * n]
+                    && keys[start..start + n]
+                        == keys[start + repeats * n..start + (repeats + 1) * n]
                 {
                     repeats += 1;
                 }
@@ -541,13 +621,21 @@ pub mod guard {
 
         #[test]
         fn drops_subtitle_credits() {
-            let out = clean(vec![seg("Subtítulos realizados por la comunidad de Amara.org", 0.1, -0.3)]);
+            let out = clean(vec![seg(
+                "Subtítulos realizados por la comunidad de Amara.org",
+                0.1,
+                -0.3,
+            )]);
             assert!(out.is_empty());
         }
 
         #[test]
         fn cuts_a_word_loop_after_two_occurrences() {
-            let out = clean(vec![seg("y entonces gracias gracias gracias gracias gracias gracias", 0.0, -0.2)]);
+            let out = clean(vec![seg(
+                "y entonces gracias gracias gracias gracias gracias gracias",
+                0.0,
+                -0.2,
+            )]);
             assert_eq!(out[0].text, "y entonces gracias gracias");
             assert_eq!(out[0].end_ms, out[0].words.last().unwrap().end_ms);
         }
@@ -566,7 +654,11 @@ pub mod guard {
 
         #[test]
         fn drops_third_identical_segment_in_a_row() {
-            let out = clean(vec![seg("lo mismo", 0.0, -0.1), seg("lo mismo", 0.0, -0.1), seg("lo mismo", 0.0, -0.1)]);
+            let out = clean(vec![
+                seg("lo mismo", 0.0, -0.1),
+                seg("lo mismo", 0.0, -0.1),
+                seg("lo mismo", 0.0, -0.1),
+            ]);
             assert_eq!(out.len(), 2);
             assert_eq!(out[1].id, 1);
         }
@@ -578,7 +670,12 @@ mod tests {
     use super::*;
 
     fn piece(text: &str, start_ms: i64, end_ms: i64) -> TokenPiece {
-        TokenPiece { bytes: text.as_bytes().to_vec(), probability: 0.5, start_ms, end_ms }
+        TokenPiece {
+            bytes: text.as_bytes().to_vec(),
+            probability: 0.5,
+            start_ms,
+            end_ms,
+        }
     }
 
     #[test]
@@ -595,15 +692,29 @@ mod tests {
         let texts: Vec<&str> = words.iter().map(|w| w.text.as_str()).collect();
         assert_eq!(texts, ["Hola,", "¿qué", "tal?"]);
         assert!(words.windows(2).all(|w| w[0].start_ms <= w[1].start_ms));
-        assert!(words.iter().all(|w| w.start_ms <= w.end_ms && w.end_ms <= 900));
+        assert!(
+            words
+                .iter()
+                .all(|w| w.start_ms <= w.end_ms && w.end_ms <= 900)
+        );
     }
 
     #[test]
     fn a_character_split_across_tokens_is_rebuilt() {
         let e_acute = "é".as_bytes();
         let pieces = [
-            TokenPiece { bytes: vec![b' ', b'c', b'a', b'f', e_acute[0]], probability: 1.0, start_ms: 0, end_ms: 100 },
-            TokenPiece { bytes: vec![e_acute[1]], probability: 0.5, start_ms: 100, end_ms: 200 },
+            TokenPiece {
+                bytes: vec![b' ', b'c', b'a', b'f', e_acute[0]],
+                probability: 1.0,
+                start_ms: 0,
+                end_ms: 100,
+            },
+            TokenPiece {
+                bytes: vec![e_acute[1]],
+                probability: 0.5,
+                start_ms: 100,
+                end_ms: 200,
+            },
         ];
         let words = words_from_pieces(&pieces, 0, 300);
         assert_eq!(words[0].text, "café");
@@ -612,17 +723,31 @@ mod tests {
 
     #[test]
     fn times_are_clamped_into_the_segment_and_monotone() {
-        let pieces = [piece(" a", 500, 400), piece(" b", 100, 2000), piece(" c", 3000, 3100)];
+        let pieces = [
+            piece(" a", 500, 400),
+            piece(" b", 100, 2000),
+            piece(" c", 3000, 3100),
+        ];
         let words = words_from_pieces(&pieces, 200, 1000);
         assert!(words.windows(2).all(|w| w[0].start_ms <= w[1].start_ms));
-        assert!(words.iter().all(|w| (200..=1000).contains(&w.start_ms) && w.end_ms <= 1000));
+        assert!(
+            words
+                .iter()
+                .all(|w| (200..=1000).contains(&w.start_ms) && w.end_ms <= 1000)
+        );
         assert!(words.iter().all(|w| w.start_ms <= w.end_ms));
     }
 
     #[test]
     fn standard_shapes_map_to_alignment_heads() {
-        assert!(matches!(dtw_preset(6, 512, true), Some(DtwModelPreset::Base)));
-        assert!(matches!(dtw_preset(4, 384, false), Some(DtwModelPreset::TinyEn)));
+        assert!(matches!(
+            dtw_preset(6, 512, true),
+            Some(DtwModelPreset::Base)
+        ));
+        assert!(matches!(
+            dtw_preset(4, 384, false),
+            Some(DtwModelPreset::TinyEn)
+        ));
         assert!(dtw_preset(32, 1280, true).is_none());
     }
 }

@@ -73,7 +73,9 @@ struct ModelsDirArg {
 
 impl ModelsDirArg {
     fn resolve(&self) -> PathBuf {
-        self.models_dir.clone().unwrap_or_else(models::default_models_dir)
+        self.models_dir
+            .clone()
+            .unwrap_or_else(models::default_models_dir)
     }
 }
 
@@ -133,11 +135,21 @@ fn error_line(e: &anyhow::Error) -> String {
 
 fn dispatch(cli: Cli) -> Result<ExitCode> {
     match cli.command {
-        Command::Models { action: ModelsAction::Fetch { models, quantize, force, dir } } => {
+        Command::Models {
+            action:
+                ModelsAction::Fetch {
+                    models,
+                    quantize,
+                    force,
+                    dir,
+                },
+        } => {
             fetch_models(&dir.resolve(), &models, &quantize, force)?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Models { action: ModelsAction::List { dir } } => {
+        Command::Models {
+            action: ModelsAction::List { dir },
+        } => {
             list_models(&dir.resolve())?;
             Ok(ExitCode::SUCCESS)
         }
@@ -148,7 +160,10 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
 
 fn fetch_models(dir: &Path, names: &[String], quantize: &str, force: bool) -> Result<()> {
     let quantization: Quantization = quantize.parse()?;
-    let opts = FetchOptions { quantization, force };
+    let opts = FetchOptions {
+        quantization,
+        force,
+    };
     let mut ids: Vec<ModelId> = names.iter().map(|n| n.parse()).collect::<Result<_, _>>()?;
     // Transcription always needs the voice activity model.
     if !ids.contains(&ModelId::Vad) {
@@ -166,10 +181,18 @@ fn fetch_models(dir: &Path, names: &[String], quantize: &str, force: bool) -> Re
 fn list_models(dir: &Path) -> Result<()> {
     let installed = models::list(dir)?;
     if installed.is_empty() {
-        println!("no models in {} (run `qualscribe models fetch`)", dir.display());
+        println!(
+            "no models in {} (run `qualscribe models fetch`)",
+            dir.display()
+        );
     }
     for m in installed {
-        println!("{}\t{:.1} MB\t{}", m.id, m.bytes as f64 / 1e6, m.path.display());
+        println!(
+            "{}\t{:.1} MB\t{}",
+            m.id,
+            m.bytes as f64 / 1e6,
+            m.path.display()
+        );
     }
     Ok(())
 }
@@ -201,7 +224,14 @@ fn transcribe(args: &TranscribeArgs, install_missing: bool) -> Result<ExitCode> 
             ));
             continue;
         }
-        match transcribe_one(&engines, input, &cfg, &args.output_dir, &formats, args.quiet) {
+        match transcribe_one(
+            &engines,
+            input,
+            &cfg,
+            &args.output_dir,
+            &formats,
+            args.quiet,
+        ) {
             Ok(()) => {}
             Err(e) => failures.push(naming_the_file(input, &error_line(&e))),
         }
@@ -212,7 +242,11 @@ fn transcribe(args: &TranscribeArgs, install_missing: bool) -> Result<ExitCode> 
     if failures.is_empty() {
         Ok(ExitCode::SUCCESS)
     } else {
-        eprintln!("qualscribe: {} of {} files failed", failures.len(), args.inputs.len());
+        eprintln!(
+            "qualscribe: {} of {} files failed",
+            failures.len(),
+            args.inputs.len()
+        );
         Ok(ExitCode::from(1))
     }
 }
@@ -220,7 +254,11 @@ fn transcribe(args: &TranscribeArgs, install_missing: bool) -> Result<ExitCode> 
 /// Each failure line names its file once (decoder errors already do).
 fn naming_the_file(input: &Path, line: &str) -> String {
     let name = input.display().to_string();
-    if line.contains(&name) { line.to_string() } else { format!("{name}: {line}") }
+    if line.contains(&name) {
+        line.to_string()
+    } else {
+        format!("{name}: {line}")
+    }
 }
 
 fn transcribe_one(
@@ -266,16 +304,25 @@ fn transcribe_one(
 /// of transcription is never lost to a permissions problem at the end.
 fn prepare_output_dir(dir: &Path) -> Result<()> {
     if dir.exists() && !dir.is_dir() {
-        bail!("output folder {} is a file: choose another -o folder", dir.display());
+        bail!(
+            "output folder {} is a file: choose another -o folder",
+            dir.display()
+        );
     }
     std::fs::create_dir_all(dir).with_context(|| {
-        format!("cannot create output folder {}: choose a writable -o folder", dir.display())
+        format!(
+            "cannot create output folder {}: choose a writable -o folder",
+            dir.display()
+        )
     })?;
     tempfile::Builder::new()
         .prefix(".qualscribe-probe-")
         .tempfile_in(dir)
         .with_context(|| {
-            format!("output folder {} is not writable: choose a writable -o folder", dir.display())
+            format!(
+                "output folder {} is not writable: choose a writable -o folder",
+                dir.display()
+            )
         })?;
     Ok(())
 }
@@ -290,14 +337,20 @@ fn install_missing_models(dir: &Path, model_spec: &str, quiet: bool) -> Result<(
         // Only named models can be installed; a missing user file stays an error below.
         if let Some((id, quantization)) = models::installable_whisper(model_spec) {
             needed.push(id);
-            let opts = FetchOptions { quantization, force: false };
+            let opts = FetchOptions {
+                quantization,
+                force: false,
+            };
             for id in needed {
                 fetch_one(dir, id, &opts, quiet)?;
             }
             return Ok(());
         }
     }
-    let opts = FetchOptions { quantization: Quantization::F16, force: false };
+    let opts = FetchOptions {
+        quantization: Quantization::F16,
+        force: false,
+    };
     for id in needed {
         fetch_one(dir, id, &opts, quiet)?;
     }

@@ -39,7 +39,11 @@ impl Engines {
         let model = models::resolve_whisper(models_dir, model_spec)?;
         let vad = Vad::load(&models::resolve_vad(models_dir)?)?;
         let transcriber = Transcriber::load(&model.path, &model.name)?;
-        Ok(Engines { vad, transcriber, model })
+        Ok(Engines {
+            vad,
+            transcriber,
+            model,
+        })
     }
 
     /// The Whisper model in use.
@@ -56,7 +60,9 @@ pub fn transcribe_file(
 ) -> Result<Transcript, Error> {
     let decoded = audio::decode_file(path)?;
     let speech = engines.vad.detect(&decoded.samples, &cfg.vad)?;
-    let asr = engines.transcriber.transcribe(&decoded.samples, &speech, &cfg.asr)?;
+    let asr = engines
+        .transcriber
+        .transcribe(&decoded.samples, &speech, &cfg.asr)?;
     let source = SourceInfo {
         path: path.display().to_string(),
         sha256: models::sha256_file(path).map_err(|source| Error::Read {

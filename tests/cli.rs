@@ -24,7 +24,10 @@ fn stderr(o: &Output) -> String {
 /// Files left in `dir`, sorted.
 fn files_in(dir: &Path) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(dir)
-        .map(|rd| rd.map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect())
+        .map(|rd| {
+            rd.map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .collect()
+        })
         .unwrap_or_default();
     names.sort();
     names
@@ -33,12 +36,27 @@ fn files_in(dir: &Path) -> Vec<String> {
 /// Runs `transcribe` on one bad input and returns the one error line about it.
 fn error_for(input: &Path) -> String {
     let out = tempfile::tempdir().unwrap();
-    let o = qualscribe(&["transcribe", "--model", "tiny.en", input.to_str().unwrap()], out.path());
-    assert_eq!(o.status.code(), Some(1), "bad input exits 1: {}", stderr(&o));
+    let o = qualscribe(
+        &["transcribe", "--model", "tiny.en", input.to_str().unwrap()],
+        out.path(),
+    );
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "bad input exits 1: {}",
+        stderr(&o)
+    );
     let line = stderr(&o).lines().next().unwrap_or_default().to_string();
-    assert!(line.contains(&input.display().to_string()), "error names the file: {line}");
+    assert!(
+        line.contains(&input.display().to_string()),
+        "error names the file: {line}"
+    );
     assert!(!line.contains("panicked"), "{line}");
-    assert!(files_in(out.path()).is_empty(), "no output for a bad file: {:?}", files_in(out.path()));
+    assert!(
+        files_in(out.path()).is_empty(),
+        "no output for a bad file: {:?}",
+        files_in(out.path())
+    );
     line
 }
 
@@ -53,7 +71,17 @@ fn run_writes_every_format_named_after_the_input() {
     let _one = one_at_a_time();
     let out = tempfile::tempdir().unwrap();
     let sample = project("audio_samples/fleurs-en-000.ogg");
-    let o = qualscribe(&["run", "--model", "tiny.en", "--language", "en", sample.to_str().unwrap()], out.path());
+    let o = qualscribe(
+        &[
+            "run",
+            "--model",
+            "tiny.en",
+            "--language",
+            "en",
+            sample.to_str().unwrap(),
+        ],
+        out.path(),
+    );
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(
         files_in(out.path()),
@@ -68,7 +96,11 @@ fn run_writes_every_format_named_after_the_input() {
     let json = std::fs::read_to_string(out.path().join("fleurs-en-000.transcript.json")).unwrap();
     let t: qualscribe::transcript::Transcript = serde_json::from_str(&json).unwrap();
     assert_eq!(t.uri, "fleurs-en-000");
-    assert!(t.text().to_lowercase().contains("communication"), "{}", t.text());
+    assert!(
+        t.text().to_lowercase().contains("communication"),
+        "{}",
+        t.text()
+    );
     let srt = std::fs::read_to_string(out.path().join("fleurs-en-000.srt")).unwrap();
     assert!(srt.starts_with("1\n"));
     let vtt = std::fs::read_to_string(out.path().join("fleurs-en-000.vtt")).unwrap();
@@ -79,22 +111,40 @@ fn run_writes_every_format_named_after_the_input() {
 fn one_bad_file_does_not_stop_the_others() {
     let _one = one_at_a_time();
     let tmp = tempfile::tempdir().unwrap();
-    let bad = temp_file(tmp.path(), "notes.wav", b"these are my interview notes, not audio");
+    let bad = temp_file(
+        tmp.path(),
+        "notes.wav",
+        b"these are my interview notes, not audio",
+    );
     let good = corpus("fleurs/fleurs-en-002.ogg");
     let out = tmp.path().join("out");
     let o = qualscribe(
-        &["transcribe", "--model", "tiny.en", "--format", "txt,json", bad.to_str().unwrap(), good.to_str().unwrap()],
+        &[
+            "transcribe",
+            "--model",
+            "tiny.en",
+            "--format",
+            "txt,json",
+            bad.to_str().unwrap(),
+            good.to_str().unwrap(),
+        ],
         &out,
     );
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("notes.wav"));
-    assert_eq!(files_in(&out), ["fleurs-en-002.transcript.json", "fleurs-en-002.txt"]);
+    assert_eq!(
+        files_in(&out),
+        ["fleurs-en-002.transcript.json", "fleurs-en-002.txt"]
+    );
 }
 
 #[test]
 fn missing_file() {
     let line = error_for(Path::new("/nonexistent/interview.wav"));
-    assert!(line.to_lowercase().contains("not found") || line.contains("No such file"), "{line}");
+    assert!(
+        line.to_lowercase().contains("not found") || line.contains("No such file"),
+        "{line}"
+    );
 }
 
 #[test]
@@ -103,7 +153,10 @@ fn directory_instead_of_file() {
     let dir = tmp.path().join("recordings.wav");
     std::fs::create_dir(&dir).unwrap();
     let line = error_for(&dir);
-    assert!(line.contains("directory") || line.contains("folder"), "{line}");
+    assert!(
+        line.contains("directory") || line.contains("folder"),
+        "{line}"
+    );
 }
 
 #[test]
@@ -116,7 +169,11 @@ fn empty_file() {
 #[test]
 fn text_file_with_an_audio_extension() {
     let tmp = tempfile::tempdir().unwrap();
-    let line = error_for(&temp_file(tmp.path(), "fake.mp3", &b"not audio at all\n".repeat(200)));
+    let line = error_for(&temp_file(
+        tmp.path(),
+        "fake.mp3",
+        &b"not audio at all\n".repeat(200),
+    ));
     assert!(line.contains("not a recognised audio file"), "{line}");
 }
 
@@ -132,10 +189,21 @@ fn truncated_file() {
 fn zero_length_audio() {
     let tmp = tempfile::tempdir().unwrap();
     let p = tmp.path().join("zero.wav");
-    let spec = hound::WavSpec { channels: 1, sample_rate: 16_000, bits_per_sample: 16, sample_format: hound::SampleFormat::Int };
-    hound::WavWriter::create(&p, spec).unwrap().finalize().unwrap();
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: 16_000,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    hound::WavWriter::create(&p, spec)
+        .unwrap()
+        .finalize()
+        .unwrap();
     let line = error_for(&p);
-    assert!(line.contains("no audio") || line.contains("zero") || line.contains("0 samples"), "{line}");
+    assert!(
+        line.contains("no audio") || line.contains("zero") || line.contains("0 samples"),
+        "{line}"
+    );
 }
 
 #[test]
@@ -158,14 +226,23 @@ fn unsupported_codec() {
     wav.extend_from_slice(&data);
     let tmp = tempfile::tempdir().unwrap();
     let line = error_for(&temp_file(tmp.path(), "ac3.wav", &wav));
-    assert!(line.contains("unsupported") || line.contains("not a recognised"), "{line}");
+    assert!(
+        line.contains("unsupported") || line.contains("not a recognised"),
+        "{line}"
+    );
 }
 
 #[test]
 fn unwritable_output_folder_fails_before_any_work() {
     let tmp = tempfile::tempdir().unwrap();
     let blocker = temp_file(tmp.path(), "a-file", b"x");
-    let o = qualscribe(&["transcribe", corpus("fleurs/fleurs-en-000.ogg").to_str().unwrap()], &blocker.join("out"));
+    let o = qualscribe(
+        &[
+            "transcribe",
+            corpus("fleurs/fleurs-en-000.ogg").to_str().unwrap(),
+        ],
+        &blocker.join("out"),
+    );
     assert_eq!(o.status.code(), Some(2));
     let err = stderr(&o);
     assert_eq!(err.lines().count(), 1, "{err}");
@@ -176,7 +253,11 @@ fn unwritable_output_folder_fails_before_any_work() {
 fn model_not_installed_says_how_to_install_it() {
     let tmp = tempfile::tempdir().unwrap();
     let o = Command::new(qualscribe_bin())
-        .args(["transcribe", corpus("fleurs/fleurs-en-000.ogg").to_str().unwrap(), "-o"])
+        .args([
+            "transcribe",
+            corpus("fleurs/fleurs-en-000.ogg").to_str().unwrap(),
+            "-o",
+        ])
         .arg(tmp.path().join("out"))
         .arg("--models-dir")
         .arg(tmp.path().join("no-models"))
@@ -204,14 +285,24 @@ fn fetch_without_network_fails_cleanly() {
     let err = stderr(&o);
     let last = err.lines().last().unwrap_or_default();
     assert!(last.contains("silero-vad"), "{err}");
-    assert!(files_in(tmp.path()).iter().all(|f| !f.ends_with(".onnx")), "nothing half-installed");
+    assert!(
+        files_in(tmp.path()).iter().all(|f| !f.ends_with(".onnx")),
+        "nothing half-installed"
+    );
 }
 
 #[test]
 fn english_only_model_refuses_another_language() {
     let tmp = tempfile::tempdir().unwrap();
     let o = qualscribe(
-        &["transcribe", "--model", "tiny.en", "--language", "es", corpus("fleurs/fleurs-es-000.ogg").to_str().unwrap()],
+        &[
+            "transcribe",
+            "--model",
+            "tiny.en",
+            "--language",
+            "es",
+            corpus("fleurs/fleurs-es-000.ogg").to_str().unwrap(),
+        ],
         tmp.path(),
     );
     assert_eq!(o.status.code(), Some(1));

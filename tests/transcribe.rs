@@ -11,7 +11,10 @@ use support::{base, corpus, one_at_a_time, tiny_en};
 
 fn config(language: &str) -> TranscribeConfig {
     TranscribeConfig {
-        asr: AsrConfig { language: language.to_string(), ..AsrConfig::default() },
+        asr: AsrConfig {
+            language: language.to_string(),
+            ..AsrConfig::default()
+        },
         ..TranscribeConfig::default()
     }
 }
@@ -42,16 +45,36 @@ fn assert_well_formed(t: &Transcript) {
     let duration = t.source.duration_ms;
     let mut last_start = 0;
     for s in &t.segments {
-        assert!(s.start_ms <= s.end_ms, "segment {} ends before it starts", s.id);
-        assert!(s.end_ms <= duration + 50, "segment {} ends after the audio", s.id);
-        assert!(s.start_ms >= last_start, "segments out of order at {}", s.id);
+        assert!(
+            s.start_ms <= s.end_ms,
+            "segment {} ends before it starts",
+            s.id
+        );
+        assert!(
+            s.end_ms <= duration + 50,
+            "segment {} ends after the audio",
+            s.id
+        );
+        assert!(
+            s.start_ms >= last_start,
+            "segments out of order at {}",
+            s.id
+        );
         last_start = s.start_ms;
         assert!(!s.words.is_empty());
         let mut word_start = s.start_ms;
         for w in &s.words {
             assert!(w.start_ms >= word_start, "word `{}` out of order", w.text);
-            assert!(w.start_ms <= w.end_ms, "word `{}` ends before it starts", w.text);
-            assert!(w.start_ms >= s.start_ms && w.end_ms <= s.end_ms, "word `{}` outside its segment", w.text);
+            assert!(
+                w.start_ms <= w.end_ms,
+                "word `{}` ends before it starts",
+                w.text
+            );
+            assert!(
+                w.start_ms >= s.start_ms && w.end_ms <= s.end_ms,
+                "word `{}` outside its segment",
+                w.text
+            );
             assert!((0.0..=1.0).contains(&w.probability));
             word_start = w.start_ms;
         }
@@ -105,7 +128,12 @@ fn word_times_follow_the_reference_turns_of_a_long_recording() {
     // 129 s focus group with reference turn times: every segment must fall inside the audio,
     // and the first words of the participant ANA (13.3 s) must be timed near 13.3 s.
     let _one = one_at_a_time();
-    let t = transcribe_file(base(), &corpus("grupo_focal_reparto/grupo_focal_01.wav"), &config("es")).unwrap();
+    let t = transcribe_file(
+        base(),
+        &corpus("grupo_focal_reparto/grupo_focal_01.wav"),
+        &config("es"),
+    )
+    .unwrap();
     assert_well_formed(&t);
     let word = t
         .segments
@@ -113,7 +141,11 @@ fn word_times_follow_the_reference_turns_of_a_long_recording() {
         .flat_map(|s| &s.words)
         .find(|w| w.start_ms > 12_000 && normalize_text_lang(&w.text, "es") == ["lo"])
         .expect("ANA's `Lo primero que pienso` is transcribed");
-    assert!((word.start_ms as i64 - 13_334).abs() < 700, "`Lo` at {} ms", word.start_ms);
+    assert!(
+        (word.start_ms as i64 - 13_334).abs() < 700,
+        "`Lo` at {} ms",
+        word.start_ms
+    );
 }
 
 #[test]
@@ -141,5 +173,8 @@ fn same_input_gives_identical_transcript() {
     let clip = corpus("fleurs/fleurs-en-003.ogg");
     let a = transcribe_file(tiny_en(), &clip, &config("en")).unwrap();
     let b = transcribe_file(tiny_en(), &clip, &config("en")).unwrap();
-    assert_eq!(serde_json::to_string(&a).unwrap(), serde_json::to_string(&b).unwrap());
+    assert_eq!(
+        serde_json::to_string(&a).unwrap(),
+        serde_json::to_string(&b).unwrap()
+    );
 }

@@ -8,7 +8,9 @@ use qualscribe::pipeline::Engines;
 
 /// `../shared/corpus` next to the project (see its README).
 pub fn corpus(rel: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus").join(rel)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/corpus")
+        .join(rel)
 }
 
 /// A file in the project itself.
@@ -29,12 +31,16 @@ pub fn one_at_a_time() -> MutexGuard<'static, ()> {
 
 pub fn base() -> &'static Engines {
     static E: OnceLock<Engines> = OnceLock::new();
-    E.get_or_init(|| Engines::load(&models_dir(), "base").expect("base model installed by scripts/test.sh"))
+    E.get_or_init(|| {
+        Engines::load(&models_dir(), "base").expect("base model installed by scripts/test.sh")
+    })
 }
 
 pub fn tiny_en() -> &'static Engines {
     static E: OnceLock<Engines> = OnceLock::new();
-    E.get_or_init(|| Engines::load(&models_dir(), "tiny.en").expect("tiny.en installed by scripts/test.sh"))
+    E.get_or_init(|| {
+        Engines::load(&models_dir(), "tiny.en").expect("tiny.en installed by scripts/test.sh")
+    })
 }
 
 /// The real `qualscribe` binary built for this test run.
