@@ -16,7 +16,7 @@
 //! | [`asr`] | Whisper transcription with word timestamps (whisper-rs) |
 //! | [`transcript`] | the canonical, versioned transcript artifact |
 //! | [`export`] | TXT, SRT, VTT, JSON and Markdown writers |
-//! | [`eval`] | scoring against references (word error rate) |
+//! | [`eval`] | scoring against references (word error rate, diarization error rate) |
 //! | [`pipeline`] | wires the stages, nothing else |
 #![warn(missing_docs)]
 

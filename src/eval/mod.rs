@@ -1,4 +1,5 @@
-//! Transcript evaluation: text normalisation for scoring and word error rate ([`wer`]).
+//! Evaluation against references: word error rate ([`wer`]) with its text normalisation, and
+//! diarization error rate ([`der`]) with the RTTM/UEM files it reads ([`rttm`]).
 //!
 //! [`normalize_text`] turns text into the word list that scoring compares:
 //!
@@ -18,7 +19,9 @@
 //! `veinticinco`: `32` → `treinta y dos`, `2020` → `dos mil veinte`, `25` → `twenty five`.
 //! Number words are written without accents (`veintitres`), as step 2 leaves references.
 
+pub mod der;
 mod numbers;
+pub mod rttm;
 pub mod wer;
 
 use unicode_normalization::UnicodeNormalization;
