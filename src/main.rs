@@ -328,31 +328,15 @@ fn prepare_output_dir(dir: &Path) -> Result<()> {
 }
 
 /// `run` installs what it needs on first use; `transcribe` expects models to be there.
+/// A missing user-supplied model file is not installable and stays an error for later.
 fn install_missing_models(dir: &Path, model_spec: &str, quiet: bool) -> Result<()> {
-    let mut needed = Vec::new();
     if models::resolve_vad(dir).is_err() {
-        needed.push(ModelId::Vad);
+        fetch_one(dir, ModelId::Vad, &FetchOptions::default(), quiet)?;
     }
-    if models::resolve_whisper(dir, model_spec).is_err() {
-        // Only named models can be installed; a missing user file stays an error below.
-        if let Some((id, quantization)) = models::installable_whisper(model_spec) {
-            needed.push(id);
-            let opts = FetchOptions {
-                quantization,
-                force: false,
-            };
-            for id in needed {
-                fetch_one(dir, id, &opts, quiet)?;
-            }
-            return Ok(());
-        }
-    }
-    let opts = FetchOptions {
-        quantization: Quantization::F16,
-        force: false,
-    };
-    for id in needed {
-        fetch_one(dir, id, &opts, quiet)?;
+    if models::resolve_whisper(dir, model_spec).is_err()
+        && let Some((id, quantization)) = models::installable_whisper(model_spec)
+    {
+        fetch_one(dir, id, &FetchOptions { quantization, force: false }, quiet)?;
     }
     Ok(())
 }

@@ -572,6 +572,15 @@ pub fn resolve_whisper(dir: &Path, spec: &str) -> Result<WhisperModelFile, Model
     whisper_file(path, name)
 }
 
+/// The model and weight format to fetch for an installable spec (`base-q8_0` →
+/// `(Base, Q8_0)`); `None` for user files and unknown names.
+pub fn installable_whisper(spec: &str) -> Option<(ModelId, Quantization)> {
+    let target = installed_target(spec)?;
+    let id = target.spec.split_once("-q8_0").map_or(target.spec.as_str(), |(id, _)| id);
+    let quantization = if target.spec.ends_with("-q8_0") { Quantization::Q8_0 } else { Quantization::F16 };
+    Some((id.parse().ok()?, quantization))
+}
+
 /// The installable Whisper file a spec names, if it names one.
 fn installed_target(spec: &str) -> Option<Target<'static>> {
     let (id, quantization) = match spec.rsplit_once('-') {
@@ -635,6 +644,15 @@ pub fn resolve_vad(dir: &Path) -> Result<PathBuf, ModelError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn installable_specs_name_model_and_format() {
+        assert_eq!(installable_whisper("base"), Some((ModelId::Base, Quantization::F16)));
+        assert_eq!(installable_whisper("tiny.en-q8_0"), Some((ModelId::TinyEn, Quantization::Q8_0)));
+        assert_eq!(installable_whisper("base-f16"), Some((ModelId::Base, Quantization::F16)));
+        assert_eq!(installable_whisper("/tmp/ggml-small.bin"), None);
+        assert_eq!(installable_whisper("vad"), None);
+    }
 
     #[test]
     fn ids_and_quantizations_parse_and_display() {
