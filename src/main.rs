@@ -336,7 +336,15 @@ fn install_missing_models(dir: &Path, model_spec: &str, quiet: bool) -> Result<(
     if models::resolve_whisper(dir, model_spec).is_err()
         && let Some((id, quantization)) = models::installable_whisper(model_spec)
     {
-        fetch_one(dir, id, &FetchOptions { quantization, force: false }, quiet)?;
+        fetch_one(
+            dir,
+            id,
+            &FetchOptions {
+                quantization,
+                force: false,
+            },
+            quiet,
+        )?;
     }
     Ok(())
 }

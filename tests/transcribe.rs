@@ -83,9 +83,10 @@ fn assert_well_formed(t: &Transcript) {
     }
 }
 
-// Thresholds: measured on this corpus with these models (see the README's numbers) plus a
-// margin for float noise across CPUs; a real regression (wrong mel, wrong language, broken
-// resampling) moves WER by tens of points, far past the margin.
+// Thresholds: measured corpus WER on these 10 clips per language with these models
+// (2026-11: es/base 0.097, en/tiny.en 0.146, pt/base 0.185, greedy decoding) plus a margin of
+// about 2.5–6.5 points for float noise across CPUs and SIMD paths. A real regression (wrong mel
+// filters, wrong language, broken resampling or timeline mapping) moves WER by tens of points.
 
 #[test]
 fn spanish_fleurs_with_base_is_accurate() {
@@ -105,7 +106,7 @@ fn english_fleurs_with_tiny_en_is_accurate() {
 fn portuguese_fleurs_with_base_is_usable() {
     let _one = one_at_a_time();
     let wer = fleurs_wer(base(), "pt");
-    assert!(wer < 0.35, "Portuguese WER {wer:.3}");
+    assert!(wer < 0.25, "Portuguese WER {wer:.3}");
 }
 
 #[test]

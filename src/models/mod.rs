@@ -576,8 +576,15 @@ pub fn resolve_whisper(dir: &Path, spec: &str) -> Result<WhisperModelFile, Model
 /// `(Base, Q8_0)`); `None` for user files and unknown names.
 pub fn installable_whisper(spec: &str) -> Option<(ModelId, Quantization)> {
     let target = installed_target(spec)?;
-    let id = target.spec.split_once("-q8_0").map_or(target.spec.as_str(), |(id, _)| id);
-    let quantization = if target.spec.ends_with("-q8_0") { Quantization::Q8_0 } else { Quantization::F16 };
+    let id = target
+        .spec
+        .split_once("-q8_0")
+        .map_or(target.spec.as_str(), |(id, _)| id);
+    let quantization = if target.spec.ends_with("-q8_0") {
+        Quantization::Q8_0
+    } else {
+        Quantization::F16
+    };
     Some((id.parse().ok()?, quantization))
 }
 
@@ -647,9 +654,18 @@ mod tests {
 
     #[test]
     fn installable_specs_name_model_and_format() {
-        assert_eq!(installable_whisper("base"), Some((ModelId::Base, Quantization::F16)));
-        assert_eq!(installable_whisper("tiny.en-q8_0"), Some((ModelId::TinyEn, Quantization::Q8_0)));
-        assert_eq!(installable_whisper("base-f16"), Some((ModelId::Base, Quantization::F16)));
+        assert_eq!(
+            installable_whisper("base"),
+            Some((ModelId::Base, Quantization::F16))
+        );
+        assert_eq!(
+            installable_whisper("tiny.en-q8_0"),
+            Some((ModelId::TinyEn, Quantization::Q8_0))
+        );
+        assert_eq!(
+            installable_whisper("base-f16"),
+            Some((ModelId::Base, Quantization::F16))
+        );
         assert_eq!(installable_whisper("/tmp/ggml-small.bin"), None);
         assert_eq!(installable_whisper("vad"), None);
     }
