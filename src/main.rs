@@ -39,6 +39,34 @@ enum Command {
     Transcribe(TranscribeArgs),
     /// The whole job on audio files: installs missing models, transcribes, writes every format
     Run(TranscribeArgs),
+    /// Score outputs against references
+    Eval {
+        #[command(subcommand)]
+        metric: EvalMetric,
+    },
+}
+
+#[derive(Subcommand)]
+enum EvalMetric {
+    /// Diarization error rate (pyannote.metrics definitions: optimal speaker mapping, overlap scored)
+    Der {
+        /// Reference RTTM
+        #[arg(long = "ref", value_name = "RTTM")]
+        reference: PathBuf,
+        /// Hypothesis RTTM
+        #[arg(long = "hyp", value_name = "RTTM")]
+        hypothesis: PathBuf,
+        /// Scored regions (UEM); default: the extent of reference and hypothesis
+        #[arg(long, value_name = "UEM")]
+        uem: Option<PathBuf>,
+        /// Total width of the no-score zone around each reference boundary, in seconds
+        /// (pyannote convention: 0.25 = ±0.125 s)
+        #[arg(long, default_value_t = 0.0)]
+        collar: f64,
+        /// Do not score regions where the reference has overlapping speakers
+        #[arg(long)]
+        skip_overlap: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -155,6 +183,25 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
         }
         Command::Transcribe(args) => transcribe(&args, false),
         Command::Run(args) => transcribe(&args, true),
+        Command::Eval {
+            metric:
+                EvalMetric::Der {
+                    reference,
+                    hypothesis,
+                    uem,
+                    collar,
+                    skip_overlap,
+                },
+        } => {
+            eval_der(
+                &reference,
+                &hypothesis,
+                uem.as_deref(),
+                collar,
+                skip_overlap,
+            )?;
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 
@@ -175,6 +222,49 @@ fn fetch_models(dir: &Path, names: &[String], quantize: &str, force: bool) -> Re
             println!("{}\t{}\t{}", m.id, m.path.display(), m.sha256);
         }
     }
+    Ok(())
+}
+
+fn eval_der(
+    reference: &Path,
+    hypothesis: &Path,
+    uem: Option<&Path>,
+    collar_s: f64,
+    skip_overlap: bool,
+) -> Result<()> {
+    use qualscribe::eval::{der, rttm};
+    if !(collar_s >= 0.0 && collar_s.is_finite()) {
+        bail!("--collar must be a number of seconds ≥ 0, got {collar_s}");
+    }
+    let reference = rttm::read_rttm(reference)?;
+    let hypothesis = rttm::read_rttm(hypothesis)?;
+    let uem = uem.map(rttm::read_uem).transpose()?;
+    let opts = der::DerOptions {
+        collar_s,
+        skip_overlap,
+    };
+    let reports = der::diarization_error(&reference, &hypothesis, uem.as_deref(), &opts);
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(
+        out,
+        "{:<24} {:>9} {:>9} {:>9} {:>9} {:>8}",
+        "uri", "total s", "missed s", "false s", "confus s", "DER %"
+    );
+    let mut row = |uri: &str, r: &der::DerReport| {
+        let _ = writeln!(
+            out,
+            "{uri:<24} {:>9.3} {:>9.3} {:>9.3} {:>9.3} {:>8.2}",
+            r.total_s,
+            r.missed_s,
+            r.false_alarm_s,
+            r.confusion_s,
+            100.0 * r.der()
+        );
+    };
+    for (uri, r) in &reports {
+        row(uri, r);
+    }
+    row("TOTAL", &der::total(&reports));
     Ok(())
 }
 

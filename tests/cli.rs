@@ -308,3 +308,62 @@ fn english_only_model_refuses_another_language() {
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("English-only"), "{}", stderr(&o));
 }
+
+#[test]
+fn eval_der_prints_the_pyannote_numbers() {
+    // Expected TOTAL row from tests/fixtures/der/expected.tsv (pyannote.metrics 4.2.0):
+    // ami_system with collar 0.25 and the AMI UEM.
+    let fixtures = project("tests/fixtures/der");
+    let expected = std::fs::read_to_string(fixtures.join("expected.tsv")).unwrap();
+    let row: Vec<f64> = expected
+        .lines()
+        .find(|l| l.starts_with("ami_system_c0.25\tTOTAL"))
+        .unwrap()
+        .split('\t')
+        .skip(2)
+        .map(|v| v.parse().unwrap())
+        .collect();
+    let o = Command::new(qualscribe_bin())
+        .args(["eval", "der", "--collar", "0.25", "--ref"])
+        .arg(fixtures.join("ami.rttm"))
+        .arg("--hyp")
+        .arg(fixtures.join("ami_system.rttm"))
+        .arg("--uem")
+        .arg(fixtures.join("ami.uem"))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let stdout = String::from_utf8(o.stdout).unwrap();
+    let total: Vec<f64> = stdout
+        .lines()
+        .find(|l| l.starts_with("TOTAL"))
+        .unwrap()
+        .split_whitespace()
+        .skip(1)
+        .map(|v| v.parse().unwrap())
+        .collect();
+    for (got, want) in total[..4].iter().zip(&row[..4]) {
+        assert!((got - want).abs() < 0.001, "{stdout}");
+    }
+    assert!((total[4] - 100.0 * row[4]).abs() < 0.01, "{stdout}");
+}
+
+#[test]
+fn eval_der_names_a_bad_rttm_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let bad = temp_file(
+        tmp.path(),
+        "bad.rttm",
+        b"SPEAKER x 1 zero 1.0 <NA> <NA> A <NA> <NA>\n",
+    );
+    let o = Command::new(qualscribe_bin())
+        .args(["eval", "der", "--ref"])
+        .arg(&bad)
+        .arg("--hyp")
+        .arg(&bad)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    let err = stderr(&o);
+    assert!(err.contains("bad.rttm:1:") && err.contains("zero"), "{err}");
+}
