@@ -14,10 +14,13 @@
 //! Subtitle cues (SRT and VTT share them, see `cues`) hold at most 2 lines of at most
 //! 42 characters and last at most 7 s; they are sorted, non-overlapping and have `end > start`.
 //! Files are written atomically ([`crate::atomic`]), so a reader never sees half a file.
+//!
+//! [`qda`] writes REFI-QDA codebooks (`.qdc`) and projects (`.qdpx`) from its own input model.
 
 mod cues;
 mod json;
 mod md;
+pub mod qda;
 mod srt;
 mod txt;
 mod vtt;
