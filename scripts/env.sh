@@ -12,6 +12,7 @@ need_system_packages() {
     command -v clang >/dev/null || missing+=(clang)
     ls /usr/lib/llvm-*/lib/libclang*.so* >/dev/null 2>&1 || missing+=(libclang-dev)
     command -v python3 >/dev/null || missing+=(python3 python3-pip)
+    command -v xmllint >/dev/null || missing+=(libxml2-utils)  # REFI-QDA schema checks in the tests
     if [ ${#missing[@]} -gt 0 ]; then
         echo "installing system packages: ${missing[*]}" >&2
         local sudo=""

@@ -17,6 +17,12 @@ pub enum Error {
     /// Transcription failed.
     #[error(transparent)]
     Asr(#[from] crate::asr::AsrError),
+    /// Text embedding failed.
+    #[error(transparent)]
+    Embed(#[from] crate::embed::EmbedError),
+    /// Writing a REFI-QDA file failed.
+    #[error(transparent)]
+    Qda(#[from] crate::export::qda::QdaError),
     /// Writing an export failed.
     #[error(transparent)]
     Export(#[from] crate::export::ExportError),

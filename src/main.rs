@@ -73,7 +73,7 @@ enum EvalMetric {
 enum ModelsAction {
     /// Download, verify and convert models (idempotent)
     Fetch {
-        /// Model to install: base (multilingual, default), tiny.en (English only), vad
+        /// Model to install: base (multilingual, default), tiny.en (English only), vad, e5 (multilingual text), minilm (English text)
         #[arg(long = "model", value_name = "NAME", default_values_t = vec!["base".to_string()])]
         models: Vec<String>,
         /// Weight format of the converted Whisper model: f16 or q8_0
