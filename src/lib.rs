@@ -14,6 +14,7 @@
 //! | [`audio`] | decodes any supported file to 16 kHz mono |
 //! | [`vad`] | Silero voice activity detection (tract-onnx) |
 //! | [`asr`] | Whisper transcription with word timestamps (whisper-rs) |
+//! | [`diarize`] | who spoke when (GE2E speaker embeddings, clustering) and word attribution |
 //! | [`transcript`] | the canonical, versioned transcript artifact |
 //! | [`export`] | TXT, SRT, VTT, JSON and Markdown writers |
 //! | [`eval`] | scoring against references (word error rate, diarization error rate) |
@@ -23,6 +24,7 @@
 pub mod asr;
 pub mod atomic;
 pub mod audio;
+pub mod diarize;
 pub mod error;
 pub mod eval;
 pub mod export;

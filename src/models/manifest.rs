@@ -76,6 +76,16 @@ pub(crate) enum Conversion {
         /// Output file names per quantisation.
         outputs: GgmlOutputs,
     },
+    /// resemblyzer's legacy torch checkpoint converted to GE2E safetensors (see `ge2e.rs`).
+    Ge2eToSafetensors {
+        /// Wheel entry of the checkpoint.
+        source: String,
+        /// Installed file name.
+        output: String,
+        /// SHA-256 the converted file must have: the conversion is deterministic, so a
+        /// different result means a converter defect or a damaged input.
+        output_sha256: String,
+    },
     /// One wheel entry copied as is.
     Copy {
         /// Wheel entry.
@@ -136,7 +146,7 @@ mod tests {
         let m = manifest();
         assert_eq!(m.schema, 1);
         let ids: Vec<&str> = m.models.iter().map(|e| e.id.as_str()).collect();
-        assert_eq!(ids, ["base", "tiny.en", "vad"]);
+        assert_eq!(ids, ["base", "tiny.en", "vad", "speaker"]);
         for model in &m.models {
             assert!(!model.wheels.is_empty(), "{}", model.id);
             for wheel in &model.wheels {
@@ -173,7 +183,9 @@ mod tests {
                     .iter()
                     .chain(std::iter::once(vocabulary))
                     .collect(),
-                Conversion::Copy { source, .. } => vec![source],
+                Conversion::Copy { source, .. } | Conversion::Ge2eToSafetensors { source, .. } => {
+                    vec![source]
+                }
             };
             for entry in used {
                 assert!(
@@ -191,5 +203,6 @@ mod tests {
         assert_eq!(m.model("base").and_then(|e| e.multilingual), Some(true));
         assert_eq!(m.model("tiny.en").and_then(|e| e.multilingual), Some(false));
         assert_eq!(m.model("vad").and_then(|e| e.multilingual), None);
+        assert_eq!(m.model("speaker").and_then(|e| e.multilingual), None);
     }
 }

