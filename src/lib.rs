@@ -14,6 +14,7 @@
 //! | [`audio`] | decodes any supported file to 16 kHz mono |
 //! | [`vad`] | Silero voice activity detection (tract-onnx) |
 //! | [`asr`] | Whisper transcription with word timestamps (whisper-rs) |
+//! | [`diarize`] | who spoke when (GE2E speaker embeddings, clustering) and word attribution |
 //! | [`transcript`] | the canonical, versioned transcript artifact |
 //! | [`export`] | TXT, SRT, VTT, JSON and Markdown writers |
 //! | [`embed`] | passage embeddings (multilingual e5, English MiniLM) for themes and codes |
@@ -24,6 +25,7 @@
 pub mod asr;
 pub mod atomic;
 pub mod audio;
+pub mod diarize;
 pub mod embed;
 pub mod error;
 pub mod eval;

