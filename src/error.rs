@@ -17,6 +17,34 @@ pub enum Error {
     /// Transcription failed.
     #[error(transparent)]
     Asr(#[from] crate::asr::AsrError),
+    /// Diarization failed or was misconfigured.
+    #[error(transparent)]
+    Diarize(#[from] crate::diarize::DiarizeError),
+    /// The audio given for a saved transcript is not the recording it was made from.
+    #[error(
+        "{path} is not the recording transcript `{uri}` was made from (SHA-256 differs): pass the original with --audio"
+    )]
+    AudioMismatch {
+        /// The audio file.
+        path: PathBuf,
+        /// The transcript's recording id.
+        uri: String,
+    },
+    /// A saved artifact is not valid JSON of its kind.
+    #[error("{path} is not a qualscribe artifact: {source}")]
+    BadArtifact {
+        /// The file.
+        path: PathBuf,
+        /// The parse error.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// A saved artifact was written by an incompatible version.
+    #[error("{path} was written by another qualscribe version: delete it to recompute")]
+    ArtifactVersion {
+        /// The file.
+        path: PathBuf,
+    },
     /// Text embedding failed.
     #[error(transparent)]
     Embed(#[from] crate::embed::EmbedError),

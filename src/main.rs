@@ -12,6 +12,7 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
 
 use qualscribe::asr::{self, AsrConfig};
+use qualscribe::diarize::{DiarizeConfig, SpeakerEmbedder};
 use qualscribe::export::{self, Format};
 use qualscribe::models::{self, FetchOptions, ModelId, Quantization};
 use qualscribe::pipeline::{self, Engines, TranscribeConfig};
@@ -37,13 +38,118 @@ enum Command {
     },
     /// Transcribe audio files (models must be installed)
     Transcribe(TranscribeArgs),
-    /// The whole job on audio files: installs missing models, transcribes, writes every format
-    Run(TranscribeArgs),
+    /// The whole job on audio files: installs missing models, transcribes, finds who spoke when,
+    /// writes every format
+    Run {
+        #[command(flatten)]
+        transcribe: TranscribeArgs,
+        #[command(flatten)]
+        speakers: SpeakerArgs,
+        /// Skip speaker diarization
+        #[arg(long)]
+        no_diarize: bool,
+    },
+    /// Find who spoke when in saved transcripts (<stem>.transcript.json), without transcribing again
+    Diarize(DiarizeArgs),
     /// Score outputs against references
     Eval {
         #[command(subcommand)]
         metric: EvalMetric,
     },
+}
+
+#[derive(Args, Clone)]
+struct SpeakerArgs {
+    /// Exact number of speakers, when known
+    #[arg(long, value_name = "N")]
+    speakers: Option<usize>,
+    /// Fewest speakers to look for
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    min_speakers: usize,
+    /// Most speakers to look for
+    #[arg(long, value_name = "N", default_value_t = 16)]
+    max_speakers: usize,
+    /// Name a speaker in every export, e.g. --rename SPEAKER_01=Ana (repeatable)
+    #[arg(long, value_name = "ID=NAME")]
+    rename: Vec<String>,
+    /// File of names, one `SPEAKER_01=Ana` (or tab-separated) per line
+    #[arg(long, value_name = "FILE")]
+    names: Option<PathBuf>,
+}
+
+impl SpeakerArgs {
+    fn config(&self) -> DiarizeConfig {
+        DiarizeConfig {
+            num_speakers: self.speakers,
+            min_speakers: self.min_speakers,
+            max_speakers: self.max_speakers,
+            ..DiarizeConfig::default()
+        }
+    }
+
+    /// Whether the user asked for a particular clustering (so a saved one cannot be reused).
+    fn changes_clustering(&self) -> bool {
+        self.speakers.is_some() || self.min_speakers != 1 || self.max_speakers != 16
+    }
+
+    fn names(&self) -> Result<Vec<(String, String)>> {
+        let mut pairs = Vec::new();
+        if let Some(file) = &self.names {
+            let text = std::fs::read_to_string(file)
+                .with_context(|| format!("cannot read names file {}", file.display()))?;
+            for (i, line) in text.lines().enumerate() {
+                let line = line.trim();
+                if line.is_empty() || line.starts_with('#') {
+                    continue;
+                }
+                let pair = parse_name(line).with_context(|| {
+                    format!("{}:{}: expected `SPEAKER_01=Ana`", file.display(), i + 1)
+                })?;
+                pairs.push(pair);
+            }
+        }
+        for r in &self.rename {
+            pairs.push(
+                parse_name(r).with_context(|| format!("--rename {r}: expected SPEAKER_01=Ana"))?,
+            );
+        }
+        Ok(pairs)
+    }
+}
+
+fn parse_name(s: &str) -> Result<(String, String)> {
+    let (id, name) = s
+        .split_once('=')
+        .or_else(|| s.split_once('\t'))
+        .ok_or_else(|| anyhow::anyhow!("no `=`"))?;
+    let (id, name) = (id.trim(), name.trim());
+    if id.is_empty() || name.is_empty() {
+        bail!("empty speaker id or name");
+    }
+    Ok((id.to_string(), name.to_string()))
+}
+
+#[derive(Args, Clone)]
+struct DiarizeArgs {
+    /// Saved transcripts (<stem>.transcript.json)
+    #[arg(required = true, value_name = "TRANSCRIPT")]
+    transcripts: Vec<PathBuf>,
+    /// The recording, when it moved since transcription (only with one transcript)
+    #[arg(long, value_name = "AUDIO")]
+    audio: Option<PathBuf>,
+    /// Compute speakers again even if a saved diarization exists
+    #[arg(long)]
+    recluster: bool,
+    /// Output folder [default: the transcript's folder]
+    #[arg(short = 'o', long = "output-dir")]
+    output_dir: Option<PathBuf>,
+    /// Formats, comma-separated: txt,srt,vtt,json,md or all
+    #[arg(long, default_value = "all")]
+    format: String,
+    #[command(flatten)]
+    speakers: SpeakerArgs,
+    #[command(flatten)]
+    dir: ModelsDirArg,
 }
 
 #[derive(Subcommand)]
@@ -181,8 +287,13 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             list_models(&dir.resolve())?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Transcribe(args) => transcribe(&args, false),
-        Command::Run(args) => transcribe(&args, true),
+        Command::Transcribe(args) => transcribe(&args, None),
+        Command::Run {
+            transcribe: args,
+            speakers,
+            no_diarize,
+        } => transcribe(&args, Some((&speakers, !no_diarize))),
+        Command::Diarize(args) => diarize_saved(&args),
         Command::Eval {
             metric:
                 EvalMetric::Der {
@@ -287,13 +398,26 @@ fn list_models(dir: &Path) -> Result<()> {
     Ok(())
 }
 
-fn transcribe(args: &TranscribeArgs, install_missing: bool) -> Result<ExitCode> {
+/// `transcribe` (run = None) or `run` (Some((speaker options, diarize?))).
+fn transcribe(args: &TranscribeArgs, run: Option<(&SpeakerArgs, bool)>) -> Result<ExitCode> {
     let formats = export::parse_formats(&args.format)?;
     let models_dir = args.dir.resolve();
     prepare_output_dir(&args.output_dir)?;
-    if install_missing {
-        install_missing_models(&models_dir, &args.model, args.quiet)?;
+    let speakers = match run {
+        Some((speaker_args, true)) => {
+            let cfg = speaker_args.config();
+            cfg.validate()?;
+            Some((cfg, speaker_args.names()?))
+        }
+        _ => None,
+    };
+    if run.is_some() {
+        install_missing_models(&models_dir, &args.model, speakers.is_some(), args.quiet)?;
     }
+    let embedder = match &speakers {
+        Some(_) => Some(pipeline::load_speaker_embedder(&models_dir)?),
+        None => None,
+    };
     let cfg = TranscribeConfig {
         asr: AsrConfig {
             language: args.language.clone(),
@@ -314,8 +438,10 @@ fn transcribe(args: &TranscribeArgs, install_missing: bool) -> Result<ExitCode> 
             ));
             continue;
         }
+        let speaker_stage = embedder.as_ref().zip(speakers.as_ref());
         match transcribe_one(
             &engines,
+            speaker_stage,
             input,
             &cfg,
             &args.output_dir,
@@ -351,8 +477,14 @@ fn naming_the_file(input: &Path, line: &str) -> String {
     }
 }
 
+type SpeakerStage<'a> = (
+    &'a SpeakerEmbedder,
+    &'a (DiarizeConfig, Vec<(String, String)>),
+);
+
 fn transcribe_one(
     engines: &Engines,
+    speakers: Option<SpeakerStage<'_>>,
     input: &Path,
     cfg: &TranscribeConfig,
     out_dir: &Path,
@@ -360,8 +492,27 @@ fn transcribe_one(
     quiet: bool,
 ) -> Result<()> {
     let started = Instant::now();
-    let transcript = pipeline::transcribe_file(engines, input, cfg)?;
-    let written = pipeline::write_outputs(&transcript, out_dir, formats)?;
+    let (transcript, written) = match speakers {
+        Some((embedder, (diarize_cfg, names))) => {
+            let (transcript, diarization) =
+                pipeline::process_file(engines, embedder, input, cfg, diarize_cfg, names)?;
+            let mut written = pipeline::write_outputs(&transcript, out_dir, formats)?;
+            written.extend(pipeline::write_diarization(&diarization, out_dir)?);
+            if !quiet {
+                println!(
+                    "{}: {} speakers",
+                    input.display(),
+                    diarization.speakers.len()
+                );
+            }
+            (transcript, written)
+        }
+        None => {
+            let transcript = pipeline::transcribe_file(engines, input, cfg)?;
+            let written = pipeline::write_outputs(&transcript, out_dir, formats)?;
+            (transcript, written)
+        }
+    };
     if !quiet {
         let audio_s = transcript.source.duration_ms as f64 / 1000.0;
         let wall_s = started.elapsed().as_secs_f64();
@@ -388,6 +539,82 @@ fn transcribe_one(
         }
     }
     Ok(())
+}
+
+/// `qualscribe diarize`: speakers for saved transcripts. A saved diarization next to the outputs
+/// is reused (only names change) unless clustering options or --recluster ask for new speakers.
+fn diarize_saved(args: &DiarizeArgs) -> Result<ExitCode> {
+    let formats = export::parse_formats(&args.format)?;
+    let cfg = args.speakers.config();
+    cfg.validate()?;
+    let names = args.speakers.names()?;
+    if args.audio.is_some() && args.transcripts.len() > 1 {
+        bail!("--audio names one recording: give one transcript with it");
+    }
+    let models_dir = args.dir.resolve();
+    let mut embedder: Option<SpeakerEmbedder> = None;
+    let mut failures = Vec::new();
+    for path in &args.transcripts {
+        let out_dir = match &args.output_dir {
+            Some(d) => d.clone(),
+            None => path
+                .parent()
+                .map_or_else(|| PathBuf::from("."), Path::to_path_buf),
+        };
+        let result = (|| -> Result<()> {
+            prepare_output_dir(&out_dir)?;
+            let transcript = export::read_transcript(path)?;
+            let saved = pipeline::diarization_path(&out_dir, &transcript.uri);
+            let reuse = saved.is_file() && !args.recluster && !args.speakers.changes_clustering();
+            let mut diarization = if reuse {
+                pipeline::read_diarization(&saved)?
+            } else {
+                if embedder.is_none() {
+                    embedder = Some(pipeline::load_speaker_embedder(&models_dir)?);
+                }
+                let embedder = embedder.as_ref().expect("loaded just above");
+                pipeline::diarize_transcript(embedder, &transcript, args.audio.as_deref(), &cfg)?
+            };
+            for (id, _) in &names {
+                if diarization.speaker(id).is_none() {
+                    let known: Vec<&str> =
+                        diarization.speakers.iter().map(|s| s.id.as_str()).collect();
+                    bail!(
+                        "no speaker {id} in {} (speakers: {})",
+                        transcript.uri,
+                        known.join(", ")
+                    );
+                }
+            }
+            pipeline::apply_names(&mut diarization, &names);
+            let attributed = qualscribe::diarize::attribute(&transcript, &diarization);
+            pipeline::write_outputs(&attributed, &out_dir, &formats)?;
+            pipeline::write_diarization(&diarization, &out_dir)?;
+            let names: Vec<&str> = diarization
+                .speakers
+                .iter()
+                .map(|s| s.display_name())
+                .collect();
+            println!(
+                "{}: {} speakers ({})",
+                path.display(),
+                names.len(),
+                names.join(", ")
+            );
+            Ok(())
+        })();
+        if let Err(e) = result {
+            failures.push(naming_the_file(path, &error_line(&e)));
+        }
+    }
+    for f in &failures {
+        eprintln!("qualscribe: {f}");
+    }
+    Ok(if failures.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 /// Creates the output folder and proves it is writable before any work starts, so an hour
@@ -419,9 +646,12 @@ fn prepare_output_dir(dir: &Path) -> Result<()> {
 
 /// `run` installs what it needs on first use; `transcribe` expects models to be there.
 /// A missing user-supplied model file is not installable and stays an error for later.
-fn install_missing_models(dir: &Path, model_spec: &str, quiet: bool) -> Result<()> {
+fn install_missing_models(dir: &Path, model_spec: &str, speakers: bool, quiet: bool) -> Result<()> {
     if models::resolve_vad(dir).is_err() {
         fetch_one(dir, ModelId::Vad, &FetchOptions::default(), quiet)?;
+    }
+    if speakers && models::resolve_speaker(dir).is_err() {
+        fetch_one(dir, ModelId::Speaker, &FetchOptions::default(), quiet)?;
     }
     if models::resolve_whisper(dir, model_spec).is_err()
         && let Some((id, quantization)) = models::installable_whisper(model_spec)

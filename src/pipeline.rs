@@ -2,13 +2,18 @@
 //!
 //! [`Engines`] are the heavy, shared parts (loaded once per run); [`transcribe_file`] takes one
 //! recording through decode → voice activity → Whisper and returns the canonical
-//! [`Transcript`]; [`write_outputs`] exports it.
+//! [`Transcript`]; [`process_file`] also finds who spoke when, on the same decoded audio and
+//! the same speech regions; [`diarize_transcript`] re-runs only the speaker stage on a saved
+//! transcript; [`write_outputs`] and [`write_diarization`] export.
 
 use std::path::{Path, PathBuf};
 
 use crate::asr::{AsrConfig, Transcriber};
-use crate::audio;
+use crate::atomic::write_atomic;
+use crate::audio::{self, Audio};
+use crate::diarize::{self, Diarization, DiarizeConfig, SpeakerEmbedder};
 use crate::error::Error;
+use crate::eval::rttm;
 use crate::export::{self, Format};
 use crate::models::{self, WhisperModelFile};
 use crate::transcript::{
@@ -52,6 +57,13 @@ impl Engines {
     }
 }
 
+/// Loads the speaker model for diarization.
+pub fn load_speaker_embedder(models_dir: &Path) -> Result<SpeakerEmbedder, Error> {
+    Ok(SpeakerEmbedder::load(&models::resolve_speaker(
+        models_dir,
+    )?)?)
+}
+
 /// Transcribes one recording. The transcript's `uri` is the file stem.
 pub fn transcribe_file(
     engines: &Engines,
@@ -59,6 +71,119 @@ pub fn transcribe_file(
     cfg: &TranscribeConfig,
 ) -> Result<Transcript, Error> {
     let decoded = audio::decode_file(path)?;
+    transcribe_decoded(engines, path, &decoded, cfg)
+}
+
+/// Transcribes and diarizes one recording: decoded once, voice activity run once. The returned
+/// transcript has its words attributed to speakers (display names set from `names`).
+pub fn process_file(
+    engines: &Engines,
+    embedder: &SpeakerEmbedder,
+    path: &Path,
+    cfg: &TranscribeConfig,
+    diarize_cfg: &DiarizeConfig,
+    names: &[(String, String)],
+) -> Result<(Transcript, Diarization), Error> {
+    diarize_cfg.validate()?;
+    let decoded = audio::decode_file(path)?;
+    let transcript = transcribe_decoded(engines, path, &decoded, cfg)?;
+    let mut diarization = diarize::diarize(
+        embedder,
+        &transcript.uri,
+        &decoded.samples,
+        &transcript.speech,
+        diarize_cfg,
+    )?;
+    apply_names(&mut diarization, names);
+    let attributed = diarize::attribute(&transcript, &diarization);
+    Ok((attributed, diarization))
+}
+
+/// Re-runs the speaker stage on a saved transcript, without transcribing again. The audio is
+/// `audio` if given, else the transcript's source path; its SHA-256 must match the transcript's,
+/// so speakers are never computed on a different recording.
+pub fn diarize_transcript(
+    embedder: &SpeakerEmbedder,
+    transcript: &Transcript,
+    audio: Option<&Path>,
+    diarize_cfg: &DiarizeConfig,
+) -> Result<Diarization, Error> {
+    diarize_cfg.validate()?;
+    let path = audio.map_or_else(|| PathBuf::from(&transcript.source.path), Path::to_path_buf);
+    let sha256 = models::sha256_file(&path).map_err(|source| Error::Read {
+        path: path.clone(),
+        source,
+    })?;
+    if sha256 != transcript.source.sha256 {
+        return Err(Error::AudioMismatch {
+            path,
+            uri: transcript.uri.clone(),
+        });
+    }
+    let decoded = audio::decode_file(&path)?;
+    Ok(diarize::diarize(
+        embedder,
+        &transcript.uri,
+        &decoded.samples,
+        &transcript.speech,
+        diarize_cfg,
+    )?)
+}
+
+/// Gives speakers human names (`SPEAKER_01` → `Ana`). Ids not found are ignored here; the CLI
+/// reports them.
+pub fn apply_names(diarization: &mut Diarization, names: &[(String, String)]) {
+    for (id, name) in names {
+        if let Some(s) = diarization.speakers.iter_mut().find(|s| &s.id == id) {
+            s.name = Some(name.clone());
+        }
+    }
+}
+
+/// Writes `<uri>.diarization.json` (the speaker stage's artifact, names included) and
+/// `<uri>.rttm` into `out_dir`, atomically.
+pub fn write_diarization(d: &Diarization, out_dir: &Path) -> Result<Vec<PathBuf>, Error> {
+    let json_path = diarization_path(out_dir, &d.uri);
+    let mut json = serde_json::to_string_pretty(d).expect("a diarization always serialises");
+    json.push('\n');
+    write_atomic(&json_path, json.as_bytes())?;
+    let rttm_path = out_dir.join(format!("{}.rttm", d.uri));
+    write_atomic(
+        &rttm_path,
+        rttm::write_rttm(&diarize::to_rttm_turns(d)).as_bytes(),
+    )?;
+    Ok(vec![rttm_path, json_path])
+}
+
+/// Where a recording's diarization artifact lives in an output folder.
+pub fn diarization_path(out_dir: &Path, uri: &str) -> PathBuf {
+    out_dir.join(format!("{uri}.diarization.json"))
+}
+
+/// Reads a saved diarization artifact, checking its schema.
+pub fn read_diarization(path: &Path) -> Result<Diarization, Error> {
+    let text = std::fs::read_to_string(path).map_err(|source| Error::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let d: Diarization = serde_json::from_str(&text).map_err(|source| Error::BadArtifact {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    if d.schema != diarize::SCHEMA_NAME || d.schema_version != diarize::SCHEMA_VERSION {
+        return Err(Error::ArtifactVersion {
+            path: path.to_path_buf(),
+        });
+    }
+    Ok(d)
+}
+
+fn transcribe_decoded(
+    engines: &Engines,
+    path: &Path,
+    decoded: &Audio,
+    cfg: &TranscribeConfig,
+) -> Result<Transcript, Error> {
     let speech = engines.vad.detect(&decoded.samples, &cfg.vad)?;
     let asr = engines
         .transcriber

@@ -86,7 +86,9 @@ fn run_writes_every_format_named_after_the_input() {
     assert_eq!(
         files_in(out.path()),
         [
+            "fleurs-en-000.diarization.json",
             "fleurs-en-000.md",
+            "fleurs-en-000.rttm",
             "fleurs-en-000.srt",
             "fleurs-en-000.transcript.json",
             "fleurs-en-000.txt",
@@ -105,6 +107,14 @@ fn run_writes_every_format_named_after_the_input() {
     assert!(srt.starts_with("1\n"));
     let vtt = std::fs::read_to_string(out.path().join("fleurs-en-000.vtt")).unwrap();
     assert!(vtt.starts_with("WEBVTT"));
+    // One reader, one speaker, and every segment says who.
+    let rttm = std::fs::read_to_string(out.path().join("fleurs-en-000.rttm")).unwrap();
+    let speakers: std::collections::BTreeSet<&str> = rttm
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(7))
+        .collect();
+    assert_eq!(speakers.len(), 1, "{rttm}");
+    assert!(t.segments.iter().all(|s| s.speaker.is_some()));
 }
 
 #[test]
@@ -366,4 +376,106 @@ fn eval_der_names_a_bad_rttm_line() {
     assert_eq!(o.status.code(), Some(2));
     let err = stderr(&o);
     assert!(err.contains("bad.rttm:1:") && err.contains("zero"), "{err}");
+}
+
+#[test]
+fn run_finds_speakers_and_diarize_renames_without_transcribing_again() {
+    let _one = one_at_a_time();
+    let out = tempfile::tempdir().unwrap();
+    let sample = corpus("pyannote_sample/sample.wav");
+    let o = qualscribe(
+        &[
+            "run",
+            "--model",
+            "tiny.en",
+            "--language",
+            "en",
+            "--format",
+            "txt,srt,json",
+            sample.to_str().unwrap(),
+        ],
+        out.path(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        files_in(out.path()),
+        [
+            "sample.diarization.json",
+            "sample.rttm",
+            "sample.srt",
+            "sample.transcript.json",
+            "sample.txt"
+        ]
+    );
+    let rttm = std::fs::read_to_string(out.path().join("sample.rttm")).unwrap();
+    let hyp = qualscribe::eval::rttm::parse_rttm(&rttm).unwrap();
+    let speakers: std::collections::BTreeSet<&str> =
+        hyp.iter().map(|t| t.speaker.as_str()).collect();
+    assert_eq!(speakers.len(), 2, "{rttm}");
+    assert!(hyp.iter().all(|t| t.uri == "sample"));
+
+    // Rename: reuses the saved speakers, every export shows the name.
+    let transcript = out.path().join("sample.transcript.json");
+    let o = Command::new(qualscribe_bin())
+        .arg("diarize")
+        .arg(&transcript)
+        .args(["--rename", "SPEAKER_00=Ana", "--format", "txt,srt,json"])
+        .env("QUALSCRIBE_MODELS", models_dir())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let txt = std::fs::read_to_string(out.path().join("sample.txt")).unwrap();
+    assert!(txt.contains("Ana:"), "{txt}");
+    assert!(
+        std::fs::read_to_string(out.path().join("sample.srt"))
+            .unwrap()
+            .contains("Ana: ")
+    );
+    assert!(
+        std::fs::read_to_string(out.path().join("sample.rttm"))
+            .unwrap()
+            .contains(" Ana ")
+    );
+    let saved = std::fs::read_to_string(out.path().join("sample.diarization.json")).unwrap();
+    assert!(saved.contains("\"name\": \"Ana\""));
+
+    // An unknown speaker id is named in the error.
+    let o = Command::new(qualscribe_bin())
+        .arg("diarize")
+        .arg(&transcript)
+        .args(["--rename", "SPEAKER_09=Luis"])
+        .env("QUALSCRIBE_MODELS", models_dir())
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("SPEAKER_09"), "{}", stderr(&o));
+
+    // The wrong recording is refused rather than diarized.
+    let o = Command::new(qualscribe_bin())
+        .arg("diarize")
+        .arg(&transcript)
+        .args(["--recluster", "--audio"])
+        .arg(corpus("ami_clips/dev00.wav"))
+        .env("QUALSCRIBE_MODELS", models_dir())
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("SHA-256 differs"), "{}", stderr(&o));
+}
+
+#[test]
+fn impossible_speaker_counts_are_usage_errors() {
+    let tmp = tempfile::tempdir().unwrap();
+    let clip = corpus("fleurs/fleurs-en-000.ogg");
+    for args in [
+        ["--speakers", "0", "", ""],
+        ["--min-speakers", "5", "--max-speakers", "3"],
+    ] {
+        let mut cmd: Vec<&str> = vec!["run", "--model", "tiny.en"];
+        cmd.extend(args.iter().filter(|a| !a.is_empty()));
+        cmd.push(clip.to_str().unwrap());
+        let o = qualscribe(&cmd, tmp.path());
+        assert_eq!(o.status.code(), Some(2), "{args:?}");
+        assert_eq!(stderr(&o).lines().count(), 1, "{}", stderr(&o));
+    }
 }
