@@ -27,7 +27,9 @@ pub mod error;
 pub mod eval;
 pub mod export;
 pub mod models;
+pub mod passages;
 pub mod pipeline;
+pub mod themes;
 pub mod transcript;
 pub mod vad;
 
