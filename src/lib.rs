@@ -23,6 +23,7 @@
 pub mod asr;
 pub mod atomic;
 pub mod audio;
+pub mod codes;
 pub mod error;
 pub mod eval;
 pub mod export;

@@ -505,3 +505,99 @@ fn make_passage(
         words: piece.len(),
     }
 }
+
+/// A speaker turn of text with its time, as in a hand-made transcript.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TextTurn {
+    /// The speaker's label.
+    pub speaker: String,
+    /// Start on the original timeline.
+    pub start_ms: u64,
+    /// End on the original timeline.
+    pub end_ms: u64,
+    /// What was said.
+    pub text: String,
+}
+
+/// Builds a speaker-attributed [`Transcript`] from text turns (a hand-made or reference
+/// transcript): one segment per turn, its whitespace-separated words spread over the turn in
+/// proportion to their length. Source and model fields say that no audio or model was used.
+pub fn transcript_from_turns(uri: &str, language: &str, turns: &[TextTurn]) -> Transcript {
+    use crate::transcript::{
+        LanguageInfo, ModelInfo, SCHEMA_NAME, SCHEMA_VERSION, Segment, SourceInfo,
+        TranscribeSettings, Word,
+    };
+    let segments = turns
+        .iter()
+        .enumerate()
+        .map(|(i, turn)| {
+            let text = turn.text.split_whitespace().collect::<Vec<_>>().join(" ");
+            let lengths: Vec<u64> = text
+                .split(' ')
+                .map(|w| w.chars().count() as u64 + 1)
+                .collect();
+            let total: u64 = lengths.iter().sum::<u64>().max(1);
+            let span = turn.end_ms.saturating_sub(turn.start_ms);
+            let mut before = 0;
+            let words = text
+                .split(' ')
+                .filter(|w| !w.is_empty())
+                .zip(&lengths)
+                .map(|(w, len)| {
+                    let start_ms = turn.start_ms + span * before / total;
+                    before += len;
+                    Word {
+                        text: w.to_string(),
+                        start_ms,
+                        end_ms: turn.start_ms + span * before / total,
+                        probability: 1.0,
+                    }
+                })
+                .collect();
+            Segment {
+                id: i as u32,
+                start_ms: turn.start_ms,
+                end_ms: turn.end_ms.max(turn.start_ms),
+                text,
+                speaker: Some(turn.speaker.clone()),
+                no_speech_prob: 0.0,
+                avg_logprob: 0.0,
+                words,
+            }
+        })
+        .collect();
+    Transcript {
+        schema: SCHEMA_NAME.to_string(),
+        schema_version: SCHEMA_VERSION,
+        uri: uri.to_string(),
+        source: SourceInfo {
+            path: String::new(),
+            sha256: String::new(),
+            duration_ms: turns.iter().map(|t| t.end_ms).max().unwrap_or(0),
+            sample_rate_hz: 0,
+            channels: 0,
+            codec: "text".to_string(),
+        },
+        language: LanguageInfo {
+            code: language.to_string(),
+            detected: false,
+            probability: None,
+        },
+        model: ModelInfo {
+            name: "text".to_string(),
+            sha256: String::new(),
+            multilingual: true,
+        },
+        settings: TranscribeSettings {
+            language_requested: language.to_string(),
+            beam_size: 0,
+            vad_threshold: 0.0,
+            qualscribe_version: env!("CARGO_PKG_VERSION").to_string(),
+        },
+        speech: Vec::new(),
+        segments,
+    }
+}
+
+#[cfg(test)]
+mod tests;
