@@ -15,6 +15,7 @@
 //! 42 characters and last at most 7 s; they are sorted, non-overlapping and have `end > start`.
 //! Files are written atomically ([`crate::atomic`]), so a reader never sees half a file.
 
+pub mod codes_report;
 mod cues;
 mod json;
 mod md;
