@@ -89,40 +89,58 @@ pub fn kmeans(x: &Matrix, k: usize, restarts: usize, max_iter: usize, seed: u64)
     best.unwrap_or_else(|| lloyd(x, kmeans_pp(x, k, &mut rng), max_iter))
 }
 
-/// k-means++ seeding with cosine distance `1 - cos`.
+/// Greedy k-means++ seeding (as scikit-learn's): squared Euclidean distance between unit
+/// vectors (`2 - 2 cos`); at each step `2 + ln k` candidates are drawn in proportion to it and
+/// the one that lowers the total distance most is kept. Plain k-means++ often puts two seeds
+/// in one cluster when clusters are many; the local trials make that rare.
 pub fn kmeans_pp(x: &Matrix, k: usize, rng: &mut SplitMix64) -> Matrix {
     let n = x.rows();
     let mut centroids = Matrix::with_dim(x.dim());
     if n == 0 {
         return centroids;
     }
-    centroids.push(x.row(rng.below(n)));
-    let mut dist: Vec<f64> = (0..n)
-        .map(|i| f64::from(1.0 - dot(x.row(i), centroids.row(0))).max(0.0))
-        .collect();
+    let sq = |i: usize, c: &[f32]| f64::from(2.0 - 2.0 * dot(x.row(i), c)).max(0.0);
+    let first = rng.below(n);
+    centroids.push(x.row(first));
+    let mut dist: Vec<f64> = (0..n).map(|i| sq(i, x.row(first))).collect();
+    let trials = 2 + (k as f64).ln().floor() as usize;
     while centroids.rows() < k.min(n) {
         let total: f64 = dist.iter().sum();
-        let pick = if total <= 0.0 {
-            rng.below(n)
-        } else {
-            let mut target = rng.next_f64() * total;
-            let mut chosen = n - 1;
-            for (i, d) in dist.iter().enumerate() {
-                target -= d;
-                if target <= 0.0 && *d > 0.0 {
-                    chosen = i;
-                    break;
-                }
+        let mut best: Option<(usize, f64, Vec<f64>)> = None;
+        for _ in 0..trials {
+            let pick = if total <= 0.0 {
+                rng.below(n)
+            } else {
+                draw(&dist, rng.next_f64() * total)
+            };
+            let cand: Vec<f64> = (0..n).map(|i| dist[i].min(sq(i, x.row(pick)))).collect();
+            let potential: f64 = cand.iter().sum();
+            if best.as_ref().is_none_or(|b| potential < b.1) {
+                best = Some((pick, potential, cand));
             }
-            chosen
-        };
-        centroids.push(x.row(pick));
-        let c = centroids.rows() - 1;
-        for (i, d) in dist.iter_mut().enumerate() {
-            *d = d.min(f64::from(1.0 - dot(x.row(i), centroids.row(c))).max(0.0));
+        }
+        if let Some((pick, _, cand)) = best {
+            centroids.push(x.row(pick));
+            dist = cand;
         }
     }
     centroids
+}
+
+/// The index where the running sum of `weights` passes `target` (the last positive one at
+/// worst).
+fn draw(weights: &[f64], mut target: f64) -> usize {
+    let mut last_positive = 0;
+    for (i, w) in weights.iter().enumerate() {
+        if *w > 0.0 {
+            last_positive = i;
+            target -= w;
+            if target <= 0.0 {
+                return i;
+            }
+        }
+    }
+    last_positive
 }
 
 /// Lloyd iterations from `centroids` until no label changes or `max_iter` rounds.
