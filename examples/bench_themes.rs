@@ -40,7 +40,10 @@ impl Rng {
 fn main() -> Result<()> {
     let mut args = std::env::args().skip(1);
     let n: usize = args.next().context("N passages")?.parse().context("N")?;
-    let planted: usize = args.next().map_or(Ok(12), |s| s.parse()).context("PLANTED")?;
+    let planted: usize = args
+        .next()
+        .map_or(Ok(12), |s| s.parse())
+        .context("PLANTED")?;
     let dim: usize = args.next().map_or(Ok(384), |s| s.parse()).context("DIM")?;
 
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
@@ -71,16 +74,29 @@ fn main() -> Result<()> {
                 role: Role::Content,
                 start_ms: 0,
                 end_ms: 0,
-                span: TextSpan { byte_start: 0, byte_end: 0, char_start: 0, char_end: 0 },
+                span: TextSpan {
+                    byte_start: 0,
+                    byte_end: 0,
+                    char_start: 0,
+                    char_end: 0,
+                },
                 text: String::new(),
                 words: 0,
             })
             .collect(),
         files: Vec::new(),
     };
-    let content = ContentEmbeddings { passage_ids: (0..n).collect(), vectors };
+    let content = ContentEmbeddings {
+        passage_ids: (0..n).collect(),
+        vectors,
+    };
     let started = Instant::now();
-    let themes = discover(&passages, &content, &Matrix::with_dim(dim), &ThemeConfig::default())?;
+    let themes = discover(
+        &passages,
+        &content,
+        &Matrix::with_dim(dim),
+        &ThemeConfig::default(),
+    )?;
     let secs = started.elapsed().as_secs_f64();
     let assignment = themes.assignment();
     let predicted: Vec<usize> = assignment

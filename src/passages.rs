@@ -22,7 +22,9 @@
 //!   agreement turns ("sí", "claro", "yo pienso lo mismo", "exacto", "ajá") are
 //!   [`Role::BackChannel`]; everything else is [`Role::Content`], the only role that is
 //!   clustered. The moderator of each file is the speaker with the most question sentences
-//!   (`¿…?` or `…?`), at least one; [`PassageConfig::moderator`] overrides this for all files.
+//!   (`¿…?` or `…?`), at least one; in a file without any question mark (Whisper often drops
+//!   them on poor audio) a question is a sentence or clause opening with an interrogative word
+//!   (`qué`, `cómo`, `what`, `onde`…). [`PassageConfig::moderator`] overrides this for all files.
 //! - Passage ids are positions in [`Passages::passages`]: files in input order, then time order.
 //!   The output depends only on the input (no randomness).
 
@@ -157,7 +159,9 @@ pub enum PassageError {
         name: String,
     },
     /// The limits contradict each other.
-    #[error("passage limits: min_words {min_words} must be at least 1 and at most max_words {max_words}")]
+    #[error(
+        "passage limits: min_words {min_words} must be at least 1 and at most max_words {max_words}"
+    )]
     BadLimits {
         /// The configured minimum.
         min_words: usize,
@@ -338,7 +342,48 @@ fn turns<'a>(t: &'a Transcript, canonical: &str) -> Vec<Turn<'a>> {
     for turn in &mut out {
         turn.questions = count_questions(canonical, &turn.tokens);
     }
+    if out.iter().all(|t| t.questions == 0) {
+        for turn in &mut out {
+            turn.questions = count_interrogative_openings(canonical, &turn.tokens);
+        }
+    }
     out
+}
+
+/// Interrogative words that open a question in Spanish, English and Portuguese, without
+/// accents (Whisper drops them too when it drops question marks).
+const INTERROGATIVES: &[&str] = &[
+    "que", "como", "cual", "cuales", "donde", "cuando", "quien", "quienes", "cuanto", "cuantos",
+    "cuanta", "cuantas", "what", "how", "why", "where", "when", "who", "which", "qual", "quais",
+    "onde", "quando", "quem", "quanto", "quantos",
+];
+
+/// Words that may come before the interrogative ("y qué…", "and how…").
+const OPENERS: &[&str] = &["y", "e", "and", "so", "entonces", "bueno", "pues", "o"];
+
+/// Sentences and clauses (after `,` `;` `:`) of the turn that open with an interrogative word.
+fn count_interrogative_openings(canonical: &str, tokens: &[Token]) -> usize {
+    let plain = |tok: &Token| -> String {
+        use unicode_normalization::UnicodeNormalization;
+        canonical[tok.byte_start..tok.byte_end]
+            .to_lowercase()
+            .nfd()
+            .filter(|c| c.is_alphanumeric())
+            .collect()
+    };
+    let mut count = 0;
+    let mut at_start = true;
+    let mut after_opener = false;
+    for tok in tokens {
+        let word = plain(tok);
+        if (at_start || after_opener) && INTERROGATIVES.contains(&word.as_str()) {
+            count += 1;
+        }
+        after_opener = at_start && OPENERS.contains(&word.as_str());
+        let raw = &canonical[tok.byte_start..tok.byte_end];
+        at_start = tok.sentence_end || raw.ends_with([',', ';', ':']);
+    }
+    count
 }
 
 /// Counts sentences of the turn that ask something: one ending in `?`, or containing `¿`.
@@ -410,14 +455,94 @@ fn turn_role(turn: &Turn<'_>, canonical: &str, moderator: Option<&str>) -> Role 
 /// Words that only acknowledge or agree, in Spanish, English and Portuguese. A turn made only of
 /// these (and of a few function words) carries no content of its own.
 const BACK_CHANNEL_WORDS: &[&str] = &[
-    "sí", "si", "claro", "exacto", "exactamente", "ajá", "aja", "vale", "bueno", "ok", "okay",
-    "vale", "mhm", "mm", "hmm", "eh", "ah", "oh", "correcto", "cierto", "verdad", "también",
-    "tambien", "totalmente", "efectivamente", "obvio", "seguro", "perfecto", "pienso", "opino",
-    "creo", "mismo", "igual", "acuerdo", "estoy", "de", "lo", "yo", "es", "eso", "así", "asi",
-    "pues", "no", "ya", "a", "mí", "mi", "me", "pasa", "y", "yes", "yeah", "yep", "right",
-    "sure", "exactly", "agree", "i", "too", "same", "think", "so", "uh", "huh", "um", "sim",
-    "pois", "né", "isso", "concordo", "com", "você", "também", "certo", "é", "o", "que", "penso",
-    "la", "el", "muy", "bien", "totally", "indeed", "true", "that's", "it",
+    "sí",
+    "si",
+    "claro",
+    "exacto",
+    "exactamente",
+    "ajá",
+    "aja",
+    "vale",
+    "bueno",
+    "ok",
+    "okay",
+    "vale",
+    "mhm",
+    "mm",
+    "hmm",
+    "eh",
+    "ah",
+    "oh",
+    "correcto",
+    "cierto",
+    "verdad",
+    "también",
+    "tambien",
+    "totalmente",
+    "efectivamente",
+    "obvio",
+    "seguro",
+    "perfecto",
+    "pienso",
+    "opino",
+    "creo",
+    "mismo",
+    "igual",
+    "acuerdo",
+    "estoy",
+    "de",
+    "lo",
+    "yo",
+    "es",
+    "eso",
+    "así",
+    "asi",
+    "pues",
+    "no",
+    "ya",
+    "a",
+    "mí",
+    "mi",
+    "me",
+    "pasa",
+    "y",
+    "yes",
+    "yeah",
+    "yep",
+    "right",
+    "sure",
+    "exactly",
+    "agree",
+    "i",
+    "too",
+    "same",
+    "think",
+    "so",
+    "uh",
+    "huh",
+    "um",
+    "sim",
+    "pois",
+    "né",
+    "isso",
+    "concordo",
+    "com",
+    "você",
+    "também",
+    "certo",
+    "é",
+    "o",
+    "que",
+    "penso",
+    "la",
+    "el",
+    "muy",
+    "bien",
+    "totally",
+    "indeed",
+    "true",
+    "that's",
+    "it",
 ];
 
 /// Longest back-channel turn, in words.
@@ -438,14 +563,16 @@ pub fn is_back_channel(text: &str) -> bool {
         .collect();
     !words.is_empty()
         && words.len() <= BACK_CHANNEL_MAX_WORDS
-        && words.iter().all(|w| BACK_CHANNEL_WORDS.contains(&w.as_str()))
+        && words
+            .iter()
+            .all(|w| BACK_CHANNEL_WORDS.contains(&w.as_str()))
 }
 
 /// Cuts a turn's tokens into passages: ranges of token indices.
 fn cut_turn(tokens: &[Token], cfg: &PassageConfig) -> Vec<std::ops::Range<usize>> {
     let n = tokens.len();
     if n <= cfg.max_words {
-        return vec![0..n];
+        return std::iter::once(0..n).collect();
     }
     let target = n.div_ceil(n.div_ceil(cfg.max_words));
     let mut out = Vec::new();

@@ -17,12 +17,36 @@ fn transcript() -> Transcript {
         "es",
         &[
             turn("MOD", 0, "¿Qué opinan del precio y de la aplicación?"),
-            turn("ANA", 5000, "Los gastos de envío son carísimos, el precio sube cada mes."),
-            turn("LUIS", 10000, "Los gastos de envío ya no compensan, todo tiene un precio excesivo."),
-            turn("EVA", 15000, "Pagar tanto por los gastos de envío me parece un abuso del precio."),
-            turn("ANA", 20000, "Los menús de la aplicación son confusos y la letra es pequeña."),
-            turn("LUIS", 25000, "La letra de la aplicación es diminuta, los menús no se entienden."),
-            turn("EVA", 30000, "Con los menús de la aplicación me pierdo, y la letra cansa la vista."),
+            turn(
+                "ANA",
+                5000,
+                "Los gastos de envío son carísimos, el precio sube cada mes.",
+            ),
+            turn(
+                "LUIS",
+                10000,
+                "Los gastos de envío ya no compensan, todo tiene un precio excesivo.",
+            ),
+            turn(
+                "EVA",
+                15000,
+                "Pagar tanto por los gastos de envío me parece un abuso del precio.",
+            ),
+            turn(
+                "ANA",
+                20000,
+                "Los menús de la aplicación son confusos y la letra es pequeña.",
+            ),
+            turn(
+                "LUIS",
+                25000,
+                "La letra de la aplicación es diminuta, los menús no se entienden.",
+            ),
+            turn(
+                "EVA",
+                30000,
+                "Con los menús de la aplicación me pierdo, y la letra cansa la vista.",
+            ),
             turn("LUIS", 35000, "Sí, claro."),
         ],
     )
@@ -64,17 +88,34 @@ fn codes_have_labels_keywords_definitions_and_verbatim_quotes() {
     assert_eq!(book.codes.len(), 2);
     assert_eq!(book.language, "es");
     let labels: Vec<&str> = book.codes.iter().map(|c| c.label.as_str()).collect();
-    assert!(labels.iter().any(|l| l.contains("gastos de envío") || l.contains("precio")), "{labels:?}");
-    assert!(labels.iter().any(|l| l.contains("menús") || l.contains("letra") || l.contains("aplicación")), "{labels:?}");
+    assert!(
+        labels
+            .iter()
+            .any(|l| l.contains("gastos de envío") || l.contains("precio")),
+        "{labels:?}"
+    );
+    assert!(
+        labels
+            .iter()
+            .any(|l| l.contains("menús") || l.contains("letra") || l.contains("aplicación")),
+        "{labels:?}"
+    );
     for c in &book.codes {
         let words = c.label.split([' ', ',']).filter(|w| !w.is_empty()).count();
         assert!((2..=5).contains(&words), "label {:?}", c.label);
         assert_eq!(c.quotes.len(), 3);
         let speakers: HashSet<_> = c.quotes.iter().map(|q| q.speaker.clone()).collect();
         assert_eq!(speakers.len(), 3, "one quote per speaker");
-        assert!(c.definition.starts_with("Pasajes en que los participantes hablan de"));
+        assert!(
+            c.definition
+                .starts_with("Pasajes en que los participantes hablan de")
+        );
         assert!(c.include.starts_with("Incluir:"));
-        assert!(c.exclude.contains('«'), "points to the other code: {}", c.exclude);
+        assert!(
+            c.exclude.contains('«'),
+            "points to the other code: {}",
+            c.exclude
+        );
         assert_eq!((c.passages, c.speakers, c.files), (3, 3, 1));
         for q in &c.quotes {
             verify_quote(&ts, q).unwrap();
@@ -89,7 +130,10 @@ fn a_tampered_quote_fails_verification() {
     let (ts, book) = codebook();
     let mut q = book.codes[0].quotes[0].clone();
     q.text.push('!');
-    assert!(matches!(verify_quote(&ts, &q), Err(CodesError::QuoteMismatch { .. })));
+    assert!(matches!(
+        verify_quote(&ts, &q),
+        Err(CodesError::QuoteMismatch { .. })
+    ));
     let mut q = book.codes[0].quotes[0].clone();
     q.span.char_start += 1;
     assert!(verify_quote(&ts, &q).is_err());
@@ -104,7 +148,11 @@ fn long_passages_are_quoted_by_their_best_whole_sentences() {
     let ts = vec![t];
     let passages = split(&ts, &PassageConfig::default()).unwrap();
     let toks = tokens(&ts[0]);
-    let terms = vec![Term { key: "precio".into(), surface: "precio".into(), score: 1.0 }];
+    let terms = vec![Term {
+        key: "precio".into(),
+        surface: "precio".into(),
+        score: 1.0,
+    }];
     let q = shorten(&passages.passages[0], &toks, &ts[0], &terms, 30, 0.5);
     assert!(q.text.contains(key), "{}", q.text);
     assert!(q.text.split_whitespace().count() <= 30);
@@ -124,8 +172,14 @@ fn seed_csv_with_header_quotes_and_blank_lines() {
     assert_eq!(
         codes,
         [
-            SeedCode { name: "precio".into(), description: "Costes, tarifas y \"gastos\" de envío".into() },
-            SeedCode { name: "diseño de la app".into(), description: "Menús y letra".into() },
+            SeedCode {
+                name: "precio".into(),
+                description: "Costes, tarifas y \"gastos\" de envío".into()
+            },
+            SeedCode {
+                name: "diseño de la app".into(),
+                description: "Menús y letra".into()
+            },
         ]
     );
     assert!(matches!(
@@ -156,13 +210,25 @@ fn seed_qdc_reads_names_descriptions_and_nested_codes() {
     assert_eq!(
         codes,
         [
-            SeedCode { name: "Precio & envío".into(), description: "Costes <y> tarifas.".into() },
-            SeedCode { name: "Gastos".into(), description: String::new() },
-            SeedCode { name: "Diseño".into(), description: "Menús & letra".into() },
+            SeedCode {
+                name: "Precio & envío".into(),
+                description: "Costes <y> tarifas.".into()
+            },
+            SeedCode {
+                name: "Gastos".into(),
+                description: String::new()
+            },
+            SeedCode {
+                name: "Diseño".into(),
+                description: "Menús & letra".into()
+            },
         ]
     );
     assert!(matches!(
-        parse_qdc("<CodeBook><Codes><Code name='a'></Codes>", Path::new("c.qdc")),
+        parse_qdc(
+            "<CodeBook><Codes><Code name='a'></Codes>",
+            Path::new("c.qdc")
+        ),
         Err(CodesError::Qdc { .. })
     ));
 }
@@ -175,10 +241,16 @@ fn seed_files_are_read_by_extension() {
     assert_eq!(read_seed_codes(&csv).unwrap().len(), 1);
     let txt = dir.path().join("seeds.txt");
     std::fs::write(&txt, "precio,Costes\n").unwrap();
-    assert!(matches!(read_seed_codes(&txt), Err(CodesError::UnknownFormat { .. })));
+    assert!(matches!(
+        read_seed_codes(&txt),
+        Err(CodesError::UnknownFormat { .. })
+    ));
     let empty = dir.path().join("empty.csv");
     std::fs::write(&empty, "name,description\n").unwrap();
-    assert!(matches!(read_seed_codes(&empty), Err(CodesError::NoCodes { .. })));
+    assert!(matches!(
+        read_seed_codes(&empty),
+        Err(CodesError::NoCodes { .. })
+    ));
     assert!(matches!(
         read_seed_codes(&dir.path().join("missing.csv")),
         Err(CodesError::Read { .. })
@@ -187,8 +259,16 @@ fn seed_files_are_read_by_extension() {
 
 #[test]
 fn phrases_skip_stop_words_at_their_ends() {
-    let terms: Vec<String> = passage_terms("Los gastos de envío del pedido").into_iter().map(|t| t.0).collect();
+    let terms: Vec<String> = passage_terms("Los gastos de envío del pedido")
+        .into_iter()
+        .map(|t| t.0)
+        .collect();
     assert!(terms.contains(&"gastos de envío".to_string()), "{terms:?}");
     assert!(terms.contains(&"envío del pedido".to_string()), "{terms:?}");
-    assert!(!terms.iter().any(|t| t.starts_with("los") || t.ends_with(" de")), "{terms:?}");
+    assert!(
+        !terms
+            .iter()
+            .any(|t| t.starts_with("los") || t.ends_with(" de")),
+        "{terms:?}"
+    );
 }

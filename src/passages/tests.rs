@@ -15,10 +15,20 @@ fn focus_group() -> Transcript {
         "es",
         &[
             turn("MOD", 0, 4000, "Buenas tardes. ¿Qué opinan del precio?"),
-            turn("ANA", 4000, 9000, "El envío es carísimo y ya no compensa pedir."),
+            turn(
+                "ANA",
+                4000,
+                9000,
+                "El envío es carísimo y ya no compensa pedir.",
+            ),
             turn("LUIS", 9000, 10000, "Sí, claro."),
             turn("MOD", 10000, 13000, "¿Y la atención al cliente?"),
-            turn("LUIS", 13000, 18000, "Nunca contestan cuando hay un problema con el pedido."),
+            turn(
+                "LUIS",
+                13000,
+                18000,
+                "Nunca contestan cuando hay un problema con el pedido.",
+            ),
             turn("ANA", 18000, 19000, "Yo pienso lo mismo."),
         ],
     )
@@ -100,7 +110,11 @@ fn moderator_can_be_named_and_must_exist() {
     };
     let p = split(std::slice::from_ref(&t), &cfg).unwrap();
     assert_eq!(p.passages[1].role, Role::Moderator);
-    assert_eq!(p.passages[0].role, Role::Content, "MOD is a participant now");
+    assert_eq!(
+        p.passages[0].role,
+        Role::Content,
+        "MOD is a participant now"
+    );
     let cfg = PassageConfig {
         moderator: Some("NADIE".into()),
         ..PassageConfig::default()
@@ -113,7 +127,15 @@ fn moderator_can_be_named_and_must_exist() {
 
 #[test]
 fn back_channel_is_short_agreement_only() {
-    for s in ["Sí.", "Claro, claro.", "Yo pienso lo mismo.", "¡Exacto!", "Ajá", "Yeah, right.", "Concordo."] {
+    for s in [
+        "Sí.",
+        "Claro, claro.",
+        "Yo pienso lo mismo.",
+        "¡Exacto!",
+        "Ajá",
+        "Yeah, right.",
+        "Concordo.",
+    ] {
         assert!(is_back_channel(s), "{s}");
     }
     for s in [
@@ -185,4 +207,25 @@ fn one_speaker_or_no_questions_means_no_moderator() {
     let p = split(&[t], &PassageConfig::default()).unwrap();
     assert_eq!(p.files[0].moderator, None);
     assert_eq!(p.passages[0].role, Role::Content);
+}
+
+#[test]
+fn without_question_marks_interrogative_openings_find_the_moderator() {
+    let t = transcript_from_turns(
+        "x",
+        "es",
+        &[
+            turn(
+                "MOD",
+                0,
+                1000,
+                "Para empezar, que es lo primero que piensan.",
+            ),
+            turn("ANA", 1000, 2000, "Lo que pienso es el precio."),
+            turn("MOD", 2000, 3000, "Y que opinan de los tiempos de entrega."),
+            turn("LUIS", 3000, 4000, "Llega tarde porque hay mucho tráfico."),
+        ],
+    );
+    let p = split(&[t], &PassageConfig::default()).unwrap();
+    assert_eq!(p.files[0].moderator.as_deref(), Some("MOD"));
 }

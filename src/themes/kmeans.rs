@@ -355,7 +355,10 @@ mod tests {
         let score = |k| silhouette(&g, &kmeans(&x, k, 4, 50, 5).labels, k);
         let true_k = score(5);
         for k in [2, 3, 4, 7, 9] {
-            assert!(true_k > score(k), "k=5 scores {true_k}, k={k} scores higher");
+            assert!(
+                true_k > score(k),
+                "k=5 scores {true_k}, k={k} scores higher"
+            );
         }
     }
 
@@ -389,6 +392,9 @@ mod tests {
         assert_eq!(a, b);
         assert!(a.windows(2).all(|w| w[0] < w[1]));
         assert_eq!(a.len(), 50);
-        assert_eq!(sample_indices(5, 50, &mut SplitMix64::new(4)), vec![0, 1, 2, 3, 4]);
+        assert_eq!(
+            sample_indices(5, 50, &mut SplitMix64::new(4)),
+            vec![0, 1, 2, 3, 4]
+        );
     }
 }

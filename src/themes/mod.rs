@@ -9,13 +9,15 @@
 //! 1. Embeddings are centred on their mean and re-normalised: e5 cosines all sit in 0.75–0.97,
 //!    and centring spreads them so every threshold below is relative to the data.
 //! 2. Deductive mode: each seed code's embedding (its name and description, embedded as a
-//!    query) is compared with every passage; per seed code the similarities are turned into
-//!    z-scores over the passages, and a passage goes to the code with the highest z-score when it
-//!    is at least [`ThemeConfig::seed_min_z`].
+//!    query) is compared with every passage by plain cosine (e5 is trained for exactly this
+//!    query–passage comparison, so no centring here). The similarities are turned into z-scores
+//!    over all passage–code pairs, and a passage goes to its most similar code when that z-score
+//!    is at least [`ThemeConfig::seed_min_z`] (default 0: above the average pair).
 //! 3. The rest are clustered with spherical k-means (k-means++ seeding, [`ThemeConfig::restarts`]
 //!    restarts, fixed seed). The number of themes is [`ThemeConfig::themes`] when given, else the
 //!    k in `2..=max_themes` with the best mean silhouette, computed on a sample of at most
-//!    1500 passages; for larger sets the chosen centroids are then refined on all passages. Time
+//!    1500 passages; k is also at most a third of the passages, because a code needs three
+//!    quotes, so a theme should hold three passages on average; for larger sets the chosen centroids are then refined on all passages. Time
 //!    is O(n·k·d) and memory O(n·d + 1500²): 100 000 passages fit in well under 2 GB.
 //! 4. Themes smaller than [`ThemeConfig::min_theme_size`] are dissolved; their passages, and any
 //!    passage whose similarity to its theme is an outlier (more than
@@ -53,6 +55,19 @@ pub trait PassageEmbedder {
     fn embed_queries(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, Self::Error>;
 }
 
+/// The product's embedder: multilingual e5 (or MiniLM) adds its own prefixes.
+impl PassageEmbedder for crate::embed::TextEmbedder {
+    type Error = crate::embed::EmbedError;
+
+    fn embed_passages(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, Self::Error> {
+        crate::embed::TextEmbedder::embed_passages(self, texts)
+    }
+
+    fn embed_queries(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, Self::Error> {
+        crate::embed::TextEmbedder::embed_queries(self, texts)
+    }
+}
+
 /// Settings of [`discover`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct ThemeConfig {
@@ -65,7 +80,8 @@ pub struct ThemeConfig {
     /// A passage this many robust standard deviations below the median similarity to its
     /// theme is an outlier (default 2.5).
     pub outlier_z: f32,
-    /// A passage joins a seed code when its z-score for that code is at least this (default 1.0).
+    /// A passage joins its most similar seed code when the similarity's z-score over all
+    /// passage–code pairs is at least this (default 0.0).
     pub seed_min_z: f32,
     /// k-means++ restarts per k (default 8).
     pub restarts: usize,
@@ -80,7 +96,7 @@ impl Default for ThemeConfig {
             max_themes: 20,
             min_theme_size: 2,
             outlier_z: 2.5,
-            seed_min_z: 1.0,
+            seed_min_z: 0.0,
             restarts: 8,
             seed: 42,
         }
@@ -302,7 +318,7 @@ pub fn discover(
     }
 
     // Rows per group: seed groups first, then inductive clusters.
-    let seeded = seed_assignment(&x, &seeds, cfg.seed_min_z);
+    let seeded = seed_assignment(&content.vectors, seed_vectors, cfg.seed_min_z);
     let rest: Vec<usize> = (0..x.rows()).filter(|&r| seeded[r].is_none()).collect();
     let (inductive, k_choice) = cluster_rows(&x, &rest, cfg);
     let mut groups: Vec<Vec<usize>> = vec![Vec::new(); seeds.rows()];
@@ -347,40 +363,40 @@ fn check_content(passages: &Passages, content: &ContentEmbeddings) -> Result<(),
     Ok(())
 }
 
-/// For each row, the seed code it joins (z-score rule of the module docs).
+/// For each row of the raw passage embeddings `x`, the seed code it joins (rule of the module
+/// docs).
 fn seed_assignment(x: &Matrix, seeds: &Matrix, min_z: f32) -> Vec<Option<usize>> {
     let n = x.rows();
     let m = seeds.rows();
-    if m == 0 || n < 2 {
+    if m == 0 || n == 0 {
         return vec![None; n];
     }
-    let sims: Vec<Vec<f32>> = (0..n)
-        .map(|i| (0..m).map(|j| dot(x.row(i), seeds.row(j))).collect())
+    let cos = |a: &[f32], b: &[f32]| dot(a, b) / (dot(a, a) * dot(b, b)).sqrt().max(1e-12);
+    let sims: Vec<f64> = (0..n)
+        .flat_map(|i| (0..m).map(move |j| (i, j)))
+        .map(|(i, j)| f64::from(cos(x.row(i), seeds.row(j))))
         .collect();
-    let z_of = |j: usize| {
-        let col: Vec<f64> = sims.iter().map(|r| f64::from(r[j])).collect();
-        let mean = col.iter().sum::<f64>() / n as f64;
-        let var = col.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / n as f64;
-        let sd = var.sqrt().max(1e-9);
-        col.into_iter().map(move |v| ((v - mean) / sd) as f32).collect::<Vec<f32>>()
-    };
-    let z: Vec<Vec<f32>> = (0..m).map(z_of).collect();
+    let mean = sims.iter().sum::<f64>() / sims.len() as f64;
+    let sd = (sims.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / sims.len() as f64)
+        .sqrt()
+        .max(1e-9);
     (0..n)
         .map(|i| {
-            let (best, bz) = (0..m)
-                .map(|j| (j, z[j][i]))
-                .fold((0, f32::NEG_INFINITY), |a, b| if b.1 > a.1 { b } else { a });
-            (bz >= min_z).then_some(best)
+            let row = &sims[i * m..(i + 1) * m];
+            let (best, sim) = row
+                .iter()
+                .enumerate()
+                .fold(
+                    (0, f64::NEG_INFINITY),
+                    |a, (j, &v)| if v > a.1 { (j, v) } else { a },
+                );
+            ((sim - mean) / sd >= f64::from(min_z)).then_some(best)
         })
         .collect()
 }
 
 /// Clusters the rows `rest` of `x`; returns groups of rows and how k was chosen.
-fn cluster_rows(
-    x: &Matrix,
-    rest: &[usize],
-    cfg: &ThemeConfig,
-) -> (Vec<Vec<usize>>, KChoice) {
+fn cluster_rows(x: &Matrix, rest: &[usize], cfg: &ThemeConfig) -> (Vec<Vec<usize>>, KChoice) {
     let n = rest.len();
     let too_few = n < 2 * cfg.min_theme_size.max(1) || n < 4;
     if too_few || cfg.themes == Some(0) {
@@ -403,7 +419,11 @@ fn cluster_rows(
     let (k, silhouettes, sample_fit) = match cfg.themes {
         Some(k) => {
             let k = k.min(n);
-            (k, Vec::new(), kmeans(&sample, k, cfg.restarts, max_iter, cfg.seed))
+            (
+                k,
+                Vec::new(),
+                kmeans(&sample, k, cfg.restarts, max_iter, cfg.seed),
+            )
         }
         None => choose_k(&sample, cfg, max_iter),
     };
@@ -426,15 +446,25 @@ fn cluster_rows(
     )
 }
 
-/// The k in `2..=max_themes` (and at most half the sample) with the best mean silhouette;
-/// ties go to the smaller k.
-fn choose_k(sample: &Matrix, cfg: &ThemeConfig, max_iter: usize) -> (usize, Vec<(usize, f64)>, Clustering) {
+/// The k in `2..=max_themes` (and at most a third of the sample) with the best mean
+/// silhouette; ties go to the smaller k.
+fn choose_k(
+    sample: &Matrix,
+    cfg: &ThemeConfig,
+    max_iter: usize,
+) -> (usize, Vec<(usize, f64)>, Clustering) {
     let g = gram(sample);
-    let k_max = cfg.max_themes.min(sample.rows() / 2).max(2);
+    let k_max = cfg.max_themes.min(sample.rows() / 3).max(2);
     let mut scores = Vec::new();
     let mut best: Option<(usize, f64, Clustering)> = None;
     for k in 2..=k_max {
-        let fit = kmeans(sample, k, cfg.restarts, max_iter, cfg.seed.wrapping_add(k as u64));
+        let fit = kmeans(
+            sample,
+            k,
+            cfg.restarts,
+            max_iter,
+            cfg.seed.wrapping_add(k as u64),
+        );
         let s = silhouette(&g, &fit.labels, k);
         scores.push((k, s));
         if best.as_ref().is_none_or(|b| s > b.1 + 1e-12) {
@@ -491,7 +521,10 @@ impl Themes {
         // Outlier bound from the members' own similarities.
         let mut own: Vec<f32> = Vec::new();
         for (g, rows) in groups.iter().enumerate() {
-            own.extend(rows.iter().map(|&r| dot(self.vectors.row(r), centroids.row(g))));
+            own.extend(
+                rows.iter()
+                    .map(|&r| dot(self.vectors.row(r), centroids.row(g))),
+            );
         }
         let bound = outlier_threshold(&own, cfg.outlier_z);
         let mut unassigned = Vec::new();
@@ -613,7 +646,10 @@ impl Themes {
 
     /// Cosine between the centroids of two themes.
     pub fn theme_similarity(&self, a: usize, b: usize) -> Option<f32> {
-        Some(dot(&self.themes.get(a)?.centroid, &self.themes.get(b)?.centroid))
+        Some(dot(
+            &self.themes.get(a)?.centroid,
+            &self.themes.get(b)?.centroid,
+        ))
     }
 
     /// Number of clustered (content) passages.

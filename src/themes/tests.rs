@@ -70,9 +70,15 @@ fn same_partition(themes: &Themes, truth: &[usize]) -> bool {
 #[test]
 fn finds_the_planted_number_of_themes() {
     let truth: Vec<usize> = (0..40).map(|i| i % 4).collect();
-    let p = passages(&vec![Role::Content; 40]);
+    let p = passages(&[Role::Content; 40]);
     let v = planted(&truth, 24, 0.5, 1);
-    let t = discover(&p, &content_of(&p, &v), &Matrix::with_dim(24), &ThemeConfig::default()).unwrap();
+    let t = discover(
+        &p,
+        &content_of(&p, &v),
+        &Matrix::with_dim(24),
+        &ThemeConfig::default(),
+    )
+    .unwrap();
     assert_eq!(t.k_choice.k, 4, "silhouettes {:?}", t.k_choice.silhouettes);
     assert!(same_partition(&t, &truth));
     assert!(t.unassigned.is_empty());
@@ -81,7 +87,7 @@ fn finds_the_planted_number_of_themes() {
 #[test]
 fn theme_count_can_be_forced() {
     let truth: Vec<usize> = (0..40).map(|i| i % 4).collect();
-    let p = passages(&vec![Role::Content; 40]);
+    let p = passages(&[Role::Content; 40]);
     let v = planted(&truth, 24, 0.5, 1);
     let cfg = ThemeConfig {
         themes: Some(2),
@@ -95,7 +101,7 @@ fn theme_count_can_be_forced() {
 #[test]
 fn identical_input_gives_identical_themes() {
     let truth: Vec<usize> = (0..60).map(|i| (i * 7) % 5).collect();
-    let p = passages(&vec![Role::Content; 60]);
+    let p = passages(&[Role::Content; 60]);
     let v = planted(&truth, 32, 1.5, 3);
     let c = content_of(&p, &v);
     let cfg = ThemeConfig::default();
@@ -112,7 +118,13 @@ fn only_content_passages_are_clustered() {
     let truth: Vec<usize> = (0..20).map(|i| i % 2).collect();
     let p = passages(&roles);
     let v = planted(&truth, 16, 0.3, 5);
-    let t = discover(&p, &content_of(&p, &v), &Matrix::with_dim(16), &ThemeConfig::default()).unwrap();
+    let t = discover(
+        &p,
+        &content_of(&p, &v),
+        &Matrix::with_dim(16),
+        &ThemeConfig::default(),
+    )
+    .unwrap();
     let a = t.assignment();
     assert_eq!(a[3], None);
     assert_eq!(a[8], None);
@@ -140,9 +152,15 @@ fn embeddings_of_non_content_passages_are_refused() {
 fn a_far_outlier_is_unassigned_and_reported() {
     let mut truth: Vec<usize> = (0..30).map(|i| i % 3).collect();
     truth.push(9); // alone in its own direction
-    let p = passages(&vec![Role::Content; 31]);
+    let p = passages(&[Role::Content; 31]);
     let v = planted(&truth, 16, 0.3, 7);
-    let t = discover(&p, &content_of(&p, &v), &Matrix::with_dim(16), &ThemeConfig::default()).unwrap();
+    let t = discover(
+        &p,
+        &content_of(&p, &v),
+        &Matrix::with_dim(16),
+        &ThemeConfig::default(),
+    )
+    .unwrap();
     assert_eq!(t.unassigned, vec![30]);
     assert!((t.unassigned_share() - 1.0 / 31.0).abs() < 1e-9);
     assert_eq!(t.themes.len(), 3);
@@ -151,8 +169,8 @@ fn a_far_outlier_is_unassigned_and_reported() {
 #[test]
 fn seed_codes_take_their_passages_and_the_rest_is_clustered() {
     let truth: Vec<usize> = (0..40).map(|i| i % 4).collect();
-    let p = passages(&vec![Role::Content; 40]);
-    let v = planted(&truth, 24, 0.5, 1);
+    let p = passages(&[Role::Content; 40]);
+    let v = planted(&truth, 24, 0.2, 1);
     // Seed vectors point at planted clusters 2 and 0.
     let seeds = Matrix::from_rows(&planted(&[2, 0], 24, 0.0, 1)).unwrap();
     let t = discover(&p, &content_of(&p, &v), &seeds, &ThemeConfig::default()).unwrap();
@@ -168,9 +186,15 @@ fn seed_codes_take_their_passages_and_the_rest_is_clustered() {
 #[test]
 fn merge_split_and_move_revise_themes() {
     let truth: Vec<usize> = (0..30).map(|i| i % 3).collect();
-    let p = passages(&vec![Role::Content; 30]);
+    let p = passages(&[Role::Content; 30]);
     let v = planted(&truth, 16, 0.3, 2);
-    let mut t = discover(&p, &content_of(&p, &v), &Matrix::with_dim(16), &ThemeConfig::default()).unwrap();
+    let mut t = discover(
+        &p,
+        &content_of(&p, &v),
+        &Matrix::with_dim(16),
+        &ThemeConfig::default(),
+    )
+    .unwrap();
     assert_eq!(t.themes.len(), 3);
     let a_first = t.themes[0].members[0];
     let b_first = t.themes[2].members[0];
@@ -193,8 +217,14 @@ fn merge_split_and_move_revise_themes() {
 
     assert!(matches!(t.merge(1, 1), Err(ThemeError::SelfMerge { .. })));
     assert!(matches!(t.split(0, 1), Err(ThemeError::BadSplit { .. })));
-    assert!(matches!(t.move_passage(0, Some(9)), Err(ThemeError::UnknownTheme { .. })));
-    assert!(matches!(t.move_passage(99, None), Err(ThemeError::NotClustered { .. })));
+    assert!(matches!(
+        t.move_passage(0, Some(9)),
+        Err(ThemeError::UnknownTheme { .. })
+    ));
+    assert!(matches!(
+        t.move_passage(99, None),
+        Err(ThemeError::NotClustered { .. })
+    ));
 }
 
 #[test]
@@ -204,19 +234,34 @@ fn summaries_count_per_file_and_per_speaker() {
     roles[0] = Role::Moderator;
     let p = passages(&roles);
     let v = planted(&truth, 8, 0.2, 4);
-    let t = discover(&p, &content_of(&p, &v), &Matrix::with_dim(8), &ThemeConfig::default()).unwrap();
+    let t = discover(
+        &p,
+        &content_of(&p, &v),
+        &Matrix::with_dim(8),
+        &ThemeConfig::default(),
+    )
+    .unwrap();
     let files = t.by_file(&p);
     assert_eq!(files.len(), 1);
     assert_eq!(files[0].passages, 12);
     assert_eq!(files[0].content, 11);
-    assert_eq!(files[0].per_theme.iter().sum::<usize>() + files[0].unassigned, 11);
+    assert_eq!(
+        files[0].per_theme.iter().sum::<usize>() + files[0].unassigned,
+        11
+    );
     let speakers = t.by_speaker(&p);
     assert_eq!(
-        speakers.iter().map(|s| s.speaker.clone().unwrap()).collect::<Vec<_>>(),
+        speakers
+            .iter()
+            .map(|s| s.speaker.clone().unwrap())
+            .collect::<Vec<_>>(),
         ["A", "B", "C"]
     );
     assert_eq!(speakers[0].passages, 4);
-    assert_eq!(speakers[0].content, 3, "A's first passage is the moderator's");
+    assert_eq!(
+        speakers[0].content, 3,
+        "A's first passage is the moderator's"
+    );
 }
 
 /// A fake embedder: one planted vector per distinct text.
@@ -232,18 +277,24 @@ impl PassageEmbedder for Planted {
         Ok(planted(&clusters, 8, 0.2, 1))
     }
     fn embed_queries(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, Self::Error> {
-        Err(std::io::Error::other(format!("{} queries refused", texts.len())))
+        Err(std::io::Error::other(format!(
+            "{} queries refused",
+            texts.len()
+        )))
     }
 }
 
 #[test]
 fn run_embeds_content_only_and_passes_embedder_errors_on() {
-    let p = passages(&vec![Role::Content; 10]);
+    let p = passages(&[Role::Content; 10]);
     let t = run(&p, &Planted, &[], &ThemeConfig::default()).unwrap();
     assert_eq!(t.themes.len(), 2);
     let seeds = vec![("x".to_string(), "y".to_string())];
     assert!(matches!(
         run(&p, &Planted, &seeds, &ThemeConfig::default()),
-        Err(ThemeError::Embed { what: "seed codes", .. })
+        Err(ThemeError::Embed {
+            what: "seed codes",
+            ..
+        })
     ));
 }

@@ -154,10 +154,14 @@ mod tests {
             vec![10.0, 0.1, 1.1],
         ];
         let m = Matrix::from_rows(&rows).unwrap();
-        let raw = dot(m.row(0), m.row(2)) / (dot(m.row(0), m.row(0)) * dot(m.row(2), m.row(2))).sqrt();
+        let raw =
+            dot(m.row(0), m.row(2)) / (dot(m.row(0), m.row(0)) * dot(m.row(2), m.row(2))).sqrt();
         assert!(raw > 0.98);
         let c = m.centred_unit(&m.mean());
-        assert!(dot(c.row(0), c.row(2)) < -0.9, "groups opposite after centring");
+        assert!(
+            dot(c.row(0), c.row(2)) < -0.9,
+            "groups opposite after centring"
+        );
         assert!(dot(c.row(0), c.row(1)) > 0.9, "group members stay together");
     }
 
