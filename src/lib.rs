@@ -25,13 +25,16 @@
 pub mod asr;
 pub mod atomic;
 pub mod audio;
+pub mod codes;
 pub mod diarize;
 pub mod embed;
 pub mod error;
 pub mod eval;
 pub mod export;
 pub mod models;
+pub mod passages;
 pub mod pipeline;
+pub mod themes;
 pub mod transcript;
 pub mod vad;
 

@@ -22,6 +22,7 @@
 pub mod der;
 mod numbers;
 pub mod rttm;
+pub mod themes;
 pub mod wer;
 
 use unicode_normalization::UnicodeNormalization;

@@ -1,0 +1,274 @@
+use super::*;
+use crate::passages::{PassageConfig, TextTurn, split, transcript_from_turns};
+use crate::themes::{PassageEmbedder, ThemeConfig, run};
+
+fn turn(speaker: &str, start_ms: u64, text: &str) -> TextTurn {
+    TextTurn {
+        speaker: speaker.into(),
+        start_ms,
+        end_ms: start_ms + 5000,
+        text: text.into(),
+    }
+}
+
+fn transcript() -> Transcript {
+    transcript_from_turns(
+        "grupo",
+        "es",
+        &[
+            turn("MOD", 0, "¿Qué opinan del precio y de la aplicación?"),
+            turn(
+                "ANA",
+                5000,
+                "Los gastos de envío son carísimos, el precio sube cada mes.",
+            ),
+            turn(
+                "LUIS",
+                10000,
+                "Los gastos de envío ya no compensan, todo tiene un precio excesivo.",
+            ),
+            turn(
+                "EVA",
+                15000,
+                "Pagar tanto por los gastos de envío me parece un abuso del precio.",
+            ),
+            turn(
+                "ANA",
+                20000,
+                "Los menús de la aplicación son confusos y la letra es pequeña.",
+            ),
+            turn(
+                "LUIS",
+                25000,
+                "La letra de la aplicación es diminuta, los menús no se entienden.",
+            ),
+            turn(
+                "EVA",
+                30000,
+                "Con los menús de la aplicación me pierdo, y la letra cansa la vista.",
+            ),
+            turn("LUIS", 35000, "Sí, claro."),
+        ],
+    )
+}
+
+/// Planted vectors: texts about prices point one way, texts about the app another.
+struct ByTopic;
+
+impl PassageEmbedder for ByTopic {
+    type Error = std::io::Error;
+    fn embed_passages(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, Self::Error> {
+        Ok(texts
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                let topic = usize::from(t.contains("aplicación"));
+                let mut v = vec![3.0, 0.0, 0.0, 0.01 * i as f32];
+                v[1 + topic] = 1.0;
+                v
+            })
+            .collect())
+    }
+    fn embed_queries(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, Self::Error> {
+        self.embed_passages(texts)
+    }
+}
+
+fn codebook() -> (Vec<Transcript>, Codebook) {
+    let ts = vec![transcript()];
+    let passages = split(&ts, &PassageConfig::default()).unwrap();
+    let themes = run(&passages, &ByTopic, &[], &ThemeConfig::default()).unwrap();
+    let book = propose(&ts, &passages, &themes, &[], &CodesConfig::default()).unwrap();
+    (ts, book)
+}
+
+#[test]
+fn codes_have_labels_keywords_definitions_and_verbatim_quotes() {
+    let (ts, book) = codebook();
+    assert_eq!(book.codes.len(), 2);
+    assert_eq!(book.language, "es");
+    let labels: Vec<&str> = book.codes.iter().map(|c| c.label.as_str()).collect();
+    assert!(
+        labels
+            .iter()
+            .any(|l| l.contains("gastos de envío") || l.contains("precio")),
+        "{labels:?}"
+    );
+    assert!(
+        labels
+            .iter()
+            .any(|l| l.contains("menús") || l.contains("letra") || l.contains("aplicación")),
+        "{labels:?}"
+    );
+    for c in &book.codes {
+        let words = c.label.split([' ', ',']).filter(|w| !w.is_empty()).count();
+        assert!((2..=5).contains(&words), "label {:?}", c.label);
+        assert_eq!(c.quotes.len(), 3);
+        let speakers: HashSet<_> = c.quotes.iter().map(|q| q.speaker.clone()).collect();
+        assert_eq!(speakers.len(), 3, "one quote per speaker");
+        assert!(
+            c.definition
+                .starts_with("Pasajes en que los participantes hablan de")
+        );
+        assert!(c.include.starts_with("Incluir:"));
+        assert!(
+            c.exclude.contains('«'),
+            "points to the other code: {}",
+            c.exclude
+        );
+        assert_eq!((c.passages, c.speakers, c.files), (3, 3, 1));
+        for q in &c.quotes {
+            verify_quote(&ts, q).unwrap();
+            assert!(q.start_ms < q.end_ms);
+        }
+    }
+    verify_codebook(&ts, &book).unwrap();
+}
+
+#[test]
+fn a_tampered_quote_fails_verification() {
+    let (ts, book) = codebook();
+    let mut q = book.codes[0].quotes[0].clone();
+    q.text.push('!');
+    assert!(matches!(
+        verify_quote(&ts, &q),
+        Err(CodesError::QuoteMismatch { .. })
+    ));
+    let mut q = book.codes[0].quotes[0].clone();
+    q.span.char_start += 1;
+    assert!(verify_quote(&ts, &q).is_err());
+}
+
+#[test]
+fn long_passages_are_quoted_by_their_best_whole_sentences() {
+    let filler = "Hablamos de muchas cosas distintas durante la tarde sin llegar a nada.";
+    let key = "Los gastos de envío y el precio son el problema.";
+    let text = format!("{filler} {filler} {filler} {key} {filler} {filler} {filler}");
+    let t = transcript_from_turns("x", "es", &[turn("A", 0, &text)]);
+    let ts = vec![t];
+    let passages = split(&ts, &PassageConfig::default()).unwrap();
+    let toks = tokens(&ts[0]);
+    let terms = vec![Term {
+        key: "precio".into(),
+        surface: "precio".into(),
+        score: 1.0,
+    }];
+    let q = shorten(&passages.passages[0], &toks, &ts[0], &terms, 30, 0.5);
+    assert!(q.text.contains(key), "{}", q.text);
+    assert!(q.text.split_whitespace().count() <= 30);
+    assert!(q.text.ends_with('.'));
+    verify_quote(&ts, &q).unwrap();
+}
+
+#[test]
+fn identical_input_gives_identical_codebooks() {
+    assert_eq!(codebook().1, codebook().1);
+}
+
+#[test]
+fn seed_csv_with_header_quotes_and_blank_lines() {
+    let csv = "name,description\r\nprecio,\"Costes, tarifas y \"\"gastos\"\" de envío\"\n\ndiseño de la app,Menús y letra\n";
+    let codes = parse_seed_csv(csv, Path::new("s.csv")).unwrap();
+    assert_eq!(
+        codes,
+        [
+            SeedCode {
+                name: "precio".into(),
+                description: "Costes, tarifas y \"gastos\" de envío".into()
+            },
+            SeedCode {
+                name: "diseño de la app".into(),
+                description: "Menús y letra".into()
+            },
+        ]
+    );
+    assert!(matches!(
+        parse_seed_csv("a,b\n,sin nombre\n", Path::new("s.csv")),
+        Err(CodesError::Csv { line: 2, .. })
+    ));
+    assert!(matches!(
+        parse_seed_csv("a,\"abierto\n", Path::new("s.csv")),
+        Err(CodesError::Csv { line: 1, .. })
+    ));
+}
+
+#[test]
+fn seed_qdc_reads_names_descriptions_and_nested_codes() {
+    let qdc = r#"<?xml version="1.0" encoding="utf-8"?>
+<CodeBook xmlns="urn:QDA-XML:codebook:1.0" origin="test">
+  <Codes>
+    <Code guid="11111111-1111-1111-1111-111111111111" name="Precio &amp; envío" isCodable="true">
+      <Description>Costes &lt;y&gt; tarifas&#46;</Description>
+      <Code guid="22222222-2222-2222-2222-222222222222" name="Gastos" isCodable="true"/>
+    </Code>
+    <Code guid="33333333-3333-3333-3333-333333333333" name="Diseño" isCodable="true">
+      <Description><![CDATA[Menús & letra]]></Description>
+    </Code>
+  </Codes>
+</CodeBook>"#;
+    let codes = parse_qdc(qdc, Path::new("c.qdc")).unwrap();
+    assert_eq!(
+        codes,
+        [
+            SeedCode {
+                name: "Precio & envío".into(),
+                description: "Costes <y> tarifas.".into()
+            },
+            SeedCode {
+                name: "Gastos".into(),
+                description: String::new()
+            },
+            SeedCode {
+                name: "Diseño".into(),
+                description: "Menús & letra".into()
+            },
+        ]
+    );
+    assert!(matches!(
+        parse_qdc(
+            "<CodeBook><Codes><Code name='a'></Codes>",
+            Path::new("c.qdc")
+        ),
+        Err(CodesError::Qdc { .. })
+    ));
+}
+
+#[test]
+fn seed_files_are_read_by_extension() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("seeds.csv");
+    std::fs::write(&csv, "precio,Costes\n").unwrap();
+    assert_eq!(read_seed_codes(&csv).unwrap().len(), 1);
+    let txt = dir.path().join("seeds.txt");
+    std::fs::write(&txt, "precio,Costes\n").unwrap();
+    assert!(matches!(
+        read_seed_codes(&txt),
+        Err(CodesError::UnknownFormat { .. })
+    ));
+    let empty = dir.path().join("empty.csv");
+    std::fs::write(&empty, "name,description\n").unwrap();
+    assert!(matches!(
+        read_seed_codes(&empty),
+        Err(CodesError::NoCodes { .. })
+    ));
+    assert!(matches!(
+        read_seed_codes(&dir.path().join("missing.csv")),
+        Err(CodesError::Read { .. })
+    ));
+}
+
+#[test]
+fn phrases_skip_stop_words_at_their_ends() {
+    let terms: Vec<String> = passage_terms("Los gastos de envío del pedido")
+        .into_iter()
+        .map(|t| t.0)
+        .collect();
+    assert!(terms.contains(&"gastos de envío".to_string()), "{terms:?}");
+    assert!(terms.contains(&"envío del pedido".to_string()), "{terms:?}");
+    assert!(
+        !terms
+            .iter()
+            .any(|t| t.starts_with("los") || t.ends_with(" de")),
+        "{terms:?}"
+    );
+}

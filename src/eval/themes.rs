@@ -1,0 +1,428 @@
+//! Agreement between proposed themes and human theme labels (`themes.tsv`).
+//!
+//! `themes.tsv` has a header and one row per coded turn: `uri turn speaker start end theme`,
+//! times in seconds. A passage takes the label of the labelled turn of the same `uri` that
+//! overlaps it most in time, when that overlap covers at least half of the passage; passages
+//! without a label (moderator questions, back-channel talk) are not scored.
+//!
+//! Scores over the labelled passages:
+//! - [`adjusted_rand_index`] and [`normalized_mutual_info`] (arithmetic-mean normalisation),
+//!   both equal to scikit-learn's `adjusted_rand_score` and `normalized_mutual_info_score`;
+//!   for these a labelled passage that is in no proposed theme (unassigned, or not clustered)
+//!   counts as a cluster of its own, so leaving passages out is never rewarded.
+//! - "human themes matched": the share of human themes whose passages fall mostly (> 50 %) in
+//!   one proposed theme that is mostly (> 50 % of its labelled passages) theirs.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+
+use crate::passages::Passages;
+
+/// One human-coded turn.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ThemeLabel {
+    /// The recording.
+    pub uri: String,
+    /// The turn's number in the reference.
+    pub turn: usize,
+    /// Who spoke.
+    pub speaker: String,
+    /// Start on the original timeline.
+    pub start_ms: u64,
+    /// End on the original timeline.
+    pub end_ms: u64,
+    /// The human theme.
+    pub theme: String,
+}
+
+/// Failure to read theme labels.
+#[derive(Debug, thiserror::Error)]
+pub enum ThemeLabelError {
+    /// The file could not be read.
+    #[error("cannot read theme labels {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A row that is not `uri turn speaker start end theme`.
+    #[error("theme labels {path}, line {line}: {problem}")]
+    Row {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line.
+        line: usize,
+        /// What is wrong.
+        problem: &'static str,
+    },
+}
+
+/// Reads a `themes.tsv` file.
+pub fn read_theme_labels(path: &Path) -> Result<Vec<ThemeLabel>, ThemeLabelError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ThemeLabelError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    parse_theme_labels(&text, path)
+}
+
+/// Parses `themes.tsv` text (header line first); `path` only names the file in errors.
+pub fn parse_theme_labels(text: &str, path: &Path) -> Result<Vec<ThemeLabel>, ThemeLabelError> {
+    let row_err = |line, problem| ThemeLabelError::Row {
+        path: path.to_path_buf(),
+        line,
+        problem,
+    };
+    let mut labels = Vec::new();
+    for (i, line) in text.lines().enumerate().skip(1) {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let f: Vec<&str> = line.split('\t').map(str::trim).collect();
+        if f.len() != 6 {
+            return Err(row_err(i + 1, "expected 6 tab-separated fields"));
+        }
+        let turn = f[1]
+            .parse()
+            .map_err(|_| row_err(i + 1, "turn is not a number"))?;
+        let secs = |s: &str| {
+            s.parse::<f64>()
+                .ok()
+                .filter(|v| v.is_finite() && *v >= 0.0)
+                .map(|v| (v * 1000.0).round() as u64)
+        };
+        let start_ms =
+            secs(f[3]).ok_or_else(|| row_err(i + 1, "start is not a time in seconds"))?;
+        let end_ms = secs(f[4]).ok_or_else(|| row_err(i + 1, "end is not a time in seconds"))?;
+        labels.push(ThemeLabel {
+            uri: f[0].to_string(),
+            turn,
+            speaker: f[2].to_string(),
+            start_ms,
+            end_ms,
+            theme: f[5].to_string(),
+        });
+    }
+    Ok(labels)
+}
+
+/// The agreement of proposed themes with human labels.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ThemeAgreement {
+    /// Passages that got a human label (the ones scored).
+    pub labelled_passages: usize,
+    /// Labelled turns no passage matched.
+    pub unmatched_labels: usize,
+    /// Distinct human themes among the labelled passages.
+    pub human_themes: usize,
+    /// Distinct proposed themes among the labelled passages.
+    pub proposed_themes: usize,
+    /// Labelled passages in no proposed theme.
+    pub unassigned: usize,
+    /// Adjusted Rand index.
+    pub ari: f64,
+    /// Normalised mutual information (arithmetic mean).
+    pub nmi: f64,
+    /// Human themes matched (see the module docs).
+    pub matched: usize,
+    /// `matched / human_themes`.
+    pub matched_share: f64,
+}
+
+/// The human label of each passage (None: not labelled), indexed by passage id.
+pub fn label_passages(passages: &Passages, labels: &[ThemeLabel]) -> Vec<Option<String>> {
+    let mut by_uri: HashMap<&str, Vec<&ThemeLabel>> = HashMap::new();
+    for l in labels {
+        by_uri.entry(l.uri.as_str()).or_default().push(l);
+    }
+    passages
+        .passages
+        .iter()
+        .map(|p| {
+            let candidates = by_uri.get(p.uri.as_str())?;
+            let duration = p.end_ms.saturating_sub(p.start_ms).max(1);
+            let (best, overlap) = candidates
+                .iter()
+                .map(|l| {
+                    let o = p
+                        .end_ms
+                        .min(l.end_ms)
+                        .saturating_sub(p.start_ms.max(l.start_ms));
+                    (*l, o)
+                })
+                .max_by(|a, b| a.1.cmp(&b.1).then(b.0.turn.cmp(&a.0.turn)))?;
+            (overlap * 2 >= duration && overlap > 0).then(|| best.theme.clone())
+        })
+        .collect()
+}
+
+/// Scores `assignment` (proposed theme of each passage id, as [`crate::themes::Themes::assignment`]
+/// gives it) against human `labels`.
+pub fn evaluate(
+    passages: &Passages,
+    assignment: &[Option<usize>],
+    labels: &[ThemeLabel],
+) -> ThemeAgreement {
+    let human = label_passages(passages, labels);
+    let mut matched_turns = std::collections::HashSet::new();
+    for (p, h) in passages.passages.iter().zip(&human) {
+        if h.is_some() {
+            for l in labels.iter().filter(|l| l.uri == p.uri) {
+                let o = p
+                    .end_ms
+                    .min(l.end_ms)
+                    .saturating_sub(p.start_ms.max(l.start_ms));
+                if o > 0 && Some(&l.theme) == h.as_ref() {
+                    matched_turns.insert((l.uri.clone(), l.turn));
+                }
+            }
+        }
+    }
+    let mut human_ids: BTreeMap<&str, usize> = BTreeMap::new();
+    let mut truth = Vec::new();
+    let mut predicted = Vec::new();
+    let mut predicted_opt = Vec::new();
+    let themes = assignment.iter().flatten().max().map_or(0, |m| m + 1);
+    let mut unassigned = 0;
+    for (id, h) in human.iter().enumerate() {
+        let Some(h) = h else { continue };
+        let next = human_ids.len();
+        truth.push(*human_ids.entry(h.as_str()).or_insert(next));
+        let a = assignment.get(id).copied().flatten();
+        predicted_opt.push(a);
+        predicted.push(a.unwrap_or_else(|| {
+            unassigned += 1;
+            themes + unassigned
+        }));
+    }
+    let (matched, human_themes) = human_themes_matched(&truth, &predicted_opt);
+    ThemeAgreement {
+        labelled_passages: truth.len(),
+        unmatched_labels: labels.len().saturating_sub(matched_turns.len()),
+        human_themes,
+        proposed_themes: predicted_opt
+            .iter()
+            .flatten()
+            .collect::<std::collections::HashSet<_>>()
+            .len(),
+        unassigned,
+        ari: adjusted_rand_index(&truth, &predicted),
+        nmi: normalized_mutual_info(&truth, &predicted),
+        matched,
+        matched_share: if human_themes == 0 {
+            0.0
+        } else {
+            matched as f64 / human_themes as f64
+        },
+    }
+}
+
+/// (matched, total) human themes: a human theme is matched when more than half of its passages
+/// are in one proposed theme, and more than half of that theme's passages are its own.
+/// Passages in no proposed theme (`None`) never match.
+pub fn human_themes_matched(truth: &[usize], predicted: &[Option<usize>]) -> (usize, usize) {
+    let mut joint: BTreeMap<(usize, usize), usize> = BTreeMap::new();
+    let mut truth_size: BTreeMap<usize, usize> = BTreeMap::new();
+    let mut pred_size: BTreeMap<usize, usize> = BTreeMap::new();
+    for (&t, p) in truth.iter().zip(predicted) {
+        *truth_size.entry(t).or_default() += 1;
+        if let Some(p) = p {
+            *joint.entry((t, *p)).or_default() += 1;
+            *pred_size.entry(*p).or_default() += 1;
+        }
+    }
+    let matched = truth_size
+        .iter()
+        .filter(|&(&t, &size)| {
+            joint
+                .iter()
+                .any(|(&(jt, p), &n)| jt == t && 2 * n > size && 2 * n > pred_size[&p])
+        })
+        .count();
+    (matched, truth_size.len())
+}
+
+/// Contingency table of two labelings: counts per (a, b) pair, and the row and column sums.
+fn contingency(a: &[usize], b: &[usize]) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+    let mut ai: BTreeMap<usize, usize> = BTreeMap::new();
+    let mut bi: BTreeMap<usize, usize> = BTreeMap::new();
+    for &x in a {
+        let n = ai.len();
+        ai.entry(x).or_insert(n);
+    }
+    for &x in b {
+        let n = bi.len();
+        bi.entry(x).or_insert(n);
+    }
+    let mut cells: BTreeMap<(usize, usize), f64> = BTreeMap::new();
+    let mut rows = vec![0f64; ai.len()];
+    let mut cols = vec![0f64; bi.len()];
+    for (x, y) in a.iter().zip(b) {
+        let (i, j) = (ai[x], bi[y]);
+        *cells.entry((i, j)).or_default() += 1.0;
+        rows[i] += 1.0;
+        cols[j] += 1.0;
+    }
+    (cells.into_values().collect(), rows, cols)
+}
+
+fn pairs(n: f64) -> f64 {
+    n * (n - 1.0) / 2.0
+}
+
+/// Adjusted Rand index of two labelings of the same items (1 = identical partitions, about 0 =
+/// chance), as scikit-learn's `adjusted_rand_score`.
+pub fn adjusted_rand_index(a: &[usize], b: &[usize]) -> f64 {
+    let n = a.len().min(b.len());
+    let (a, b) = (&a[..n], &b[..n]);
+    let (cells, rows, cols) = contingency(a, b);
+    let index: f64 = cells.iter().map(|&c| pairs(c)).sum();
+    let sum_a: f64 = rows.iter().map(|&r| pairs(r)).sum();
+    let sum_b: f64 = cols.iter().map(|&c| pairs(c)).sum();
+    let expected = if n < 2 {
+        0.0
+    } else {
+        sum_a * sum_b / pairs(n as f64)
+    };
+    let max = (sum_a + sum_b) / 2.0;
+    if (max - expected).abs() < 1e-12 {
+        // Both labelings trivial in the same way (one cluster, or all singletons).
+        return 1.0;
+    }
+    (index - expected) / (max - expected)
+}
+
+/// Normalised mutual information with arithmetic-mean normalisation, as scikit-learn's
+/// `normalized_mutual_info_score` (1 = identical, 0 = independent).
+pub fn normalized_mutual_info(a: &[usize], b: &[usize]) -> f64 {
+    let n = a.len().min(b.len());
+    let (a, b) = (&a[..n], &b[..n]);
+    let (_, rows, cols) = contingency(a, b);
+    if (rows.len() == 1 && cols.len() == 1) || n == 0 {
+        return 1.0;
+    }
+    let nf = n as f64;
+    let entropy = |v: &[f64]| -> f64 {
+        v.iter()
+            .filter(|&&c| c > 0.0)
+            .map(|&c| -(c / nf) * (c / nf).ln())
+            .sum()
+    };
+    let mut joint: BTreeMap<(usize, usize), f64> = BTreeMap::new();
+    let ai = index_of(a);
+    let bi = index_of(b);
+    for (x, y) in a.iter().zip(b) {
+        *joint.entry((ai[x], bi[y])).or_default() += 1.0;
+    }
+    let mi: f64 = joint
+        .iter()
+        .map(|(&(i, j), &c)| (c / nf) * ((c * nf) / (rows[i] * cols[j])).ln())
+        .sum();
+    if mi <= 0.0 {
+        return 0.0;
+    }
+    let norm = (entropy(&rows) + entropy(&cols)) / 2.0;
+    mi / norm.max(f64::EPSILON)
+}
+
+fn index_of(v: &[usize]) -> BTreeMap<usize, usize> {
+    let mut m = BTreeMap::new();
+    for &x in v {
+        let n = m.len();
+        m.entry(x).or_insert(n);
+    }
+    m
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// (truth, predicted, sklearn ARI, sklearn NMI), computed once with scikit-learn 1.9.1.
+    const SKLEARN: &[(&[usize], &[usize], f64, f64)] = &[
+        (&[0, 0, 1, 1, 2, 2], &[0, 0, 1, 1, 2, 2], 1.0, 1.0),
+        (&[0, 0, 1, 1, 2, 2], &[1, 1, 0, 0, 2, 2], 1.0, 1.0),
+        (
+            &[0, 0, 0, 1, 1, 1],
+            &[0, 0, 1, 1, 2, 2],
+            0.242_424_242_424_242_43,
+            0.515_803_742_979_388_9,
+        ),
+        (&[0, 0, 1, 1], &[0, 1, 0, 1], -0.5, 0.0),
+        (
+            &[0, 0, 0, 1, 1, 1, 2, 2, 2, 2],
+            &[0, 0, 1, 1, 1, 2, 2, 2, 0, 3],
+            0.074_074_074_074_074_07,
+            0.429_541_698_786_619_74,
+        ),
+        (&[0, 1, 2, 3], &[0, 0, 0, 0], 0.0, 0.0),
+        (
+            &[0, 0, 1, 2, 2, 2, 1, 0, 1, 3, 3],
+            &[1, 1, 1, 0, 0, 2, 2, 2, 3, 3, 0],
+            0.022_222_222_222_222_223,
+            0.437_118_982_350_142_74,
+        ),
+    ];
+
+    #[test]
+    fn ari_and_nmi_match_scikit_learn() {
+        for (a, b, ari, nmi) in SKLEARN {
+            assert!(
+                (adjusted_rand_index(a, b) - ari).abs() < 1e-12,
+                "ARI {a:?} {b:?}"
+            );
+            assert!(
+                (normalized_mutual_info(a, b) - nmi).abs() < 1e-12,
+                "NMI {a:?} {b:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn human_themes_matched_needs_a_majority_both_ways() {
+        // Theme 0 sits in cluster 5; theme 1 is split; theme 2 shares cluster 7 with theme 3.
+        let truth = [0, 0, 0, 1, 1, 2, 2, 3, 3, 3];
+        let pred = [
+            Some(5),
+            Some(5),
+            None,
+            Some(6),
+            Some(8),
+            Some(7),
+            Some(7),
+            Some(7),
+            Some(7),
+            Some(7),
+        ];
+        assert_eq!(
+            human_themes_matched(&truth, &pred),
+            (2, 4),
+            "themes 0 and 3"
+        );
+        assert_eq!(human_themes_matched(&[0, 0], &[None, None]), (0, 1));
+    }
+
+    #[test]
+    fn labels_parse_and_bad_rows_name_their_line() {
+        let text = "uri\tturn\tspeaker\tstart\tend\ttheme\ng\t2\tANA\t13.334\t19.82\tprecio\n";
+        let l = parse_theme_labels(text, Path::new("t.tsv")).unwrap();
+        assert_eq!(
+            l,
+            [ThemeLabel {
+                uri: "g".into(),
+                turn: 2,
+                speaker: "ANA".into(),
+                start_ms: 13334,
+                end_ms: 19820,
+                theme: "precio".into()
+            }]
+        );
+        let bad = "h\ng\t2\tANA\tx\t19.82\tprecio\n";
+        assert!(matches!(
+            parse_theme_labels(bad, Path::new("t.tsv")),
+            Err(ThemeLabelError::Row { line: 2, .. })
+        ));
+    }
+}

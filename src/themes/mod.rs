@@ -1,0 +1,848 @@
+//! Themes: clusters of content passages by meaning, inductive or seeded by codes.
+//!
+//! Input: the [`Passages`] of one or many transcripts (an interview archive is clustered as one
+//! set) and one embedding per content passage from a [`PassageEmbedder`] (multilingual e5 in
+//! the product). Only [`Role::Content`] passages are clustered; moderator and back-channel
+//! passages are never in a theme.
+//!
+//! How ([`discover`]):
+//! 1. Embeddings are centred on their mean and re-normalised: e5 cosines all sit in 0.75–0.97,
+//!    and centring spreads them so every threshold below is relative to the data.
+//! 2. Deductive mode: each seed code's embedding (its name and description, embedded as a
+//!    query) is compared with every passage by plain cosine (e5 is trained for exactly this
+//!    query–passage comparison, so no centring here). The similarities are turned into z-scores
+//!    over all passage–code pairs, and a passage goes to its most similar code when that z-score
+//!    is at least [`ThemeConfig::seed_min_z`] (default 0: above the average pair).
+//! 3. The rest are clustered with spherical k-means (k-means++ seeding, [`ThemeConfig::restarts`]
+//!    restarts, fixed seed). The number of themes is [`ThemeConfig::themes`] when given, else the
+//!    k in `2..=max_themes` with the best mean silhouette, computed on a sample of at most
+//!    1500 passages; k is also at most a third of the passages, because a code needs three
+//!    quotes, so a theme should hold three passages on average; for larger sets the chosen centroids are then refined on all passages. Time
+//!    is O(n·k·d) and memory O(n·d + 1500²): 100 000 passages fit in well under 2 GB.
+//! 4. Themes smaller than [`ThemeConfig::min_theme_size`] are dissolved; their passages, and any
+//!    passage whose similarity to its theme is an outlier (more than
+//!    [`ThemeConfig::outlier_z`] robust standard deviations below the median similarity), go to
+//!    the nearest theme when close enough, else they are *unassigned*.
+//!
+//! Deterministic: the same passages, embeddings and config give the same themes in the same
+//! order (seeded themes first in seed order, then by size, largest first, ties by first
+//! passage). Theme ids are positions in [`Themes::themes`]; the review operations
+//! ([`Themes::merge`], [`Themes::split`], [`Themes::move_passage`]) say how they shift ids.
+
+mod kmeans;
+mod vectors;
+
+pub use vectors::Matrix;
+
+use std::collections::HashMap;
+
+use crate::passages::{Passages, Role};
+use kmeans::{Clustering, SplitMix64, gram, kmeans, lloyd, nearest, sample_indices, silhouette};
+use vectors::{dot, normalise};
+
+/// The seam to the text embedding model: load once, embed many texts.
+///
+/// Vectors must all have the same length. e5 wants "passage: " and "query: " prefixes; the
+/// implementation adds them, callers pass the bare text.
+pub trait PassageEmbedder {
+    /// The embedder's own error.
+    type Error: std::error::Error + Send + Sync + 'static;
+
+    /// Embeds passages of talk.
+    fn embed_passages(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, Self::Error>;
+
+    /// Embeds short descriptions that passages are compared with (seed codes).
+    fn embed_queries(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, Self::Error>;
+}
+
+/// The product's embedder: multilingual e5 (or MiniLM) adds its own prefixes.
+impl PassageEmbedder for crate::embed::TextEmbedder {
+    type Error = crate::embed::EmbedError;
+
+    fn embed_passages(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, Self::Error> {
+        crate::embed::TextEmbedder::embed_passages(self, texts)
+    }
+
+    fn embed_queries(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, Self::Error> {
+        crate::embed::TextEmbedder::embed_queries(self, texts)
+    }
+}
+
+/// Settings of [`discover`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct ThemeConfig {
+    /// Number of inductive themes; `None` chooses it by silhouette (default).
+    pub themes: Option<usize>,
+    /// Most inductive themes the automatic choice considers (default 20).
+    pub max_themes: usize,
+    /// Smallest theme kept; smaller ones are dissolved (default 2).
+    pub min_theme_size: usize,
+    /// A passage this many robust standard deviations below the median similarity to its
+    /// theme is an outlier (default 2.5).
+    pub outlier_z: f32,
+    /// A passage joins its most similar seed code when the similarity's z-score over all
+    /// passage–code pairs is at least this (default 0.0).
+    pub seed_min_z: f32,
+    /// k-means++ restarts per k (default 8).
+    pub restarts: usize,
+    /// Seed of every random choice (default 42).
+    pub seed: u64,
+}
+
+impl Default for ThemeConfig {
+    fn default() -> Self {
+        ThemeConfig {
+            themes: None,
+            max_themes: 20,
+            min_theme_size: 2,
+            outlier_z: 2.5,
+            seed_min_z: 0.0,
+            restarts: 8,
+            seed: 42,
+        }
+    }
+}
+
+/// Embeddings of the content passages: row `i` belongs to passage `passage_ids[i]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ContentEmbeddings {
+    /// Passage ids, increasing.
+    pub passage_ids: Vec<usize>,
+    /// One row per id.
+    pub vectors: Matrix,
+}
+
+/// One theme.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Theme {
+    /// Passage ids of its members, increasing.
+    pub members: Vec<usize>,
+    /// The seed code it comes from (index into the seed codes given), if deductive.
+    pub seed: Option<usize>,
+    /// Unit centroid in the centred embedding space.
+    pub centroid: Vec<f32>,
+}
+
+/// How the number of inductive themes was chosen.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KChoice {
+    /// The number used.
+    pub k: usize,
+    /// False when [`ThemeConfig::themes`] fixed it.
+    pub automatic: bool,
+    /// Mean silhouette of each k tried, in order of k.
+    pub silhouettes: Vec<(usize, f64)>,
+}
+
+/// The themes of a set of passages, with what is needed to revise them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Themes {
+    /// The themes; ids are positions.
+    pub themes: Vec<Theme>,
+    /// Content passages in no theme, increasing.
+    pub unassigned: Vec<usize>,
+    /// How the inductive count was chosen.
+    pub k_choice: KChoice,
+    /// Centred unit vectors of the content passages.
+    vectors: Matrix,
+    /// Row of each passage id in `vectors` (None: not a content passage).
+    row_of: Vec<Option<usize>>,
+    /// Centred unit vector of each seed code.
+    seed_vectors: Matrix,
+    seed: u64,
+}
+
+/// Failure to build or revise themes.
+#[derive(Debug, thiserror::Error)]
+pub enum ThemeError {
+    /// The embedding model failed.
+    #[error("cannot embed {what}: {source}")]
+    Embed {
+        /// "passages" or "seed codes".
+        what: &'static str,
+        /// The model's error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// The embedder returned a different number of vectors than texts.
+    #[error("embedder returned {got} vectors for {expected} {what}")]
+    EmbeddingCount {
+        /// "passages" or "seed codes".
+        what: &'static str,
+        /// Texts given.
+        expected: usize,
+        /// Vectors returned.
+        got: usize,
+    },
+    /// Vectors of different lengths, or with NaN/infinite values.
+    #[error("{what} embeddings are ragged or not finite")]
+    BadEmbeddings {
+        /// "passages" or "seed codes".
+        what: &'static str,
+    },
+    /// Embeddings do not belong to the content passages given.
+    #[error("embedding row {row} is for passage {passage}, which is not a content passage")]
+    NotContent {
+        /// The row.
+        row: usize,
+        /// The passage id it claims.
+        passage: usize,
+    },
+    /// A theme id out of range.
+    #[error("no theme {theme} (there are {themes})")]
+    UnknownTheme {
+        /// The id asked for.
+        theme: usize,
+        /// How many themes there are.
+        themes: usize,
+    },
+    /// A passage that is not clustered (unknown, moderator or back-channel).
+    #[error("passage {passage} is not a content passage")]
+    NotClustered {
+        /// The passage id.
+        passage: usize,
+    },
+    /// A split into fewer than two parts or more parts than members.
+    #[error("cannot split theme {theme} of {members} passages into {k}")]
+    BadSplit {
+        /// The theme.
+        theme: usize,
+        /// Parts asked for.
+        k: usize,
+        /// Its size.
+        members: usize,
+    },
+    /// `merge(a, a)`.
+    #[error("cannot merge theme {theme} with itself")]
+    SelfMerge {
+        /// The theme.
+        theme: usize,
+    },
+}
+
+/// Embeds every content passage (in id order), in batches of 64.
+pub fn embed_content<E: PassageEmbedder>(
+    passages: &Passages,
+    embedder: &E,
+) -> Result<ContentEmbeddings, ThemeError> {
+    let content: Vec<_> = passages.content().collect();
+    let texts: Vec<&str> = content.iter().map(|p| p.text.as_str()).collect();
+    let rows = embed_batched(&texts, "passages", |b| embedder.embed_passages(b))?;
+    Ok(ContentEmbeddings {
+        passage_ids: content.iter().map(|p| p.id).collect(),
+        vectors: rows,
+    })
+}
+
+/// Embeds seed codes as queries: `"{name}: {description}"` each.
+pub fn embed_seeds<E: PassageEmbedder>(
+    seeds: &[(String, String)],
+    embedder: &E,
+) -> Result<Matrix, ThemeError> {
+    let texts: Vec<String> = seeds.iter().map(|(n, d)| seed_text(n, d)).collect();
+    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    embed_batched(&refs, "seed codes", |b| embedder.embed_queries(b))
+}
+
+/// The text a seed code is embedded as.
+pub fn seed_text(name: &str, description: &str) -> String {
+    let name = name.replace('_', " ");
+    if description.trim().is_empty() {
+        name
+    } else {
+        format!("{name}: {}", description.trim())
+    }
+}
+
+fn embed_batched<F, Er>(texts: &[&str], what: &'static str, embed: F) -> Result<Matrix, ThemeError>
+where
+    F: Fn(&[&str]) -> Result<Vec<Vec<f32>>, Er>,
+    Er: std::error::Error + Send + Sync + 'static,
+{
+    let mut rows: Vec<Vec<f32>> = Vec::with_capacity(texts.len());
+    for batch in texts.chunks(64) {
+        let got = embed(batch).map_err(|e| ThemeError::Embed {
+            what,
+            source: Box::new(e),
+        })?;
+        if got.len() != batch.len() {
+            return Err(ThemeError::EmbeddingCount {
+                what,
+                expected: batch.len(),
+                got: got.len(),
+            });
+        }
+        rows.extend(got);
+    }
+    if rows.is_empty() {
+        return Ok(Matrix::with_dim(0));
+    }
+    Matrix::from_rows(&rows).ok_or(ThemeError::BadEmbeddings { what })
+}
+
+/// Embeds the content passages and seed codes, then [`discover`]s themes.
+pub fn run<E: PassageEmbedder>(
+    passages: &Passages,
+    embedder: &E,
+    seeds: &[(String, String)],
+    cfg: &ThemeConfig,
+) -> Result<Themes, ThemeError> {
+    let content = embed_content(passages, embedder)?;
+    let seed_vectors = embed_seeds(seeds, embedder)?;
+    discover(passages, &content, &seed_vectors, cfg)
+}
+
+/// Finds themes among the content passages (see the module docs). `seed_vectors` holds one
+/// raw embedding per seed code (empty for purely inductive themes).
+pub fn discover(
+    passages: &Passages,
+    content: &ContentEmbeddings,
+    seed_vectors: &Matrix,
+    cfg: &ThemeConfig,
+) -> Result<Themes, ThemeError> {
+    check_content(passages, content)?;
+    let dim = content.vectors.dim();
+    if seed_vectors.rows() > 0 && content.vectors.rows() > 0 && seed_vectors.dim() != dim {
+        return Err(ThemeError::BadEmbeddings { what: "seed codes" });
+    }
+    let mean = content.vectors.mean();
+    let x = content.vectors.centred_unit(&mean);
+    let seeds = if seed_vectors.rows() > 0 {
+        seed_vectors.centred_unit(&mean)
+    } else {
+        Matrix::with_dim(dim)
+    };
+    let mut row_of = vec![None; passages.passages.len()];
+    for (row, &id) in content.passage_ids.iter().enumerate() {
+        row_of[id] = Some(row);
+    }
+
+    // Rows per group: seed groups first, then inductive clusters.
+    let seeded = seed_assignment(&content.vectors, seed_vectors, cfg.seed_min_z);
+    let rest: Vec<usize> = (0..x.rows()).filter(|&r| seeded[r].is_none()).collect();
+    let (inductive, k_choice) = cluster_rows(&x, &rest, cfg);
+    let mut groups: Vec<Vec<usize>> = vec![Vec::new(); seeds.rows()];
+    for (r, s) in seeded.iter().enumerate() {
+        if let Some(s) = s {
+            groups[*s].push(r);
+        }
+    }
+    groups.extend(inductive);
+
+    let mut themes = Themes {
+        themes: Vec::new(),
+        unassigned: Vec::new(),
+        k_choice,
+        vectors: x,
+        row_of,
+        seed_vectors: seeds,
+        seed: cfg.seed,
+    };
+    themes.settle(groups, cfg, &content.passage_ids);
+    Ok(themes)
+}
+
+fn check_content(passages: &Passages, content: &ContentEmbeddings) -> Result<(), ThemeError> {
+    if content.passage_ids.len() != content.vectors.rows() {
+        return Err(ThemeError::EmbeddingCount {
+            what: "passages",
+            expected: content.passage_ids.len(),
+            got: content.vectors.rows(),
+        });
+    }
+    for (row, &id) in content.passage_ids.iter().enumerate() {
+        let is_content = passages
+            .passages
+            .get(id)
+            .is_some_and(|p| p.role == Role::Content);
+        let increasing = row == 0 || content.passage_ids[row - 1] < id;
+        if !is_content || !increasing {
+            return Err(ThemeError::NotContent { row, passage: id });
+        }
+    }
+    Ok(())
+}
+
+/// For each row of the raw passage embeddings `x`, the seed code it joins (rule of the module
+/// docs).
+fn seed_assignment(x: &Matrix, seeds: &Matrix, min_z: f32) -> Vec<Option<usize>> {
+    let n = x.rows();
+    let m = seeds.rows();
+    if m == 0 || n == 0 {
+        return vec![None; n];
+    }
+    let cos = |a: &[f32], b: &[f32]| dot(a, b) / (dot(a, a) * dot(b, b)).sqrt().max(1e-12);
+    let sims: Vec<f64> = (0..n)
+        .flat_map(|i| (0..m).map(move |j| (i, j)))
+        .map(|(i, j)| f64::from(cos(x.row(i), seeds.row(j))))
+        .collect();
+    let mean = sims.iter().sum::<f64>() / sims.len() as f64;
+    let sd = (sims.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / sims.len() as f64)
+        .sqrt()
+        .max(1e-9);
+    (0..n)
+        .map(|i| {
+            let row = &sims[i * m..(i + 1) * m];
+            let (best, sim) = row
+                .iter()
+                .enumerate()
+                .fold(
+                    (0, f64::NEG_INFINITY),
+                    |a, (j, &v)| if v > a.1 { (j, v) } else { a },
+                );
+            ((sim - mean) / sd >= f64::from(min_z)).then_some(best)
+        })
+        .collect()
+}
+
+/// Clusters the rows `rest` of `x`; returns groups of rows and how k was chosen.
+fn cluster_rows(x: &Matrix, rest: &[usize], cfg: &ThemeConfig) -> (Vec<Vec<usize>>, KChoice) {
+    let n = rest.len();
+    let too_few = n < 2 * cfg.min_theme_size.max(1) || n < 4;
+    if too_few || cfg.themes == Some(0) {
+        // Too few to compare partitions: one group, which `settle` dissolves into the seeded
+        // themes when it is below the minimum size.
+        return (
+            vec![rest.to_vec()],
+            KChoice {
+                k: usize::from(n > 0),
+                automatic: cfg.themes.is_none(),
+                silhouettes: Vec::new(),
+            },
+        );
+    }
+    let sub = x.select(rest);
+    let mut rng = SplitMix64::new(cfg.seed);
+    let sample_rows = sample_indices(n, kmeans::SILHOUETTE_SAMPLE, &mut rng);
+    let sample = sub.select(&sample_rows);
+    let max_iter = 100;
+    let (k, silhouettes, sample_fit) = match cfg.themes {
+        Some(k) => {
+            let k = k.min(n);
+            (
+                k,
+                Vec::new(),
+                kmeans(&sample, k, cfg.restarts, max_iter, cfg.seed),
+            )
+        }
+        None => choose_k(&sample, cfg, max_iter),
+    };
+    let fit: Clustering = if sample_rows.len() == n {
+        sample_fit
+    } else {
+        lloyd(&sub, sample_fit.centroids, max_iter)
+    };
+    let mut groups = vec![Vec::new(); k];
+    for (i, &l) in fit.labels.iter().enumerate() {
+        groups[l].push(rest[i]);
+    }
+    (
+        groups,
+        KChoice {
+            k,
+            automatic: cfg.themes.is_none(),
+            silhouettes,
+        },
+    )
+}
+
+/// The k in `2..=max_themes` (and at most a third of the sample) with the best mean
+/// silhouette; ties go to the smaller k.
+fn choose_k(
+    sample: &Matrix,
+    cfg: &ThemeConfig,
+    max_iter: usize,
+) -> (usize, Vec<(usize, f64)>, Clustering) {
+    let g = gram(sample);
+    let k_max = cfg.max_themes.min(sample.rows() / 3).max(2);
+    let mut scores = Vec::new();
+    let mut best: Option<(usize, f64, Clustering)> = None;
+    for k in 2..=k_max {
+        let fit = kmeans(
+            sample,
+            k,
+            cfg.restarts,
+            max_iter,
+            cfg.seed.wrapping_add(k as u64),
+        );
+        let s = silhouette(&g, &fit.labels, k);
+        scores.push((k, s));
+        if best.as_ref().is_none_or(|b| s > b.1 + 1e-12) {
+            best = Some((k, s, fit));
+        }
+    }
+    match best {
+        Some((k, _, fit)) => (k, scores, fit),
+        None => (1, scores, kmeans(sample, 1, 1, max_iter, cfg.seed)),
+    }
+}
+
+/// The robust lower bound of "close enough": median − z · 1.4826 · MAD of `sims`.
+fn outlier_threshold(sims: &[f32], z: f32) -> f32 {
+    if sims.is_empty() {
+        return f32::NEG_INFINITY;
+    }
+    let median = median_of(sims.to_vec());
+    let mad = median_of(sims.iter().map(|s| (s - median).abs()).collect());
+    median - z * 1.4826 * mad
+}
+
+fn median_of(mut v: Vec<f32>) -> f32 {
+    v.sort_by(f32::total_cmp);
+    let n = v.len();
+    if n == 0 {
+        0.0
+    } else if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+impl Themes {
+    /// Turns groups of rows into themes: dissolves small inductive groups, reassigns or
+    /// unassigns outliers, orders and numbers the themes.
+    fn settle(&mut self, mut groups: Vec<Vec<usize>>, cfg: &ThemeConfig, ids: &[usize]) {
+        let seeded = self.seed_vectors.rows();
+        // Dissolve inductive groups below the minimum size, smallest first, one at a time, so
+        // their members can join a group that survives.
+        let mut homeless: Vec<usize> = Vec::new();
+        loop {
+            let small = (seeded..groups.len())
+                .filter(|&g| !groups[g].is_empty() && groups[g].len() < cfg.min_theme_size)
+                .min_by_key(|&g| (groups[g].len(), g));
+            match small {
+                Some(g) => homeless.append(&mut groups[g]),
+                None => break,
+            }
+        }
+        groups.retain_with_index(seeded);
+        let centroids = self.centroids_of(&groups);
+        // Outlier bound from the members' own similarities.
+        let mut own: Vec<f32> = Vec::new();
+        for (g, rows) in groups.iter().enumerate() {
+            own.extend(
+                rows.iter()
+                    .map(|&r| dot(self.vectors.row(r), centroids.row(g))),
+            );
+        }
+        let bound = outlier_threshold(&own, cfg.outlier_z);
+        let mut unassigned = Vec::new();
+        let mut kept: Vec<Vec<usize>> = vec![Vec::new(); groups.len()];
+        for (g, rows) in groups.iter().enumerate() {
+            for &r in rows {
+                if dot(self.vectors.row(r), centroids.row(g)) >= bound {
+                    kept[g].push(r);
+                } else {
+                    unassigned.push(r);
+                }
+            }
+        }
+        for r in homeless {
+            let (g, s) = nearest(self.vectors.row(r), &centroids);
+            if centroids.rows() > 0 && s >= bound && s.is_finite() {
+                kept[g].push(r);
+            } else {
+                unassigned.push(r);
+            }
+        }
+        // Order: seeded in seed order, then inductive by size (desc), then first member.
+        let mut order: Vec<usize> = (0..kept.len()).collect();
+        order[seeded..].sort_by_key(|&g| {
+            (
+                std::cmp::Reverse(kept[g].len()),
+                kept[g].iter().min().copied().unwrap_or(usize::MAX),
+            )
+        });
+        self.themes = order
+            .into_iter()
+            .filter(|&g| g < seeded || !kept[g].is_empty())
+            .map(|g| {
+                let mut members: Vec<usize> = kept[g].iter().map(|&r| ids[r]).collect();
+                members.sort_unstable();
+                Theme {
+                    members,
+                    seed: (g < seeded).then_some(g),
+                    centroid: Vec::new(),
+                }
+            })
+            .collect();
+        let mut un: Vec<usize> = unassigned.into_iter().map(|r| ids[r]).collect();
+        un.sort_unstable();
+        self.unassigned = un;
+        for t in 0..self.themes.len() {
+            self.refresh_centroid(t);
+        }
+    }
+
+    /// Unit centroid of each group of rows (a seeded group without members: its seed vector).
+    fn centroids_of(&self, groups: &[Vec<usize>]) -> Matrix {
+        let mut m = Matrix::with_dim(self.vectors.dim());
+        for (g, rows) in groups.iter().enumerate() {
+            m.push(&self.centroid_of_rows(rows, (g < self.seed_vectors.rows()).then_some(g)));
+        }
+        m
+    }
+
+    fn centroid_of_rows(&self, rows: &[usize], seed: Option<usize>) -> Vec<f32> {
+        let dim = self.vectors.dim();
+        if rows.is_empty() {
+            return match seed {
+                Some(s) => self.seed_vectors.row(s).to_vec(),
+                None => vec![0.0; dim],
+            };
+        }
+        let mut sum = vec![0f64; dim];
+        for &r in rows {
+            for (s, v) in sum.iter_mut().zip(self.vectors.row(r)) {
+                *s += f64::from(*v);
+            }
+        }
+        let mut c: Vec<f32> = sum.into_iter().map(|s| s as f32).collect();
+        normalise(&mut c);
+        c
+    }
+
+    fn refresh_centroid(&mut self, t: usize) {
+        let rows: Vec<usize> = self.themes[t]
+            .members
+            .iter()
+            .filter_map(|&p| self.row_of[p])
+            .collect();
+        self.themes[t].centroid = self.centroid_of_rows(&rows, self.themes[t].seed);
+    }
+
+    /// The theme of passage `p`, if it has one.
+    pub fn theme_of(&self, p: usize) -> Option<usize> {
+        self.themes
+            .iter()
+            .position(|t| t.members.binary_search(&p).is_ok())
+    }
+
+    /// Theme id of every passage (None: unassigned or not clustered), indexed by passage id.
+    pub fn assignment(&self) -> Vec<Option<usize>> {
+        let mut a = vec![None; self.row_of.len()];
+        for (t, theme) in self.themes.iter().enumerate() {
+            for &p in &theme.members {
+                a[p] = Some(t);
+            }
+        }
+        a
+    }
+
+    /// Cosine (in the centred space) between passage `p` and theme `t`'s centroid.
+    pub fn similarity(&self, p: usize, t: usize) -> Option<f32> {
+        let row = (*self.row_of.get(p)?)?;
+        let theme = self.themes.get(t)?;
+        Some(dot(self.vectors.row(row), &theme.centroid))
+    }
+
+    /// Cosine (in the centred space) between two content passages.
+    pub fn passage_similarity(&self, a: usize, b: usize) -> Option<f32> {
+        let ra = (*self.row_of.get(a)?)?;
+        let rb = (*self.row_of.get(b)?)?;
+        Some(dot(self.vectors.row(ra), self.vectors.row(rb)))
+    }
+
+    /// Cosine between the centroids of two themes.
+    pub fn theme_similarity(&self, a: usize, b: usize) -> Option<f32> {
+        Some(dot(
+            &self.themes.get(a)?.centroid,
+            &self.themes.get(b)?.centroid,
+        ))
+    }
+
+    /// Number of clustered (content) passages.
+    pub fn content_count(&self) -> usize {
+        self.vectors.rows()
+    }
+
+    /// Share of content passages that are unassigned (0 when there are none).
+    pub fn unassigned_share(&self) -> f64 {
+        if self.content_count() == 0 {
+            0.0
+        } else {
+            self.unassigned.len() as f64 / self.content_count() as f64
+        }
+    }
+
+    fn check_theme(&self, t: usize) -> Result<(), ThemeError> {
+        if t < self.themes.len() {
+            Ok(())
+        } else {
+            Err(ThemeError::UnknownTheme {
+                theme: t,
+                themes: self.themes.len(),
+            })
+        }
+    }
+
+    /// Merges theme `b` into theme `a`. Theme `b` is removed: ids above `b` shift down by one.
+    /// The merged theme keeps `a`'s seed code, or `b`'s when `a` has none.
+    pub fn merge(&mut self, a: usize, b: usize) -> Result<(), ThemeError> {
+        self.check_theme(a)?;
+        self.check_theme(b)?;
+        if a == b {
+            return Err(ThemeError::SelfMerge { theme: a });
+        }
+        let removed = self.themes.remove(b);
+        let a = if b < a { a - 1 } else { a };
+        let theme = &mut self.themes[a];
+        theme.members.extend(removed.members);
+        theme.members.sort_unstable();
+        theme.seed = theme.seed.or(removed.seed);
+        self.refresh_centroid(a);
+        Ok(())
+    }
+
+    /// Splits theme `t` into `k` themes with k-means (fixed seed): the largest part stays `t`,
+    /// the others are appended at the end, largest first. Other ids do not change.
+    pub fn split(&mut self, t: usize, k: usize) -> Result<(), ThemeError> {
+        self.check_theme(t)?;
+        let members = self.themes[t].members.clone();
+        if k < 2 || k > members.len() {
+            return Err(ThemeError::BadSplit {
+                theme: t,
+                k,
+                members: members.len(),
+            });
+        }
+        let rows: Vec<usize> = members.iter().filter_map(|&p| self.row_of[p]).collect();
+        let fit = kmeans(&self.vectors.select(&rows), k, 8, 100, self.seed);
+        let mut parts: Vec<Vec<usize>> = vec![Vec::new(); k];
+        for (i, &l) in fit.labels.iter().enumerate() {
+            parts[l].push(members[i]);
+        }
+        parts.retain(|p| !p.is_empty());
+        parts.sort_by_key(|p| (std::cmp::Reverse(p.len()), p[0]));
+        let mut parts = parts.into_iter();
+        if let Some(first) = parts.next() {
+            self.themes[t].members = first;
+        }
+        self.refresh_centroid(t);
+        for members in parts {
+            self.themes.push(Theme {
+                members,
+                seed: None,
+                centroid: Vec::new(),
+            });
+            let last = self.themes.len() - 1;
+            self.refresh_centroid(last);
+        }
+        Ok(())
+    }
+
+    /// Moves content passage `p` into theme `to`, or to the unassigned passages with `None`.
+    /// A theme left empty stays (with no members) so ids do not change.
+    pub fn move_passage(&mut self, p: usize, to: Option<usize>) -> Result<(), ThemeError> {
+        if self.row_of.get(p).copied().flatten().is_none() {
+            return Err(ThemeError::NotClustered { passage: p });
+        }
+        if let Some(t) = to {
+            self.check_theme(t)?;
+        }
+        let from = self.theme_of(p);
+        if let Some(f) = from {
+            self.themes[f].members.retain(|&m| m != p);
+            self.refresh_centroid(f);
+        }
+        self.unassigned.retain(|&m| m != p);
+        match to {
+            Some(t) => {
+                let members = &mut self.themes[t].members;
+                if let Err(pos) = members.binary_search(&p) {
+                    members.insert(pos, p);
+                }
+                self.refresh_centroid(t);
+            }
+            None => {
+                if let Err(pos) = self.unassigned.binary_search(&p) {
+                    self.unassigned.insert(pos, p);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Theme counts per file, files in input order.
+    pub fn by_file(&self, passages: &Passages) -> Vec<GroupSummary> {
+        self.summarise(passages, |p| (p.uri.clone(), None))
+    }
+
+    /// Theme counts per speaker of each file (speaker labels are per file), in order of first
+    /// appearance.
+    pub fn by_speaker(&self, passages: &Passages) -> Vec<GroupSummary> {
+        self.summarise(passages, |p| (p.uri.clone(), p.speaker.clone()))
+    }
+
+    fn summarise(
+        &self,
+        passages: &Passages,
+        key: impl Fn(&crate::passages::Passage) -> (String, Option<String>),
+    ) -> Vec<GroupSummary> {
+        let assignment = self.assignment();
+        let mut index: HashMap<(String, Option<String>), usize> = HashMap::new();
+        let mut out: Vec<GroupSummary> = Vec::new();
+        for p in &passages.passages {
+            let k = key(p);
+            let i = *index.entry(k.clone()).or_insert_with(|| {
+                out.push(GroupSummary {
+                    uri: k.0.clone(),
+                    speaker: k.1.clone(),
+                    passages: 0,
+                    content: 0,
+                    per_theme: vec![0; self.themes.len()],
+                    unassigned: 0,
+                });
+                out.len() - 1
+            });
+            let g = &mut out[i];
+            g.passages += 1;
+            if p.role != Role::Content {
+                continue;
+            }
+            g.content += 1;
+            match assignment.get(p.id).copied().flatten() {
+                Some(t) => g.per_theme[t] += 1,
+                None => g.unassigned += 1,
+            }
+        }
+        out
+    }
+}
+
+/// How many passages of one file (or one speaker in one file) fall in each theme.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct GroupSummary {
+    /// The file.
+    pub uri: String,
+    /// The speaker (per-speaker summaries only).
+    pub speaker: Option<String>,
+    /// All passages, whatever their role.
+    pub passages: usize,
+    /// Content passages.
+    pub content: usize,
+    /// Content passages per theme id.
+    pub per_theme: Vec<usize>,
+    /// Content passages in no theme.
+    pub unassigned: usize,
+}
+
+trait RetainWithIndex {
+    /// Drops empty groups at or after `from` (earlier groups are seeded and always kept).
+    fn retain_with_index(&mut self, from: usize);
+}
+
+impl RetainWithIndex for Vec<Vec<usize>> {
+    fn retain_with_index(&mut self, from: usize) {
+        let mut i = 0;
+        self.retain(|g| {
+            let keep = i < from || !g.is_empty();
+            i += 1;
+            keep
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests;
