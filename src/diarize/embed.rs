@@ -586,6 +586,12 @@ mod tests {
     }
 
     #[test]
+    fn embedder_can_be_shared_between_threads() {
+        fn shareable<T: Send + Sync>() {}
+        shareable::<SpeakerEmbedder>();
+    }
+
+    #[test]
     fn fast_activations_match_libm() {
         let xs: Vec<f32> = (-2000..=2000).map(|i| i as f32 / 100.0).collect();
         let mut t = xs.clone();
