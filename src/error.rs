@@ -45,6 +45,15 @@ pub enum Error {
         /// The file.
         path: PathBuf,
     },
+    /// Transcripts could not be cut into passages.
+    #[error(transparent)]
+    Passages(#[from] crate::passages::PassageError),
+    /// Themes could not be found.
+    #[error(transparent)]
+    Themes(#[from] crate::themes::ThemeError),
+    /// Codes could not be proposed (or a quote failed its verbatim check).
+    #[error(transparent)]
+    Codes(#[from] crate::codes::CodesError),
     /// Text embedding failed.
     #[error(transparent)]
     Embed(#[from] crate::embed::EmbedError),

@@ -15,7 +15,8 @@ use qualscribe::asr::{self, AsrConfig};
 use qualscribe::diarize::{DiarizeConfig, SpeakerEmbedder};
 use qualscribe::export::{self, Format};
 use qualscribe::models::{self, FetchOptions, ModelId, Quantization};
-use qualscribe::pipeline::{self, Engines, TranscribeConfig};
+use qualscribe::pipeline::{self, AnalysisConfig, Engines, TranscribeConfig};
+use qualscribe::transcript::Transcript;
 use qualscribe::vad::VadConfig;
 
 #[derive(Parser)]
@@ -48,6 +49,24 @@ enum Command {
         /// Skip speaker diarization
         #[arg(long)]
         no_diarize: bool,
+        #[command(flatten)]
+        analysis: AnalysisArgs,
+        /// Skip themes and proposed codes
+        #[arg(long)]
+        no_themes: bool,
+    },
+    /// Find themes and propose codes over saved transcripts (one interview or a whole archive)
+    Themes {
+        /// Saved transcripts (<stem>.transcript.json), ideally speaker-attributed
+        #[arg(required = true, value_name = "TRANSCRIPT")]
+        transcripts: Vec<PathBuf>,
+        /// Output folder (created if missing)
+        #[arg(short = 'o', long = "output-dir", default_value = "qualscribe-output")]
+        output_dir: PathBuf,
+        #[command(flatten)]
+        analysis: AnalysisArgs,
+        #[command(flatten)]
+        dir: ModelsDirArg,
     },
     /// Find who spoke when in saved transcripts (<stem>.transcript.json), without transcribing again
     Diarize(DiarizeArgs),
@@ -127,6 +146,37 @@ fn parse_name(s: &str) -> Result<(String, String)> {
         bail!("empty speaker id or name");
     }
     Ok((id.to_string(), name.to_string()))
+}
+
+#[derive(Args, Clone)]
+struct AnalysisArgs {
+    /// Number of themes (default: chosen automatically)
+    #[arg(long, value_name = "N")]
+    themes: Option<usize>,
+    /// Seed codes for deductive coding: a REFI-QDA .qdc or a CSV `name,description`
+    #[arg(long, value_name = "FILE")]
+    codebook: Option<PathBuf>,
+    /// The moderator's speaker name (default: the speaker who asks most questions)
+    #[arg(long, value_name = "NAME")]
+    moderator: Option<String>,
+    /// Text embedding model: e5 (multilingual), minilm (English) or a folder
+    #[arg(long, default_value = "e5", value_name = "MODEL")]
+    text_model: String,
+}
+
+impl AnalysisArgs {
+    fn config(&self) -> Result<AnalysisConfig> {
+        let mut cfg = AnalysisConfig::default();
+        if self.themes == Some(0) {
+            bail!("--themes must be at least 1");
+        }
+        cfg.themes.themes = self.themes;
+        cfg.passages.moderator = self.moderator.clone();
+        if let Some(path) = &self.codebook {
+            cfg.seeds = qualscribe::codes::read_seed_codes(path)?;
+        }
+        Ok(cfg)
+    }
 }
 
 #[derive(Args, Clone)]
@@ -292,7 +342,18 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             transcribe: args,
             speakers,
             no_diarize,
-        } => transcribe(&args, Some((&speakers, !no_diarize))),
+            analysis,
+            no_themes,
+        } => {
+            let analysis = (!no_themes).then_some(&analysis);
+            transcribe(&args, Some((&speakers, !no_diarize, analysis)))
+        }
+        Command::Themes {
+            transcripts,
+            output_dir,
+            analysis,
+            dir,
+        } => themes_saved(&transcripts, &output_dir, &analysis, &dir.resolve()),
         Command::Diarize(args) => diarize_saved(&args),
         Command::Eval {
             metric:
@@ -398,13 +459,20 @@ fn list_models(dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// `transcribe` (run = None) or `run` (Some((speaker options, diarize?))).
-fn transcribe(args: &TranscribeArgs, run: Option<(&SpeakerArgs, bool)>) -> Result<ExitCode> {
+/// `transcribe` (run = None) or `run` (Some((speaker options, diarize?, analysis options))).
+fn transcribe(
+    args: &TranscribeArgs,
+    run: Option<(&SpeakerArgs, bool, Option<&AnalysisArgs>)>,
+) -> Result<ExitCode> {
     let formats = export::parse_formats(&args.format)?;
     let models_dir = args.dir.resolve();
     prepare_output_dir(&args.output_dir)?;
+    let analysis = match run {
+        Some((_, _, Some(a))) => Some((a.config()?, a.text_model.as_str())),
+        _ => None,
+    };
     let speakers = match run {
-        Some((speaker_args, true)) => {
+        Some((speaker_args, true, _)) => {
             let cfg = speaker_args.config();
             cfg.validate()?;
             Some((cfg, speaker_args.names()?))
@@ -413,6 +481,9 @@ fn transcribe(args: &TranscribeArgs, run: Option<(&SpeakerArgs, bool)>) -> Resul
     };
     if run.is_some() {
         install_missing_models(&models_dir, &args.model, speakers.is_some(), args.quiet)?;
+        if let Some((_, text_model)) = &analysis {
+            install_missing_text_model(&models_dir, text_model, args.quiet)?;
+        }
     }
     let embedder = match &speakers {
         Some(_) => Some(pipeline::load_speaker_embedder(&models_dir)?),
@@ -428,6 +499,7 @@ fn transcribe(args: &TranscribeArgs, run: Option<(&SpeakerArgs, bool)>) -> Resul
     };
     let engines = Engines::load(&models_dir, &args.model)?;
     let mut failures = Vec::new();
+    let mut done: Vec<Transcript> = Vec::new();
     let mut seen_ids = std::collections::HashSet::new();
     for input in &args.inputs {
         let id = pipeline::recording_id(input);
@@ -448,9 +520,22 @@ fn transcribe(args: &TranscribeArgs, run: Option<(&SpeakerArgs, bool)>) -> Resul
             &formats,
             args.quiet,
         ) {
-            Ok(()) => {}
+            Ok(t) => done.push(t),
             Err(e) => failures.push(naming_the_file(input, &error_line(&e))),
         }
+    }
+    if let Some((cfg, text_model)) = &analysis
+        && !done.is_empty()
+        && let Err(e) = analyse_and_write(
+            &done,
+            &args.output_dir,
+            cfg,
+            text_model,
+            &models_dir,
+            args.quiet,
+        )
+    {
+        failures.push(format!("themes and codes: {}", error_line(&e)));
     }
     for f in &failures {
         eprintln!("qualscribe: {f}");
@@ -490,7 +575,7 @@ fn transcribe_one(
     out_dir: &Path,
     formats: &[Format],
     quiet: bool,
-) -> Result<()> {
+) -> Result<Transcript> {
     let started = Instant::now();
     let (transcript, written) = match speakers {
         Some((embedder, (diarize_cfg, names))) => {
@@ -537,6 +622,81 @@ fn transcribe_one(
         for p in written {
             let _ = writeln!(out, "  wrote {}", p.display());
         }
+    }
+    Ok(transcript)
+}
+
+/// Themes and proposed codes over the transcripts, written into `out_dir`.
+fn analyse_and_write(
+    transcripts: &[Transcript],
+    out_dir: &Path,
+    cfg: &AnalysisConfig,
+    text_model: &str,
+    models_dir: &Path,
+    quiet: bool,
+) -> Result<()> {
+    let embedder = pipeline::load_text_embedder(models_dir, text_model)?;
+    let analysis = pipeline::analyse(transcripts, &embedder, cfg)?;
+    let provenance = vec![
+        (
+            "qualscribe".to_string(),
+            env!("CARGO_PKG_VERSION").to_string(),
+        ),
+        ("text model".to_string(), embedder.name().to_string()),
+        (
+            "recordings".to_string(),
+            transcripts
+                .iter()
+                .map(|t| t.uri.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+        ),
+    ];
+    let written = pipeline::write_analysis(out_dir, transcripts, &analysis, &provenance)?;
+    if !quiet {
+        println!(
+            "{} passages, {} themes, {} proposed codes ({:.0} % of content unassigned)",
+            analysis.passages.passages.len(),
+            analysis.themes.themes.len(),
+            analysis.codebook.codes.len(),
+            100.0 * analysis.themes.unassigned_share(),
+        );
+        for p in written {
+            println!("  wrote {}", p.display());
+        }
+    }
+    Ok(())
+}
+
+/// `qualscribe themes`: analysis over saved transcripts (an interview archive).
+fn themes_saved(
+    paths: &[PathBuf],
+    out_dir: &Path,
+    args: &AnalysisArgs,
+    models_dir: &Path,
+) -> Result<ExitCode> {
+    let cfg = args.config()?;
+    prepare_output_dir(out_dir)?;
+    let transcripts = paths
+        .iter()
+        .map(|p| export::read_transcript(p))
+        .collect::<Result<Vec<_>, _>>()?;
+    analyse_and_write(
+        &transcripts,
+        out_dir,
+        &cfg,
+        &args.text_model,
+        models_dir,
+        false,
+    )?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn install_missing_text_model(dir: &Path, spec: &str, quiet: bool) -> Result<()> {
+    if models::resolve_text_model(dir, spec).is_err()
+        && let Ok(id) = spec.parse::<ModelId>()
+    {
+        fetch_one(dir, id, &FetchOptions::default(), quiet)?;
     }
     Ok(())
 }

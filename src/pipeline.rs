@@ -11,11 +11,15 @@ use std::path::{Path, PathBuf};
 use crate::asr::{AsrConfig, Transcriber};
 use crate::atomic::write_atomic;
 use crate::audio::{self, Audio};
+use crate::codes::{self, Codebook, CodesConfig, SeedCode};
 use crate::diarize::{self, Diarization, DiarizeConfig, SpeakerEmbedder};
+use crate::embed::TextEmbedder;
 use crate::error::Error;
 use crate::eval::rttm;
 use crate::export::{self, Format};
 use crate::models::{self, WhisperModelFile};
+use crate::passages::{self, PassageConfig, Passages};
+use crate::themes::{self, ThemeConfig, Themes};
 use crate::transcript::{
     ModelInfo, SCHEMA_NAME, SCHEMA_VERSION, SourceInfo, TranscribeSettings, Transcript,
 };
@@ -235,4 +239,83 @@ pub fn recording_id(path: &Path) -> String {
     path.file_stem()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_else(|| "recording".to_string())
+}
+
+/// Settings of the analysis stages (passages → themes → codes).
+#[derive(Debug, Clone, Default)]
+pub struct AnalysisConfig {
+    /// How turns become passages (moderator override, sizes).
+    pub passages: PassageConfig,
+    /// How themes are found (count override, outliers).
+    pub themes: ThemeConfig,
+    /// How codes are proposed (quotes, keywords).
+    pub codes: CodesConfig,
+    /// Seed codes for deductive coding (empty: inductive only).
+    pub seeds: Vec<SeedCode>,
+}
+
+/// Passages, themes and proposed codes of a set of transcripts.
+#[derive(Debug, Clone)]
+pub struct Analysis {
+    /// The passages of all transcripts.
+    pub passages: Passages,
+    /// The themes over the content passages.
+    pub themes: Themes,
+    /// One proposed code per theme, quotes verified verbatim.
+    pub codebook: Codebook,
+}
+
+/// Loads a text embedding model (`e5`, `minilm` or a folder).
+pub fn load_text_embedder(models_dir: &Path, spec: &str) -> Result<TextEmbedder, Error> {
+    Ok(TextEmbedder::load(&models::resolve_text_model(
+        models_dir, spec,
+    )?)?)
+}
+
+/// Finds themes and proposes codes over `transcripts` (one recording or an archive).
+pub fn analyse(
+    transcripts: &[Transcript],
+    embedder: &TextEmbedder,
+    cfg: &AnalysisConfig,
+) -> Result<Analysis, Error> {
+    let passages = passages::split(transcripts, &cfg.passages)?;
+    let seeds: Vec<(String, String)> = cfg
+        .seeds
+        .iter()
+        .map(|s| (s.name.clone(), s.description.clone()))
+        .collect();
+    let themes = themes::run(&passages, embedder, &seeds, &cfg.themes)?;
+    let codebook = codes::propose(transcripts, &passages, &themes, &cfg.seeds, &cfg.codes)?;
+    Ok(Analysis {
+        passages,
+        themes,
+        codebook,
+    })
+}
+
+/// Writes `codes.md`, `codes.csv`, `passages.tsv` and, when there is at least one code,
+/// `codebook.qdc` and `project.qdpx`.
+pub fn write_analysis(
+    out_dir: &Path,
+    transcripts: &[Transcript],
+    analysis: &Analysis,
+    provenance: &[(String, String)],
+) -> Result<Vec<PathBuf>, Error> {
+    let report = export::codes_report::CodesReport {
+        passages: &analysis.passages,
+        themes: &analysis.themes,
+        codebook: &analysis.codebook,
+        provenance,
+    };
+    let mut written = export::codes_report::write_codes_report(out_dir, &report)?;
+    if !analysis.codebook.codes.is_empty() {
+        written.extend(export::codes_qda::write_qda(
+            out_dir,
+            transcripts,
+            &analysis.passages,
+            &analysis.themes,
+            &analysis.codebook,
+        )?);
+    }
+    Ok(written)
 }

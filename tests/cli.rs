@@ -86,13 +86,18 @@ fn run_writes_every_format_named_after_the_input() {
     assert_eq!(
         files_in(out.path()),
         [
+            "codes.csv",
+            "codes.md",
             "fleurs-en-000.diarization.json",
             "fleurs-en-000.md",
             "fleurs-en-000.rttm",
             "fleurs-en-000.srt",
             "fleurs-en-000.transcript.json",
             "fleurs-en-000.txt",
-            "fleurs-en-000.vtt"
+            "fleurs-en-000.vtt",
+            // One sentence is too little for a theme: the report says so, and no empty
+            // REFI-QDA codebook is written.
+            "passages.tsv"
         ]
     );
     let json = std::fs::read_to_string(out.path().join("fleurs-en-000.transcript.json")).unwrap();
@@ -400,6 +405,11 @@ fn run_finds_speakers_and_diarize_renames_without_transcribing_again() {
     assert_eq!(
         files_in(out.path()),
         [
+            "codebook.qdc",
+            "codes.csv",
+            "codes.md",
+            "passages.tsv",
+            "project.qdpx",
             "sample.diarization.json",
             "sample.rttm",
             "sample.srt",
@@ -477,5 +487,121 @@ fn impossible_speaker_counts_are_usage_errors() {
         let o = qualscribe(&cmd, tmp.path());
         assert_eq!(o.status.code(), Some(2), "{args:?}");
         assert_eq!(stderr(&o).lines().count(), 1, "{}", stderr(&o));
+    }
+}
+
+/// The reference turns of a corpus recording as a saved transcript file.
+fn reference_transcript(dir: &Path, json: &str) -> PathBuf {
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(corpus(json)).unwrap()).unwrap();
+    let turns: Vec<qualscribe::passages::TextTurn> = v["turns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| qualscribe::passages::TextTurn {
+            speaker: t["speaker"].as_str().unwrap().to_string(),
+            start_ms: (t["start"].as_f64().unwrap() * 1000.0) as u64,
+            end_ms: (t["end"].as_f64().unwrap() * 1000.0) as u64,
+            text: t["text"].as_str().unwrap().to_string(),
+        })
+        .collect();
+    let uri = v["uri"].as_str().unwrap();
+    let t = qualscribe::passages::transcript_from_turns(uri, "es", &turns);
+    qualscribe::export::write_all(&t, dir, &[qualscribe::export::Format::Json]).unwrap();
+    dir.join(format!("{uri}.transcript.json"))
+}
+
+fn xmllint(schema: &str, file: &Path) {
+    let o = Command::new("xmllint")
+        .args(["--noout", "--schema"])
+        .arg(
+            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("../shared/refi-qda")
+                .join(schema),
+        )
+        .arg(file)
+        .output()
+        .expect("xmllint (libxml2-utils) is installed by scripts/env.sh");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+#[test]
+fn themes_over_an_archive_write_reports_and_valid_refi_qda() {
+    let _one = one_at_a_time();
+    let tmp = tempfile::tempdir().unwrap();
+    let inputs: Vec<PathBuf> = (1..=7)
+        .map(|i| {
+            reference_transcript(
+                tmp.path(),
+                &format!("entrevistas_apc/entrevista_exp{i}.json"),
+            )
+        })
+        .collect();
+    let out = tmp.path().join("out");
+    let o = Command::new(qualscribe_bin())
+        .arg("themes")
+        .args(&inputs)
+        .arg("-o")
+        .arg(&out)
+        .env("QUALSCRIBE_MODELS", models_dir())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        files_in(&out),
+        [
+            "codebook.qdc",
+            "codes.csv",
+            "codes.md",
+            "passages.tsv",
+            "project.qdpx"
+        ]
+    );
+    xmllint("Codebook.xsd", &out.join("codebook.qdc"));
+    let qde = tmp.path().join("project.qde");
+    let mut zip =
+        zip::ZipArchive::new(std::fs::File::open(out.join("project.qdpx")).unwrap()).unwrap();
+    std::io::copy(
+        &mut zip.by_name("project.qde").unwrap(),
+        &mut std::fs::File::create(&qde).unwrap(),
+    )
+    .unwrap();
+    xmllint("Project.xsd", &qde);
+    // Every coded selection reads back as the exact text of its passage.
+    let project = qualscribe::export::qda::read_qdpx(&out.join("project.qdpx")).unwrap();
+    assert_eq!(project.sources.len(), 7);
+    assert!(!project.codings.is_empty());
+    let tsv = std::fs::read_to_string(out.join("passages.tsv")).unwrap();
+    for c in &project.codings {
+        let source = project
+            .sources
+            .iter()
+            .find(|s| s.guid == c.source_guid)
+            .unwrap();
+        let text: String = source
+            .text
+            .chars()
+            .skip(c.start)
+            .take(c.end - c.start)
+            .collect();
+        assert!(tsv.contains(&text), "coded text is a passage: {text}");
+    }
+    // Determinism: a second run writes identical files.
+    let out2 = tmp.path().join("out2");
+    let o = Command::new(qualscribe_bin())
+        .arg("themes")
+        .args(&inputs)
+        .arg("-o")
+        .arg(&out2)
+        .env("QUALSCRIBE_MODELS", models_dir())
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    for f in files_in(&out) {
+        assert_eq!(
+            std::fs::read(out.join(&f)).unwrap(),
+            std::fs::read(out2.join(&f)).unwrap(),
+            "{f}"
+        );
     }
 }
