@@ -123,15 +123,6 @@ pub enum ConfigSource {
     Json(#[from] serde_json::Error),
 }
 
-/// Anything that turns passages into unit vectors: the seam the theme stage depends on, so its
-/// wiring can be tested with a small fake. [`TextEmbedder`] is the real one.
-pub trait PassageEmbedder {
-    /// One unit vector per passage, in input order.
-    fn embed_passages(&self, passages: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError>;
-    /// Length of every vector.
-    fn dim(&self) -> usize;
-}
-
 /// A loaded BERT sentence-embedding model (loaded once, shared by every file of a run).
 pub struct TextEmbedder {
     name: String,
@@ -327,15 +318,6 @@ impl TextEmbedder {
             .zip(rows)
             .map(|(states, row)| mean_pool_normalized(&states[..row.len()]))
             .collect())
-    }
-}
-
-impl PassageEmbedder for TextEmbedder {
-    fn embed_passages(&self, passages: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError> {
-        TextEmbedder::embed_passages(self, passages)
-    }
-    fn dim(&self) -> usize {
-        self.dim
     }
 }
 
