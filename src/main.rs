@@ -204,6 +204,16 @@ struct DiarizeArgs {
 
 #[derive(Subcommand)]
 enum EvalMetric {
+    /// Agreement of proposed themes with human theme labels: adjusted Rand index, NMI and
+    /// human themes matched
+    Themes {
+        /// Human labels (`uri turn speaker start end theme`, tab-separated)
+        #[arg(long = "ref", value_name = "TSV")]
+        reference: PathBuf,
+        /// qualscribe output: a folder holding passages.tsv, or the file itself
+        #[arg(long = "hyp", value_name = "OUTPUT")]
+        hypothesis: PathBuf,
+    },
     /// Diarization error rate (pyannote.metrics definitions: optimal speaker mapping, overlap scored)
     Der {
         /// Reference RTTM
@@ -357,6 +367,16 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Diarize(args) => diarize_saved(&args),
         Command::Eval {
             metric:
+                EvalMetric::Themes {
+                    reference,
+                    hypothesis,
+                },
+        } => {
+            eval_themes(&reference, &hypothesis)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Eval {
+            metric:
                 EvalMetric::Der {
                     reference,
                     hypothesis,
@@ -394,6 +414,31 @@ fn fetch_models(dir: &Path, names: &[String], quantize: &str, force: bool) -> Re
             println!("{}\t{}\t{}", m.id, m.path.display(), m.sha256);
         }
     }
+    Ok(())
+}
+
+fn eval_themes(reference: &Path, hypothesis: &Path) -> Result<()> {
+    use qualscribe::eval::themes;
+    let tsv = if hypothesis.is_dir() {
+        hypothesis.join("passages.tsv")
+    } else {
+        hypothesis.to_path_buf()
+    };
+    let labels = themes::read_theme_labels(reference)?;
+    let (passages, assignment) = themes::read_passages_tsv(&tsv)?;
+    let a = themes::evaluate(&passages, &assignment, &labels);
+    println!("labelled passages   {}", a.labelled_passages);
+    println!("human themes        {}", a.human_themes);
+    println!("proposed themes     {}", a.proposed_themes);
+    println!("unassigned          {}", a.unassigned);
+    println!("adjusted Rand index {:.3}", a.ari);
+    println!("NMI                 {:.3}", a.nmi);
+    println!(
+        "human themes matched {} of {} ({:.0} %)",
+        a.matched,
+        a.human_themes,
+        100.0 * a.matched_share
+    );
     Ok(())
 }
 

@@ -586,6 +586,30 @@ fn themes_over_an_archive_write_reports_and_valid_refi_qda() {
             .collect();
         assert!(tsv.contains(&text), "coded text is a passage: {text}");
     }
+    // The evaluation command scores the output against the human labels of the archive.
+    let o = Command::new(qualscribe_bin())
+        .args(["eval", "themes", "--ref"])
+        .arg(corpus("entrevistas_apc/themes.tsv"))
+        .arg("--hyp")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let report = String::from_utf8(o.stdout).unwrap();
+    let value = |key: &str| -> f64 {
+        let line = report.lines().find(|l| l.starts_with(key)).unwrap();
+        line[key.len()..]
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    assert_eq!(value("human themes "), 3.0, "{report}");
+    assert!(value("labelled passages") >= 15.0, "{report}");
+    let ari = value("adjusted Rand index");
+    assert!((-1.0..=1.0).contains(&ari), "{report}");
+
     // Determinism: a second run writes identical files.
     let out2 = tmp.path().join("out2");
     let o = Command::new(qualscribe_bin())

@@ -59,6 +59,78 @@ pub enum ThemeLabelError {
     },
 }
 
+/// Reads a `passages.tsv` written by qualscribe (`uri start end speaker theme code text`) back
+/// into the passages and their proposed theme, so [`evaluate`] can score a finished output.
+/// Theme ids are numbered by first appearance; `moderator`, `back-channel` and `unassigned`
+/// rows are in no theme.
+pub fn read_passages_tsv(path: &Path) -> Result<(Passages, Vec<Option<usize>>), ThemeLabelError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ThemeLabelError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let row_err = |line: usize, problem| ThemeLabelError::Row {
+        path: path.to_path_buf(),
+        line,
+        problem,
+    };
+    let mut passages = Vec::new();
+    let mut assignment = Vec::new();
+    let mut theme_ids: BTreeMap<String, usize> = BTreeMap::new();
+    let mut first_seen: Vec<String> = Vec::new();
+    for (i, line) in text.lines().enumerate().skip(1) {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let f: Vec<&str> = line.split('\t').collect();
+        if f.len() < 7 {
+            return Err(row_err(i + 1, "expected 7 tab-separated columns"));
+        }
+        let secs = |v: &str| v.parse::<f64>().ok().filter(|x| x.is_finite() && *x >= 0.0);
+        let (Some(start), Some(end)) = (secs(f[1]), secs(f[2])) else {
+            return Err(row_err(i + 1, "start and end must be seconds"));
+        };
+        let theme = f[4];
+        let is_theme = !theme.is_empty()
+            && !matches!(
+                theme,
+                "moderator" | "back-channel" | "backchannel" | "unassigned"
+            );
+        assignment.push(is_theme.then(|| {
+            let next = theme_ids.len();
+            *theme_ids.entry(theme.to_string()).or_insert_with(|| {
+                first_seen.push(theme.to_string());
+                next
+            })
+        }));
+        let id = passages.len();
+        passages.push(crate::passages::Passage {
+            id,
+            file: 0,
+            uri: f[0].to_string(),
+            speaker: (!f[3].is_empty()).then(|| f[3].to_string()),
+            turn: id,
+            role: crate::passages::Role::Content,
+            start_ms: (start * 1000.0).round() as u64,
+            end_ms: (end * 1000.0).round() as u64,
+            span: crate::passages::TextSpan {
+                byte_start: 0,
+                byte_end: 0,
+                char_start: 0,
+                char_end: 0,
+            },
+            text: f[6].to_string(),
+            words: f[6].split_whitespace().count(),
+        });
+    }
+    Ok((
+        Passages {
+            passages,
+            files: Vec::new(),
+        },
+        assignment,
+    ))
+}
+
 /// Reads a `themes.tsv` file.
 pub fn read_theme_labels(path: &Path) -> Result<Vec<ThemeLabel>, ThemeLabelError> {
     let text = std::fs::read_to_string(path).map_err(|source| ThemeLabelError::Read {
