@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Benchmark (not a test): diarization error rate on the corpus and the time diarization adds
+# to transcription.
+#   usage: scripts/bench-diarize.sh [THREADS=2]
+# DER uses the pyannote.metrics definitions (`qualscribe eval der`), collar 0.25 (total width)
+# and 0, overlap scored. The time ratio compares `run --no-themes` with and without
+# `--no-diarize` on the same files (both include decoding, VAD and Whisper).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/env.sh
+THREADS="${1:-2}"
+build_release
+"$QS" models fetch --model base --model tiny.en --model speaker >/dev/null
+C=../shared/corpus
+OUT="$QUALSCRIBE_CACHE/bench-diarize"; rm -rf "$OUT"; mkdir -p "$OUT"
+
+timed() {  # $1 label, rest: command; prints wall seconds
+    local t0 t1; t0=$(date +%s.%N); "${@:2}" >/dev/null 2>&1; t1=$(date +%s.%N)
+    echo "$1 $(python3 -c "print(round($t1 - $t0, 2))")"
+}
+
+score() {  # $1 name $2 reference rttm $3 hypothesis folder $4 optional uem
+    cat "$3"/*.rttm > "$OUT/$1.hyp.rttm"
+    for collar in 0.25 0; do
+        local der
+        der=$("$QS" eval der --ref "$2" --hyp "$OUT/$1.hyp.rttm" --collar "$collar" ${4:+--uem "$4"} | awk '/^TOTAL/ {print $6}')
+        printf '%-22s collar %-5s DER %6s %%\n' "$1" "$collar" "$der"
+    done
+}
+
+# Synthetic Spanish sets (base) and the real English sample (tiny.en).
+common=(--threads "$THREADS" --no-themes --format json)
+"$QS" run "${common[@]}" --model base --language es -o "$OUT/focus" $C/grupo_focal_reparto/grupo_focal_01.wav >/dev/null 2>&1
+"$QS" run "${common[@]}" --model base --language es -o "$OUT/interviews" $C/entrevistas_apc/*.wav >/dev/null 2>&1
+"$QS" run "${common[@]}" --model tiny.en --language en -o "$OUT/sample" $C/pyannote_sample/sample.wav >/dev/null 2>&1
+"$QS" run "${common[@]}" --model tiny.en --language en -o "$OUT/ami" $C/ami_clips/{dev,trn,tst}*.wav >/dev/null 2>&1
+score focus_group $C/grupo_focal_reparto/grupo_focal_01.rttm "$OUT/focus"
+cat $C/entrevistas_apc/*.rttm > "$OUT/interviews.ref.rttm"
+score interviews "$OUT/interviews.ref.rttm" "$OUT/interviews"
+score pyannote_sample $C/pyannote_sample/sample.rttm "$OUT/sample"
+score ami_14_clips $C/ami_clips/reference.rttm "$OUT/ami" $C/ami_clips/reference.uem
+
+# Time diarization adds, on the focus group and the interviews (Spanish, base).
+FILES=($C/grupo_focal_reparto/grupo_focal_01.wav $C/entrevistas_apc/*.wav)
+read -r _ without < <(timed transcribe "$QS" run "${common[@]}" --model base --language es --no-diarize -o "$OUT/t1" "${FILES[@]}")
+read -r _ with < <(timed both "$QS" run "${common[@]}" --model base --language es -o "$OUT/t2" "${FILES[@]}")
+echo "transcription alone ${without} s, with diarization ${with} s: diarization adds $(python3 -c "print(round(100 * ($with - $without) / $without, 1))") %"
