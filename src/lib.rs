@@ -5,7 +5,10 @@
 //! audio file ─ audio::decode_file ─▶ Audio (16 kHz mono f32)
 //!            ─ vad::Vad::detect    ─▶ Vec<SpeechRegion>
 //!            ─ asr::Transcriber    ─▶ Transcript (segments, words, language)
-//!            ─ export::write_all   ─▶ <stem>.txt .srt .vtt .md .transcript.json
+//!            ─ diarize::diarize    ─▶ Diarization (speakers, turns) ─ diarize::attribute ─▶ Transcript
+//!            ─ export::write_all   ─▶ <stem>.txt .srt .vtt .md .transcript.json .rttm
+//! transcripts ─ passages::split ─▶ Passages ─ themes::run ─▶ Themes ─ codes::propose ─▶ Codebook
+//!            ─ export::codes_report, export::codes_qda ─▶ codes.md .csv passages.tsv .qdc .qdpx
 //! ```
 //!
 //! | module | what it does |
@@ -16,9 +19,12 @@
 //! | [`asr`] | Whisper transcription with word timestamps (whisper-rs) |
 //! | [`diarize`] | who spoke when (GE2E speaker embeddings, clustering) and word attribution |
 //! | [`transcript`] | the canonical, versioned transcript artifact |
-//! | [`export`] | TXT, SRT, VTT, JSON and Markdown writers |
+//! | [`export`] | TXT, SRT, VTT, JSON, Markdown; codes report; REFI-QDA `.qdc`/`.qdpx` |
 //! | [`embed`] | passage embeddings (multilingual e5, English MiniLM) for themes and codes |
-//! | [`eval`] | scoring against references (word error rate, diarization error rate) |
+//! | [`passages`] | speaker turns cut into passages; moderator and back-channel marked |
+//! | [`themes`] | clustering passages into themes (automatic count, seeds, review operations) |
+//! | [`codes`] | proposed codes with verbatim, verified quotes |
+//! | [`eval`] | scoring against references (word error rate, DER, theme agreement) |
 //! | [`pipeline`] | wires the stages, nothing else |
 #![warn(missing_docs)]
 
