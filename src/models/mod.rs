@@ -797,37 +797,30 @@ fn whisper_file(path: PathBuf, name: String) -> Result<WhisperModelFile, ModelEr
     })
 }
 
-/// The installed Silero VAD model. Its SHA-256 is checked against the manifest every time: the
-/// file is 3 MB, so this costs milliseconds and catches any damage or substitution.
+/// The installed Silero VAD model, its SHA-256 checked against the manifest (3 MB: milliseconds).
 pub fn resolve_vad(dir: &Path) -> Result<PathBuf, ModelError> {
-    let vad = target(manifest_entry(ModelId::Vad)?, Quantization::F16);
-    let path = vad.path(dir);
-    if !path.is_file() {
-        return Err(ModelError::NotInstalled {
-            model: vad.spec.clone(),
-            remedy: vad.fetch_command(),
-            path,
-        });
-    }
-    if let Some(expected) = vad.known_sha256() {
-        fetch::verify_sha256(&path, expected)?;
-    }
-    Ok(path)
+    resolve_verified(dir, ModelId::Vad)
 }
 
-/// The installed GE2E speaker encoder (safetensors). Its SHA-256 is checked against the
-/// manifest every time: the file is 5 MB, so this costs milliseconds and catches any damage.
+/// The installed GE2E speaker encoder (safetensors), its SHA-256 checked against the manifest
+/// (5 MB: milliseconds).
 pub fn resolve_speaker(dir: &Path) -> Result<PathBuf, ModelError> {
-    let speaker = target(manifest_entry(ModelId::Speaker)?, Quantization::F16);
-    let path = speaker.path(dir);
+    resolve_verified(dir, ModelId::Speaker)
+}
+
+/// A small single-file model, checked against its pinned SHA-256 on every use: cheap, and it
+/// catches any damage or substitution.
+fn resolve_verified(dir: &Path, id: ModelId) -> Result<PathBuf, ModelError> {
+    let model = target(manifest_entry(id)?, Quantization::F16);
+    let path = model.path(dir);
     if !path.is_file() {
         return Err(ModelError::NotInstalled {
-            model: speaker.spec.clone(),
-            remedy: speaker.fetch_command(),
+            model: model.spec.clone(),
+            remedy: model.fetch_command(),
             path,
         });
     }
-    if let Some(expected) = speaker.known_sha256() {
+    if let Some(expected) = model.known_sha256() {
         fetch::verify_sha256(&path, expected)?;
     }
     Ok(path)
