@@ -20,7 +20,7 @@ use whisper_rs::{
     WhisperContextParameters, WhisperSegment, WhisperState,
 };
 
-use crate::transcript::{LanguageInfo, Segment, SpeechRegion, Word};
+use crate::transcript::{LanguageInfo, Segment, SpeechRegion, Word, words_text};
 use crate::vad::{SpeechTimeline, compact_speech};
 
 /// Silence put between speech regions when they are joined for Whisper. Long enough for Whisper
@@ -394,11 +394,7 @@ fn segment_from_whisper(
             ..w
         })
         .collect();
-    let text = words
-        .iter()
-        .map(|w| w.text.as_str())
-        .collect::<Vec<_>>()
-        .join(" ");
+    let text = words_text(&words);
     Ok(Some(Segment {
         id: 0,
         start_ms: to_original(seg_start),
@@ -554,12 +550,7 @@ pub mod guard {
             return;
         };
         s.words.truncate(cut_at);
-        s.text = s
-            .words
-            .iter()
-            .map(|w| w.text.as_str())
-            .collect::<Vec<_>>()
-            .join(" ");
+        s.text = crate::transcript::words_text(&s.words);
         if let Some(last) = s.words.last() {
             s.end_ms = last.end_ms.max(s.start_ms);
         }

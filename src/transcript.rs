@@ -131,6 +131,16 @@ pub struct Word {
     pub probability: f32,
 }
 
+/// A segment's text: its words joined by single spaces. Every stage that builds or cuts
+/// segments uses this, so a segment's text is always exactly its words.
+pub fn words_text(words: &[Word]) -> String {
+    words
+        .iter()
+        .map(|w| w.text.as_str())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 impl Transcript {
     /// Total number of words.
     pub fn word_count(&self) -> usize {

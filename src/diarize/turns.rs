@@ -389,11 +389,7 @@ fn split_by_speaker(
             id: segment.id,
             start_ms,
             end_ms: end_ms.max(start_ms),
-            text: words
-                .iter()
-                .map(|w| w.text.as_str())
-                .collect::<Vec<_>>()
-                .join(" "),
+            text: crate::transcript::words_text(&words),
             speaker: Some(diarization.display_name(speakers[from]).to_string()),
             no_speech_prob: segment.no_speech_prob,
             avg_logprob: segment.avg_logprob,
