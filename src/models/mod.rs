@@ -222,6 +222,19 @@ impl Target<'_> {
         dir.join(self.file)
     }
 
+    /// The file's path in `dir`, or the "not installed" error naming the fetch command.
+    fn installed_path(&self, dir: &Path) -> Result<PathBuf, ModelError> {
+        let path = self.path(dir);
+        if !path.is_file() {
+            return Err(ModelError::NotInstalled {
+                model: self.spec.clone(),
+                remedy: self.fetch_command(),
+                path,
+            });
+        }
+        Ok(path)
+    }
+
     /// The command that installs this file.
     fn fetch_command(&self) -> String {
         match self.quantization {
@@ -722,14 +735,7 @@ fn read_ggml_header(path: &Path) -> Result<ggml::Header, ModelError> {
 /// `ggml-*.bin` name is also looked up in `dir`). Multilingual is read from the file's header.
 pub fn resolve_whisper(dir: &Path, spec: &str) -> Result<WhisperModelFile, ModelError> {
     if let Some(target) = installed_target(spec) {
-        let path = target.path(dir);
-        if !path.is_file() {
-            return Err(ModelError::NotInstalled {
-                model: target.spec.clone(),
-                remedy: target.fetch_command(),
-                path,
-            });
-        }
+        let path = target.installed_path(dir)?;
         return whisper_file(path, target.spec);
     }
     let path = user_model_path(dir, spec)?;
@@ -812,14 +818,7 @@ pub fn resolve_speaker(dir: &Path) -> Result<PathBuf, ModelError> {
 /// catches any damage or substitution.
 fn resolve_verified(dir: &Path, id: ModelId) -> Result<PathBuf, ModelError> {
     let model = target(manifest_entry(id)?, Quantization::F16);
-    let path = model.path(dir);
-    if !path.is_file() {
-        return Err(ModelError::NotInstalled {
-            model: model.spec.clone(),
-            remedy: model.fetch_command(),
-            path,
-        });
-    }
+    let path = model.installed_path(dir)?;
     if let Some(expected) = model.known_sha256() {
         fetch::verify_sha256(&path, expected)?;
     }

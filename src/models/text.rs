@@ -91,14 +91,7 @@ fn installed_text_model(
     let files = targets(entry, Quantization::F16);
     let mut sha256 = None;
     for target in &files {
-        let path = target.path(dir);
-        if !path.is_file() {
-            return Err(ModelError::NotInstalled {
-                model: target.spec.clone(),
-                remedy: target.fetch_command(),
-                path,
-            });
-        }
+        let path = target.installed_path(dir)?;
         let (sha, _) = checked_identity(&path)?;
         sha256.get_or_insert(sha);
     }
