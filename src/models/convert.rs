@@ -160,18 +160,7 @@ impl<'m, 'a> TensorMap<'m, 'a> {
         }
         for i in 0..n_enc {
             let (p, q) = (format!("encoder/layer_{i}"), format!("encoder.blocks.{i}"));
-            self.layer_norm(
-                &format!("{p}/self_attention/layer_norm"),
-                &format!("{q}.attn_ln"),
-            )?;
-            self.fused_qkv(
-                &format!("{p}/self_attention/linear_0"),
-                &format!("{q}.attn"),
-            )?;
-            self.linear(
-                &format!("{p}/self_attention/linear_1"),
-                &format!("{q}.attn.out"),
-            )?;
+            self.self_attention(&p, &q)?;
             self.feed_forward(&p, &q)?;
         }
         self.layer_norm("encoder/layer_norm", "encoder.ln_post")?;
@@ -186,18 +175,7 @@ impl<'m, 'a> TensorMap<'m, 'a> {
         )?;
         for i in 0..n_dec {
             let (p, q) = (format!("decoder/layer_{i}"), format!("decoder.blocks.{i}"));
-            self.layer_norm(
-                &format!("{p}/self_attention/layer_norm"),
-                &format!("{q}.attn_ln"),
-            )?;
-            self.fused_qkv(
-                &format!("{p}/self_attention/linear_0"),
-                &format!("{q}.attn"),
-            )?;
-            self.linear(
-                &format!("{p}/self_attention/linear_1"),
-                &format!("{q}.attn.out"),
-            )?;
+            self.self_attention(&p, &q)?;
             self.layer_norm(
                 &format!("{p}/attention/layer_norm"),
                 &format!("{q}.cross_attn_ln"),
@@ -277,6 +255,23 @@ impl<'m, 'a> TensorMap<'m, 'a> {
     fn linear(&mut self, ct2: &str, name: &str) -> Result<(), ConvertError> {
         self.copy(&format!("{ct2}/weight"), &format!("{name}.weight"))?;
         self.copy(&format!("{ct2}/bias"), &format!("{name}.bias"))
+    }
+
+    /// A block's self-attention: its layer norm, the fused q/k/v split in three, the output.
+    /// Encoder and decoder blocks share the layout.
+    fn self_attention(&mut self, p: &str, q: &str) -> Result<(), ConvertError> {
+        self.layer_norm(
+            &format!("{p}/self_attention/layer_norm"),
+            &format!("{q}.attn_ln"),
+        )?;
+        self.fused_qkv(
+            &format!("{p}/self_attention/linear_0"),
+            &format!("{q}.attn"),
+        )?;
+        self.linear(
+            &format!("{p}/self_attention/linear_1"),
+            &format!("{q}.attn.out"),
+        )
     }
 
     fn feed_forward(&mut self, p: &str, q: &str) -> Result<(), ConvertError> {
