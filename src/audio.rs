@@ -230,6 +230,17 @@ pub fn decode_file_with_stats(path: &Path) -> Result<(Audio, DecodeStats), Audio
     stream.into_audio(params, codec)
 }
 
+/// The length of a recording in seconds from its header, without decoding; `None` when the
+/// container does not say (some MP3s) or the file cannot be opened. For progress estimates only.
+pub fn probe_duration_s(path: &Path) -> Option<f64> {
+    let file = open_audio_file(path).ok()?;
+    let format = probe_format(path, file).ok()?;
+    let track = select_audio_track(path, format.as_ref()).ok()?;
+    let params = audio_params(path, &track).ok()?;
+    let (frames, rate) = (track.num_frames?, params.sample_rate?);
+    (rate > 0).then(|| frames as f64 / f64::from(rate))
+}
+
 /// Writes `samples` as a 16 kHz, 16-bit PCM mono WAV (atomically), for debugging and tests.
 /// Samples outside `[-1, 1]` are clipped.
 pub fn write_wav_16k(path: &Path, samples: &[f32]) -> Result<(), AudioError> {

@@ -202,7 +202,7 @@ impl TextEmbedder {
                 model_vocab: config.vocab_size,
             });
         }
-        let device = Device::Cpu;
+        let device = compute_device();
         let weights = model.weights_path();
         let weights_err = |source| EmbedError::Weights {
             path: weights.clone(),
@@ -347,6 +347,19 @@ pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
         return 0.0;
     }
     a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+/// The first GPU when built with the `cuda` or `metal` feature and one is present; else the CPU.
+fn compute_device() -> Device {
+    #[cfg(feature = "cuda")]
+    if let Ok(d) = Device::new_cuda(0) {
+        return d;
+    }
+    #[cfg(feature = "metal")]
+    if let Ok(d) = Device::new_metal(0) {
+        return d;
+    }
+    Device::Cpu
 }
 
 #[cfg(test)]

@@ -25,12 +25,14 @@
 //! | [`themes`] | clustering passages into themes (automatic count, seeds, review operations) |
 //! | [`codes`] | proposed codes with verbatim, verified quotes |
 //! | [`eval`] | scoring against references (word error rate, DER, theme agreement) |
+//! | [`batch`] | many recordings: parallel jobs, resumable stage artifacts, failure report, shards |
 //! | [`pipeline`] | wires the stages, nothing else |
 #![warn(missing_docs)]
 
 pub mod asr;
 pub mod atomic;
 pub mod audio;
+pub mod batch;
 pub mod codes;
 pub mod diarize;
 pub mod embed;

@@ -19,6 +19,9 @@ use qualscribe::pipeline::{self, AnalysisConfig, Engines, TranscribeConfig};
 use qualscribe::transcript::Transcript;
 use qualscribe::vad::VadConfig;
 
+#[path = "cli/batch.rs"]
+mod batch_cmd;
+
 #[derive(Parser)]
 #[command(
     name = "qualscribe",
@@ -65,6 +68,27 @@ enum Command {
         output_dir: PathBuf,
         #[command(flatten)]
         analysis: AnalysisArgs,
+        #[command(flatten)]
+        dir: ModelsDirArg,
+    },
+    /// A whole archive: every audio file in the folders (recursively), several at a time,
+    /// resumable (rerun to continue), then themes across all files
+    Batch(Box<BatchArgs>),
+    /// Join the output folders of `batch --shard K/N` runs, then find themes across all of them
+    Merge {
+        /// Output folders of the shard runs
+        #[arg(required = true, value_name = "SHARD_OUTPUT")]
+        shards: Vec<PathBuf>,
+        /// Output folder (created if missing)
+        #[arg(short = 'o', long = "output-dir")]
+        output_dir: PathBuf,
+        #[command(flatten)]
+        analysis: AnalysisArgs,
+        /// Skip the cross-archive themes
+        #[arg(long)]
+        no_themes: bool,
+        #[command(flatten)]
+        report: ReportArgs,
         #[command(flatten)]
         dir: ModelsDirArg,
     },
@@ -278,18 +302,8 @@ struct TranscribeArgs {
     /// Audio files (wav, flac, mp3, m4a/aac, ogg vorbis, opus)
     #[arg(required = true, value_name = "AUDIO")]
     inputs: Vec<PathBuf>,
-    /// Whisper model: base, tiny.en, base-q8_0, … or a path to a ggml-*.bin
-    #[arg(long, default_value = "base")]
-    model: String,
-    /// Spoken language: auto, or a code such as es, en, pt
-    #[arg(long, default_value = "auto")]
-    language: String,
-    /// CPU threads for Whisper [default: all cores]
-    #[arg(long)]
-    threads: Option<usize>,
-    /// Beam width (1 = greedy, faster)
-    #[arg(long, default_value_t = 1)]
-    beam_size: u32,
+    #[command(flatten)]
+    whisper: WhisperArgs,
     /// Output folder (created if missing)
     #[arg(short = 'o', long = "output-dir", default_value = "qualscribe-output")]
     output_dir: PathBuf,
@@ -301,6 +315,80 @@ struct TranscribeArgs {
     quiet: bool,
     #[command(flatten)]
     dir: ModelsDirArg,
+}
+
+#[derive(Args, Clone)]
+struct WhisperArgs {
+    /// Whisper model: base, tiny.en, base-q8_0, … or a path to a ggml-*.bin
+    #[arg(long, default_value = "base")]
+    model: String,
+    /// Spoken language: auto, or a code such as es, en, pt
+    #[arg(long, default_value = "auto")]
+    language: String,
+    /// CPU threads for Whisper (per file in `batch`) [default: all cores, split between jobs]
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Beam width (1 = greedy, faster)
+    #[arg(long, default_value_t = 1)]
+    beam_size: u32,
+}
+
+impl WhisperArgs {
+    fn config(&self, threads: usize) -> TranscribeConfig {
+        TranscribeConfig {
+            asr: AsrConfig {
+                language: self.language.clone(),
+                threads,
+                beam_size: self.beam_size.max(1),
+            },
+            vad: VadConfig::default(),
+        }
+    }
+}
+
+#[derive(Args, Clone)]
+struct BatchArgs {
+    /// Folders (searched recursively for audio files) and audio files
+    #[arg(required = true, value_name = "FOLDER|AUDIO")]
+    inputs: Vec<PathBuf>,
+    /// Output folder (created if missing; rerunning into it resumes)
+    #[arg(short = 'o', long = "output-dir", default_value = "qualscribe-batch")]
+    output_dir: PathBuf,
+    #[command(flatten)]
+    whisper: WhisperArgs,
+    /// Recordings processed at the same time [default: cores / 4, at least 1]
+    #[arg(long, value_name = "N")]
+    jobs: Option<usize>,
+    /// Process only slice K of N of the archive (e.g. a Slurm array task); join with `merge`
+    #[arg(long, value_name = "K/N")]
+    shard: Option<String>,
+    /// Formats, comma-separated: txt,srt,vtt,json,md or all (the JSON transcript is always written)
+    #[arg(long, default_value = "all")]
+    format: String,
+    #[command(flatten)]
+    speakers: SpeakerArgs,
+    /// Skip speaker diarization
+    #[arg(long)]
+    no_diarize: bool,
+    #[command(flatten)]
+    analysis: AnalysisArgs,
+    /// Skip the cross-archive themes
+    #[arg(long)]
+    no_themes: bool,
+    #[command(flatten)]
+    report: ReportArgs,
+    #[command(flatten)]
+    dir: ModelsDirArg,
+}
+
+#[derive(Args, Clone)]
+struct ReportArgs {
+    /// Print nothing but errors and the failure table
+    #[arg(short, long)]
+    quiet: bool,
+    /// Also write progress as JSON lines to FILE (`-` for standard output), for scripts
+    #[arg(long, value_name = "FILE")]
+    log_json: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -365,6 +453,21 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
             dir,
         } => themes_saved(&transcripts, &output_dir, &analysis, &dir.resolve()),
         Command::Diarize(args) => diarize_saved(&args),
+        Command::Batch(args) => batch_cmd::batch(&args),
+        Command::Merge {
+            shards,
+            output_dir,
+            analysis,
+            no_themes,
+            report,
+            dir,
+        } => batch_cmd::merge(
+            &shards,
+            &output_dir,
+            (!no_themes).then_some(&analysis),
+            &report,
+            &dir.resolve(),
+        ),
         Command::Eval {
             metric:
                 EvalMetric::Themes {
@@ -525,7 +628,12 @@ fn transcribe(
         _ => None,
     };
     if run.is_some() {
-        install_missing_models(&models_dir, &args.model, speakers.is_some(), args.quiet)?;
+        install_missing_models(
+            &models_dir,
+            &args.whisper.model,
+            speakers.is_some(),
+            args.quiet,
+        )?;
         if let Some((_, text_model)) = &analysis {
             install_missing_text_model(&models_dir, text_model, args.quiet)?;
         }
@@ -534,15 +642,10 @@ fn transcribe(
         Some(_) => Some(pipeline::load_speaker_embedder(&models_dir)?),
         None => None,
     };
-    let cfg = TranscribeConfig {
-        asr: AsrConfig {
-            language: args.language.clone(),
-            threads: args.threads.unwrap_or_else(asr::default_threads),
-            beam_size: args.beam_size.max(1),
-        },
-        vad: VadConfig::default(),
-    };
-    let engines = Engines::load(&models_dir, &args.model)?;
+    let cfg = args
+        .whisper
+        .config(args.whisper.threads.unwrap_or_else(asr::default_threads));
+    let engines = Engines::load(&models_dir, &args.whisper.model)?;
     let mut failures = Vec::new();
     let mut done: Vec<Transcript> = Vec::new();
     let mut seen_ids = std::collections::HashSet::new();
@@ -622,12 +725,14 @@ fn transcribe_one(
     quiet: bool,
 ) -> Result<Transcript> {
     let started = Instant::now();
-    let (transcript, written) = match speakers {
+    let (transcript, written, times) = match speakers {
         Some((embedder, (diarize_cfg, names))) => {
-            let (transcript, diarization) =
+            let (transcript, diarization, mut times) =
                 pipeline::process_file(engines, embedder, input, cfg, diarize_cfg, names)?;
+            let export_started = Instant::now();
             let mut written = pipeline::write_outputs(&transcript, out_dir, formats)?;
             written.extend(pipeline::write_diarization(&diarization, out_dir)?);
+            times.export_s = export_started.elapsed().as_secs_f64();
             if !quiet {
                 println!(
                     "{}: {} speakers",
@@ -635,12 +740,14 @@ fn transcribe_one(
                     diarization.speakers.len()
                 );
             }
-            (transcript, written)
+            (transcript, written, times)
         }
         None => {
-            let transcript = pipeline::transcribe_file(engines, input, cfg)?;
+            let (transcript, mut times) = pipeline::transcribe_file_timed(engines, input, cfg)?;
+            let export_started = Instant::now();
             let written = pipeline::write_outputs(&transcript, out_dir, formats)?;
-            (transcript, written)
+            times.export_s = export_started.elapsed().as_secs_f64();
+            (transcript, written, times)
         }
     };
     if !quiet {
@@ -664,11 +771,20 @@ fn transcribe_one(
             wall_s,
             audio_s / wall_s.max(1e-9),
         );
+        let _ = writeln!(out, "  stage times: {}", stage_times_line(&times));
         for p in written {
             let _ = writeln!(out, "  wrote {}", p.display());
         }
     }
     Ok(transcript)
+}
+
+/// `read 0.01s, decode 0.40s, …`: the per-stage times of one recording (benchmarks parse it).
+fn stage_times_line(t: &pipeline::StageTimes) -> String {
+    format!(
+        "read {:.2}s, decode {:.2}s, vad {:.2}s, asr {:.2}s, speakers {:.2}s, export {:.2}s",
+        t.read_s, t.decode_s, t.vad_s, t.asr_s, t.speakers_s, t.export_s
+    )
 }
 
 /// Themes and proposed codes over the transcripts, written into `out_dir`.
@@ -680,6 +796,7 @@ fn analyse_and_write(
     models_dir: &Path,
     quiet: bool,
 ) -> Result<()> {
+    let started = Instant::now();
     let embedder = pipeline::load_text_embedder(models_dir, text_model)?;
     let analysis = pipeline::analyse(transcripts, &embedder, cfg)?;
     let provenance = vec![
@@ -705,6 +822,10 @@ fn analyse_and_write(
             analysis.themes.themes.len(),
             analysis.codebook.codes.len(),
             100.0 * analysis.themes.unassigned_share(),
+        );
+        println!(
+            "  stage times: themes {:.2}s (model load, embeddings, clustering, codes)",
+            started.elapsed().as_secs_f64()
         );
         for p in written {
             println!("  wrote {}", p.display());

@@ -68,18 +68,81 @@ pub fn load_speaker_embedder(models_dir: &Path) -> Result<SpeakerEmbedder, Error
     )?)?)
 }
 
+/// Wall-clock seconds one recording spent in each stage (zero for a stage not run), so runs
+/// and benchmarks can say where the time goes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, serde::Serialize)]
+pub struct StageTimes {
+    /// Reading the file to hash it.
+    pub read_s: f64,
+    /// Decoding and resampling to 16 kHz mono.
+    pub decode_s: f64,
+    /// Voice activity detection.
+    pub vad_s: f64,
+    /// Whisper transcription (language detection included).
+    pub asr_s: f64,
+    /// Speaker embeddings, clustering and word attribution.
+    pub speakers_s: f64,
+    /// Writing the transcript exports.
+    pub export_s: f64,
+}
+
+impl StageTimes {
+    /// The sum of all stages.
+    pub fn total_s(&self) -> f64 {
+        self.read_s + self.decode_s + self.vad_s + self.asr_s + self.speakers_s + self.export_s
+    }
+
+    /// Adds another recording's times to these.
+    pub fn add(&mut self, other: &StageTimes) {
+        self.read_s += other.read_s;
+        self.decode_s += other.decode_s;
+        self.vad_s += other.vad_s;
+        self.asr_s += other.asr_s;
+        self.speakers_s += other.speakers_s;
+        self.export_s += other.export_s;
+    }
+}
+
+/// Runs `f`, adding its wall-clock seconds to `slot`.
+pub fn timed<T>(slot: &mut f64, f: impl FnOnce() -> T) -> T {
+    let started = std::time::Instant::now();
+    let value = f();
+    *slot += started.elapsed().as_secs_f64();
+    value
+}
+
+/// The SHA-256 of a recording's bytes: the identity of its content, kept in the transcript.
+pub fn hash_recording(path: &Path) -> Result<String, Error> {
+    models::sha256_file(path).map_err(|source| Error::Read {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
 /// Transcribes one recording. The transcript's `uri` is the file stem.
 pub fn transcribe_file(
     engines: &Engines,
     path: &Path,
     cfg: &TranscribeConfig,
 ) -> Result<Transcript, Error> {
-    let decoded = audio::decode_file(path)?;
-    transcribe_decoded(engines, path, &decoded, cfg)
+    transcribe_file_timed(engines, path, cfg).map(|(t, _)| t)
 }
 
-/// Transcribes and diarizes one recording: decoded once, voice activity run once. The returned
-/// transcript has its words attributed to speakers (display names set from `names`).
+/// [`transcribe_file`], also saying how long each stage took.
+pub fn transcribe_file_timed(
+    engines: &Engines,
+    path: &Path,
+    cfg: &TranscribeConfig,
+) -> Result<(Transcript, StageTimes), Error> {
+    let mut times = StageTimes::default();
+    let sha256 = timed(&mut times.read_s, || hash_recording(path))?;
+    let decoded = timed(&mut times.decode_s, || audio::decode_file(path))?;
+    let transcript = transcribe_audio(engines, path, sha256, &decoded, cfg, &mut times)?;
+    Ok((transcript, times))
+}
+
+/// Transcribes and diarizes one recording: read once, decoded once, voice activity run once.
+/// The returned transcript has its words attributed to speakers (display names set from `names`).
 pub fn process_file(
     engines: &Engines,
     embedder: &SpeakerEmbedder,
@@ -87,20 +150,36 @@ pub fn process_file(
     cfg: &TranscribeConfig,
     diarize_cfg: &DiarizeConfig,
     names: &[(String, String)],
-) -> Result<(Transcript, Diarization), Error> {
+) -> Result<(Transcript, Diarization, StageTimes), Error> {
     diarize_cfg.validate()?;
-    let decoded = audio::decode_file(path)?;
-    let transcript = transcribe_decoded(engines, path, &decoded, cfg)?;
-    let mut diarization = diarize::diarize(
+    let mut times = StageTimes::default();
+    let sha256 = timed(&mut times.read_s, || hash_recording(path))?;
+    let decoded = timed(&mut times.decode_s, || audio::decode_file(path))?;
+    let transcript = transcribe_audio(engines, path, sha256, &decoded, cfg, &mut times)?;
+    let mut diarization = timed(&mut times.speakers_s, || {
+        diarize_audio(embedder, &transcript, &decoded, diarize_cfg)
+    })?;
+    apply_names(&mut diarization, names);
+    let attributed = timed(&mut times.speakers_s, || {
+        diarize::attribute(&transcript, &diarization)
+    });
+    Ok((attributed, diarization, times))
+}
+
+/// The speaker stage on already decoded audio and its transcript's speech regions.
+pub fn diarize_audio(
+    embedder: &SpeakerEmbedder,
+    transcript: &Transcript,
+    decoded: &Audio,
+    diarize_cfg: &DiarizeConfig,
+) -> Result<Diarization, Error> {
+    Ok(diarize::diarize(
         embedder,
         &transcript.uri,
         &decoded.samples,
         &transcript.speech,
         diarize_cfg,
-    )?;
-    apply_names(&mut diarization, names);
-    let attributed = diarize::attribute(&transcript, &diarization);
-    Ok((attributed, diarization))
+    )?)
 }
 
 /// Re-runs the speaker stage on a saved transcript, without transcribing again. The audio is
@@ -114,10 +193,7 @@ pub fn diarize_transcript(
 ) -> Result<Diarization, Error> {
     diarize_cfg.validate()?;
     let path = audio.map_or_else(|| PathBuf::from(&transcript.source.path), Path::to_path_buf);
-    let sha256 = models::sha256_file(&path).map_err(|source| Error::Read {
-        path: path.clone(),
-        source,
-    })?;
+    let sha256 = hash_recording(&path)?;
     if sha256 != transcript.source.sha256 {
         return Err(Error::AudioMismatch {
             path,
@@ -125,13 +201,7 @@ pub fn diarize_transcript(
         });
     }
     let decoded = audio::decode_file(&path)?;
-    Ok(diarize::diarize(
-        embedder,
-        &transcript.uri,
-        &decoded.samples,
-        &transcript.speech,
-        diarize_cfg,
-    )?)
+    diarize_audio(embedder, transcript, &decoded, diarize_cfg)
 }
 
 /// Gives speakers human names (`SPEAKER_01` → `Ana`). Ids not found are ignored here; the CLI
@@ -182,22 +252,27 @@ pub fn read_diarization(path: &Path) -> Result<Diarization, Error> {
     Ok(d)
 }
 
-fn transcribe_decoded(
+/// Voice activity then Whisper on decoded audio. `sha256` is the file's content hash (read
+/// once by the caller, never again here).
+pub fn transcribe_audio(
     engines: &Engines,
     path: &Path,
+    sha256: String,
     decoded: &Audio,
     cfg: &TranscribeConfig,
+    times: &mut StageTimes,
 ) -> Result<Transcript, Error> {
-    let speech = engines.vad.detect(&decoded.samples, &cfg.vad)?;
-    let asr = engines
-        .transcriber
-        .transcribe(&decoded.samples, &speech, &cfg.asr)?;
+    let speech = timed(&mut times.vad_s, || {
+        engines.vad.detect(&decoded.samples, &cfg.vad)
+    })?;
+    let asr = timed(&mut times.asr_s, || {
+        engines
+            .transcriber
+            .transcribe(&decoded.samples, &speech, &cfg.asr)
+    })?;
     let source = SourceInfo {
         path: path.display().to_string(),
-        sha256: models::sha256_file(path).map_err(|source| Error::Read {
-            path: path.to_path_buf(),
-            source,
-        })?,
+        sha256,
         duration_ms: decoded.duration_ms(),
         sample_rate_hz: decoded.source_sample_rate,
         channels: decoded.source_channels,

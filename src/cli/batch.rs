@@ -1,0 +1,276 @@
+//! `qualscribe batch` and `qualscribe merge`: an archive in, per-file outputs, a failure table and
+//! cross-archive themes out.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use serde_json::json;
+
+use qualscribe::batch::{
+    self, BatchConfig, Models, Recording, ReportRow, Shard, progress::Progress,
+};
+use qualscribe::export;
+use qualscribe::pipeline::{self, Engines, StageTimes};
+
+use super::{
+    AnalysisArgs, BatchArgs, ReportArgs, analyse_and_write, error_line, install_missing_models,
+    install_missing_text_model, prepare_output_dir,
+};
+
+/// `qualscribe batch`.
+pub fn batch(args: &BatchArgs) -> Result<ExitCode> {
+    let started = Instant::now();
+    let formats = export::parse_formats(&args.format)?;
+    let shard: Option<Shard> = args.shard.as_deref().map(str::parse).transpose()?;
+    if !args.speakers.rename.is_empty() || args.speakers.names.is_some() {
+        bail!(
+            "--rename and --names name one recording's speakers: after the batch, run \
+             `qualscribe diarize <out>/transcripts/<file>.transcript.json --rename SPEAKER_01=Ana`"
+        );
+    }
+    let diarize_cfg = (!args.no_diarize).then(|| args.speakers.config());
+    if let Some(cfg) = &diarize_cfg {
+        cfg.validate()?;
+    }
+    let analysis_cfg = args.analysis.config()?;
+    let out = &args.output_dir;
+    prepare_output_dir(out)?;
+    let _lock = batch::lock_output(out)?;
+
+    let discovery = batch::discover(&args.inputs, Some(out));
+    let mut recordings = discovery.recordings;
+    if let Some(s) = shard {
+        recordings.retain(|r| s.contains(r));
+    }
+    if recordings.is_empty() && discovery.unreadable.is_empty() && shard.is_none() {
+        bail!(
+            "no audio files found in {}: folders are searched for {}",
+            list_paths(&args.inputs),
+            batch::AUDIO_EXTENSIONS.join(", ")
+        );
+    }
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let plan = batch::plan_threads(cores, args.jobs, args.whisper.threads, recordings.len());
+    if plan.oversubscribed {
+        eprintln!(
+            "qualscribe: warning: {} jobs × {} threads on {cores} cores: slower than fewer jobs",
+            plan.jobs, plan.threads
+        );
+    }
+
+    let models_dir = args.dir.resolve();
+    let quiet = args.report.quiet;
+    install_missing_models(
+        &models_dir,
+        &args.whisper.model,
+        diarize_cfg.is_some(),
+        quiet,
+    )?;
+    let themes_wanted = !args.no_themes && shard.is_none();
+    if themes_wanted {
+        install_missing_text_model(&models_dir, &args.analysis.text_model, quiet)?;
+    }
+    let engines = Engines::load(&models_dir, &args.whisper.model)?;
+    let speakers = match diarize_cfg {
+        Some(_) => Some(pipeline::load_speaker_embedder(&models_dir)?),
+        None => None,
+    };
+    let cfg = BatchConfig {
+        transcribe: args.whisper.config(plan.threads),
+        diarize: diarize_cfg,
+        formats,
+        jobs: plan.jobs,
+    };
+
+    let with_durations = in_processing_order(recordings, plan.jobs);
+    let progress = Progress::new(
+        &with_durations,
+        std::io::stderr().is_terminal(),
+        quiet,
+        open_log(args.report.log_json.as_deref())?,
+    );
+    let audio_total: f64 = with_durations.iter().filter_map(|(_, d)| *d).sum();
+    progress.log(json!({
+        "event": "batch_start", "files": with_durations.len(), "jobs": plan.jobs,
+        "threads": plan.threads, "shard": shard.map(|s| s.to_string()),
+        "audio_s_estimate": audio_total, "output": out,
+    }));
+    if let Some(s) = shard {
+        progress.println(&format!(
+            "shard {s}: {} of the archive's recordings",
+            with_durations.len()
+        ));
+    }
+    let ordered: Vec<Recording> = with_durations.into_iter().map(|(r, _)| r).collect();
+    let models = Models {
+        engines: &engines,
+        speakers: speakers.as_ref(),
+    };
+    let results = batch::process_all(models, &ordered, out, &cfg, &|e| progress.event(&e))?;
+    progress.finish();
+
+    let mut times = StageTimes::default();
+    for r in &results {
+        times.add(&r.times);
+    }
+    let mut rows: Vec<ReportRow> = results.into_iter().map(|r| r.row).collect();
+    rows.extend(
+        discovery
+            .unreadable
+            .into_iter()
+            .map(|(path, why)| ReportRow {
+                file: path.display().to_string(),
+                uri: String::new(),
+                failure: Some(("read".to_string(), format!("{}: {why}", path.display()))),
+                audio_s: None,
+            }),
+    );
+    batch::write_report(out, &rows)?;
+    if !quiet {
+        println!(
+            "stage times (all files): read {:.1}s, decode {:.1}s, vad {:.1}s, asr {:.1}s, speakers {:.1}s, export {:.1}s",
+            times.read_s,
+            times.decode_s,
+            times.vad_s,
+            times.asr_s,
+            times.speakers_s,
+            times.export_s
+        );
+    }
+    let analysis = themes_wanted.then_some((&args.analysis, analysis_cfg));
+    finish(out, &rows, analysis, &models_dir, &progress, quiet, started)
+}
+
+/// `qualscribe merge`.
+pub fn merge(
+    shards: &[PathBuf],
+    out: &Path,
+    analysis: Option<&AnalysisArgs>,
+    report: &ReportArgs,
+    models_dir: &Path,
+) -> Result<ExitCode> {
+    let started = Instant::now();
+    let analysis = match analysis {
+        Some(a) => Some((a, a.config()?)),
+        None => None,
+    };
+    prepare_output_dir(out)?;
+    let _lock = batch::lock_output(out)?;
+    let rows = batch::merge_shards(shards, out)?;
+    if let Some((a, _)) = &analysis {
+        install_missing_text_model(models_dir, &a.text_model, report.quiet)?;
+    }
+    let progress = Progress::new(
+        &[],
+        false,
+        report.quiet,
+        open_log(report.log_json.as_deref())?,
+    );
+    progress.log(json!({"event": "merge", "shards": shards, "files": rows.len(), "output": out}));
+    finish(
+        out,
+        &rows,
+        analysis,
+        models_dir,
+        &progress,
+        report.quiet,
+        started,
+    )
+}
+
+/// Cross-archive themes over the finished transcripts, the summary and the failure table.
+fn finish(
+    out: &Path,
+    rows: &[ReportRow],
+    analysis: Option<(&AnalysisArgs, pipeline::AnalysisConfig)>,
+    models_dir: &Path,
+    progress: &Progress,
+    quiet: bool,
+    started: Instant,
+) -> Result<ExitCode> {
+    let ok = rows.iter().filter(|r| r.ok()).count();
+    let failed = rows.len() - ok;
+    let mut themes_error = None;
+    if let Some((args, cfg)) = analysis
+        && ok > 0
+    {
+        let themes_started = Instant::now();
+        let result = batch::finished_transcripts(out, rows)
+            .map_err(anyhow::Error::from)
+            .and_then(|ts| analyse_and_write(&ts, out, &cfg, &args.text_model, models_dir, quiet));
+        progress.log(json!({
+            "event": "themes_done", "status": if result.is_ok() { "ok" } else { "failed" },
+            "error": result.as_ref().err().map(error_line),
+            "wall_s": themes_started.elapsed().as_secs_f64(),
+        }));
+        themes_error = result.err();
+    }
+    let audio_s: f64 = rows.iter().filter_map(|r| r.audio_s).sum();
+    let wall_s = started.elapsed().as_secs_f64();
+    progress.log(json!({
+        "event": "batch_done", "ok": ok, "failed": failed, "audio_s": audio_s, "wall_s": wall_s,
+        "themes": themes_error.is_none(),
+    }));
+    if !quiet {
+        println!(
+            "{} recordings: {ok} done, {failed} failed; {:.1} min of audio, {:.1} min wall clock; report {}",
+            rows.len(),
+            audio_s / 60.0,
+            wall_s / 60.0,
+            out.join(batch::REPORT_FILE).display()
+        );
+    }
+    let table = batch::failure_table(rows);
+    if !table.is_empty() {
+        eprintln!("qualscribe: {failed} of {} recordings failed:", rows.len());
+        eprint!("{table}");
+    }
+    if let Some(e) = &themes_error {
+        eprintln!("qualscribe: themes and codes: {}", error_line(e));
+    }
+    Ok(if failed == 0 && themes_error.is_none() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+/// Each recording with its header duration. With several jobs, longest first: the last job
+/// to finish is then a short one, so cores do not sit idle at the end.
+fn in_processing_order(recordings: Vec<Recording>, jobs: usize) -> Vec<(Recording, Option<f64>)> {
+    let mut with: Vec<(Recording, Option<f64>)> = recordings
+        .into_iter()
+        .map(|r| {
+            let d = qualscribe::audio::probe_duration_s(&r.path);
+            (r, d)
+        })
+        .collect();
+    if jobs > 1 {
+        with.sort_by(|a, b| b.1.unwrap_or(0.0).total_cmp(&a.1.unwrap_or(0.0)));
+    }
+    with
+}
+
+fn open_log(path: Option<&Path>) -> Result<Option<Box<dyn std::io::Write + Send>>> {
+    Ok(match path {
+        None => None,
+        Some(p) if p == Path::new("-") => Some(Box::new(std::io::stdout())),
+        Some(p) => Some(Box::new(std::fs::File::create(p).with_context(|| {
+            format!(
+                "cannot create log file {}: choose a writable path",
+                p.display()
+            )
+        })?)),
+    })
+}
+
+fn list_paths(paths: &[PathBuf]) -> String {
+    paths
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
