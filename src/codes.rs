@@ -27,7 +27,7 @@ use crate::themes::Themes;
 use crate::transcript::Transcript;
 
 /// A code given by the researcher before the analysis (deductive coding).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SeedCode {
     /// The code's name.
     pub name: String,
@@ -36,7 +36,7 @@ pub struct SeedCode {
 }
 
 /// A verbatim quote backing a code.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Quote {
     /// The passage it is taken from.
     pub passage: usize,
@@ -57,7 +57,7 @@ pub struct Quote {
 }
 
 /// A proposed code for one theme.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct CodeProposal {
     /// The theme it describes.
     pub theme: usize,
@@ -84,7 +84,7 @@ pub struct CodeProposal {
 }
 
 /// The proposed codes, one per non-empty theme, in theme order.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Codebook {
     /// The codes.
     pub codes: Vec<CodeProposal>,

@@ -26,6 +26,7 @@
 //! | [`codes`] | proposed codes with verbatim, verified quotes |
 //! | [`eval`] | scoring against references (word error rate, DER, theme agreement) |
 //! | [`batch`] | many recordings: parallel jobs, resumable stage artifacts, failure report, shards |
+//! | [`review`] | project store (SQLite), review actions with audit trail and undo, reviewed exports |
 //! | [`pipeline`] | wires the stages, nothing else |
 #![warn(missing_docs)]
 
@@ -42,6 +43,7 @@ pub mod export;
 pub mod models;
 pub mod passages;
 pub mod pipeline;
+pub mod review;
 pub mod themes;
 pub mod transcript;
 pub mod vad;

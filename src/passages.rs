@@ -33,7 +33,7 @@ use std::collections::HashMap;
 use crate::transcript::Transcript;
 
 /// What a passage is for the analysis.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     /// Substantive talk: clustered into themes.
@@ -56,7 +56,7 @@ impl Role {
 }
 
 /// Where a passage or quote sits in a transcript's canonical text ([`Transcript::text`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct TextSpan {
     /// First byte (inclusive).
     pub byte_start: usize,
@@ -69,7 +69,7 @@ pub struct TextSpan {
 }
 
 /// One passage: a speaker turn or a piece of a long one.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Passage {
     /// Position in [`Passages::passages`].
     pub id: usize,
@@ -117,7 +117,7 @@ impl Default for PassageConfig {
 }
 
 /// Per-file facts found while splitting.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct FileInfo {
     /// The transcript's `uri`.
     pub uri: String,
@@ -128,7 +128,7 @@ pub struct FileInfo {
 }
 
 /// The passages of one or more transcripts.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Passages {
     /// Every passage, files in input order, then in time order.
     pub passages: Vec<Passage>,

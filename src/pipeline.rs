@@ -368,7 +368,8 @@ pub fn analyse(
     })
 }
 
-/// Writes `codes.md`, `codes.csv`, `passages.tsv` and, when there is at least one code,
+/// Writes `codes.md`, `codes.csv`, `passages.tsv`, `analysis.json` (the artifact review imports)
+/// and, when there is at least one code,
 /// `codebook.qdc` and `project.qdpx`.
 pub fn write_analysis(
     out_dir: &Path,
@@ -383,6 +384,12 @@ pub fn write_analysis(
         provenance,
     };
     let mut written = export::codes_report::write_codes_report(out_dir, &report)?;
+    written.push(export::analysis_json::write_analysis_json(
+        out_dir,
+        &analysis.passages,
+        &analysis.themes,
+        &analysis.codebook,
+    )?);
     if !analysis.codebook.codes.is_empty() {
         written.extend(export::codes_qda::write_qda(
             out_dir,

@@ -120,7 +120,7 @@ pub fn qda_project(
 
 /// One text source per transcript; the audio is linked only when the recording is still where
 /// the transcript says (a project must not point at a file that is gone).
-fn qda_source(t: &Transcript) -> QdaSource {
+pub(crate) fn qda_source(t: &Transcript) -> QdaSource {
     let audio = Path::new(&t.source.path);
     let audio_path = audio.is_file().then(|| audio.to_path_buf());
     let mut sync_points = Vec::new();
@@ -144,7 +144,7 @@ fn qda_source(t: &Transcript) -> QdaSource {
     }
 }
 
-fn speaker_cases(transcripts: &[Transcript], sources: &[QdaSource]) -> Vec<QdaCase> {
+pub(crate) fn speaker_cases(transcripts: &[Transcript], sources: &[QdaSource]) -> Vec<QdaCase> {
     let mut by_speaker: BTreeMap<&str, Vec<String>> = BTreeMap::new();
     for (t, source) in transcripts.iter().zip(sources) {
         for s in &t.segments {

@@ -17,6 +17,7 @@
 //!
 //! [`qda`] writes REFI-QDA codebooks (`.qdc`) and projects (`.qdpx`) from its own input model.
 
+pub mod analysis_json;
 pub mod codes_qda;
 pub mod codes_report;
 mod cues;

@@ -1,0 +1,226 @@
+//! Exports that reflect the review: accepted and still-proposed codes as codes (status in the
+//! note), rejected and merged-away codes dropped, new names used, memos carried as notes;
+//! transcripts with corrected text and speaker names.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use super::ReviewError;
+use super::store::Project;
+use super::view::CodeView;
+use crate::atomic::write_atomic;
+use crate::export::codes_qda::{qda_source, speaker_cases};
+use crate::export::qda::{self, QdaCode, QdaCoding, QdaProject, QdaUser, guid_for};
+use crate::export::{self, Format};
+use crate::transcript::Transcript;
+
+/// Writes the reviewed `codes.md`, `codes.csv`, `codebook.qdc`, `project.qdpx` and transcripts
+/// (`transcripts/<uri>.*`) into `out_dir`, atomically. Returns the paths written.
+pub fn export_reviewed(project: &Project, out_dir: &Path) -> Result<Vec<PathBuf>, ReviewError> {
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| ReviewError::Io { path, source }
+    };
+    let transcripts_dir = out_dir.join(crate::batch::TRANSCRIPTS_DIR);
+    std::fs::create_dir_all(&transcripts_dir).map_err(io(&transcripts_dir))?;
+    let transcripts = project.reviewed_transcripts()?;
+    let mut written = Vec::new();
+    for t in &transcripts {
+        written.extend(export::write_all(t, &transcripts_dir, &Format::ALL)?);
+    }
+    let names = project.speaker_names()?;
+    let memos = std::collections::HashMap::new();
+    let kept: Vec<CodeView> = project
+        .codes(&names, &memos)?
+        .into_iter()
+        .map(|(_, c)| c)
+        .filter(|c| c.status == "accepted" || c.status == "proposed")
+        .collect();
+    // Memos come through the overview so codes and passages carry theirs.
+    let overview = project.overview()?;
+    let kept: Vec<CodeView> = kept
+        .into_iter()
+        .map(|c| {
+            overview
+                .themes
+                .iter()
+                .flat_map(|t| &t.codes)
+                .find(|o| o.id == c.id)
+                .cloned()
+                .unwrap_or(c)
+        })
+        .collect();
+
+    let md = out_dir.join("codes.md");
+    write_atomic(&md, codes_markdown(&kept, &overview.memo).as_bytes())?;
+    written.push(md);
+    let csv = out_dir.join("codes.csv");
+    write_atomic(&csv, codes_csv(&kept).as_bytes())?;
+    written.push(csv);
+    let project_qda = qda_project(&transcripts, &kept, &overview.memo);
+    let qdc = out_dir.join(export::codes_qda::CODEBOOK_FILE);
+    qda::write_qdc(&qdc, &project_qda.codes, &project_qda.origin)?;
+    written.push(qdc);
+    let qdpx = out_dir.join(export::codes_qda::PROJECT_FILE);
+    qda::write_qdpx(&qdpx, &project_qda)?;
+    written.push(qdpx);
+    Ok(written)
+}
+
+fn clock(ms: i64) -> String {
+    let s = ms.max(0) / 1000;
+    format!("{:02}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
+}
+
+fn codes_markdown(codes: &[CodeView], project_memo: &str) -> String {
+    let mut md = String::from("# Reviewed codebook\n\n");
+    if !project_memo.is_empty() {
+        let _ = writeln!(md, "Project memo: {project_memo}\n");
+    }
+    for c in codes {
+        let _ = writeln!(md, "## {} ({})\n", c.label, c.status);
+        if !c.definition.is_empty() {
+            let _ = writeln!(md, "{}\n", c.definition);
+        }
+        if !c.keywords.is_empty() {
+            let _ = writeln!(md, "Keywords: {}\n", c.keywords);
+        }
+        if !c.memo.is_empty() {
+            let _ = writeln!(md, "Memo: {}\n", c.memo);
+        }
+        for p in &c.passages {
+            let who = p.speaker.as_deref().unwrap_or("?");
+            let _ = writeln!(
+                md,
+                "- {} {}–{}, {who}: «{}»{}",
+                p.uri,
+                clock(p.start_ms),
+                clock(p.end_ms),
+                p.text,
+                if p.memo.is_empty() {
+                    String::new()
+                } else {
+                    format!(" — memo: {}", p.memo)
+                }
+            );
+        }
+        md.push('\n');
+    }
+    md
+}
+
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+fn codes_csv(codes: &[CodeView]) -> String {
+    let mut csv = String::from("code,status,definition,keywords,memo,passages,speakers,files\n");
+    for c in codes {
+        let speakers: std::collections::BTreeSet<(&str, Option<&str>)> = c
+            .passages
+            .iter()
+            .map(|p| (p.uri.as_str(), p.speaker_label.as_deref()))
+            .collect();
+        let files: std::collections::BTreeSet<&str> =
+            c.passages.iter().map(|p| p.uri.as_str()).collect();
+        let _ = writeln!(
+            csv,
+            "{},{},{},{},{},{},{},{}",
+            csv_field(&c.label),
+            c.status,
+            csv_field(&c.definition),
+            csv_field(&c.keywords),
+            csv_field(&c.memo),
+            c.passages.len(),
+            speakers.len(),
+            files.len()
+        );
+    }
+    csv
+}
+
+/// The reviewed codes as a REFI-QDA project: a passage is coded over the segments its time
+/// span covers, so corrected text keeps its codings.
+fn qda_project(transcripts: &[Transcript], codes: &[CodeView], project_memo: &str) -> QdaProject {
+    let sources: Vec<_> = transcripts.iter().map(qda_source).collect();
+    let qda_codes: Vec<QdaCode> = codes
+        .iter()
+        .map(|c| {
+            let mut note = format!("status: {} (reviewed in qualscribe)", c.status);
+            if !c.memo.is_empty() {
+                note.push_str(&format!("\nmemo: {}", c.memo));
+            }
+            let mut description = c.definition.clone();
+            if !c.keywords.is_empty() {
+                description.push_str(&format!("\nKeywords: {}", c.keywords));
+            }
+            QdaCode {
+                guid: guid_for("reviewed-code", &c.id.to_string()),
+                name: c.label.clone(),
+                description,
+                color: None,
+                is_codable: true,
+                children: Vec::new(),
+                note: Some(note),
+            }
+        })
+        .collect();
+    let mut codings = Vec::new();
+    for (c, q) in codes.iter().zip(&qda_codes) {
+        for p in &c.passages {
+            let Some((ti, t)) = transcripts.iter().enumerate().find(|(_, t)| t.uri == p.uri) else {
+                continue;
+            };
+            let Some((start, end)) = char_range_of_time(t, p.start_ms, p.end_ms) else {
+                continue;
+            };
+            codings.push(QdaCoding {
+                guid: guid_for("reviewed-coding", &format!("{}:{}", c.id, p.id)),
+                source_guid: sources[ti].guid.clone(),
+                start,
+                end,
+                code_guid: q.guid.clone(),
+                name: None,
+            });
+        }
+    }
+    let mut notes = Vec::new();
+    if !project_memo.is_empty() {
+        notes.push(("Project memo".to_string(), project_memo.to_string()));
+    }
+    QdaProject {
+        name: "qualscribe reviewed project".to_string(),
+        origin: format!("qualscribe {}", env!("CARGO_PKG_VERSION")),
+        created_by: QdaUser {
+            guid: guid_for("user", "qualscribe"),
+            name: "qualscribe".to_string(),
+        },
+        codes: qda_codes,
+        cases: speaker_cases(transcripts, &sources),
+        sources,
+        codings,
+        notes,
+    }
+}
+
+/// Character range in [`Transcript::text`] of the segments overlapping `[start, end)` ms.
+fn char_range_of_time(t: &Transcript, start_ms: i64, end_ms: i64) -> Option<(usize, usize)> {
+    let mut pos = 0usize;
+    let mut range: Option<(usize, usize)> = None;
+    for s in &t.segments {
+        let len = s.text.chars().count();
+        let overlaps = (s.start_ms as i64) < end_ms && (s.end_ms as i64) > start_ms;
+        if overlaps && len > 0 {
+            range = Some(match range {
+                None => (pos, pos + len),
+                Some((a, _)) => (a, pos + len),
+            });
+        }
+        pos += len + 1;
+    }
+    range
+}

@@ -1,0 +1,842 @@
+//! The project store: one SQLite database per project holding the transcripts, speakers,
+//! passages, themes, codes, memos and an audit trail of every review action.
+//!
+//! Promises:
+//! - every action is one transaction: it happens completely or not at all, whatever kills the
+//!   process (SQLite WAL, `synchronous=FULL`);
+//! - every action is in the audit trail (who, what, when) with the rows it changed as they were
+//!   before, which is what [`Project::undo`] restores;
+//! - importing the machine's output again adds what is new and never overwrites a decision
+//!   (a code's status, label or memo, a speaker's name, an edited segment, a moved passage).
+
+use std::path::{Path, PathBuf};
+
+use rusqlite::types::{Value as SqlValue, ValueRef};
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
+use serde::Serialize;
+use serde_json::{Map, Value, json};
+
+use super::ReviewError;
+use crate::export::analysis_json::{self, ANALYSIS_FILE, AnalysisArtifact};
+use crate::export::{self, Format};
+use crate::transcript::Transcript;
+
+const SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS recordings(
+    id INTEGER PRIMARY KEY, uri TEXT NOT NULL UNIQUE, audio_path TEXT NOT NULL,
+    duration_ms INTEGER NOT NULL, language TEXT NOT NULL, transcript_json TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS speakers(
+    id INTEGER PRIMARY KEY, uri TEXT NOT NULL, label TEXT NOT NULL, name TEXT NOT NULL,
+    UNIQUE(uri, label));
+CREATE TABLE IF NOT EXISTS segments(
+    id INTEGER PRIMARY KEY, uri TEXT NOT NULL, idx INTEGER NOT NULL, start_ms INTEGER NOT NULL,
+    end_ms INTEGER NOT NULL, speaker TEXT, text TEXT NOT NULL, machine_text TEXT NOT NULL,
+    UNIQUE(uri, idx));
+CREATE TABLE IF NOT EXISTS passages(
+    id INTEGER PRIMARY KEY, key TEXT NOT NULL UNIQUE, uri TEXT NOT NULL, speaker TEXT,
+    start_ms INTEGER NOT NULL, end_ms INTEGER NOT NULL, role TEXT NOT NULL, text TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS codes(
+    id INTEGER PRIMARY KEY, machine_key TEXT UNIQUE, label TEXT NOT NULL,
+    definition TEXT NOT NULL DEFAULT '', keywords TEXT NOT NULL DEFAULT '',
+    status TEXT NOT NULL DEFAULT 'proposed'
+        CHECK(status IN ('proposed', 'accepted', 'rejected', 'merged')),
+    merged_into INTEGER, theme TEXT NOT NULL DEFAULT '', position INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS codings(
+    id INTEGER PRIMARY KEY, code_id INTEGER NOT NULL, passage_id INTEGER NOT NULL,
+    quote INTEGER NOT NULL DEFAULT 0, UNIQUE(code_id, passage_id));
+CREATE TABLE IF NOT EXISTS memos(id INTEGER PRIMARY KEY, target TEXT NOT NULL UNIQUE, text TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS audit(
+    id INTEGER PRIMARY KEY, at TEXT NOT NULL, who TEXT NOT NULL, action TEXT NOT NULL,
+    detail TEXT NOT NULL, before TEXT NOT NULL, undone_by INTEGER);
+"#;
+
+/// Tables an action may change (and undo may restore). Names are never taken from requests.
+const UNDOABLE_TABLES: [&str; 5] = ["speakers", "segments", "codes", "codings", "memos"];
+
+/// File name of the project database inside a project folder.
+pub const PROJECT_DB: &str = "review.qualscribe.sqlite";
+
+/// A review project (one SQLite database).
+pub struct Project {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for Project {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Project").field("path", &self.path).finish()
+    }
+}
+
+/// What an import added.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ImportSummary {
+    /// Recordings new to the project.
+    pub new_recordings: usize,
+    /// Passages new to the project.
+    pub new_passages: usize,
+    /// Proposed codes new to the project.
+    pub new_codes: usize,
+}
+
+/// A review decision, as the page sends it.
+#[derive(Debug, Clone, PartialEq, serde::Deserialize, Serialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
+pub enum Action {
+    /// Keep a code.
+    Accept {
+        /// The code.
+        code: i64,
+    },
+    /// Drop a code from the exports.
+    Reject {
+        /// The code.
+        code: i64,
+    },
+    /// Back to "proposed".
+    Reopen {
+        /// The code.
+        code: i64,
+    },
+    /// Give a code a new name.
+    Rename {
+        /// The code.
+        code: i64,
+        /// Its new name.
+        label: String,
+    },
+    /// Fold codes into another: their passages join it, they disappear from the exports.
+    Merge {
+        /// The code that stays.
+        into: i64,
+        /// The codes folded into it.
+        from: Vec<i64>,
+    },
+    /// Move some of a code's passages into a new code.
+    Split {
+        /// The code split.
+        code: i64,
+        /// The passages that go to the new code.
+        passages: Vec<i64>,
+        /// The new code's name.
+        label: String,
+    },
+    /// Take a passage out of one code (if given) and put it into another.
+    Move {
+        /// The passage.
+        passage: i64,
+        /// The code it leaves, if any.
+        from: Option<i64>,
+        /// The code it joins.
+        to: i64,
+    },
+    /// Write (or, with empty text, delete) a memo on a code, a passage or the project.
+    Memo {
+        /// `project`, `code:<id>` or `passage:<id>`.
+        target: String,
+        /// The memo.
+        text: String,
+    },
+    /// Name a speaker of a recording.
+    RenameSpeaker {
+        /// The recording.
+        uri: String,
+        /// The speaker's label in the machine output (`SPEAKER_01`).
+        label: String,
+        /// The name to show.
+        name: String,
+    },
+    /// Correct the text of a transcript segment.
+    EditSegment {
+        /// The segment's row id.
+        segment: i64,
+        /// The corrected text.
+        text: String,
+    },
+}
+
+/// One line of the audit trail.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AuditEntry {
+    /// Increasing id.
+    pub id: i64,
+    /// UTC time, RFC 3339.
+    pub at: String,
+    /// Who did it.
+    pub who: String,
+    /// What (`accept`, `merge`, `undo`, `import`, …).
+    pub action: String,
+    /// The request, as JSON.
+    pub detail: Value,
+    /// The audit id of the undo that reverted it, if any.
+    pub undone_by: Option<i64>,
+}
+
+/// Rows as they were before an action: `(table, row id, row or null if it did not exist)`.
+type BeforeImages = Vec<(String, i64, Value)>;
+
+impl Project {
+    /// Opens (creating if needed) the project database at `path`.
+    pub fn open(path: &Path) -> Result<Project, ReviewError> {
+        let db = |source| ReviewError::Db {
+            path: path.to_path_buf(),
+            source,
+        };
+        let conn = Connection::open(path).map_err(db)?;
+        // WAL: readers never block the writer and a crash never corrupts committed state;
+        // FULL: a committed action survives a power cut, not only a process kill.
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(db)?;
+        conn.pragma_update(None, "synchronous", "FULL")
+            .map_err(db)?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))
+            .map_err(db)?;
+        conn.execute_batch(SCHEMA).map_err(db)?;
+        Ok(Project {
+            conn,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn db(&self) -> impl Fn(rusqlite::Error) -> ReviewError + use<> {
+        db_err(self.path.clone())
+    }
+
+    /// Imports a `qualscribe run` or `batch` output folder: transcripts (`transcripts/` or the
+    /// folder itself) and `analysis.json`. Adds what is new; keeps every review decision.
+    pub fn import_output(&mut self, dir: &Path, who: &str) -> Result<ImportSummary, ReviewError> {
+        let transcripts = read_transcripts(dir)?;
+        if transcripts.is_empty() {
+            return Err(ReviewError::NothingToImport {
+                dir: dir.to_path_buf(),
+            });
+        }
+        let analysis_path = dir.join(ANALYSIS_FILE);
+        let analysis = if analysis_path.is_file() {
+            Some(analysis_json::read_analysis_json(&analysis_path)?)
+        } else {
+            None
+        };
+        let db = self.db();
+        let path = self.path.clone();
+        let tx = self.conn.transaction().map_err(&db)?;
+        let mut summary = ImportSummary::default();
+        for (t, transcript_path) in &transcripts {
+            summary.new_recordings += import_transcript(&tx, t, transcript_path).map_err(&db)?;
+        }
+        if let Some(a) = &analysis {
+            import_analysis(&tx, a, &mut summary).map_err(&db)?;
+        }
+        let detail = json!({"dir": dir, "summary": summary});
+        insert_audit(&tx, who, "import", &detail, &Vec::new()).map_err(&db)?;
+        tx.commit()
+            .map_err(|source| ReviewError::Db { path, source })?;
+        Ok(summary)
+    }
+
+    /// Applies one review action in one transaction, with its audit entry. Returns the audit id.
+    pub fn apply(&mut self, action: &Action, who: &str) -> Result<i64, ReviewError> {
+        let path = self.path.clone();
+        let db = |source| ReviewError::Db {
+            path: path.clone(),
+            source,
+        };
+        let tx = self.conn.transaction().map_err(db)?;
+        let mut before = BeforeImages::new();
+        apply_in(&tx, action, &mut before)?;
+        let detail = serde_json::to_value(action).expect("actions serialise");
+        let name = detail["action"].as_str().unwrap_or("action").to_string();
+        let id = insert_audit(&tx, who, &name, &detail, &before).map_err(db)?;
+        tx.commit().map_err(db)?;
+        Ok(id)
+    }
+
+    /// Reverts the latest action not yet undone (imports are not undone). Returns the entry
+    /// undone, or `None` when there is nothing to undo.
+    pub fn undo(&mut self, who: &str) -> Result<Option<AuditEntry>, ReviewError> {
+        let db = self.db();
+        let path = self.path.clone();
+        let tx = self.conn.transaction().map_err(&db)?;
+        let last: Option<(i64, String)> = tx
+            .query_row(
+                "SELECT id, before FROM audit WHERE undone_by IS NULL AND action NOT IN ('undo', 'import')
+                 ORDER BY id DESC LIMIT 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .map_err(&db)?;
+        let Some((id, before)) = last else {
+            return Ok(None);
+        };
+        let images: BeforeImages = serde_json::from_str(&before).unwrap_or_default();
+        let mut undo_before = BeforeImages::new();
+        for (table, row, image) in images.iter().rev() {
+            snapshot(&tx, table, *row, &mut undo_before).map_err(&db)?;
+            restore(&tx, table, *row, image).map_err(&db)?;
+        }
+        let undo_id =
+            insert_audit(&tx, who, "undo", &json!({"undid": id}), &undo_before).map_err(&db)?;
+        tx.execute(
+            "UPDATE audit SET undone_by = ?1 WHERE id = ?2",
+            params![undo_id, id],
+        )
+        .map_err(&db)?;
+        tx.commit()
+            .map_err(|source| ReviewError::Db { path, source })?;
+        drop(db);
+        Ok(self.audit()?.into_iter().find(|e| e.id == id))
+    }
+
+    /// The audit trail, oldest first.
+    pub fn audit(&self) -> Result<Vec<AuditEntry>, ReviewError> {
+        let db = self.db();
+        let mut stmt = self
+            .conn
+            .prepare("SELECT id, at, who, action, detail, undone_by FROM audit ORDER BY id")
+            .map_err(&db)?;
+        let rows = stmt
+            .query_map([], |r| {
+                let detail: String = r.get(4)?;
+                Ok(AuditEntry {
+                    id: r.get(0)?,
+                    at: r.get(1)?,
+                    who: r.get(2)?,
+                    action: r.get(3)?,
+                    detail: serde_json::from_str(&detail).unwrap_or(Value::Null),
+                    undone_by: r.get(5)?,
+                })
+            })
+            .map_err(&db)?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(&db)
+    }
+
+    /// Whether [`Project::undo`] has something to revert.
+    pub fn can_undo(&self) -> Result<bool, ReviewError> {
+        let n: i64 = self
+            .conn
+            .query_row(
+                "SELECT COUNT(*) FROM audit WHERE undone_by IS NULL AND action NOT IN ('undo', 'import')",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(self.db())?;
+        Ok(n > 0)
+    }
+
+    /// The connection, for the read models in [`super::view`].
+    pub(super) fn conn(&self) -> &Connection {
+        &self.conn
+    }
+}
+
+fn db_err(path: PathBuf) -> impl Fn(rusqlite::Error) -> ReviewError {
+    move |source| ReviewError::Db {
+        path: path.clone(),
+        source,
+    }
+}
+
+fn read_transcripts(dir: &Path) -> Result<Vec<(Transcript, PathBuf)>, ReviewError> {
+    let mut paths = Vec::new();
+    for folder in [dir.join(crate::batch::TRANSCRIPTS_DIR), dir.to_path_buf()] {
+        let Ok(entries) = std::fs::read_dir(&folder) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let p = e.path();
+            if p.to_string_lossy().ends_with(Format::Json.file_suffix()) {
+                paths.push(p);
+            }
+        }
+    }
+    paths.sort();
+    paths
+        .into_iter()
+        .map(|p| Ok((export::read_transcript(&p)?, p)))
+        .collect()
+}
+
+/// Adds a recording (1) or refreshes machine text that nobody edited (0).
+fn import_transcript(
+    tx: &Transaction<'_>,
+    t: &Transcript,
+    transcript_path: &Path,
+) -> rusqlite::Result<usize> {
+    let audio = resolve_audio(&t.source.path, transcript_path);
+    let json = export::render(t, Format::Json);
+    let new = tx.execute(
+        "INSERT INTO recordings(uri, audio_path, duration_ms, language, transcript_json)
+         VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT(uri) DO UPDATE SET audio_path = excluded.audio_path,
+             duration_ms = excluded.duration_ms, language = excluded.language,
+             transcript_json = excluded.transcript_json",
+        params![
+            t.uri,
+            audio,
+            t.source.duration_ms as i64,
+            t.language.code,
+            json
+        ],
+    )?;
+    let existed: i64 = tx.query_row(
+        "SELECT COUNT(*) FROM segments WHERE uri = ?1",
+        [&t.uri],
+        |r| r.get(0),
+    )?;
+    for (i, s) in t.segments.iter().enumerate() {
+        tx.execute(
+            "INSERT INTO segments(uri, idx, start_ms, end_ms, speaker, text, machine_text)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)
+             ON CONFLICT(uri, idx) DO UPDATE SET
+                 text = CASE WHEN segments.text = segments.machine_text THEN excluded.text ELSE segments.text END,
+                 machine_text = excluded.machine_text, start_ms = excluded.start_ms,
+                 end_ms = excluded.end_ms, speaker = excluded.speaker",
+            params![t.uri, i as i64, s.start_ms as i64, s.end_ms as i64, s.speaker, s.text.trim()],
+        )?;
+        if let Some(label) = &s.speaker {
+            tx.execute(
+                "INSERT OR IGNORE INTO speakers(uri, label, name) VALUES (?1, ?2, ?2)",
+                params![t.uri, label],
+            )?;
+        }
+    }
+    Ok(usize::from(new > 0 && existed == 0))
+}
+
+/// The recording's path as the transcript gave it; a relative path that does not resolve from
+/// here is tried relative to the transcript's folder.
+fn resolve_audio(source: &str, transcript_path: &Path) -> String {
+    let p = Path::new(source);
+    if p.is_file() {
+        return p
+            .canonicalize()
+            .unwrap_or_else(|_| p.to_path_buf())
+            .display()
+            .to_string();
+    }
+    if let Some(dir) = transcript_path.parent() {
+        let candidate = dir.join(p);
+        if candidate.is_file() {
+            return candidate.display().to_string();
+        }
+    }
+    source.to_string()
+}
+
+fn passage_key(uri: &str, start_ms: u64, end_ms: u64) -> String {
+    format!("{uri}@{start_ms}-{end_ms}")
+}
+
+fn import_analysis(
+    tx: &Transaction<'_>,
+    a: &AnalysisArtifact,
+    summary: &mut ImportSummary,
+) -> rusqlite::Result<()> {
+    let mut row_of = std::collections::HashMap::new();
+    for p in &a.passages.passages {
+        let key = passage_key(&p.uri, p.start_ms, p.end_ms);
+        let added = tx.execute(
+            "INSERT OR IGNORE INTO passages(key, uri, speaker, start_ms, end_ms, role, text)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![
+                key,
+                p.uri,
+                p.speaker,
+                p.start_ms as i64,
+                p.end_ms as i64,
+                p.role.as_str(),
+                p.text
+            ],
+        )?;
+        summary.new_passages += added;
+        let id: i64 = tx.query_row("SELECT id FROM passages WHERE key = ?1", [&key], |r| {
+            r.get(0)
+        })?;
+        row_of.insert(p.id, id);
+    }
+    let mut position: i64 =
+        tx.query_row("SELECT COALESCE(MAX(position), 0) FROM codes", [], |r| {
+            r.get(0)
+        })?;
+    for code in &a.codebook.codes {
+        let theme = format!("T{}", code.theme + 1);
+        let machine_key = format!("{theme}:{}", code.label);
+        let exists: Option<i64> = tx
+            .query_row(
+                "SELECT id FROM codes WHERE machine_key = ?1",
+                [&machine_key],
+                |r| r.get(0),
+            )
+            .optional()?;
+        if exists.is_some() {
+            continue; // already imported: whatever the reviewer did with it stands
+        }
+        position += 1;
+        tx.execute(
+            "INSERT INTO codes(machine_key, label, definition, keywords, theme, position)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![
+                machine_key,
+                code.label,
+                code.definition,
+                code.keywords.join("; "),
+                theme,
+                position
+            ],
+        )?;
+        let code_id = tx.last_insert_rowid();
+        summary.new_codes += 1;
+        let quotes: std::collections::HashSet<usize> =
+            code.quotes.iter().map(|q| q.passage).collect();
+        let members = a
+            .themes
+            .get(code.theme)
+            .map(|t| t.members.as_slice())
+            .unwrap_or(&[]);
+        for m in members {
+            if let Some(&pid) = row_of.get(m) {
+                tx.execute(
+                    "INSERT OR IGNORE INTO codings(code_id, passage_id, quote) VALUES (?1, ?2, ?3)",
+                    params![code_id, pid, quotes.contains(m)],
+                )?;
+            }
+        }
+    }
+    Ok(())
+}
+
+fn apply_in(
+    tx: &Transaction<'_>,
+    action: &Action,
+    before: &mut BeforeImages,
+) -> Result<(), ReviewError> {
+    let db = |source| ReviewError::Db {
+        path: PathBuf::from(tx.path().unwrap_or("project")),
+        source,
+    };
+    let code_exists = |id: i64| -> Result<(), ReviewError> {
+        let n: i64 = tx
+            .query_row("SELECT COUNT(*) FROM codes WHERE id = ?1", [id], |r| {
+                r.get(0)
+            })
+            .map_err(db)?;
+        if n == 0 {
+            return Err(ReviewError::NoSuch {
+                what: "code",
+                id: id.to_string(),
+            });
+        }
+        Ok(())
+    };
+    let set_status = |code: i64, status: &str, before: &mut BeforeImages| {
+        code_exists(code)?;
+        snapshot(tx, "codes", code, before).map_err(db)?;
+        tx.execute(
+            "UPDATE codes SET status = ?1 WHERE id = ?2",
+            params![status, code],
+        )
+        .map_err(db)?;
+        Ok::<(), ReviewError>(())
+    };
+    match action {
+        Action::Accept { code } => set_status(*code, "accepted", before)?,
+        Action::Reject { code } => set_status(*code, "rejected", before)?,
+        Action::Reopen { code } => set_status(*code, "proposed", before)?,
+        Action::Rename { code, label } => {
+            let label = non_empty(label, "code name")?;
+            code_exists(*code)?;
+            snapshot(tx, "codes", *code, before).map_err(db)?;
+            tx.execute(
+                "UPDATE codes SET label = ?1 WHERE id = ?2",
+                params![label, code],
+            )
+            .map_err(db)?;
+        }
+        Action::Merge { into, from } => {
+            code_exists(*into)?;
+            for &f in from.iter().filter(|&&f| f != *into) {
+                code_exists(f)?;
+                for (coding, passage, quote) in codings_of(tx, f).map_err(db)? {
+                    snapshot(tx, "codings", coding, before).map_err(db)?;
+                    tx.execute("DELETE FROM codings WHERE id = ?1", [coding])
+                        .map_err(db)?;
+                    add_coding(tx, *into, passage, quote, before).map_err(db)?;
+                }
+                snapshot(tx, "codes", f, before).map_err(db)?;
+                tx.execute(
+                    "UPDATE codes SET status = 'merged', merged_into = ?1 WHERE id = ?2",
+                    params![into, f],
+                )
+                .map_err(db)?;
+            }
+        }
+        Action::Split {
+            code,
+            passages,
+            label,
+        } => {
+            let label = non_empty(label, "code name")?;
+            code_exists(*code)?;
+            let (theme, position): (String, i64) = tx
+                .query_row(
+                    "SELECT theme, position FROM codes WHERE id = ?1",
+                    [code],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .map_err(db)?;
+            tx.execute(
+                "INSERT INTO codes(label, status, theme, position) VALUES (?1, 'accepted', ?2, ?3)",
+                params![label, theme, position],
+            )
+            .map_err(db)?;
+            let new = tx.last_insert_rowid();
+            before.push(("codes".to_string(), new, Value::Null));
+            for (coding, passage, quote) in codings_of(tx, *code).map_err(db)? {
+                if passages.contains(&passage) {
+                    snapshot(tx, "codings", coding, before).map_err(db)?;
+                    tx.execute("DELETE FROM codings WHERE id = ?1", [coding])
+                        .map_err(db)?;
+                    add_coding(tx, new, passage, quote, before).map_err(db)?;
+                }
+            }
+        }
+        Action::Move { passage, from, to } => {
+            code_exists(*to)?;
+            if let Some(f) = from {
+                let coding: Option<(i64, bool)> = tx
+                    .query_row(
+                        "SELECT id, quote FROM codings WHERE code_id = ?1 AND passage_id = ?2",
+                        params![f, passage],
+                        |r| Ok((r.get(0)?, r.get(1)?)),
+                    )
+                    .optional()
+                    .map_err(db)?;
+                if let Some((id, _)) = coding {
+                    snapshot(tx, "codings", id, before).map_err(db)?;
+                    tx.execute("DELETE FROM codings WHERE id = ?1", [id])
+                        .map_err(db)?;
+                }
+            }
+            add_coding(tx, *to, *passage, false, before).map_err(db)?;
+        }
+        Action::Memo { target, text } => {
+            check_memo_target(target)?;
+            let existing: Option<i64> = tx
+                .query_row("SELECT id FROM memos WHERE target = ?1", [target], |r| {
+                    r.get(0)
+                })
+                .optional()
+                .map_err(db)?;
+            match (existing, text.trim().is_empty()) {
+                (Some(id), true) => {
+                    snapshot(tx, "memos", id, before).map_err(db)?;
+                    tx.execute("DELETE FROM memos WHERE id = ?1", [id])
+                        .map_err(db)?;
+                }
+                (Some(id), false) => {
+                    snapshot(tx, "memos", id, before).map_err(db)?;
+                    tx.execute(
+                        "UPDATE memos SET text = ?1 WHERE id = ?2",
+                        params![text, id],
+                    )
+                    .map_err(db)?;
+                }
+                (None, true) => {}
+                (None, false) => {
+                    tx.execute(
+                        "INSERT INTO memos(target, text) VALUES (?1, ?2)",
+                        params![target, text],
+                    )
+                    .map_err(db)?;
+                    before.push(("memos".to_string(), tx.last_insert_rowid(), Value::Null));
+                }
+            }
+        }
+        Action::RenameSpeaker { uri, label, name } => {
+            let name = non_empty(name, "speaker name")?;
+            let id: i64 = tx
+                .query_row(
+                    "SELECT id FROM speakers WHERE uri = ?1 AND label = ?2",
+                    params![uri, label],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(db)?
+                .ok_or_else(|| ReviewError::NoSuch {
+                    what: "speaker",
+                    id: format!("{uri}/{label}"),
+                })?;
+            snapshot(tx, "speakers", id, before).map_err(db)?;
+            tx.execute(
+                "UPDATE speakers SET name = ?1 WHERE id = ?2",
+                params![name, id],
+            )
+            .map_err(db)?;
+        }
+        Action::EditSegment { segment, text } => {
+            let n: i64 = tx
+                .query_row(
+                    "SELECT COUNT(*) FROM segments WHERE id = ?1",
+                    [segment],
+                    |r| r.get(0),
+                )
+                .map_err(db)?;
+            if n == 0 {
+                return Err(ReviewError::NoSuch {
+                    what: "segment",
+                    id: segment.to_string(),
+                });
+            }
+            snapshot(tx, "segments", *segment, before).map_err(db)?;
+            tx.execute(
+                "UPDATE segments SET text = ?1 WHERE id = ?2",
+                params![text.trim(), segment],
+            )
+            .map_err(db)?;
+        }
+    }
+    Ok(())
+}
+
+fn non_empty<'a>(s: &'a str, what: &'static str) -> Result<&'a str, ReviewError> {
+    let s = s.trim();
+    if s.is_empty() {
+        return Err(ReviewError::Empty { what });
+    }
+    Ok(s)
+}
+
+fn check_memo_target(target: &str) -> Result<(), ReviewError> {
+    let ok = target == "project"
+        || ["code:", "passage:"].iter().any(|p| {
+            target
+                .strip_prefix(p)
+                .is_some_and(|id| id.parse::<i64>().is_ok())
+        });
+    if ok {
+        Ok(())
+    } else {
+        Err(ReviewError::NoSuch {
+            what: "memo target",
+            id: target.to_string(),
+        })
+    }
+}
+
+fn codings_of(tx: &Transaction<'_>, code: i64) -> rusqlite::Result<Vec<(i64, i64, bool)>> {
+    let mut stmt =
+        tx.prepare("SELECT id, passage_id, quote FROM codings WHERE code_id = ?1 ORDER BY id")?;
+    let rows = stmt.query_map([code], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+    rows.collect()
+}
+
+fn add_coding(
+    tx: &Transaction<'_>,
+    code: i64,
+    passage: i64,
+    quote: bool,
+    before: &mut BeforeImages,
+) -> rusqlite::Result<()> {
+    let added = tx.execute(
+        "INSERT OR IGNORE INTO codings(code_id, passage_id, quote) VALUES (?1, ?2, ?3)",
+        params![code, passage, quote],
+    )?;
+    if added > 0 {
+        before.push(("codings".to_string(), tx.last_insert_rowid(), Value::Null));
+    }
+    Ok(())
+}
+
+/// Records row `id` of `table` as it is now (null if absent), before it changes.
+fn snapshot(
+    tx: &Transaction<'_>,
+    table: &str,
+    id: i64,
+    before: &mut BeforeImages,
+) -> rusqlite::Result<()> {
+    assert!(
+        UNDOABLE_TABLES.contains(&table),
+        "not an undoable table: {table}"
+    );
+    let mut stmt = tx.prepare(&format!("SELECT * FROM {table} WHERE id = ?1"))?;
+    let names: Vec<String> = stmt.column_names().map(|s| s.to_string()).collect();
+    let row = stmt
+        .query_row([id], |r| {
+            let mut m = Map::new();
+            for (i, n) in names.iter().enumerate() {
+                m.insert(n.clone(), sql_to_json(r.get_ref(i)?));
+            }
+            Ok(Value::Object(m))
+        })
+        .optional()?;
+    before.push((table.to_string(), id, row.unwrap_or(Value::Null)));
+    Ok(())
+}
+
+/// Puts row `id` of `table` back as `image` (deleting it when `image` is null).
+fn restore(tx: &Transaction<'_>, table: &str, id: i64, image: &Value) -> rusqlite::Result<()> {
+    if !UNDOABLE_TABLES.contains(&table) {
+        return Ok(()); // never from this program; ignore rather than trust it
+    }
+    tx.execute(&format!("DELETE FROM {table} WHERE id = ?1"), [id])?;
+    let Value::Object(m) = image else {
+        return Ok(());
+    };
+    let cols: Vec<&String> = m.keys().collect();
+    let marks: Vec<String> = (1..=cols.len()).map(|i| format!("?{i}")).collect();
+    let sql = format!(
+        "INSERT INTO {table}({}) VALUES ({})",
+        cols.iter()
+            .map(|c| format!("\"{c}\""))
+            .collect::<Vec<_>>()
+            .join(", "),
+        marks.join(", ")
+    );
+    let values: Vec<SqlValue> = m.values().map(json_to_sql).collect();
+    tx.execute(&sql, rusqlite::params_from_iter(values))?;
+    Ok(())
+}
+
+fn sql_to_json(v: ValueRef<'_>) -> Value {
+    match v {
+        ValueRef::Null => Value::Null,
+        ValueRef::Integer(i) => json!(i),
+        ValueRef::Real(f) => json!(f),
+        ValueRef::Text(t) => json!(String::from_utf8_lossy(t)),
+        ValueRef::Blob(b) => json!(b),
+    }
+}
+
+fn json_to_sql(v: &Value) -> SqlValue {
+    match v {
+        Value::Null => SqlValue::Null,
+        Value::Bool(b) => SqlValue::Integer(i64::from(*b)),
+        Value::Number(n) => n
+            .as_i64()
+            .map(SqlValue::Integer)
+            .unwrap_or_else(|| SqlValue::Real(n.as_f64().unwrap_or(0.0))),
+        Value::String(s) => SqlValue::Text(s.clone()),
+        other => SqlValue::Text(other.to_string()),
+    }
+}
+
+fn insert_audit(
+    tx: &Transaction<'_>,
+    who: &str,
+    action: &str,
+    detail: &Value,
+    before: &BeforeImages,
+) -> rusqlite::Result<i64> {
+    tx.execute(
+        "INSERT INTO audit(at, who, action, detail, before) VALUES (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'), ?1, ?2, ?3, ?4)",
+        params![who, action, detail.to_string(), serde_json::to_string(before).unwrap_or_default()],
+    )?;
+    Ok(tx.last_insert_rowid())
+}

@@ -1,0 +1,397 @@
+//! What the review page shows, read from the project store: themes → codes → passages, the
+//! recordings with their speakers, and one recording's transcript.
+
+use std::collections::HashMap;
+
+use rusqlite::params;
+use serde::Serialize;
+
+use super::ReviewError;
+use super::store::Project;
+use crate::transcript::Transcript;
+
+/// Everything the page lists.
+#[derive(Debug, Clone, Serialize)]
+pub struct Overview {
+    /// The recordings, by uri.
+    pub recordings: Vec<RecordingView>,
+    /// Themes in order, each with its codes (codes made by the reviewer keep their theme).
+    pub themes: Vec<ThemeView>,
+    /// The project memo.
+    pub memo: String,
+    /// Whether there is an action to undo.
+    pub can_undo: bool,
+}
+
+/// One recording.
+#[derive(Debug, Clone, Serialize)]
+pub struct RecordingView {
+    /// Its id.
+    pub uri: String,
+    /// Length in ms.
+    pub duration_ms: i64,
+    /// Language code.
+    pub language: String,
+    /// Its speakers.
+    pub speakers: Vec<SpeakerView>,
+}
+
+/// A speaker of a recording.
+#[derive(Debug, Clone, Serialize)]
+pub struct SpeakerView {
+    /// The machine label (`SPEAKER_01`).
+    pub label: String,
+    /// The name shown.
+    pub name: String,
+}
+
+/// A theme and its codes.
+#[derive(Debug, Clone, Serialize)]
+pub struct ThemeView {
+    /// `T1`, … (empty for codes outside any theme).
+    pub key: String,
+    /// Its codes, in order.
+    pub codes: Vec<CodeView>,
+}
+
+/// A code with its passages.
+#[derive(Debug, Clone, Serialize)]
+pub struct CodeView {
+    /// Row id (what actions refer to).
+    pub id: i64,
+    /// Its name.
+    pub label: String,
+    /// `proposed`, `accepted`, `rejected` or `merged`.
+    pub status: String,
+    /// The code it was merged into.
+    pub merged_into: Option<i64>,
+    /// The machine's definition.
+    pub definition: String,
+    /// Keywords, `; `-separated.
+    pub keywords: String,
+    /// The reviewer's memo.
+    pub memo: String,
+    /// Its passages, by recording and time.
+    pub passages: Vec<PassageView>,
+}
+
+/// A passage coded with a code.
+#[derive(Debug, Clone, Serialize)]
+pub struct PassageView {
+    /// Row id.
+    pub id: i64,
+    /// The recording.
+    pub uri: String,
+    /// The speaker's machine label.
+    pub speaker_label: Option<String>,
+    /// The speaker's name.
+    pub speaker: Option<String>,
+    /// Start, ms on the recording.
+    pub start_ms: i64,
+    /// End, ms.
+    pub end_ms: i64,
+    /// The words.
+    pub text: String,
+    /// One of the machine's chosen quotes.
+    pub quote: bool,
+    /// The reviewer's memo on it.
+    pub memo: String,
+}
+
+/// One recording's transcript as reviewed.
+#[derive(Debug, Clone, Serialize)]
+pub struct TranscriptView {
+    /// The recording.
+    pub uri: String,
+    /// Its segments.
+    pub segments: Vec<SegmentView>,
+}
+
+/// One transcript segment.
+#[derive(Debug, Clone, Serialize)]
+pub struct SegmentView {
+    /// Row id (what `edit_segment` refers to).
+    pub id: i64,
+    /// Start, ms.
+    pub start_ms: i64,
+    /// End, ms.
+    pub end_ms: i64,
+    /// The speaker's machine label.
+    pub speaker_label: Option<String>,
+    /// The speaker's name.
+    pub speaker: Option<String>,
+    /// The text (corrected, if it was).
+    pub text: String,
+    /// Whether the reviewer corrected it.
+    pub edited: bool,
+}
+
+impl Project {
+    fn db_err(&self) -> impl Fn(rusqlite::Error) -> ReviewError + use<> {
+        let path = self.path().to_path_buf();
+        move |source| ReviewError::Db {
+            path: path.clone(),
+            source,
+        }
+    }
+
+    /// Speaker names: (uri, label) → name.
+    pub fn speaker_names(&self) -> Result<HashMap<(String, String), String>, ReviewError> {
+        let db = self.db_err();
+        let mut stmt = self
+            .conn()
+            .prepare("SELECT uri, label, name FROM speakers")
+            .map_err(&db)?;
+        let rows = stmt
+            .query_map([], |r| Ok(((r.get(0)?, r.get(1)?), r.get(2)?)))
+            .map_err(&db)?;
+        rows.collect::<Result<_, _>>().map_err(&db)
+    }
+
+    fn memos(&self) -> Result<HashMap<String, String>, ReviewError> {
+        let db = self.db_err();
+        let mut stmt = self
+            .conn()
+            .prepare("SELECT target, text FROM memos")
+            .map_err(&db)?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .map_err(&db)?;
+        rows.collect::<Result<_, _>>().map_err(&db)
+    }
+
+    /// The page's main view.
+    pub fn overview(&self) -> Result<Overview, ReviewError> {
+        let db = self.db_err();
+        let names = self.speaker_names()?;
+        let memos = self.memos()?;
+        let mut recordings: Vec<RecordingView> = {
+            let mut stmt = self
+                .conn()
+                .prepare("SELECT uri, duration_ms, language FROM recordings ORDER BY uri")
+                .map_err(&db)?;
+            let rows = stmt
+                .query_map([], |r| {
+                    Ok(RecordingView {
+                        uri: r.get(0)?,
+                        duration_ms: r.get(1)?,
+                        language: r.get(2)?,
+                        speakers: Vec::new(),
+                    })
+                })
+                .map_err(&db)?;
+            rows.collect::<Result<_, _>>().map_err(&db)?
+        };
+        for rec in &mut recordings {
+            let mut speakers: Vec<SpeakerView> = names
+                .iter()
+                .filter(|((uri, _), _)| uri == &rec.uri)
+                .map(|((_, label), name)| SpeakerView {
+                    label: label.clone(),
+                    name: name.clone(),
+                })
+                .collect();
+            speakers.sort_by(|a, b| a.label.cmp(&b.label));
+            rec.speakers = speakers;
+        }
+        let codes = self.codes(&names, &memos)?;
+        let mut themes: Vec<ThemeView> = Vec::new();
+        for (theme, code) in codes {
+            match themes.iter_mut().find(|t| t.key == theme) {
+                Some(t) => t.codes.push(code),
+                None => themes.push(ThemeView {
+                    key: theme,
+                    codes: vec![code],
+                }),
+            }
+        }
+        Ok(Overview {
+            recordings,
+            themes,
+            memo: memos.get("project").cloned().unwrap_or_default(),
+            can_undo: self.can_undo()?,
+        })
+    }
+
+    /// Every code with its theme, in order (position, then id).
+    pub fn codes(
+        &self,
+        names: &HashMap<(String, String), String>,
+        memos: &HashMap<String, String>,
+    ) -> Result<Vec<(String, CodeView)>, ReviewError> {
+        let db = self.db_err();
+        let mut stmt = self
+            .conn()
+            .prepare(
+                "SELECT id, label, status, merged_into, definition, keywords, theme FROM codes
+                 ORDER BY position, id",
+            )
+            .map_err(&db)?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, String>(6)?,
+                    CodeView {
+                        id: r.get(0)?,
+                        label: r.get(1)?,
+                        status: r.get(2)?,
+                        merged_into: r.get(3)?,
+                        definition: r.get(4)?,
+                        keywords: r.get(5)?,
+                        memo: String::new(),
+                        passages: Vec::new(),
+                    },
+                ))
+            })
+            .map_err(&db)?;
+        let mut codes: Vec<(String, CodeView)> = rows.collect::<Result<_, _>>().map_err(&db)?;
+        let mut pstmt = self
+            .conn()
+            .prepare(
+                "SELECT p.id, p.uri, p.speaker, p.start_ms, p.end_ms, p.text, c.quote
+                 FROM codings c JOIN passages p ON p.id = c.passage_id
+                 WHERE c.code_id = ?1 ORDER BY p.uri, p.start_ms, p.id",
+            )
+            .map_err(&db)?;
+        for (_, code) in &mut codes {
+            code.memo = memos
+                .get(&format!("code:{}", code.id))
+                .cloned()
+                .unwrap_or_default();
+            let rows = pstmt
+                .query_map(params![code.id], |r| {
+                    let uri: String = r.get(1)?;
+                    let label: Option<String> = r.get(2)?;
+                    let id: i64 = r.get(0)?;
+                    Ok(PassageView {
+                        id,
+                        speaker: label.as_ref().map(|l| {
+                            names
+                                .get(&(uri.clone(), l.clone()))
+                                .cloned()
+                                .unwrap_or_else(|| l.clone())
+                        }),
+                        speaker_label: label,
+                        uri,
+                        start_ms: r.get(3)?,
+                        end_ms: r.get(4)?,
+                        text: r.get(5)?,
+                        quote: r.get(6)?,
+                        memo: memos
+                            .get(&format!("passage:{id}"))
+                            .cloned()
+                            .unwrap_or_default(),
+                    })
+                })
+                .map_err(&db)?;
+            code.passages = rows.collect::<Result<_, _>>().map_err(&db)?;
+        }
+        Ok(codes)
+    }
+
+    /// One recording's reviewed transcript (`None` if there is no such recording).
+    pub fn transcript_view(&self, uri: &str) -> Result<Option<TranscriptView>, ReviewError> {
+        let db = self.db_err();
+        if self.audio_path(uri)?.is_none() {
+            return Ok(None);
+        }
+        let names = self.speaker_names()?;
+        let mut stmt = self
+            .conn()
+            .prepare(
+                "SELECT id, start_ms, end_ms, speaker, text, text != machine_text FROM segments
+                 WHERE uri = ?1 ORDER BY idx",
+            )
+            .map_err(&db)?;
+        let rows = stmt
+            .query_map([uri], |r| {
+                let label: Option<String> = r.get(3)?;
+                Ok(SegmentView {
+                    id: r.get(0)?,
+                    start_ms: r.get(1)?,
+                    end_ms: r.get(2)?,
+                    speaker: label.as_ref().map(|l| {
+                        names
+                            .get(&(uri.to_string(), l.clone()))
+                            .cloned()
+                            .unwrap_or_else(|| l.clone())
+                    }),
+                    speaker_label: label,
+                    text: r.get(4)?,
+                    edited: r.get(5)?,
+                })
+            })
+            .map_err(&db)?;
+        Ok(Some(TranscriptView {
+            uri: uri.to_string(),
+            segments: rows.collect::<Result<_, _>>().map_err(&db)?,
+        }))
+    }
+
+    /// Where a recording's audio is (`None` for an unknown uri). The only way the server finds
+    /// a file: request paths are never used as file paths.
+    pub fn audio_path(&self, uri: &str) -> Result<Option<std::path::PathBuf>, ReviewError> {
+        use rusqlite::OptionalExtension;
+        let p: Option<String> = self
+            .conn()
+            .query_row(
+                "SELECT audio_path FROM recordings WHERE uri = ?1",
+                [uri],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(self.db_err())?;
+        Ok(p.map(std::path::PathBuf::from))
+    }
+
+    /// The transcripts as reviewed: corrected segment text (an edited segment loses its word
+    /// timings, which no longer match) and speaker names.
+    pub fn reviewed_transcripts(&self) -> Result<Vec<Transcript>, ReviewError> {
+        let db = self.db_err();
+        let names = self.speaker_names()?;
+        let mut stmt = self
+            .conn()
+            .prepare("SELECT uri, transcript_json FROM recordings ORDER BY uri")
+            .map_err(&db)?;
+        let rows: Vec<(String, String)> = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .map_err(&db)?
+            .collect::<Result<_, _>>()
+            .map_err(&db)?;
+        let mut seg_stmt = self
+            .conn()
+            .prepare("SELECT idx, text, text != machine_text FROM segments WHERE uri = ?1")
+            .map_err(&db)?;
+        let mut out = Vec::new();
+        for (uri, json) in rows {
+            let mut t: Transcript =
+                serde_json::from_str(&json).map_err(|e| ReviewError::Corrupt {
+                    what: format!("transcript of {uri}: {e}"),
+                })?;
+            let edits: Vec<(i64, String, bool)> = seg_stmt
+                .query_map([&uri], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                .map_err(&db)?
+                .collect::<Result<_, _>>()
+                .map_err(&db)?;
+            for (idx, text, edited) in edits {
+                if let Some(seg) = usize::try_from(idx)
+                    .ok()
+                    .and_then(|i| t.segments.get_mut(i))
+                    && edited
+                {
+                    seg.text = text;
+                    seg.words.clear();
+                }
+            }
+            for seg in &mut t.segments {
+                if let Some(label) = &seg.speaker
+                    && let Some(name) = names.get(&(uri.clone(), label.clone()))
+                {
+                    seg.speaker = Some(name.clone());
+                }
+            }
+            out.push(t);
+        }
+        Ok(out)
+    }
+}
