@@ -86,6 +86,7 @@ fn run_writes_every_format_named_after_the_input() {
     assert_eq!(
         files_in(out.path()),
         [
+            "analysis.json",
             "codes.csv",
             "codes.md",
             "fleurs-en-000.diarization.json",
@@ -405,6 +406,7 @@ fn run_finds_speakers_and_diarize_renames_without_transcribing_again() {
     assert_eq!(
         files_in(out.path()),
         [
+            "analysis.json",
             "codebook.qdc",
             "codes.csv",
             "codes.md",
@@ -550,6 +552,7 @@ fn themes_over_an_archive_write_reports_and_valid_refi_qda() {
     assert_eq!(
         files_in(&out),
         [
+            "analysis.json",
             "codebook.qdc",
             "codes.csv",
             "codes.md",
