@@ -389,61 +389,30 @@ impl Job<'_> {
     }
 
     fn stages(&self, recording: &Recording, p: &mut Progressing) -> Result<(), String> {
-        let path = &recording.path;
-        let err = |e: crate::Error| e.to_string();
         self.enter(recording, p, Stage::Read, false);
-        let sha256 = timed(&mut p.times.read_s, || pipeline::hash_recording(path)).map_err(err)?;
-        let engines = self.models.engines;
-        let key =
-            StageStore::transcript_key(&sha256, &engines.model().sha256, &self.cfg.transcribe);
+        let sha256 = timed(&mut p.times.read_s, || {
+            pipeline::hash_recording(&recording.path)
+        })
+        .map_err(|e| e.to_string())?;
+        let key = StageStore::transcript_key(
+            &sha256,
+            &self.models.engines.model().sha256,
+            &self.cfg.transcribe,
+        );
         let mut decoded: Option<Audio> = None;
-        let transcript = match self.store.load_transcript(&key) {
-            Some(t) => {
-                self.enter(recording, p, Stage::Transcribe, true);
-                t
-            }
-            None => {
-                let audio = self.decode(recording, p)?;
-                self.enter(recording, p, Stage::Transcribe, false);
-                let t = pipeline::transcribe_audio(
-                    engines,
-                    path,
-                    sha256,
-                    &audio,
-                    &self.cfg.transcribe,
-                    &mut p.times,
-                )
-                .map_err(err)?;
-                self.store.save_transcript(&key, &t).map_err(err)?;
-                decoded = Some(audio);
-                t
-            }
-        };
-        let transcript = as_found(transcript, recording);
+        let transcript = self.transcript_stage(recording, p, &key, sha256, &mut decoded)?;
         p.audio_s = Some(transcript.source.duration_ms as f64 / 1000.0);
         let (attributed, diarization) = match (self.models.speakers, &self.cfg.diarize) {
             (Some(embedder), Some(dcfg)) => {
                 let skey = StageStore::speakers_key(&key, dcfg);
-                let mut d = match self.store.load_speakers(&skey) {
-                    Some(d) => {
-                        self.enter(recording, p, Stage::Speakers, true);
-                        d
-                    }
-                    None => {
-                        let audio = match decoded.take() {
-                            Some(a) => a,
-                            None => self.decode(recording, p)?,
-                        };
-                        self.enter(recording, p, Stage::Speakers, false);
-                        let d = timed(&mut p.times.speakers_s, || {
-                            pipeline::diarize_audio(embedder, &transcript, &audio, dcfg)
-                        })
-                        .map_err(err)?;
-                        self.store.save_speakers(&skey, &d).map_err(err)?;
-                        d
-                    }
-                };
-                d.uri = recording.uri.clone();
+                let d = self.speakers_stage(
+                    recording,
+                    p,
+                    (embedder, dcfg),
+                    &skey,
+                    &transcript,
+                    decoded,
+                )?;
                 let attributed = timed(&mut p.times.speakers_s, || {
                     diarize::attribute(&transcript, &d)
                 });
@@ -455,7 +424,74 @@ impl Job<'_> {
         timed(&mut p.times.export_s, || {
             self.export(&attributed, diarization.as_ref())
         })
-        .map_err(err)
+        .map_err(|e| e.to_string())
+    }
+
+    /// The saved transcript, or decode + voice activity + Whisper (and save). The decoded audio
+    /// is left in `decoded` for the speaker stage.
+    fn transcript_stage(
+        &self,
+        recording: &Recording,
+        p: &mut Progressing,
+        key: &StageKey,
+        sha256: String,
+        decoded: &mut Option<Audio>,
+    ) -> Result<Transcript, String> {
+        if let Some(t) = self.store.load_transcript(key) {
+            self.enter(recording, p, Stage::Transcribe, true);
+            return Ok(as_found(t, recording));
+        }
+        let audio = self.decode(recording, p)?;
+        self.enter(recording, p, Stage::Transcribe, false);
+        let t = pipeline::transcribe_audio(
+            self.models.engines,
+            &recording.path,
+            sha256,
+            &audio,
+            &self.cfg.transcribe,
+            &mut p.times,
+        )
+        .map_err(|e| e.to_string())?;
+        self.store
+            .save_transcript(key, &t)
+            .map_err(|e| e.to_string())?;
+        *decoded = Some(audio);
+        Ok(as_found(t, recording))
+    }
+
+    /// The saved speakers, or the speaker stage on the (decoded once) audio (and save).
+    fn speakers_stage(
+        &self,
+        recording: &Recording,
+        p: &mut Progressing,
+        (embedder, dcfg): (&SpeakerEmbedder, &DiarizeConfig),
+        key: &StageKey,
+        transcript: &Transcript,
+        decoded: Option<Audio>,
+    ) -> Result<diarize::Diarization, String> {
+        let mut d = match self.store.load_speakers(key) {
+            Some(d) => {
+                self.enter(recording, p, Stage::Speakers, true);
+                d
+            }
+            None => {
+                let audio = match decoded {
+                    Some(a) => a,
+                    None => self.decode(recording, p)?,
+                };
+                self.enter(recording, p, Stage::Speakers, false);
+                let d = timed(&mut p.times.speakers_s, || {
+                    pipeline::diarize_audio(embedder, transcript, &audio, dcfg)
+                })
+                .map_err(|e| e.to_string())?;
+                self.store
+                    .save_speakers(key, &d)
+                    .map_err(|e| e.to_string())?;
+                d
+            }
+        };
+        d.uri = recording.uri.clone();
+        Ok(d)
     }
 
     /// Decodes the recording (at most once per run: the audio is handed from stage to stage).
