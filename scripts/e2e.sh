@@ -34,7 +34,7 @@ need_playwright() {
 command -v node >/dev/null || { echo "e2e: node is required (apt-get install nodejs)" >&2; exit 1; }
 need_chromium
 need_playwright
-[ -x "$QS" ] || build_release
+build_release  # a no-op when the binary is up to date; never test a stale one
 
 tmp="$(mktemp -d "${TMPDIR:-/tmp}/qualscribe-e2e.XXXXXX")"
 out="${E2E_OUT:-$tmp}"
