@@ -7,3 +7,4 @@ source scripts/env.sh
 build_release
 "$QS" models fetch --model base --model tiny.en --model speaker --model e5 --model minilm
 cargo test --release --locked -- "$@"
+bash scripts/e2e.sh

@@ -9,12 +9,14 @@
 //! ```
 
 pub mod export;
+pub mod server;
 pub mod store;
 pub mod view;
 
 use std::path::PathBuf;
 
 pub use export::export_reviewed;
+pub use server::{Lang, ReviewServer, ServeOptions};
 pub use store::{Action, AuditEntry, ImportSummary, PROJECT_DB, Project};
 
 /// Why a review step failed. Each message is one line that says what to do.
@@ -65,6 +67,12 @@ pub enum ReviewError {
         /// The I/O error.
         #[source]
         source: std::io::Error,
+    },
+    /// The review page's server could not start.
+    #[error("review page: {message}")]
+    Serve {
+        /// What went wrong.
+        message: String,
     },
     /// Reading an artifact or writing an export failed.
     #[error(transparent)]
