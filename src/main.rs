@@ -243,8 +243,6 @@ struct ReviewArgs {
     /// Write the reviewed exports into FOLDER/reviewed/ and exit, without serving the page
     #[arg(long)]
     export_only: bool,
-    #[command(flatten)]
-    dir: ModelsDirArg,
 }
 
 #[derive(Subcommand)]
