@@ -7,3 +7,4 @@ source scripts/env.sh
 build_release
 "$QS" run audio_samples/grupo_focal_01.ogg --language es -o out/sample "$@"
 echo "outputs in out/sample/ (open out/sample/grupo_focal_01.md)"
+echo "review the proposed codes in your browser: $QS review out/sample"
