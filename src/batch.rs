@@ -360,7 +360,7 @@ impl Job<'_> {
                 ))
             });
         let failure = outcome.err().map(|error| {
-            let error = naming_the_file(&recording.path, &error);
+            let error = crate::error::naming_the_file(&recording.path, &error);
             (p.stage.name().to_string(), error)
         });
         FileResult {
@@ -522,16 +522,6 @@ fn as_found(mut t: Transcript, recording: &Recording) -> Transcript {
     t.uri = recording.uri.clone();
     t.source.path = recording.path.display().to_string();
     t
-}
-
-/// Each error names its file once (decoder errors already do).
-fn naming_the_file(path: &Path, error: &str) -> String {
-    let name = path.display().to_string();
-    if error.contains(&name) {
-        error.to_string()
-    } else {
-        format!("{name}: {error}")
-    }
 }
 
 /// The transcripts of the recordings that succeeded, read back from `<out>/transcripts`, in the

@@ -1,6 +1,6 @@
 //! The library error: one enum per stage, joined here.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Any qualscribe library error. Each stage's error already names the file or model involved.
 #[derive(Debug, thiserror::Error)]
@@ -78,4 +78,15 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+}
+
+/// A failure line that names its file exactly once: `error` as it is when it already names
+/// `path` (decoder errors do), else prefixed with it.
+pub fn naming_the_file(path: &Path, error: &str) -> String {
+    let name = path.display().to_string();
+    if error.contains(&name) {
+        error.to_string()
+    } else {
+        format!("{name}: {error}")
+    }
 }

@@ -13,6 +13,7 @@ use clap::{Args, Parser, Subcommand};
 
 use qualscribe::asr::{self, AsrConfig};
 use qualscribe::diarize::{DiarizeConfig, SpeakerEmbedder};
+use qualscribe::error::naming_the_file;
 use qualscribe::export::{self, Format};
 use qualscribe::models::{self, FetchOptions, ModelId, Quantization};
 use qualscribe::pipeline::{self, AnalysisConfig, Engines, TranscribeConfig};
@@ -48,15 +49,7 @@ enum Command {
         #[command(flatten)]
         transcribe: TranscribeArgs,
         #[command(flatten)]
-        speakers: SpeakerArgs,
-        /// Skip speaker diarization
-        #[arg(long)]
-        no_diarize: bool,
-        #[command(flatten)]
-        analysis: AnalysisArgs,
-        /// Skip themes and proposed codes
-        #[arg(long)]
-        no_themes: bool,
+        stages: StageArgs,
     },
     /// Find themes and propose codes over saved transcripts (one interview or a whole archive)
     Themes {
@@ -385,19 +378,26 @@ struct BatchArgs {
     #[arg(long, default_value = "all")]
     format: String,
     #[command(flatten)]
+    stages: StageArgs,
+    #[command(flatten)]
+    report: ReportArgs,
+    #[command(flatten)]
+    dir: ModelsDirArg,
+}
+
+/// The stages after transcription, shared by `run` and `batch`.
+#[derive(Args, Clone)]
+struct StageArgs {
+    #[command(flatten)]
     speakers: SpeakerArgs,
     /// Skip speaker diarization
     #[arg(long)]
     no_diarize: bool,
     #[command(flatten)]
     analysis: AnalysisArgs,
-    /// Skip the cross-archive themes
+    /// Skip themes and proposed codes (across all files)
     #[arg(long)]
     no_themes: bool,
-    #[command(flatten)]
-    report: ReportArgs,
-    #[command(flatten)]
-    dir: ModelsDirArg,
 }
 
 #[derive(Args, Clone)]
@@ -457,13 +457,10 @@ fn dispatch(cli: Cli) -> Result<ExitCode> {
         Command::Transcribe(args) => transcribe(&args, None),
         Command::Run {
             transcribe: args,
-            speakers,
-            no_diarize,
-            analysis,
-            no_themes,
+            stages: s,
         } => {
-            let analysis = (!no_themes).then_some(&analysis);
-            transcribe(&args, Some((&speakers, !no_diarize, analysis)))
+            let analysis = (!s.no_themes).then_some(&s.analysis);
+            transcribe(&args, Some((&s.speakers, !s.no_diarize, analysis)))
         }
         Command::Themes {
             transcripts,
@@ -761,16 +758,6 @@ fn transcribe(
             args.inputs.len()
         );
         Ok(ExitCode::from(1))
-    }
-}
-
-/// Each failure line names its file once (decoder errors already do).
-fn naming_the_file(input: &Path, line: &str) -> String {
-    let name = input.display().to_string();
-    if line.contains(&name) {
-        line.to_string()
-    } else {
-        format!("{name}: {line}")
     }
 }
 

@@ -119,6 +119,13 @@ pub fn hash_recording(path: &Path) -> Result<String, Error> {
     })
 }
 
+/// The recording's content hash and its decoded audio, timed into `times`.
+fn read_and_decode(path: &Path, times: &mut StageTimes) -> Result<(String, Audio), Error> {
+    let sha256 = timed(&mut times.read_s, || hash_recording(path))?;
+    let decoded = timed(&mut times.decode_s, || audio::decode_file(path))?;
+    Ok((sha256, decoded))
+}
+
 /// Transcribes one recording. The transcript's `uri` is the file stem.
 pub fn transcribe_file(
     engines: &Engines,
@@ -135,8 +142,7 @@ pub fn transcribe_file_timed(
     cfg: &TranscribeConfig,
 ) -> Result<(Transcript, StageTimes), Error> {
     let mut times = StageTimes::default();
-    let sha256 = timed(&mut times.read_s, || hash_recording(path))?;
-    let decoded = timed(&mut times.decode_s, || audio::decode_file(path))?;
+    let (sha256, decoded) = read_and_decode(path, &mut times)?;
     let transcript = transcribe_audio(engines, path, sha256, &decoded, cfg, &mut times)?;
     Ok((transcript, times))
 }
@@ -153,8 +159,7 @@ pub fn process_file(
 ) -> Result<(Transcript, Diarization, StageTimes), Error> {
     diarize_cfg.validate()?;
     let mut times = StageTimes::default();
-    let sha256 = timed(&mut times.read_s, || hash_recording(path))?;
-    let decoded = timed(&mut times.decode_s, || audio::decode_file(path))?;
+    let (sha256, decoded) = read_and_decode(path, &mut times)?;
     let transcript = transcribe_audio(engines, path, sha256, &decoded, cfg, &mut times)?;
     let mut diarization = timed(&mut times.speakers_s, || {
         diarize_audio(embedder, &transcript, &decoded, diarize_cfg)
@@ -218,15 +223,20 @@ pub fn apply_names(diarization: &mut Diarization, names: &[(String, String)]) {
 /// `<uri>.rttm` into `out_dir`, atomically.
 pub fn write_diarization(d: &Diarization, out_dir: &Path) -> Result<Vec<PathBuf>, Error> {
     let json_path = diarization_path(out_dir, &d.uri);
-    let mut json = serde_json::to_string_pretty(d).expect("a diarization always serialises");
-    json.push('\n');
-    write_atomic(&json_path, json.as_bytes())?;
+    write_atomic(&json_path, diarization_json(d).as_bytes())?;
     let rttm_path = out_dir.join(format!("{}.rttm", d.uri));
     write_atomic(
         &rttm_path,
         rttm::write_rttm(&diarize::to_rttm_turns(d)).as_bytes(),
     )?;
     Ok(vec![rttm_path, json_path])
+}
+
+/// The diarization artifact's text (pretty JSON, final newline).
+pub fn diarization_json(d: &Diarization) -> String {
+    let mut json = serde_json::to_string_pretty(d).expect("a diarization always serialises");
+    json.push('\n');
+    json
 }
 
 /// Where a recording's diarization artifact lives in an output folder.

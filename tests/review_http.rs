@@ -13,12 +13,11 @@ use std::time::Duration;
 
 use qualscribe::codes::{CodeProposal, Codebook, Quote};
 use qualscribe::export::analysis_json::{self, AnalysisArtifact, ThemeMembers};
-use qualscribe::passages::{FileInfo, Passage, Passages, Role, TextSpan};
-use qualscribe::review::{PROJECT_DB, Project, ReviewServer, ServeOptions};
-use qualscribe::transcript::{
-    LanguageInfo, ModelInfo, SCHEMA_NAME, SCHEMA_VERSION, Segment, SourceInfo, TranscribeSettings,
-    Transcript, Word,
+use qualscribe::passages::{
+    FileInfo, Passage, Passages, Role, TextSpan, TextTurn, transcript_from_turns,
 };
+use qualscribe::review::{PROJECT_DB, Project, ReviewServer, ServeOptions};
+use qualscribe::transcript::Transcript;
 use serde_json::{Value, json};
 use support::{project, qualscribe_bin};
 
@@ -33,65 +32,22 @@ const LINES: [(&str, &str); 4] = [
     ("SPEAKER_01", "Food costs more than last year."),
 ];
 
+/// The lines as 3-second turns, pointing at the real audio file.
 fn transcript(uri: &str) -> Transcript {
-    let segments = LINES
+    let turns: Vec<TextTurn> = LINES
         .iter()
         .enumerate()
-        .map(|(i, (speaker, text))| {
-            let start = i as u64 * 3000;
-            let words: Vec<Word> = text
-                .split(' ')
-                .enumerate()
-                .map(|(j, w)| Word {
-                    text: w.to_string(),
-                    start_ms: start + j as u64 * 400,
-                    end_ms: start + j as u64 * 400 + 350,
-                    probability: 0.9,
-                })
-                .collect();
-            Segment {
-                id: i as u32,
-                start_ms: start,
-                end_ms: words.last().map_or(start, |w| w.end_ms),
-                text: text.to_string(),
-                speaker: Some(speaker.to_string()),
-                no_speech_prob: 0.01,
-                avg_logprob: -0.2,
-                words,
-            }
+        .map(|(i, (speaker, text))| TextTurn {
+            speaker: speaker.to_string(),
+            start_ms: i as u64 * 3000,
+            end_ms: i as u64 * 3000 + 2600,
+            text: text.to_string(),
         })
         .collect();
-    Transcript {
-        schema: SCHEMA_NAME.to_string(),
-        schema_version: SCHEMA_VERSION,
-        uri: uri.to_string(),
-        source: SourceInfo {
-            path: project(AUDIO).display().to_string(),
-            sha256: "0".repeat(64),
-            duration_ms: 12_000,
-            sample_rate_hz: 16_000,
-            channels: 1,
-            codec: "vorbis".to_string(),
-        },
-        language: LanguageInfo {
-            code: "en".to_string(),
-            detected: false,
-            probability: None,
-        },
-        model: ModelInfo {
-            name: "base".to_string(),
-            sha256: "0".repeat(64),
-            multilingual: true,
-        },
-        settings: TranscribeSettings {
-            language_requested: "en".to_string(),
-            beam_size: 1,
-            vad_threshold: 0.5,
-            qualscribe_version: "test".to_string(),
-        },
-        speech: Vec::new(),
-        segments,
-    }
+    let mut t = transcript_from_turns(uri, "en", &turns);
+    t.source.path = project(AUDIO).display().to_string();
+    t.source.duration_ms = 12_000;
+    t
 }
 
 /// One passage per line; theme 0 = weather (passages 0, 1), theme 1 = prices (2, 3).

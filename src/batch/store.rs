@@ -108,9 +108,7 @@ impl StageStore {
     pub fn save_speakers(&self, key: &StageKey, d: &Diarization) -> Result<(), crate::Error> {
         let path = self.path(key, "speakers");
         self.ensure_dir(&path)?;
-        let mut json = serde_json::to_string_pretty(d).expect("a diarization always serialises");
-        json.push('\n');
-        write_atomic(&path, json.as_bytes())?;
+        write_atomic(&path, pipeline::diarization_json(d).as_bytes())?;
         Ok(())
     }
 

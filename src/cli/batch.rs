@@ -25,17 +25,17 @@ pub fn batch(args: &BatchArgs) -> Result<ExitCode> {
     let started = Instant::now();
     let formats = export::parse_formats(&args.format)?;
     let shard: Option<Shard> = args.shard.as_deref().map(str::parse).transpose()?;
-    if !args.speakers.rename.is_empty() || args.speakers.names.is_some() {
+    if !args.stages.speakers.rename.is_empty() || args.stages.speakers.names.is_some() {
         bail!(
             "--rename and --names name one recording's speakers: after the batch, run \
              `qualscribe diarize <out>/transcripts/<file>.transcript.json --rename SPEAKER_01=Ana`"
         );
     }
-    let diarize_cfg = (!args.no_diarize).then(|| args.speakers.config());
+    let diarize_cfg = (!args.stages.no_diarize).then(|| args.stages.speakers.config());
     if let Some(cfg) = &diarize_cfg {
         cfg.validate()?;
     }
-    let analysis_cfg = args.analysis.config()?;
+    let analysis_cfg = args.stages.analysis.config()?;
     let out = &args.output_dir;
     prepare_output_dir(out)?;
     let _lock = batch::lock_output(out)?;
@@ -69,9 +69,9 @@ pub fn batch(args: &BatchArgs) -> Result<ExitCode> {
         diarize_cfg.is_some(),
         quiet,
     )?;
-    let themes_wanted = !args.no_themes && shard.is_none();
+    let themes_wanted = !args.stages.no_themes && shard.is_none();
     if themes_wanted {
-        install_missing_text_model(&models_dir, &args.analysis.text_model, quiet)?;
+        install_missing_text_model(&models_dir, &args.stages.analysis.text_model, quiet)?;
     }
     let engines = Engines::load(&models_dir, &args.whisper.model)?;
     let speakers = match diarize_cfg {
@@ -140,7 +140,7 @@ pub fn batch(args: &BatchArgs) -> Result<ExitCode> {
             times.export_s
         );
     }
-    let analysis = themes_wanted.then_some((&args.analysis, analysis_cfg));
+    let analysis = themes_wanted.then_some((&args.stages.analysis, analysis_cfg));
     finish(out, &rows, analysis, &models_dir, &progress, quiet, started)
 }
 

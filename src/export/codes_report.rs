@@ -225,7 +225,7 @@ fn unassigned_list(out: &mut String, r: &CodesReport<'_>) {
 }
 
 /// RFC 4180 field: quoted when it holds a comma, quote or line break.
-fn csv_field(s: &str) -> String {
+pub(crate) fn csv_field(s: &str) -> String {
     if s.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", s.replace('"', "\"\""))
     } else {

@@ -264,7 +264,7 @@ fn clock_ms(ms: u64, sep: char) -> String {
 }
 
 /// `HH:MM:SS`, seconds truncated, as the text formats show it.
-fn clock(ms: u64) -> String {
+pub(crate) fn clock(ms: u64) -> String {
     let secs = ms / 1000;
     format!("{:02}:{:02}:{:02}", secs / 3600, secs / 60 % 60, secs % 60)
 }

@@ -10,6 +10,7 @@ use super::store::Project;
 use super::view::CodeView;
 use crate::atomic::write_atomic;
 use crate::export::codes_qda::{qda_source, speaker_cases};
+use crate::export::codes_report::csv_field;
 use crate::export::qda::{self, QdaCode, QdaCoding, QdaProject, QdaUser, guid_for};
 use crate::export::{self, Format};
 use crate::transcript::Transcript;
@@ -28,27 +29,14 @@ pub fn export_reviewed(project: &Project, out_dir: &Path) -> Result<Vec<PathBuf>
     for t in &transcripts {
         written.extend(export::write_all(t, &transcripts_dir, &Format::ALL)?);
     }
-    let names = project.speaker_names()?;
-    let memos = std::collections::HashMap::new();
-    let kept: Vec<CodeView> = project
-        .codes(&names, &memos)?
-        .into_iter()
-        .map(|(_, c)| c)
-        .filter(|c| c.status == "accepted" || c.status == "proposed")
-        .collect();
-    // Memos come through the overview so codes and passages carry theirs.
+    // Exported: codes still proposed and those accepted, with their memos.
     let overview = project.overview()?;
-    let kept: Vec<CodeView> = kept
-        .into_iter()
-        .map(|c| {
-            overview
-                .themes
-                .iter()
-                .flat_map(|t| &t.codes)
-                .find(|o| o.id == c.id)
-                .cloned()
-                .unwrap_or(c)
-        })
+    let kept: Vec<CodeView> = overview
+        .themes
+        .iter()
+        .flat_map(|t| &t.codes)
+        .filter(|c| c.status == "accepted" || c.status == "proposed")
+        .cloned()
         .collect();
 
     let md = out_dir.join("codes.md");
@@ -67,9 +55,9 @@ pub fn export_reviewed(project: &Project, out_dir: &Path) -> Result<Vec<PathBuf>
     Ok(written)
 }
 
+/// `HH:MM:SS` of a stored time (never negative; 0 if it were).
 fn clock(ms: i64) -> String {
-    let s = ms.max(0) / 1000;
-    format!("{:02}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
+    export::clock(u64::try_from(ms).unwrap_or(0))
 }
 
 fn codes_markdown(codes: &[CodeView], project_memo: &str) -> String {
@@ -107,14 +95,6 @@ fn codes_markdown(codes: &[CodeView], project_memo: &str) -> String {
         md.push('\n');
     }
     md
-}
-
-fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_string()
-    }
 }
 
 fn codes_csv(codes: &[CodeView]) -> String {

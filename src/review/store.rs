@@ -179,20 +179,17 @@ type BeforeImages = Vec<(String, i64, Value)>;
 impl Project {
     /// Opens (creating if needed) the project database at `path`.
     pub fn open(path: &Path) -> Result<Project, ReviewError> {
-        let db = |source| ReviewError::Db {
-            path: path.to_path_buf(),
-            source,
-        };
-        let conn = Connection::open(path).map_err(db)?;
+        let db = db_err(path.to_path_buf());
+        let conn = Connection::open(path).map_err(&db)?;
         // WAL: readers never block the writer and a crash never corrupts committed state;
         // FULL: a committed action survives a power cut, not only a process kill.
         conn.pragma_update(None, "journal_mode", "WAL")
-            .map_err(db)?;
+            .map_err(&db)?;
         conn.pragma_update(None, "synchronous", "FULL")
-            .map_err(db)?;
+            .map_err(&db)?;
         conn.busy_timeout(std::time::Duration::from_secs(10))
-            .map_err(db)?;
-        conn.execute_batch(SCHEMA).map_err(db)?;
+            .map_err(&db)?;
+        conn.execute_batch(SCHEMA).map_err(&db)?;
         Ok(Project {
             conn,
             path: path.to_path_buf(),
@@ -204,7 +201,8 @@ impl Project {
         &self.path
     }
 
-    fn db(&self) -> impl Fn(rusqlite::Error) -> ReviewError + use<> {
+    /// Turns a SQLite error into one naming this project's database.
+    pub(super) fn db(&self) -> impl Fn(rusqlite::Error) -> ReviewError + use<> {
         db_err(self.path.clone())
     }
 
@@ -224,7 +222,6 @@ impl Project {
             None
         };
         let db = self.db();
-        let path = self.path.clone();
         let tx = self.conn.transaction().map_err(&db)?;
         let mut summary = ImportSummary::default();
         for (t, transcript_path) in &transcripts {
@@ -235,25 +232,20 @@ impl Project {
         }
         let detail = json!({"dir": dir, "summary": summary});
         insert_audit(&tx, who, "import", &detail, &Vec::new()).map_err(&db)?;
-        tx.commit()
-            .map_err(|source| ReviewError::Db { path, source })?;
+        tx.commit().map_err(&db)?;
         Ok(summary)
     }
 
     /// Applies one review action in one transaction, with its audit entry. Returns the audit id.
     pub fn apply(&mut self, action: &Action, who: &str) -> Result<i64, ReviewError> {
-        let path = self.path.clone();
-        let db = |source| ReviewError::Db {
-            path: path.clone(),
-            source,
-        };
-        let tx = self.conn.transaction().map_err(db)?;
+        let db = self.db();
+        let tx = self.conn.transaction().map_err(&db)?;
         let mut before = BeforeImages::new();
         apply_in(&tx, action, &mut before)?;
         let detail = serde_json::to_value(action).expect("actions serialise");
         let name = detail["action"].as_str().unwrap_or("action").to_string();
-        let id = insert_audit(&tx, who, &name, &detail, &before).map_err(db)?;
-        tx.commit().map_err(db)?;
+        let id = insert_audit(&tx, who, &name, &detail, &before).map_err(&db)?;
+        tx.commit().map_err(&db)?;
         Ok(id)
     }
 
@@ -261,7 +253,6 @@ impl Project {
     /// undone, or `None` when there is nothing to undo.
     pub fn undo(&mut self, who: &str) -> Result<Option<AuditEntry>, ReviewError> {
         let db = self.db();
-        let path = self.path.clone();
         let tx = self.conn.transaction().map_err(&db)?;
         let last: Option<(i64, String)> = tx
             .query_row(
@@ -288,9 +279,7 @@ impl Project {
             params![undo_id, id],
         )
         .map_err(&db)?;
-        tx.commit()
-            .map_err(|source| ReviewError::Db { path, source })?;
-        drop(db);
+        tx.commit().map_err(&db)?;
         Ok(self.audit()?.into_iter().find(|e| e.id == id))
     }
 

@@ -127,17 +127,9 @@ pub struct SegmentView {
 }
 
 impl Project {
-    fn db_err(&self) -> impl Fn(rusqlite::Error) -> ReviewError + use<> {
-        let path = self.path().to_path_buf();
-        move |source| ReviewError::Db {
-            path: path.clone(),
-            source,
-        }
-    }
-
     /// Speaker names: (uri, label) → name.
     pub fn speaker_names(&self) -> Result<HashMap<(String, String), String>, ReviewError> {
-        let db = self.db_err();
+        let db = self.db();
         let mut stmt = self
             .conn()
             .prepare("SELECT uri, label, name FROM speakers")
@@ -149,7 +141,7 @@ impl Project {
     }
 
     fn memos(&self) -> Result<HashMap<String, String>, ReviewError> {
-        let db = self.db_err();
+        let db = self.db();
         let mut stmt = self
             .conn()
             .prepare("SELECT target, text FROM memos")
@@ -162,7 +154,7 @@ impl Project {
 
     /// The page's main view.
     pub fn overview(&self) -> Result<Overview, ReviewError> {
-        let db = self.db_err();
+        let db = self.db();
         let names = self.speaker_names()?;
         let memos = self.memos()?;
         let mut recordings: Vec<RecordingView> = {
@@ -214,12 +206,12 @@ impl Project {
     }
 
     /// Every code with its theme, in order (position, then id).
-    pub fn codes(
+    fn codes(
         &self,
         names: &HashMap<(String, String), String>,
         memos: &HashMap<String, String>,
     ) -> Result<Vec<(String, CodeView)>, ReviewError> {
-        let db = self.db_err();
+        let db = self.db();
         let mut stmt = self
             .conn()
             .prepare(
@@ -291,7 +283,7 @@ impl Project {
 
     /// One recording's reviewed transcript (`None` if there is no such recording).
     pub fn transcript_view(&self, uri: &str) -> Result<Option<TranscriptView>, ReviewError> {
-        let db = self.db_err();
+        let db = self.db();
         if self.audio_path(uri)?.is_none() {
             return Ok(None);
         }
@@ -340,14 +332,14 @@ impl Project {
                 |r| r.get(0),
             )
             .optional()
-            .map_err(self.db_err())?;
+            .map_err(self.db())?;
         Ok(p.map(std::path::PathBuf::from))
     }
 
     /// The transcripts as reviewed: corrected segment text (an edited segment loses its word
     /// timings, which no longer match) and speaker names.
     pub fn reviewed_transcripts(&self) -> Result<Vec<Transcript>, ReviewError> {
-        let db = self.db_err();
+        let db = self.db();
         let names = self.speaker_names()?;
         let mut stmt = self
             .conn()
