@@ -85,6 +85,13 @@ pub enum BatchError {
         /// The folder.
         dir: PathBuf,
     },
+    /// A stage of the pipeline failed outside any one recording (writing the report,
+    /// reading finished transcripts back).
+    #[error(transparent)]
+    Stage(Box<crate::Error>),
+    /// An output of the batch could not be written.
+    #[error(transparent)]
+    Write(#[from] crate::atomic::WriteError),
     /// A file or folder of the batch could not be read or written.
     #[error("{path}: {source}")]
     Io {
@@ -94,6 +101,12 @@ pub enum BatchError {
         #[source]
         source: std::io::Error,
     },
+}
+
+impl From<crate::Error> for BatchError {
+    fn from(e: crate::Error) -> Self {
+        BatchError::Stage(Box::new(e))
+    }
 }
 
 /// The stages of one recording, in order.
@@ -503,12 +516,12 @@ impl Job<'_> {
         .map_err(|e| e.to_string())
     }
 
-    fn export(&self, t: &Transcript, d: Option<&diarize::Diarization>) -> Result<(), crate::Error> {
+    fn export(&self, t: &Transcript, d: Option<&diarize::Diarization>) -> Result<(), BatchError> {
         let mut formats = self.cfg.formats.clone();
         if !formats.contains(&Format::Json) {
             formats.push(Format::Json);
         }
-        export::write_all(t, self.transcripts_dir, &formats)?;
+        export::write_all(t, self.transcripts_dir, &formats).map_err(crate::Error::from)?;
         if let Some(d) = d {
             pipeline::write_diarization(d, self.transcripts_dir)?;
         }
@@ -530,13 +543,13 @@ fn as_found(mut t: Transcript, recording: &Recording) -> Transcript {
 pub fn finished_transcripts(
     out_dir: &Path,
     rows: &[ReportRow],
-) -> Result<Vec<Transcript>, crate::Error> {
+) -> Result<Vec<Transcript>, BatchError> {
     let mut ok: Vec<&ReportRow> = rows.iter().filter(|r| r.ok()).collect();
     ok.sort_by(|a, b| a.file.cmp(&b.file));
     ok.iter()
         .map(|r| {
             let path = export::output_path(&out_dir.join(TRANSCRIPTS_DIR), &r.uri, Format::Json);
-            Ok(export::read_transcript(&path)?)
+            Ok(export::read_transcript(&path).map_err(crate::Error::from)?)
         })
         .collect()
 }
@@ -544,7 +557,7 @@ pub fn finished_transcripts(
 /// Joins the output folders of shard runs into `out_dir`: transcripts, stage artifacts and
 /// reports. Identical files are fine (a shard merged twice); different contents for one file
 /// are refused. Returns the joined report rows.
-pub fn merge_shards(shards: &[PathBuf], out_dir: &Path) -> Result<Vec<ReportRow>, crate::Error> {
+pub fn merge_shards(shards: &[PathBuf], out_dir: &Path) -> Result<Vec<ReportRow>, BatchError> {
     let out_canonical = out_dir.canonicalize().ok();
     let mut rows: Vec<ReportRow> = Vec::new();
     let mut origin: std::collections::HashMap<PathBuf, PathBuf> = Default::default();
@@ -552,8 +565,7 @@ pub fn merge_shards(shards: &[PathBuf], out_dir: &Path) -> Result<Vec<ReportRow>
         if shard.canonicalize().ok() == out_canonical {
             return Err(BatchError::MergeIntoShard {
                 dir: out_dir.to_path_buf(),
-            }
-            .into());
+            });
         }
         rows.extend(read_report(&shard.join(REPORT_FILE))?);
         for sub in [
@@ -575,14 +587,14 @@ fn copy_tree(
     relative: &Path,
     out_dir: &Path,
     origin: &mut std::collections::HashMap<PathBuf, PathBuf>,
-) -> Result<(), crate::Error> {
+) -> Result<(), BatchError> {
     let src = shard.join(relative);
     let Ok(entries) = std::fs::read_dir(&src) else {
         return Ok(()); // a shard with no successes has no transcripts folder
     };
     let io = |path: &Path| {
         let path = path.to_path_buf();
-        move |source| crate::Error::from(BatchError::Io { path, source })
+        move |source| BatchError::Io { path, source }
     };
     let mut names: Vec<PathBuf> = entries.flatten().map(|e| e.path()).collect();
     names.sort();
@@ -604,8 +616,7 @@ fn copy_tree(
                     file: rel,
                     first: first.clone(),
                     second: shard.to_path_buf(),
-                }
-                .into());
+                });
             }
             continue;
         }

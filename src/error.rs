@@ -63,9 +63,6 @@ pub enum Error {
     /// Writing an export failed.
     #[error(transparent)]
     Export(#[from] crate::export::ExportError),
-    /// A batch could not run or merge.
-    #[error(transparent)]
-    Batch(#[from] crate::batch::BatchError),
     /// An atomic write failed.
     #[error(transparent)]
     Write(#[from] crate::atomic::WriteError),

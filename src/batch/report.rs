@@ -37,7 +37,7 @@ impl ReportRow {
 }
 
 /// Writes the report (rows sorted by file) atomically.
-pub fn write_report(out_dir: &Path, rows: &[ReportRow]) -> Result<PathBuf, crate::Error> {
+pub fn write_report(out_dir: &Path, rows: &[ReportRow]) -> Result<PathBuf, BatchError> {
     let mut rows = rows.to_vec();
     rows.sort_by(|a, b| a.file.cmp(&b.file));
     let mut text = String::from(HEADER);

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
+use clap::Args;
 use serde_json::json;
 
 use qualscribe::batch::{
@@ -15,10 +16,57 @@ use qualscribe::batch::{
 use qualscribe::export;
 use qualscribe::pipeline::{self, Engines, StageTimes};
 
-use super::{
-    AnalysisArgs, BatchArgs, ReportArgs, analyse_and_write, error_line, install_missing_models,
-    install_missing_text_model, prepare_output_dir,
+use super::args::{AnalysisArgs, ModelsDirArg, ReportArgs, StageArgs, WhisperArgs};
+use super::common::{
+    error_line, install_missing_models, install_missing_text_model, prepare_output_dir,
 };
+use super::themes::analyse_and_write;
+
+#[derive(Args, Clone)]
+pub struct BatchArgs {
+    /// Folders (searched recursively for audio files) and audio files
+    #[arg(required = true, value_name = "FOLDER|AUDIO")]
+    inputs: Vec<PathBuf>,
+    /// Output folder (created if missing; rerunning into it resumes)
+    #[arg(short = 'o', long = "output-dir", default_value = "qualscribe-batch")]
+    output_dir: PathBuf,
+    #[command(flatten)]
+    whisper: WhisperArgs,
+    /// Recordings processed at the same time [default: cores / 4, at least 1]
+    #[arg(long, value_name = "N")]
+    jobs: Option<usize>,
+    /// Process only slice K of N of the archive (e.g. a Slurm array task); join with `merge`
+    #[arg(long, value_name = "K/N")]
+    shard: Option<String>,
+    /// Formats, comma-separated: txt,srt,vtt,json,md or all (the JSON transcript is always written)
+    #[arg(long, default_value = "all")]
+    format: String,
+    #[command(flatten)]
+    stages: StageArgs,
+    #[command(flatten)]
+    report: ReportArgs,
+    #[command(flatten)]
+    dir: ModelsDirArg,
+}
+
+#[derive(Args, Clone)]
+pub struct MergeArgs {
+    /// Output folders of the shard runs
+    #[arg(required = true, value_name = "SHARD_OUTPUT")]
+    shards: Vec<PathBuf>,
+    /// Output folder (created if missing)
+    #[arg(short = 'o', long = "output-dir")]
+    output_dir: PathBuf,
+    #[command(flatten)]
+    analysis: AnalysisArgs,
+    /// Skip the cross-archive themes
+    #[arg(long)]
+    no_themes: bool,
+    #[command(flatten)]
+    report: ReportArgs,
+    #[command(flatten)]
+    dir: ModelsDirArg,
+}
 
 /// `qualscribe batch`.
 pub fn batch(args: &BatchArgs) -> Result<ExitCode> {
@@ -145,17 +193,14 @@ pub fn batch(args: &BatchArgs) -> Result<ExitCode> {
 }
 
 /// `qualscribe merge`.
-pub fn merge(
-    shards: &[PathBuf],
-    out: &Path,
-    analysis: Option<&AnalysisArgs>,
-    report: &ReportArgs,
-    models_dir: &Path,
-) -> Result<ExitCode> {
+pub fn merge(args: &MergeArgs) -> Result<ExitCode> {
     let started = Instant::now();
-    let analysis = match analysis {
-        Some(a) => Some((a, a.config()?)),
-        None => None,
+    let (shards, out, report) = (&args.shards, &args.output_dir, &args.report);
+    let models_dir = &args.dir.resolve();
+    let analysis = if args.no_themes {
+        None
+    } else {
+        Some((&args.analysis, args.analysis.config()?))
     };
     prepare_output_dir(out)?;
     let _lock = batch::lock_output(out)?;

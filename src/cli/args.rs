@@ -1,0 +1,189 @@
+//! Argument groups shared by several commands, and their translation into library settings.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+
+use qualscribe::asr::AsrConfig;
+use qualscribe::diarize::DiarizeConfig;
+use qualscribe::models;
+use qualscribe::pipeline::{AnalysisConfig, TranscribeConfig};
+use qualscribe::vad::VadConfig;
+
+/// `--models-dir`, for every command that loads or installs models.
+#[derive(Args, Clone)]
+pub struct ModelsDirArg {
+    /// Models folder [env: QUALSCRIBE_MODELS; default: per-user cache]
+    #[arg(long, value_name = "DIR")]
+    pub models_dir: Option<PathBuf>,
+}
+
+impl ModelsDirArg {
+    pub fn resolve(&self) -> PathBuf {
+        self.models_dir
+            .clone()
+            .unwrap_or_else(models::default_models_dir)
+    }
+}
+
+/// Whisper's settings, shared by `transcribe`, `run` and `batch`.
+#[derive(Args, Clone)]
+pub struct WhisperArgs {
+    /// Whisper model: base, tiny.en, base-q8_0, … or a path to a ggml-*.bin
+    #[arg(long, default_value = "base")]
+    pub model: String,
+    /// Spoken language: auto, or a code such as es, en, pt
+    #[arg(long, default_value = "auto")]
+    pub language: String,
+    /// CPU threads for Whisper (per file in `batch`) [default: all cores, split between jobs]
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Beam width (1 = greedy, faster)
+    #[arg(long, default_value_t = 1)]
+    pub beam_size: u32,
+}
+
+impl WhisperArgs {
+    pub fn config(&self, threads: usize) -> TranscribeConfig {
+        TranscribeConfig {
+            asr: AsrConfig {
+                language: self.language.clone(),
+                threads,
+                beam_size: self.beam_size.max(1),
+            },
+            vad: VadConfig::default(),
+        }
+    }
+}
+
+/// Speaker counts and names, shared by `run`, `batch` and `diarize`.
+#[derive(Args, Clone)]
+pub struct SpeakerArgs {
+    /// Exact number of speakers, when known
+    #[arg(long, value_name = "N")]
+    pub speakers: Option<usize>,
+    /// Fewest speakers to look for
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub min_speakers: usize,
+    /// Most speakers to look for
+    #[arg(long, value_name = "N", default_value_t = 16)]
+    pub max_speakers: usize,
+    /// Name a speaker in every export, e.g. --rename SPEAKER_01=Ana (repeatable)
+    #[arg(long, value_name = "ID=NAME")]
+    pub rename: Vec<String>,
+    /// File of names, one `SPEAKER_01=Ana` (or tab-separated) per line
+    #[arg(long, value_name = "FILE")]
+    pub names: Option<PathBuf>,
+}
+
+impl SpeakerArgs {
+    pub fn config(&self) -> DiarizeConfig {
+        DiarizeConfig {
+            num_speakers: self.speakers,
+            min_speakers: self.min_speakers,
+            max_speakers: self.max_speakers,
+            ..DiarizeConfig::default()
+        }
+    }
+
+    /// Whether the user asked for a particular clustering (so a saved one cannot be reused).
+    pub fn changes_clustering(&self) -> bool {
+        self.speakers.is_some() || self.min_speakers != 1 || self.max_speakers != 16
+    }
+
+    /// The `--names` file's pairs, then the `--rename` pairs (later ones win when applied).
+    pub fn names(&self) -> Result<Vec<(String, String)>> {
+        let mut pairs = Vec::new();
+        if let Some(file) = &self.names {
+            let text = std::fs::read_to_string(file)
+                .with_context(|| format!("cannot read names file {}", file.display()))?;
+            for (i, line) in text.lines().enumerate() {
+                let line = line.trim();
+                if line.is_empty() || line.starts_with('#') {
+                    continue;
+                }
+                let pair = parse_name(line).with_context(|| {
+                    format!("{}:{}: expected `SPEAKER_01=Ana`", file.display(), i + 1)
+                })?;
+                pairs.push(pair);
+            }
+        }
+        for r in &self.rename {
+            pairs.push(
+                parse_name(r).with_context(|| format!("--rename {r}: expected SPEAKER_01=Ana"))?,
+            );
+        }
+        Ok(pairs)
+    }
+}
+
+fn parse_name(s: &str) -> Result<(String, String)> {
+    let (id, name) = s
+        .split_once('=')
+        .or_else(|| s.split_once('\t'))
+        .ok_or_else(|| anyhow::anyhow!("no `=`"))?;
+    let (id, name) = (id.trim(), name.trim());
+    if id.is_empty() || name.is_empty() {
+        bail!("empty speaker id or name");
+    }
+    Ok((id.to_string(), name.to_string()))
+}
+
+/// Themes and codes settings, shared by `run`, `themes`, `batch` and `merge`.
+#[derive(Args, Clone)]
+pub struct AnalysisArgs {
+    /// Number of themes (default: chosen automatically)
+    #[arg(long, value_name = "N")]
+    pub themes: Option<usize>,
+    /// Seed codes for deductive coding: a REFI-QDA .qdc or a CSV `name,description`
+    #[arg(long, value_name = "FILE")]
+    pub codebook: Option<PathBuf>,
+    /// The moderator's speaker name (default: the speaker who asks most questions)
+    #[arg(long, value_name = "NAME")]
+    pub moderator: Option<String>,
+    /// Text embedding model: e5 (multilingual), minilm (English) or a folder
+    #[arg(long, default_value = "e5", value_name = "MODEL")]
+    pub text_model: String,
+}
+
+impl AnalysisArgs {
+    pub fn config(&self) -> Result<AnalysisConfig> {
+        let mut cfg = AnalysisConfig::default();
+        if self.themes == Some(0) {
+            bail!("--themes must be at least 1");
+        }
+        cfg.themes.themes = self.themes;
+        cfg.passages.moderator = self.moderator.clone();
+        if let Some(path) = &self.codebook {
+            cfg.seeds = qualscribe::codes::read_seed_codes(path)?;
+        }
+        Ok(cfg)
+    }
+}
+
+/// The stages after transcription, shared by `run` and `batch`.
+#[derive(Args, Clone)]
+pub struct StageArgs {
+    #[command(flatten)]
+    pub speakers: SpeakerArgs,
+    /// Skip speaker diarization
+    #[arg(long)]
+    pub no_diarize: bool,
+    #[command(flatten)]
+    pub analysis: AnalysisArgs,
+    /// Skip themes and proposed codes (across all files)
+    #[arg(long)]
+    pub no_themes: bool,
+}
+
+/// Progress reporting of `batch` and `merge`.
+#[derive(Args, Clone)]
+pub struct ReportArgs {
+    /// Print nothing but errors and the failure table
+    #[arg(short, long)]
+    pub quiet: bool,
+    /// Also write progress as JSON lines to FILE (`-` for standard output), for scripts
+    #[arg(long, value_name = "FILE")]
+    pub log_json: Option<PathBuf>,
+}

@@ -1,0 +1,132 @@
+//! `qualscribe eval themes|der`: score outputs against references.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Result, bail};
+use clap::Subcommand;
+
+#[derive(Subcommand)]
+pub enum EvalMetric {
+    /// Agreement of proposed themes with human theme labels: adjusted Rand index, NMI and
+    /// human themes matched
+    Themes {
+        /// Human labels (`uri turn speaker start end theme`, tab-separated)
+        #[arg(long = "ref", value_name = "TSV")]
+        reference: PathBuf,
+        /// qualscribe output: a folder holding passages.tsv, or the file itself
+        #[arg(long = "hyp", value_name = "OUTPUT")]
+        hypothesis: PathBuf,
+    },
+    /// Diarization error rate (pyannote.metrics definitions: optimal speaker mapping, overlap scored)
+    Der {
+        /// Reference RTTM
+        #[arg(long = "ref", value_name = "RTTM")]
+        reference: PathBuf,
+        /// Hypothesis RTTM
+        #[arg(long = "hyp", value_name = "RTTM")]
+        hypothesis: PathBuf,
+        /// Scored regions (UEM); default: the extent of reference and hypothesis
+        #[arg(long, value_name = "UEM")]
+        uem: Option<PathBuf>,
+        /// Total width of the no-score zone around each reference boundary, in seconds
+        /// (pyannote convention: 0.25 = ±0.125 s)
+        #[arg(long, default_value_t = 0.0)]
+        collar: f64,
+        /// Do not score regions where the reference has overlapping speakers
+        #[arg(long)]
+        skip_overlap: bool,
+    },
+}
+
+pub fn run(metric: &EvalMetric) -> Result<ExitCode> {
+    match metric {
+        EvalMetric::Themes {
+            reference,
+            hypothesis,
+        } => themes(reference, hypothesis)?,
+        EvalMetric::Der {
+            reference,
+            hypothesis,
+            uem,
+            collar,
+            skip_overlap,
+        } => der(
+            reference,
+            hypothesis,
+            uem.as_deref(),
+            *collar,
+            *skip_overlap,
+        )?,
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn themes(reference: &Path, hypothesis: &Path) -> Result<()> {
+    use qualscribe::eval::themes;
+    let tsv = if hypothesis.is_dir() {
+        hypothesis.join("passages.tsv")
+    } else {
+        hypothesis.to_path_buf()
+    };
+    let labels = themes::read_theme_labels(reference)?;
+    let (passages, assignment) = themes::read_passages_tsv(&tsv)?;
+    let a = themes::evaluate(&passages, &assignment, &labels);
+    println!("labelled passages   {}", a.labelled_passages);
+    println!("human themes        {}", a.human_themes);
+    println!("proposed themes     {}", a.proposed_themes);
+    println!("unassigned          {}", a.unassigned);
+    println!("adjusted Rand index {:.3}", a.ari);
+    println!("NMI                 {:.3}", a.nmi);
+    println!(
+        "human themes matched {} of {} ({:.0} %)",
+        a.matched,
+        a.human_themes,
+        100.0 * a.matched_share
+    );
+    Ok(())
+}
+
+fn der(
+    reference: &Path,
+    hypothesis: &Path,
+    uem: Option<&Path>,
+    collar_s: f64,
+    skip_overlap: bool,
+) -> Result<()> {
+    use qualscribe::eval::{der, rttm};
+    if !(collar_s >= 0.0 && collar_s.is_finite()) {
+        bail!("--collar must be a number of seconds ≥ 0, got {collar_s}");
+    }
+    let reference = rttm::read_rttm(reference)?;
+    let hypothesis = rttm::read_rttm(hypothesis)?;
+    let uem = uem.map(rttm::read_uem).transpose()?;
+    let opts = der::DerOptions {
+        collar_s,
+        skip_overlap,
+    };
+    let reports = der::diarization_error(&reference, &hypothesis, uem.as_deref(), &opts);
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(
+        out,
+        "{:<24} {:>9} {:>9} {:>9} {:>9} {:>8}",
+        "uri", "total s", "missed s", "false s", "confus s", "DER %"
+    );
+    let mut row = |uri: &str, r: &der::DerReport| {
+        let _ = writeln!(
+            out,
+            "{uri:<24} {:>9.3} {:>9.3} {:>9.3} {:>9.3} {:>8.2}",
+            r.total_s,
+            r.missed_s,
+            r.false_alarm_s,
+            r.confusion_s,
+            100.0 * r.der()
+        );
+    };
+    for (uri, r) in &reports {
+        row(uri, r);
+    }
+    row("TOTAL", &der::total(&reports));
+    Ok(())
+}

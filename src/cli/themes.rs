@@ -1,0 +1,96 @@
+//! `qualscribe themes`: themes and proposed codes over saved transcripts (one interview or a
+//! whole archive); also the analysis step `run`, `batch` and `merge` end with.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use anyhow::Result;
+use clap::Args;
+
+use qualscribe::export;
+use qualscribe::pipeline::{self, AnalysisConfig};
+use qualscribe::transcript::Transcript;
+
+use super::args::{AnalysisArgs, ModelsDirArg};
+use super::common::prepare_output_dir;
+
+#[derive(Args, Clone)]
+pub struct ThemesArgs {
+    /// Saved transcripts (<stem>.transcript.json), ideally speaker-attributed
+    #[arg(required = true, value_name = "TRANSCRIPT")]
+    transcripts: Vec<PathBuf>,
+    /// Output folder (created if missing)
+    #[arg(short = 'o', long = "output-dir", default_value = "qualscribe-output")]
+    output_dir: PathBuf,
+    #[command(flatten)]
+    analysis: AnalysisArgs,
+    #[command(flatten)]
+    dir: ModelsDirArg,
+}
+
+pub fn run(args: &ThemesArgs) -> Result<ExitCode> {
+    let cfg = args.analysis.config()?;
+    prepare_output_dir(&args.output_dir)?;
+    let transcripts = args
+        .transcripts
+        .iter()
+        .map(|p| export::read_transcript(p))
+        .collect::<Result<Vec<_>, _>>()?;
+    analyse_and_write(
+        &transcripts,
+        &args.output_dir,
+        &cfg,
+        &args.analysis.text_model,
+        &args.dir.resolve(),
+        false,
+    )?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Themes and proposed codes over the transcripts, written into `out_dir`.
+pub fn analyse_and_write(
+    transcripts: &[Transcript],
+    out_dir: &Path,
+    cfg: &AnalysisConfig,
+    text_model: &str,
+    models_dir: &Path,
+    quiet: bool,
+) -> Result<()> {
+    let started = Instant::now();
+    let embedder = pipeline::load_text_embedder(models_dir, text_model)?;
+    let analysis = pipeline::analyse(transcripts, &embedder, cfg)?;
+    let provenance = vec![
+        (
+            "qualscribe".to_string(),
+            env!("CARGO_PKG_VERSION").to_string(),
+        ),
+        ("text model".to_string(), embedder.name().to_string()),
+        (
+            "recordings".to_string(),
+            transcripts
+                .iter()
+                .map(|t| t.uri.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+        ),
+    ];
+    let written = pipeline::write_analysis(out_dir, transcripts, &analysis, &provenance)?;
+    if !quiet {
+        println!(
+            "{} passages, {} themes, {} proposed codes ({:.0} % of content unassigned)",
+            analysis.passages.passages.len(),
+            analysis.themes.themes.len(),
+            analysis.codebook.codes.len(),
+            100.0 * analysis.themes.unassigned_share(),
+        );
+        println!(
+            "  stage times: themes {:.2}s (model load, embeddings, clustering, codes)",
+            started.elapsed().as_secs_f64()
+        );
+        for p in written {
+            println!("  wrote {}", p.display());
+        }
+    }
+    Ok(())
+}
