@@ -386,6 +386,7 @@ pub fn write_analysis(
     transcripts: &[Transcript],
     analysis: &Analysis,
     provenance: &[(String, String)],
+    qdpx: &export::qda::QdpxOptions,
 ) -> Result<Vec<PathBuf>, Error> {
     let report = export::codes_report::CodesReport {
         passages: &analysis.passages,
@@ -407,6 +408,7 @@ pub fn write_analysis(
             &analysis.passages,
             &analysis.themes,
             &analysis.codebook,
+            qdpx,
         )?);
     }
     Ok(written)

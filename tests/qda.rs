@@ -11,13 +11,25 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use qualscribe::export::qda::{
-    AudioStorage, QdaCase, QdaCode, QdaCoding, QdaError, QdaProject, QdaSource, QdaSyncPoint,
-    QdaUser, QdpxOptions, char_span, guid_for, read_qdc, read_qdpx, write_codebook, write_qdc,
-    write_qdpx, write_qdpx_with,
+    AudioStorage, QdaCase, QdaCode, QdaCoding, QdaDates, QdaError, QdaProject, QdaSource,
+    QdaSyncPoint, QdaUser, QdpxOptions, char_span, guid_for, read_qdc, read_qdpx, write_codebook,
+    write_qdc, write_qdpx, write_qdpx_with,
 };
 use support::{corpus, project};
 
 const ORIGIN: &str = "qualscribe 0.1.0";
+
+/// Links the audio by its canonical path (the read-back equals the input).
+const ABSOLUTE: QdpxOptions = QdpxOptions {
+    audio: AudioStorage::Absolute,
+};
+
+fn dates() -> QdaDates {
+    QdaDates {
+        created: "2026-11-30T10:00:00Z".to_string(),
+        modified: "2026-12-01T09:30:15Z".to_string(),
+    }
+}
 
 // ---------------------------------------------------------------- schema validation helpers
 
@@ -220,6 +232,7 @@ fn focus_group_project() -> QdaProject {
             "Códigos propuestos automáticamente por qualscribe.\nRevisar antes de aceptarlos."
                 .to_string(),
         )],
+        dates: dates(),
     }
 }
 
@@ -284,7 +297,7 @@ fn focus_group_project_validates_and_reads_back_equal() {
     let input = focus_group_project();
     assert_eq!(input.codings.len(), 16, "coded turns in themes.tsv");
     assert_eq!(input.sources[0].sync_points.len(), 23, "turns in the json");
-    let path = write_valid_qdpx(dir.path(), &input, &QdpxOptions::default());
+    let path = write_valid_qdpx(dir.path(), &input, &ABSOLUTE);
     let back = read_qdpx(&path).unwrap();
     assert_eq!(back, input);
     // Every coding still quotes exactly its turn, counted in characters.
@@ -339,6 +352,7 @@ fn selection_after_accented_characters_is_the_exact_substring() {
             name: None,
         }],
         notes: Vec::new(),
+        dates: dates(),
     };
     let dir = tempfile::tempdir().unwrap();
     let path = write_valid_qdpx(dir.path(), &project, &QdpxOptions::default());
@@ -358,14 +372,14 @@ fn selection_after_accented_characters_is_the_exact_substring() {
 }
 
 #[test]
-fn archive_layout_and_copied_audio() {
+fn archive_layout_and_embedded_audio() {
     let dir = tempfile::tempdir().unwrap();
     let input = focus_group_project();
     let s = &input.sources[0];
     let transcript = guid_for("qdpx-transcript", &s.guid);
     let audio = guid_for("qdpx-audio", &s.guid);
 
-    let referenced = write_valid_qdpx(dir.path(), &input, &QdpxOptions::default());
+    let referenced = write_valid_qdpx(dir.path(), &input, &ABSOLUTE);
     assert_eq!(
         zip_names(&referenced),
         vec![
@@ -382,10 +396,12 @@ fn archive_layout_and_copied_audio() {
 
     let copied_dir = dir.path().join("copy");
     std::fs::create_dir(&copied_dir).unwrap();
-    let copy = QdpxOptions {
-        audio: AudioStorage::Copy,
-    };
-    let copied = write_valid_qdpx(&copied_dir, &input, &copy);
+    assert_eq!(
+        QdpxOptions::default().audio,
+        AudioStorage::Embed,
+        "self-contained by default"
+    );
+    let copied = write_valid_qdpx(&copied_dir, &input, &QdpxOptions::default());
     let member = format!("Sources/{audio}.wav");
     assert_eq!(zip_names(&copied).last(), Some(&member));
     assert_eq!(
@@ -394,9 +410,113 @@ fn archive_layout_and_copied_audio() {
     );
     let qde = String::from_utf8(zip_member(&copied, "project.qde")).unwrap();
     assert!(qde.contains(&format!("path=\"internal://{audio}.wav\"")));
+    assert!(
+        qde.contains("name=\"grupo_focal_01.wav\"")
+            && qde.contains("name=\"grupo_focal_01.wav.txt\""),
+        "the recording's name, and QualCoder's name for its transcript: {qde}"
+    );
     let back = read_qdpx(&copied).unwrap();
     assert_eq!(back.sources[0].audio_path, Some(PathBuf::from(&member)));
     assert_eq!(back.sources[0].sync_points, s.sync_points);
+
+    // Moved to another folder, the project still holds its audio.
+    let moved = dir.path().join("elsewhere.qdpx");
+    std::fs::rename(&copied, &moved).unwrap();
+    assert_eq!(
+        zip_member(&moved, &member),
+        std::fs::read(s.audio_path.as_ref().unwrap()).unwrap()
+    );
+}
+
+#[test]
+fn relative_audio_links_from_the_project_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let recordings = dir.path().join("grabaciones");
+    let out = dir.path().join("salida");
+    std::fs::create_dir_all(&recordings).unwrap();
+    std::fs::create_dir_all(&out).unwrap();
+    let wav = recordings.join("grupo focal ñ.wav");
+    std::fs::copy(corpus("grupo_focal_reparto/grupo_focal_01.wav"), &wav).unwrap();
+    let mut input = focus_group_project();
+    input.sources[0].audio_path = Some(wav.clone());
+    let relative = QdpxOptions {
+        audio: AudioStorage::Relative,
+    };
+    let path = write_valid_qdpx(&out, &input, &relative);
+    let qde = String::from_utf8(zip_member(&path, "project.qde")).unwrap();
+    assert!(
+        qde.contains("path=\"relative:///../grabaciones/grupo focal ñ.wav\""),
+        "{qde}"
+    );
+    let base = std::fs::canonicalize(&out).unwrap();
+    assert!(
+        qde.contains(&format!("basePath=\"{}\"", base.display())),
+        "{qde}"
+    );
+    // basePath + the relative part names the recording (how QualCoder resolves it).
+    let resolved = format!("{}/../grabaciones/grupo focal ñ.wav", base.display());
+    assert!(Path::new(&resolved).is_file(), "{resolved}");
+    assert_eq!(zip_names(&path).len(), 4, "no audio inside");
+}
+
+/// Every element that can carry dates and users does, and the users are declared.
+#[test]
+fn every_element_is_dated_and_attributed() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_valid_qdpx(dir.path(), &focus_group_project(), &QdpxOptions::default());
+    let qde = String::from_utf8(zip_member(&path, "project.qde")).unwrap();
+    let user = guid_for("user", "qualscribe");
+    assert!(qde.contains(&format!("<User guid=\"{user}\"")), "{qde}");
+    let mut seen = HashMap::new();
+    for element in qde.split('<').skip(1) {
+        let name: String = element
+            .chars()
+            .take_while(|c| c.is_alphanumeric())
+            .collect();
+        let full = [
+            "TextSource",
+            "PlainTextSelection",
+            "AudioSource",
+            "Transcript",
+            "Note",
+        ];
+        if full.contains(&name.as_str()) {
+            for attr in [
+                format!("creatingUser=\"{user}\""),
+                "creationDateTime=\"2026-11-30T10:00:00Z\"".to_string(),
+                format!("modifyingUser=\"{user}\""),
+                "modifiedDateTime=\"2026-12-01T09:30:15Z\"".to_string(),
+            ] {
+                assert!(element.contains(&attr), "<{element} lacks {attr}");
+            }
+        }
+        if name == "Coding" {
+            assert!(
+                element.contains(&format!("creatingUser=\"{user}\""))
+                    && element.contains("creationDateTime=\"2026-11-30T10:00:00Z\""),
+                "<{element}"
+            );
+        }
+        if name == "Project" {
+            assert!(
+                element.contains("creationDateTime=\"2026-11-30T10:00:00Z\"")
+                    && element.contains("modifiedDateTime=\"2026-12-01T09:30:15Z\"")
+                    && element.contains(&format!("modifyingUserGUID=\"{user}\"")),
+                "<{element}"
+            );
+        }
+        *seen.entry(name).or_insert(0) += 1;
+    }
+    for (name, n) in [
+        ("TextSource", 1),
+        ("PlainTextSelection", 16),
+        ("Coding", 16),
+        ("AudioSource", 1),
+        ("Transcript", 1),
+        ("Note", 6),
+    ] {
+        assert_eq!(seen.get(name), Some(&n), "{name} count");
+    }
 }
 
 #[test]
@@ -496,6 +616,8 @@ fn input_the_standard_cannot_express_is_refused() {
     assert!(e.contains("is used twice"), "{e}");
     let e = refuse(&|p| p.sources[0].audio_path = Some(PathBuf::from("/nonexistent-dir/a.wav")));
     assert!(e.starts_with("cannot read /nonexistent-dir/a.wav"), "{e}");
+    let e = refuse(&|p| p.dates.created = "yesterday".to_string());
+    assert!(e.contains("\"yesterday\" is not an xs:dateTime"), "{e}");
     let e = write_qdc(&dir.path().join("empty.qdc"), &[], ORIGIN)
         .unwrap_err()
         .to_string();

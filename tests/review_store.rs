@@ -34,7 +34,14 @@ fn output_folder() -> &'static Path {
         let embedder = pipeline::load_text_embedder(&models_dir(), "e5").unwrap();
         let analysis = pipeline::analyse(&transcripts, &embedder, &cfg).unwrap();
         assert!(analysis.codebook.codes.len() >= 3, "fixture needs 3 codes");
-        pipeline::write_analysis(dir.path(), &transcripts, &analysis, &[]).unwrap();
+        pipeline::write_analysis(
+            dir.path(),
+            &transcripts,
+            &analysis,
+            &[],
+            &Default::default(),
+        )
+        .unwrap();
         dir
     })
     .path()

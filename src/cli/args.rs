@@ -7,6 +7,7 @@ use clap::Args;
 
 use qualscribe::asr::AsrConfig;
 use qualscribe::diarize::DiarizeConfig;
+use qualscribe::export::qda::{AudioStorage, QdpxOptions};
 use qualscribe::models;
 use qualscribe::pipeline::{AnalysisConfig, TranscribeConfig};
 use qualscribe::vad::VadConfig;
@@ -145,10 +146,21 @@ pub struct AnalysisArgs {
     /// Text embedding model: e5 (multilingual), minilm (English) or a folder
     #[arg(long, default_value = "e5", value_name = "MODEL")]
     pub text_model: String,
+    /// Audio in project.qdpx: embed (the recordings inside the file: self-contained),
+    /// relative (linked relative to the output folder) or absolute (linked by full path)
+    #[arg(long, default_value = "embed", value_name = "HOW")]
+    pub qdpx_audio: AudioStorage,
+}
+
+/// Validated analysis settings: what to find, with which text model, how to write the project.
+pub struct AnalysisSettings {
+    pub cfg: AnalysisConfig,
+    pub text_model: String,
+    pub qdpx: QdpxOptions,
 }
 
 impl AnalysisArgs {
-    pub fn config(&self) -> Result<AnalysisConfig> {
+    pub fn settings(&self) -> Result<AnalysisSettings> {
         let mut cfg = AnalysisConfig::default();
         if self.themes == Some(0) {
             bail!("--themes must be at least 1");
@@ -158,7 +170,13 @@ impl AnalysisArgs {
         if let Some(path) = &self.codebook {
             cfg.seeds = qualscribe::codes::read_seed_codes(path)?;
         }
-        Ok(cfg)
+        Ok(AnalysisSettings {
+            cfg,
+            text_model: self.text_model.clone(),
+            qdpx: QdpxOptions {
+                audio: self.qdpx_audio,
+            },
+        })
     }
 }
 

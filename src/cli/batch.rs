@@ -16,7 +16,9 @@ use qualscribe::batch::{
 use qualscribe::export;
 use qualscribe::pipeline::{self, Engines, StageTimes};
 
-use super::args::{AnalysisArgs, ModelsDirArg, ReportArgs, StageArgs, WhisperArgs};
+use super::args::{
+    AnalysisArgs, AnalysisSettings, ModelsDirArg, ReportArgs, StageArgs, WhisperArgs,
+};
 use super::common::{
     error_line, install_missing_models, install_missing_text_model, prepare_output_dir,
 };
@@ -83,7 +85,7 @@ pub fn batch(args: &BatchArgs) -> Result<ExitCode> {
     if let Some(cfg) = &diarize_cfg {
         cfg.validate()?;
     }
-    let analysis_cfg = args.stages.analysis.config()?;
+    let analysis = args.stages.analysis.settings()?;
     let out = &args.output_dir;
     prepare_output_dir(out)?;
     let _lock = batch::lock_output(out)?;
@@ -119,7 +121,7 @@ pub fn batch(args: &BatchArgs) -> Result<ExitCode> {
     )?;
     let themes_wanted = !args.stages.no_themes && shard.is_none();
     if themes_wanted {
-        install_missing_text_model(&models_dir, &args.stages.analysis.text_model, quiet)?;
+        install_missing_text_model(&models_dir, &analysis.text_model, quiet)?;
     }
     let engines = Engines::load(&models_dir, &args.whisper.model)?;
     let speakers = match diarize_cfg {
@@ -188,7 +190,7 @@ pub fn batch(args: &BatchArgs) -> Result<ExitCode> {
             times.export_s
         );
     }
-    let analysis = themes_wanted.then_some((&args.stages.analysis, analysis_cfg));
+    let analysis = themes_wanted.then_some(analysis);
     finish(out, &rows, analysis, &models_dir, &progress, quiet, started)
 }
 
@@ -200,12 +202,12 @@ pub fn merge(args: &MergeArgs) -> Result<ExitCode> {
     let analysis = if args.no_themes {
         None
     } else {
-        Some((&args.analysis, args.analysis.config()?))
+        Some(args.analysis.settings()?)
     };
     prepare_output_dir(out)?;
     let _lock = batch::lock_output(out)?;
     let rows = batch::merge_shards(shards, out)?;
-    if let Some((a, _)) = &analysis {
+    if let Some(a) = &analysis {
         install_missing_text_model(models_dir, &a.text_model, report.quiet)?;
     }
     let progress = Progress::new(
@@ -230,7 +232,7 @@ pub fn merge(args: &MergeArgs) -> Result<ExitCode> {
 fn finish(
     out: &Path,
     rows: &[ReportRow],
-    analysis: Option<(&AnalysisArgs, pipeline::AnalysisConfig)>,
+    analysis: Option<AnalysisSettings>,
     models_dir: &Path,
     progress: &Progress,
     quiet: bool,
@@ -239,13 +241,13 @@ fn finish(
     let ok = rows.iter().filter(|r| r.ok()).count();
     let failed = rows.len() - ok;
     let mut themes_error = None;
-    if let Some((args, cfg)) = analysis
+    if let Some(settings) = analysis
         && ok > 0
     {
         let themes_started = Instant::now();
         let result = batch::finished_transcripts(out, rows)
             .map_err(anyhow::Error::from)
-            .and_then(|ts| analyse_and_write(&ts, out, &cfg, &args.text_model, models_dir, quiet));
+            .and_then(|ts| analyse_and_write(&ts, out, &settings, models_dir, quiet));
         progress.log(json!({
             "event": "themes_done", "status": if result.is_ok() { "ok" } else { "failed" },
             "error": result.as_ref().err().map(error_line),

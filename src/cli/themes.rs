@@ -9,10 +9,10 @@ use anyhow::Result;
 use clap::Args;
 
 use qualscribe::export;
-use qualscribe::pipeline::{self, AnalysisConfig};
+use qualscribe::pipeline;
 use qualscribe::transcript::Transcript;
 
-use super::args::{AnalysisArgs, ModelsDirArg};
+use super::args::{AnalysisArgs, AnalysisSettings, ModelsDirArg};
 use super::common::prepare_output_dir;
 
 #[derive(Args, Clone)]
@@ -30,7 +30,7 @@ pub struct ThemesArgs {
 }
 
 pub fn run(args: &ThemesArgs) -> Result<ExitCode> {
-    let cfg = args.analysis.config()?;
+    let settings = args.analysis.settings()?;
     prepare_output_dir(&args.output_dir)?;
     let transcripts = args
         .transcripts
@@ -40,8 +40,7 @@ pub fn run(args: &ThemesArgs) -> Result<ExitCode> {
     analyse_and_write(
         &transcripts,
         &args.output_dir,
-        &cfg,
-        &args.analysis.text_model,
+        &settings,
         &args.dir.resolve(),
         false,
     )?;
@@ -52,14 +51,13 @@ pub fn run(args: &ThemesArgs) -> Result<ExitCode> {
 pub fn analyse_and_write(
     transcripts: &[Transcript],
     out_dir: &Path,
-    cfg: &AnalysisConfig,
-    text_model: &str,
+    settings: &AnalysisSettings,
     models_dir: &Path,
     quiet: bool,
 ) -> Result<()> {
     let started = Instant::now();
-    let embedder = pipeline::load_text_embedder(models_dir, text_model)?;
-    let analysis = pipeline::analyse(transcripts, &embedder, cfg)?;
+    let embedder = pipeline::load_text_embedder(models_dir, &settings.text_model)?;
+    let analysis = pipeline::analyse(transcripts, &embedder, &settings.cfg)?;
     let provenance = vec![
         (
             "qualscribe".to_string(),
@@ -75,7 +73,8 @@ pub fn analyse_and_write(
                 .join(", "),
         ),
     ];
-    let written = pipeline::write_analysis(out_dir, transcripts, &analysis, &provenance)?;
+    let written =
+        pipeline::write_analysis(out_dir, transcripts, &analysis, &provenance, &settings.qdpx)?;
     if !quiet {
         println!(
             "{} passages, {} themes, {} proposed codes ({:.0} % of content unassigned)",

@@ -17,7 +17,7 @@ use qualscribe::export::{self, Format};
 use qualscribe::pipeline::{self, Engines, TranscribeConfig};
 use qualscribe::transcript::Transcript;
 
-use super::args::{ModelsDirArg, StageArgs, WhisperArgs};
+use super::args::{AnalysisSettings, ModelsDirArg, StageArgs, WhisperArgs};
 use super::common::{
     error_line, install_missing_models, install_missing_text_model, prepare_output_dir,
 };
@@ -72,7 +72,7 @@ pub fn run(args: &RunArgs) -> Result<ExitCode> {
     let analysis = if s.no_themes {
         None
     } else {
-        Some((s.analysis.config()?, s.analysis.text_model.as_str()))
+        Some(s.analysis.settings()?)
     };
     transcribe_and_analyse(&args.transcribe, speakers, analysis, true)
 }
@@ -82,7 +82,7 @@ pub fn run(args: &RunArgs) -> Result<ExitCode> {
 fn transcribe_and_analyse(
     args: &TranscribeArgs,
     speakers: Option<SpeakerStage>,
-    analysis: Option<(pipeline::AnalysisConfig, &str)>,
+    analysis: Option<AnalysisSettings>,
     install_missing: bool,
 ) -> Result<ExitCode> {
     let formats = export::parse_formats(&args.format)?;
@@ -95,8 +95,8 @@ fn transcribe_and_analyse(
             speakers.is_some(),
             args.quiet,
         )?;
-        if let Some((_, text_model)) = &analysis {
-            install_missing_text_model(&models_dir, text_model, args.quiet)?;
+        if let Some(a) = &analysis {
+            install_missing_text_model(&models_dir, &a.text_model, args.quiet)?;
         }
     }
     let embedder = match &speakers {
@@ -133,16 +133,10 @@ fn transcribe_and_analyse(
             Err(e) => failures.push(naming_the_file(input, &error_line(&e))),
         }
     }
-    if let Some((cfg, text_model)) = &analysis
+    if let Some(settings) = &analysis
         && !done.is_empty()
-        && let Err(e) = analyse_and_write(
-            &done,
-            &args.output_dir,
-            cfg,
-            text_model,
-            &models_dir,
-            args.quiet,
-        )
+        && let Err(e) =
+            analyse_and_write(&done, &args.output_dir, settings, &models_dir, args.quiet)
     {
         failures.push(format!("themes and codes: {}", error_line(&e)));
     }

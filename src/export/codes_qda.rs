@@ -13,8 +13,8 @@ use std::path::Path;
 
 use crate::codes::{CodeProposal, Codebook};
 use crate::export::qda::{
-    self, QdaCase, QdaCode, QdaCoding, QdaError, QdaProject, QdaSource, QdaSyncPoint, QdaUser,
-    guid_for,
+    self, QdaCase, QdaCode, QdaCoding, QdaDates, QdaError, QdaProject, QdaSource, QdaSyncPoint,
+    QdaUser, QdpxOptions, guid_for,
 };
 use crate::passages::Passages;
 use crate::themes::Themes;
@@ -115,7 +115,25 @@ pub fn qda_project(
         sources,
         codings,
         notes: Vec::new(),
+        dates: recordings_dates(transcripts),
     }
+}
+
+/// The dates of an analysis: the newest modification time of its recordings, so that the same
+/// recordings give the same files (`SOURCE_DATE_EPOCH`, seconds since 1970, overrides it, as
+/// for reproducible builds). Without any recording on disk: 1970-01-01.
+pub(crate) fn recordings_dates(transcripts: &[Transcript]) -> QdaDates {
+    let from_env = std::env::var("SOURCE_DATE_EPOCH")
+        .ok()
+        .and_then(|s| s.trim().parse::<u64>().ok())
+        .map(|secs| std::time::UNIX_EPOCH + std::time::Duration::from_secs(secs));
+    let newest = || {
+        transcripts
+            .iter()
+            .filter_map(|t| std::fs::metadata(&t.source.path).ok()?.modified().ok())
+            .max()
+    };
+    QdaDates::at(from_env.or_else(newest).unwrap_or(std::time::UNIX_EPOCH))
 }
 
 /// One text source per transcript; the audio is linked only when the recording is still where
@@ -173,11 +191,12 @@ pub fn write_qda(
     passages: &Passages,
     themes: &Themes,
     codebook: &Codebook,
+    qdpx: &QdpxOptions,
 ) -> Result<Vec<std::path::PathBuf>, QdaError> {
     let project = qda_project(transcripts, passages, themes, codebook);
     let qdc = out_dir.join(CODEBOOK_FILE);
     qda::write_qdc(&qdc, &project.codes, &project.origin)?;
-    let qdpx = out_dir.join(PROJECT_FILE);
-    qda::write_qdpx(&qdpx, &project)?;
-    Ok(vec![qdc, qdpx])
+    let project_path = out_dir.join(PROJECT_FILE);
+    qda::write_qdpx_with(&project_path, &project, qdpx)?;
+    Ok(vec![qdc, project_path])
 }

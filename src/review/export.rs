@@ -11,7 +11,7 @@ use super::view::CodeView;
 use crate::atomic::write_atomic;
 use crate::export::codes_qda::{qda_source, speaker_cases};
 use crate::export::codes_report::csv_field;
-use crate::export::qda::{self, QdaCode, QdaCoding, QdaProject, QdaUser, guid_for};
+use crate::export::qda::{self, QdaCode, QdaCoding, QdaDates, QdaProject, QdaUser, guid_for};
 use crate::export::{self, Format};
 use crate::transcript::Transcript;
 
@@ -45,7 +45,8 @@ pub fn export_reviewed(project: &Project, out_dir: &Path) -> Result<Vec<PathBuf>
     let csv = out_dir.join("codes.csv");
     write_atomic(&csv, codes_csv(&kept).as_bytes())?;
     written.push(csv);
-    let project_qda = qda_project(&transcripts, &kept, &overview.memo);
+    let mut project_qda = qda_project(&transcripts, &kept, &overview.memo);
+    project_qda.dates = review_dates(project)?;
     let qdc = out_dir.join(export::codes_qda::CODEBOOK_FILE);
     qda::write_qdc(&qdc, &project_qda.codes, &project_qda.origin)?;
     written.push(qdc);
@@ -184,7 +185,27 @@ fn qda_project(transcripts: &[Transcript], codes: &[CodeView], project_memo: &st
         sources,
         codings,
         notes,
+        dates: QdaDates::at(std::time::UNIX_EPOCH),
     }
+}
+
+/// The project's dates from its audit trail: created at the first import, modified at the last
+/// review action (re-opening the page imports again, which changes nothing a reader sees).
+fn review_dates(project: &Project) -> Result<QdaDates, ReviewError> {
+    let (created, modified): (Option<String>, Option<String>) = project
+        .conn()
+        .query_row(
+            "SELECT MIN(at), MAX(CASE WHEN action != 'import' THEN at END) FROM audit",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .map_err(project.db())?;
+    let epoch = || qda::xs_date_time(std::time::UNIX_EPOCH);
+    let created = created.unwrap_or_else(epoch);
+    Ok(QdaDates {
+        modified: modified.unwrap_or_else(|| created.clone()),
+        created,
+    })
 }
 
 /// Character range in [`Transcript::text`] of the segments overlapping `[start, end)` ms.

@@ -12,11 +12,12 @@
 //! What goes where in a `.qdpx`:
 //! - each [`QdaSource`] becomes a `TextSource` whose text is `Sources/<guid>.txt`, with one
 //!   `PlainTextSelection` (holding one `Coding` → `CodeRef`) per [`QdaCoding`] of that source;
-//! - a source with an [`QdaSource::audio_path`] also becomes an `AudioSource` (by default
-//!   referencing the file as `absolute://<canonical path>`, or copied into `Sources/` with
-//!   [`AudioStorage::Copy`]) with a `Transcript` child: the same text in
-//!   `Sources/<transcript guid>.txt` and one `SyncPoint` (`position` in characters, `timeStamp`
-//!   in milliseconds) per [`QdaSyncPoint`];
+//! - a source with an [`QdaSource::audio_path`] also becomes an `AudioSource` (by default the
+//!   recording is embedded as `Sources/<audio guid>.<ext>`, `internal://…`, so the project is
+//!   self-contained; see [`AudioStorage`] for links instead) named after the recording, with a
+//!   `Transcript` child named `<recording>.txt` (QualCoder's name for a recording's transcript):
+//!   the same text in `Sources/<transcript guid>.txt` and one `SyncPoint` (`position` in
+//!   characters, `timeStamp` in milliseconds) per [`QdaSyncPoint`];
 //! - speakers are `Cases` with one `SourceRef` per source they speak in;
 //! - a code's definition is its `Description`; its [`QdaCode::note`] (e.g. `status: proposed`)
 //!   is a `Note` under `Notes` that the code points to with a `NoteRef`. The `.qdc` schema has no
@@ -29,9 +30,13 @@
 //!   values (code points) from 0, as the standard does, never bytes; a selection is the half-open
 //!   range `[start, end)`. [`char_span`] converts a Rust byte range.
 //! - **Times** are integer milliseconds on the original audio timeline.
+//! - **Dates and users**: every element that can carry them gets `creatingUser` /
+//!   `creationDateTime` and `modifyingUser` / `modifiedDateTime` from [`QdaProject::dates`] and
+//!   [`QdaProject::created_by`] (optional in the schema, but QualCoder's importer fails without
+//!   them).
 //! - **Determinism**: identical input gives byte-identical files: elements are written in input
 //!   order (codings grouped by source, keeping their order within a source), every derived GUID
-//!   comes from [`guid_for`], no timestamp is written (they are optional in the schema), and zip
+//!   comes from [`guid_for`], dates come from the input ([`QdaProject::dates`]), and zip
 //!   entries carry the fixed DOS date 1980-01-01 and mode 0644.
 //! - **Encoding**: UTF-8 without a byte-order mark, `\n` line ends; characters that XML 1.0
 //!   cannot hold (C0 controls other than tab, newline, carriage return) become U+FFFD in XML
@@ -165,21 +170,71 @@ pub struct QdaProject {
     pub codings: Vec<QdaCoding>,
     /// Project-level notes as `(guid, text)`, e.g. how the codes were produced.
     pub notes: Vec<(String, String)>,
+    /// When the content was made and last changed, written on every element that has dates.
+    pub dates: QdaDates,
+}
+
+/// Creation and modification dates as `xs:dateTime` in UTC, e.g. `2026-12-03T21:05:18Z`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QdaDates {
+    /// When the content was made.
+    pub created: String,
+    /// When it was last changed (not before `created`).
+    pub modified: String,
+}
+
+impl QdaDates {
+    /// Both dates at `t`, to the second.
+    pub fn at(t: std::time::SystemTime) -> QdaDates {
+        let text = xs_date_time(t);
+        QdaDates {
+            created: text.clone(),
+            modified: text,
+        }
+    }
+}
+
+/// `t` as an `xs:dateTime` in UTC to the second (`2026-12-03T21:05:18Z`); times before 1970
+/// (a broken clock or file system) are written as 1970-01-01T00:00:00Z.
+pub fn xs_date_time(t: std::time::SystemTime) -> String {
+    let t = t.max(std::time::UNIX_EPOCH);
+    humantime::format_rfc3339_seconds(t).to_string()
 }
 
 /// How a `.qdpx` holds the audio of its sources.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum AudioStorage {
-    /// Reference the file where it is (`absolute://…`): small project, but it only finds the
-    /// audio on a machine with the same path.
+    /// Copy each recording into the archive's `Sources/` (`internal://…`, stored uncompressed):
+    /// the project is self-contained and can be moved or sent as one file, but it is as large as
+    /// the recordings.
     #[default]
-    Reference,
-    /// Copy the file into `Sources/` (`internal://…`, stored uncompressed): self-contained but
-    /// as large as the recordings.
-    Copy,
+    Embed,
+    /// Link each recording by its path relative to the folder the `.qdpx` is written in
+    /// (`relative://…`), with that folder as the project's `basePath`: small, and it keeps
+    /// working when the project folder and the recordings move together (for tools that resolve
+    /// against the project's own location; QualCoder resolves against `basePath`).
+    Relative,
+    /// Link each recording by its canonical path (`absolute://…`): small, but only this
+    /// machine finds the audio.
+    Absolute,
 }
 
-/// Settings for [`write_qdpx_with`]. The default references audio files in place.
+impl std::str::FromStr for AudioStorage {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "embed" => Ok(AudioStorage::Embed),
+            "relative" => Ok(AudioStorage::Relative),
+            "absolute" | "link" => Ok(AudioStorage::Absolute),
+            other => Err(format!(
+                "unknown --qdpx-audio {other:?}: expected embed, relative or absolute"
+            )),
+        }
+    }
+}
+
+/// Settings for [`write_qdpx_with`]. The default embeds the audio.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct QdpxOptions {
     /// Where the audio goes.
@@ -339,6 +394,12 @@ pub enum QdaError {
         /// The path.
         path: PathBuf,
     },
+    /// A date is not an `xs:dateTime`.
+    #[error("project date {value:?} is not an xs:dateTime such as 2026-12-03T21:05:18Z")]
+    InvalidDate {
+        /// The value given.
+        value: String,
+    },
     /// A codebook needs at least one code (the schema requires one).
     #[error("codebook {path} would have no codes")]
     EmptyCodebook {
@@ -402,7 +463,7 @@ pub fn write_qdc(path: &Path, codes: &[QdaCode], origin: &str) -> Result<(), Qda
     Ok(())
 }
 
-/// Writes `project` as a `.qdpx` archive to `path`, atomically, referencing audio in place.
+/// Writes `project` as a `.qdpx` archive to `path`, atomically, with the audio embedded.
 pub fn write_qdpx(path: &Path, project: &QdaProject) -> Result<(), QdaError> {
     write_qdpx_with(path, project, &QdpxOptions::default())
 }

@@ -2,7 +2,7 @@
 //!
 //! Archive layout, in this order: `project.qde`, the folder entry `Sources/`, then per source
 //! `Sources/<source guid>.txt` (the text) and, with audio, `Sources/<transcript guid>.txt` (the
-//! transcript's copy of the text); last, with [`AudioStorage::Copy`], the recordings as
+//! transcript's copy of the text); last, with [`AudioStorage::Embed`], the recordings as
 //! `Sources/<audio guid>.<ext>` (extension lower-cased).
 //! Text entries are deflated, audio is stored as is (it is compressed already, or large and
 //! cheap to keep fast). Every entry has the DOS date 1980-01-01 and mode 0644 (folder 0755), so
@@ -41,12 +41,40 @@ pub(super) fn selection_guid(coding_guid: &str) -> String {
 
 /// How one source's audio appears in the project.
 struct AudioEntry {
-    /// The `AudioSource path` attribute (`absolute://…` or `internal://…`).
+    /// The `AudioSource path` attribute (`internal://…`, `relative://…` or `absolute://…`).
     path_attr: String,
-    /// The `AudioSource name`: the file's name.
+    /// The `AudioSource name`: the recording's id with the file's extension (QualCoder saves
+    /// the embedded file under this name, so it must be unique and a plain file name).
     name: String,
-    /// With [`AudioStorage::Copy`]: the archive member and the file to copy into it.
+    /// With [`AudioStorage::Embed`]: the archive member and the file to copy into it.
     copy: Option<(String, PathBuf)>,
+}
+
+/// Attributes every dated element carries: who made it and when, who changed it last and when.
+struct Stamp<'a> {
+    user: &'a str,
+    created: &'a str,
+    modified: &'a str,
+}
+
+impl<'a> Stamp<'a> {
+    fn of(p: &'a QdaProject) -> Stamp<'a> {
+        Stamp {
+            user: &p.created_by.guid,
+            created: &p.dates.created,
+            modified: &p.dates.modified,
+        }
+    }
+
+    /// `creatingUser`, `creationDateTime`, `modifyingUser`, `modifiedDateTime`.
+    fn full(&self) -> [(&'static str, Option<&'a str>); 4] {
+        [
+            ("creatingUser", Some(self.user)),
+            ("creationDateTime", Some(self.created)),
+            ("modifyingUser", Some(self.user)),
+            ("modifiedDateTime", Some(self.modified)),
+        ]
+    }
 }
 
 /// Writes the archive atomically. The project has been validated.
@@ -55,10 +83,16 @@ pub(super) fn write(
     project: &QdaProject,
     options: &QdpxOptions,
 ) -> Result<(), QdaError> {
+    // Only relative links need the folder (it may not exist yet for the other storages, and a
+    // write into a missing folder is reported against the archive).
+    let project_dir = match options.audio {
+        AudioStorage::Relative => Some(project_folder(path)?),
+        _ => None,
+    };
     let audio = project
         .sources
         .iter()
-        .map(|s| audio_entry(s, options.audio))
+        .map(|s| audio_entry(s, options.audio, project_dir.as_deref()))
         .collect::<Result<Vec<_>, _>>()?;
     // Open the audio files before the archive exists, so a missing recording is reported
     // against the recording, not the archive.
@@ -70,45 +104,98 @@ pub(super) fn write(
         })?;
         copies.push((member.clone(), opened));
     }
-    let qde = render(project, &audio);
+    let base_path = project_dir
+        .as_deref()
+        .map(|dir| utf8_path(dir, dir))
+        .transpose()?;
+    let qde = render(project, &audio, base_path.as_deref());
     write_atomic_with(path, |file| {
         write_zip(file, &qde, project, copies).map_err(std::io::Error::other)
     })?;
     Ok(())
 }
 
-fn audio_entry(s: &QdaSource, storage: AudioStorage) -> Result<Option<AudioEntry>, QdaError> {
+/// The canonical folder the project file is written in (relative links start there).
+fn project_folder(path: &Path) -> Result<PathBuf, QdaError> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    std::fs::canonicalize(&dir).map_err(|source| QdaError::Read { path: dir, source })
+}
+
+/// `path` as text with forward slashes (the standard's URLs use them on every platform).
+fn utf8_path(path: &Path, reported: &Path) -> Result<String, QdaError> {
+    let text = path.to_str().ok_or_else(|| QdaError::NonUtf8Path {
+        path: reported.to_path_buf(),
+    })?;
+    // Windows canonical paths carry the verbatim prefix `\\?\`, which other programs do not
+    // expect.
+    let text = text.strip_prefix(r"\\?\").unwrap_or(text);
+    Ok(text.replace('\\', "/"))
+}
+
+/// `target` relative to the folder `from` (both canonical), with `..` where needed.
+fn relative_to(target: &Path, from: &Path) -> PathBuf {
+    let t: Vec<_> = target.components().collect();
+    let f: Vec<_> = from.components().collect();
+    let common = t.iter().zip(&f).take_while(|(a, b)| a == b).count();
+    let mut rel = PathBuf::new();
+    for _ in common..f.len() {
+        rel.push("..");
+    }
+    for c in &t[common..] {
+        rel.push(c);
+    }
+    rel
+}
+
+fn audio_entry(
+    s: &QdaSource,
+    storage: AudioStorage,
+    project_dir: Option<&Path>,
+) -> Result<Option<AudioEntry>, QdaError> {
     let Some(audio) = &s.audio_path else {
         return Ok(None);
     };
-    let name = audio
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    let extension = audio
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase);
+    // The recording's id is unique in a project; its `/` (recordings in sub-folders of an
+    // archive) would make the name a path in the importing tool.
+    let stem = s.name.replace(['/', '\\'], "_");
+    let name = match &extension {
+        Some(ext) if !stem.ends_with(&format!(".{ext}")) => format!("{stem}.{ext}"),
+        _ => stem,
+    };
     let guid = audio_guid(&s.guid);
+    // Canonical, so a link has no `..` of its own and a missing recording is caught now, not
+    // when a researcher opens the project.
+    let canonical = || {
+        std::fs::canonicalize(audio).map_err(|source| QdaError::Read {
+            path: audio.clone(),
+            source,
+        })
+    };
     let entry = match storage {
-        AudioStorage::Reference => {
-            // Canonical, so the reference has no `..` and a missing recording is caught now,
-            // not when a researcher opens the project.
-            let absolute = std::fs::canonicalize(audio).map_err(|source| QdaError::Read {
-                path: audio.clone(),
-                source,
-            })?;
-            let text = absolute.to_str().ok_or_else(|| QdaError::NonUtf8Path {
-                path: audio.clone(),
-            })?;
-            // Windows canonical paths carry the verbatim prefix `\\?\`, which other programs
-            // do not expect; the standard's URLs use forward slashes on every platform.
-            let text = text.strip_prefix(r"\\?\").unwrap_or(text);
+        AudioStorage::Absolute => AudioEntry {
+            path_attr: format!("absolute://{}", utf8_path(&canonical()?, audio)?),
+            name,
+            copy: None,
+        },
+        AudioStorage::Relative => {
+            let from = project_dir.expect("relative links are computed from the project folder");
+            let rel = relative_to(&canonical()?, from);
             AudioEntry {
-                path_attr: format!("absolute://{}", text.replace('\\', "/")),
+                path_attr: format!("relative:///{}", utf8_path(&rel, audio)?),
                 name,
                 copy: None,
             }
         }
-        AudioStorage::Copy => {
-            let file_name = match audio.extension().and_then(|e| e.to_str()) {
-                Some(ext) => format!("{guid}.{}", ext.to_ascii_lowercase()),
+        AudioStorage::Embed => {
+            let file_name = match &extension {
+                Some(ext) => format!("{guid}.{ext}"),
                 None => guid.clone(),
             };
             AudioEntry {
@@ -122,8 +209,9 @@ fn audio_entry(s: &QdaSource, storage: AudioStorage) -> Result<Option<AudioEntry
 }
 
 /// `project.qde` as text. Pure and deterministic.
-fn render(p: &QdaProject, audio: &[Option<AudioEntry>]) -> String {
+fn render(p: &QdaProject, audio: &[Option<AudioEntry>], base_path: Option<&str>) -> String {
     let user = p.created_by.guid.as_str();
+    let stamp = Stamp::of(p);
     let mut out = XmlOut::new();
     out.start(
         "Project",
@@ -132,6 +220,10 @@ fn render(p: &QdaProject, audio: &[Option<AudioEntry>]) -> String {
             ("name", Some(p.name.as_str())),
             ("origin", Some(p.origin.as_str())),
             ("creatingUserGUID", Some(user)),
+            ("creationDateTime", Some(stamp.created)),
+            ("modifyingUserGUID", Some(user)),
+            ("modifiedDateTime", Some(stamp.modified)),
+            ("basePath", base_path),
         ],
     );
     out.start("Users", &[]);
@@ -155,7 +247,7 @@ fn render(p: &QdaProject, audio: &[Option<AudioEntry>]) -> String {
         for (source, audio) in p.sources.iter().zip(audio) {
             write_text_source(&mut out, p, source);
             if let Some(audio) = audio {
-                write_audio_source(&mut out, user, source, audio);
+                write_audio_source(&mut out, &stamp, source, audio);
             }
         }
         out.end("Sources");
@@ -191,17 +283,29 @@ fn write_cases(out: &mut XmlOut, p: &QdaProject) {
     out.end("Cases");
 }
 
+/// `attrs` followed by the stamp's four attributes.
+fn with_stamp<'a>(
+    attrs: &[(&'a str, Option<&'a str>)],
+    stamp: &Stamp<'a>,
+) -> Vec<(&'a str, Option<&'a str>)> {
+    let mut all = attrs.to_vec();
+    all.extend(stamp.full());
+    all
+}
+
 fn write_text_source(out: &mut XmlOut, p: &QdaProject, s: &QdaSource) {
-    let user = Some(p.created_by.guid.as_str());
+    let stamp = Stamp::of(p);
     let text_path = format!("internal://{}.txt", s.guid);
     out.start(
         "TextSource",
-        &[
-            ("guid", Some(s.guid.as_str())),
-            ("name", Some(s.name.as_str())),
-            ("plainTextPath", Some(text_path.as_str())),
-            ("creatingUser", user),
-        ],
+        &with_stamp(
+            &[
+                ("guid", Some(s.guid.as_str())),
+                ("name", Some(s.name.as_str())),
+                ("plainTextPath", Some(text_path.as_str())),
+            ],
+            &stamp,
+        ),
     );
     let source_key = canonical(&s.guid);
     for coding in p
@@ -213,17 +317,23 @@ fn write_text_source(out: &mut XmlOut, p: &QdaProject, s: &QdaSource) {
         let (start, end) = (coding.start.to_string(), coding.end.to_string());
         out.start(
             "PlainTextSelection",
-            &[
-                ("guid", Some(selection.as_str())),
-                ("name", coding.name.as_deref()),
-                ("startPosition", Some(start.as_str())),
-                ("endPosition", Some(end.as_str())),
-                ("creatingUser", user),
-            ],
+            &with_stamp(
+                &[
+                    ("guid", Some(selection.as_str())),
+                    ("name", coding.name.as_deref()),
+                    ("startPosition", Some(start.as_str())),
+                    ("endPosition", Some(end.as_str())),
+                ],
+                &stamp,
+            ),
         );
         out.start(
             "Coding",
-            &[("guid", Some(coding.guid.as_str())), ("creatingUser", user)],
+            &[
+                ("guid", Some(coding.guid.as_str())),
+                ("creatingUser", Some(stamp.user)),
+                ("creationDateTime", Some(stamp.created)),
+            ],
         );
         out.empty(
             "CodeRef",
@@ -235,25 +345,30 @@ fn write_text_source(out: &mut XmlOut, p: &QdaProject, s: &QdaSource) {
     out.end("TextSource");
 }
 
-fn write_audio_source(out: &mut XmlOut, user: &str, s: &QdaSource, audio: &AudioEntry) {
+fn write_audio_source(out: &mut XmlOut, stamp: &Stamp<'_>, s: &QdaSource, audio: &AudioEntry) {
     let guid = audio_guid(&s.guid);
     let transcript = transcript_guid(&s.guid);
     let transcript_path = format!("internal://{transcript}.txt");
     out.start(
         "AudioSource",
-        &[
-            ("guid", Some(guid.as_str())),
-            ("name", Some(audio.name.as_str())),
-            ("path", Some(audio.path_attr.as_str())),
-            ("creatingUser", Some(user)),
-        ],
+        &with_stamp(
+            &[
+                ("guid", Some(guid.as_str())),
+                ("name", Some(audio.name.as_str())),
+                ("path", Some(audio.path_attr.as_str())),
+            ],
+            stamp,
+        ),
     );
-    let attrs = [
-        ("guid", Some(transcript.as_str())),
-        ("name", Some(s.name.as_str())),
-        ("plainTextPath", Some(transcript_path.as_str())),
-        ("creatingUser", Some(user)),
-    ];
+    let transcript_name = format!("{}.txt", audio.name);
+    let attrs = with_stamp(
+        &[
+            ("guid", Some(transcript.as_str())),
+            ("name", Some(transcript_name.as_str())),
+            ("plainTextPath", Some(transcript_path.as_str())),
+        ],
+        stamp,
+    );
     if s.sync_points.is_empty() {
         out.empty("Transcript", &attrs);
     } else {
@@ -282,16 +397,18 @@ fn write_notes(out: &mut XmlOut, p: &QdaProject) {
         return;
     }
     out.start("Notes", &[]);
-    let user = Some(p.created_by.guid.as_str());
+    let stamp = Stamp::of(p);
     for (code, note) in code_notes {
         let guid = code_note_guid(&code.guid);
         out.start(
             "Note",
-            &[
-                ("guid", Some(guid.as_str())),
-                ("name", Some(code.name.as_str())),
-                ("creatingUser", user),
-            ],
+            &with_stamp(
+                &[
+                    ("guid", Some(guid.as_str())),
+                    ("name", Some(code.name.as_str())),
+                ],
+                &stamp,
+            ),
         );
         out.text_element("PlainTextContent", note);
         out.end("Note");
@@ -299,7 +416,7 @@ fn write_notes(out: &mut XmlOut, p: &QdaProject) {
     for (guid, text) in &p.notes {
         out.start(
             "Note",
-            &[("guid", Some(guid.as_str())), ("creatingUser", user)],
+            &with_stamp(&[("guid", Some(guid.as_str()))], &stamp),
         );
         out.text_element("PlainTextContent", text);
         out.end("Note");

@@ -22,8 +22,8 @@ use super::project::audio_guid;
 use super::validate::canonical;
 use super::xml::{Element, parse};
 use super::{
-    CODEBOOK_NAMESPACE, PROJECT_NAMESPACE, QdaCase, QdaCode, QdaCoding, QdaError, QdaProject,
-    QdaSource, QdaSyncPoint, QdaUser,
+    CODEBOOK_NAMESPACE, PROJECT_NAMESPACE, QdaCase, QdaCode, QdaCoding, QdaDates, QdaError,
+    QdaProject, QdaSource, QdaSyncPoint, QdaUser,
 };
 
 /// Reads a `.qdc` codebook.
@@ -258,6 +258,16 @@ impl ProjectReader<'_> {
                 .into_iter()
                 .filter(|(g, _)| !used_by_codes.contains(&canonical(g)))
                 .collect(),
+            dates: QdaDates {
+                created: root
+                    .attr("creationDateTime")
+                    .unwrap_or_default()
+                    .to_string(),
+                modified: root
+                    .attr("modifiedDateTime")
+                    .unwrap_or_default()
+                    .to_string(),
+            },
         })
     }
 

@@ -97,8 +97,21 @@ fn claim_codes(
     Ok(())
 }
 
+/// True when `s` is an `xs:dateTime` in UTC as this crate writes them (RFC 3339 with `Z`,
+/// optionally with fractions of a second).
+fn is_date_time(s: &str) -> bool {
+    s.ends_with('Z') && humantime::parse_rfc3339(s).is_ok()
+}
+
 /// Checks a whole project.
 pub(super) fn project(p: &QdaProject) -> Result<(), QdaError> {
+    for date in [&p.dates.created, &p.dates.modified] {
+        if !is_date_time(date) {
+            return Err(QdaError::InvalidDate {
+                value: date.clone(),
+            });
+        }
+    }
     let mut guids = GuidRegistry::default();
     guids.claim(&p.created_by.guid, || {
         format!("user {:?}", p.created_by.name)
