@@ -5,6 +5,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
 build_release
-"$QS" run audio_samples/grupo_focal_01.ogg --language es -o out/sample "$@"
-echo "outputs in out/sample/ (open out/sample/grupo_focal_01.md)"
+"$QS" run audio_samples/conversacion_es.ogg --language es -o out/sample "$@"
+echo "outputs in out/sample/ (open out/sample/conversacion_es.md)"
 echo "review the proposed codes in your browser: $QS review out/sample"

@@ -9,6 +9,7 @@
 //! ```
 
 pub mod export;
+mod reconcile;
 pub mod server;
 pub mod store;
 pub mod view;

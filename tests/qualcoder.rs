@@ -7,34 +7,20 @@
 //! exactly the text qualscribe coded, every speaker as a case, the recordings imported as audio
 //! files of the project (embedded in the `.qdpx`, so the project works on another machine).
 //!
+//! The reviewed Word transcripts are opened with python-docx (the library Word-processing tools
+//! in Python use) and must read exactly as the transcripts: title, details, one paragraph per
+//! speaker turn with the name in bold.
+//!
 //! The Python packages QualCoder needs are installed by `scripts/test.sh` (`need_clients_venv`)
 //! into the cache; `QUALSCRIBE_CLIENTS_PYTHON` names that interpreter.
 
 mod support;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use serde_json::Value;
-use support::{corpus, project, qualscribe_bin};
-
-/// The interpreter with QualCoder's packages (never skipped: the test command installs it).
-fn clients_python() -> PathBuf {
-    let python = std::env::var_os("QUALSCRIBE_CLIENTS_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            qualscribe::models::default_models_dir()
-                .parent()
-                .expect("the models folder lies in the cache folder")
-                .join("clients-venv/bin/python")
-        });
-    assert!(
-        python.is_file(),
-        "{} missing: run the tests with `bash scripts/test.sh`, which installs QualCoder's packages",
-        python.display()
-    );
-    python
-}
+use support::{clients_python, corpus, project, qualscribe_bin};
 
 /// Runs QualCoder's importer on `qdpx` (and `qdc`, `passages`) and returns its `result.json`.
 fn qualcoder_import(qdpx: &Path, qdc: Option<&Path>, passages: Option<&Path>) -> Value {
@@ -217,4 +203,134 @@ fn qualcoder_imports_the_reviewed_project_whole() {
         &result["qdpx_expectation"],
         "reviewed/project.qdpx",
     );
+}
+
+/// The paragraphs of a `.docx` as python-docx reads them: style, text and the bold runs.
+fn docx_paragraphs(docx: &Path) -> Vec<Value> {
+    let script = "import sys, json, docx\n\
+        d = docx.Document(sys.argv[1])\n\
+        print(json.dumps([{'style': p.style.name, 'text': p.text,\n\
+        'bold': [r.text for r in p.runs if r.bold]} for p in d.paragraphs]))\n";
+    let out = Command::new(clients_python())
+        .arg("-c")
+        .arg(script)
+        .arg(docx)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "python-docx cannot open {}: {}",
+        docx.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// `[hh:mm:ss]` of a time in ms.
+fn clock(ms: u64) -> String {
+    let s = ms / 1000;
+    format!("{:02}:{:02}:{:02}", s / 3600, s / 60 % 60, s % 60)
+}
+
+/// The turns a transcript JSON holds, as the Word export must show them: consecutive segments
+/// of one speaker joined, `Name: [hh:mm:ss] text`.
+fn expected_turns(t: &Value) -> Vec<(Option<String>, String)> {
+    let mut turns: Vec<(Option<String>, u64, String)> = Vec::new();
+    for seg in as_array(&t["segments"], "segments") {
+        let text = seg["text"]
+            .as_str()
+            .unwrap()
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
+        if text.is_empty() {
+            continue;
+        }
+        let speaker = seg["speaker"].as_str().map(str::to_string);
+        match turns.last_mut() {
+            Some(last) if speaker.is_some() && last.0 == speaker => {
+                last.2.push(' ');
+                last.2.push_str(&text);
+            }
+            _ => turns.push((speaker, seg["start_ms"].as_u64().unwrap(), text)),
+        }
+    }
+    turns
+        .into_iter()
+        .map(|(speaker, start, text)| {
+            let name = speaker
+                .as_ref()
+                .map(|s| format!("{s}: "))
+                .unwrap_or_default();
+            (speaker, format!("{name}[{}] {text}", clock(start)))
+        })
+        .collect()
+}
+
+/// The reviewed Word transcripts open in python-docx and read exactly as the transcripts.
+#[test]
+fn word_transcripts_open_and_match_the_transcripts() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("salida");
+    analyse_interviews(&out);
+    let status = Command::new(qualscribe_bin())
+        .args(["review", "--export-only"])
+        .arg(&out)
+        .status()
+        .unwrap();
+    assert!(status.success(), "review --export-only failed");
+    let transcripts = out.join("reviewed/transcripts");
+    for i in 1..=3 {
+        let uri = format!("entrevista_exp{i}");
+        let json: Value = serde_json::from_str(
+            &std::fs::read_to_string(transcripts.join(format!("{uri}.transcript.json"))).unwrap(),
+        )
+        .unwrap();
+        let paragraphs = docx_paragraphs(&transcripts.join(format!("{uri}.docx")));
+        assert_eq!(paragraphs[0]["style"], "Heading 1", "{uri}: title");
+        assert_eq!(paragraphs[0]["text"], uri.as_str());
+        let texts: Vec<&str> = paragraphs
+            .iter()
+            .map(|p| p["text"].as_str().unwrap())
+            .collect();
+        let duration = clock(json["source"]["duration_ms"].as_u64().unwrap());
+        for line in [
+            format!("Duration: {duration}"),
+            format!("Model: {}", json["model"]["name"].as_str().unwrap()),
+            "Recording: entrevista_exp".to_string() + &format!("{i}.wav"),
+        ] {
+            assert!(
+                texts.contains(&line.as_str()),
+                "{uri}: `{line}` in {texts:?}"
+            );
+        }
+        assert!(
+            texts.iter().any(|t| t.starts_with("Language: es")),
+            "{uri}: language"
+        );
+        let blank = texts
+            .iter()
+            .position(|t| t.is_empty())
+            .expect("a blank line after the details");
+        let turns = expected_turns(&json);
+        assert!(turns.len() > 5, "{uri}: the fixture has turns");
+        let body: Vec<&str> = texts[blank + 1..].to_vec();
+        let wanted: Vec<&str> = turns.iter().map(|(_, t)| t.as_str()).collect();
+        assert_eq!(
+            body, wanted,
+            "{uri}: one paragraph per turn, text as in the transcript"
+        );
+        for (p, (speaker, _)) in paragraphs[blank + 1..].iter().zip(&turns) {
+            let bold: Vec<&str> = as_array(&p["bold"], "bold")
+                .iter()
+                .map(|b| b.as_str().unwrap())
+                .collect();
+            match speaker {
+                Some(name) => {
+                    assert_eq!(bold, [format!("{name}: ").as_str()], "{uri}: name in bold")
+                }
+                None => assert!(bold.is_empty(), "{uri}: nothing bold without a speaker"),
+            }
+        }
+    }
 }

@@ -444,6 +444,97 @@ fn exports_reflect_the_review() {
     );
 }
 
+/// A corrected segment reaches everything built from it: the passage that covers it (page and
+/// codes.md), the exact characters coded in the .qdpx, and the reviewed .docx transcript.
+#[test]
+fn a_corrected_segment_reaches_passages_quotes_and_every_reviewed_export() {
+    let (dir, mut p) = fresh();
+    let o = p.overview().unwrap();
+    // A coded passage and a segment lying wholly inside it.
+    let (code_id, passage, seg) = codes(&o)
+        .into_iter()
+        .flat_map(|c| c.passages.iter().map(move |pv| (c.id, pv)))
+        .find_map(|(code_id, pv)| {
+            let view = p.transcript_view(&pv.uri).unwrap().unwrap();
+            view.segments
+                .into_iter()
+                .find(|s| {
+                    s.start_ms >= pv.start_ms
+                        && s.text.split_whitespace().count() >= 3
+                        && pv.text.contains(&s.text)
+                })
+                .map(|s| (code_id, pv.clone(), s))
+        })
+        .expect("a coded passage holding a whole segment");
+    let first_word = seg.text.split_whitespace().next().unwrap();
+    let corrected_segment = seg.text.replacen(first_word, "Palabracorregida", 1);
+    let expected = passage.text.replacen(&seg.text, &corrected_segment, 1);
+    p.apply(
+        &Action::EditSegment {
+            segment: seg.id,
+            text: corrected_segment.clone(),
+        },
+        "ana",
+    )
+    .unwrap();
+
+    let shown = code(&p.overview().unwrap(), code_id)
+        .passages
+        .iter()
+        .find(|pv| pv.id == passage.id)
+        .unwrap()
+        .text
+        .clone();
+    assert_eq!(shown, expected, "the page shows the corrected passage");
+
+    let out = dir.path().join("reviewed");
+    export_reviewed(&p, &out).unwrap();
+    let md = std::fs::read_to_string(out.join("codes.md")).unwrap();
+    assert!(
+        md.contains(&expected),
+        "codes.md quotes the corrected text:\n{md}"
+    );
+
+    let project = qda::read_qdpx(&out.join("project.qdpx")).unwrap();
+    let source = project
+        .sources
+        .iter()
+        .find(|s| s.name == passage.uri)
+        .unwrap();
+    let coded: Vec<String> = project
+        .codings
+        .iter()
+        .filter(|k| k.source_guid == source.guid)
+        .map(|k| {
+            source
+                .text
+                .chars()
+                .skip(k.start)
+                .take(k.end - k.start)
+                .collect()
+        })
+        .collect();
+    assert!(
+        coded.contains(&expected),
+        "the .qdpx codes exactly the corrected passage: {coded:#?}"
+    );
+
+    let docx = std::fs::File::open(out.join(format!("transcripts/{}.docx", passage.uri))).unwrap();
+    let mut document = String::new();
+    std::io::Read::read_to_string(
+        &mut zip::ZipArchive::new(docx)
+            .unwrap()
+            .by_name("word/document.xml")
+            .unwrap(),
+        &mut document,
+    )
+    .unwrap();
+    assert!(
+        document.contains("Palabracorregida"),
+        "the reviewed .docx is corrected"
+    );
+}
+
 /// Crash safety: the test re-runs itself as a child process that applies renames in a loop, and
 /// kills it with SIGKILL at a moment that varies; the database must be intact and its state must
 /// match its audit trail (an action and its audit entry are committed together or not at all).

@@ -91,7 +91,7 @@ impl StageStore {
     pub fn save_transcript(&self, key: &StageKey, t: &Transcript) -> Result<(), crate::Error> {
         let path = self.path(key, "transcript");
         self.ensure_dir(&path)?;
-        write_atomic(&path, export::render(t, export::Format::Json).as_bytes())?;
+        write_atomic(&path, &export::render(t, export::Format::Json))?;
         Ok(())
     }
 

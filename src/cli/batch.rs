@@ -40,7 +40,7 @@ pub struct BatchArgs {
     /// Process only slice K of N of the archive (e.g. a Slurm array task); join with `merge`
     #[arg(long, value_name = "K/N")]
     shard: Option<String>,
-    /// Formats, comma-separated: txt,srt,vtt,json,md or all (the JSON transcript is always written)
+    /// Formats, comma-separated: txt,srt,vtt,json,md,docx or all (the JSON transcript is always written)
     #[arg(long, default_value = "all")]
     format: String,
     #[command(flatten)]

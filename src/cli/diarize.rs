@@ -30,7 +30,7 @@ pub struct DiarizeArgs {
     /// Output folder [default: the transcript's folder]
     #[arg(short = 'o', long = "output-dir")]
     output_dir: Option<PathBuf>,
-    /// Formats, comma-separated: txt,srt,vtt,json,md or all
+    /// Formats, comma-separated: txt,srt,vtt,json,md,docx or all
     #[arg(long, default_value = "all")]
     format: String,
     #[command(flatten)]

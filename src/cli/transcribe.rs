@@ -33,7 +33,7 @@ pub struct TranscribeArgs {
     /// Output folder (created if missing)
     #[arg(short = 'o', long = "output-dir", default_value = "qualscribe-output")]
     output_dir: PathBuf,
-    /// Formats, comma-separated: txt,srt,vtt,json,md or all
+    /// Formats, comma-separated: txt,srt,vtt,json,md,docx or all
     #[arg(long, default_value = "all")]
     format: String,
     /// Print nothing but errors

@@ -7,10 +7,11 @@
 //! | [`Format::Vtt`] | `<uri>.vtt` | WebVTT subtitles, `HH:MM:SS.mmm` times, `<v Name>` voice tags |
 //! | [`Format::Json`] | `<uri>.transcript.json` | the canonical artifact, pretty JSON plus a trailing newline |
 //! | [`Format::Md`] | `<uri>.md` | Markdown: title, metadata table, timestamped text |
+//! | [`Format::Docx`] | `<uri>.docx` | Word: title, recording details, one paragraph per speaker turn |
 //!
 //! Every renderer is pure and deterministic: the same transcript gives byte-identical output.
-//! Every file is UTF-8 with `\n` line ends and ends with a newline (SRT and TXT of a transcript
-//! without text are empty).
+//! Every text file is UTF-8 with `\n` line ends and ends with a newline (SRT and TXT of a
+//! transcript without text are empty).
 //! Subtitle cues (SRT and VTT share them, see `cues`) hold at most 2 lines of at most
 //! 42 characters and last at most 7 s; they are sorted, non-overlapping and have `end > start`.
 //! Files are written atomically ([`crate::atomic`]), so a reader never sees half a file.
@@ -21,6 +22,7 @@ pub mod analysis_json;
 pub mod codes_qda;
 pub mod codes_report;
 mod cues;
+mod docx;
 mod json;
 mod md;
 pub mod qda;
@@ -50,19 +52,22 @@ pub enum Format {
     Json,
     /// Markdown (`.md`).
     Md,
+    /// Word document (`.docx`).
+    Docx,
 }
 
 impl Format {
     /// Every format, in the order `all` expands to.
-    pub const ALL: [Format; 5] = [
+    pub const ALL: [Format; 6] = [
         Format::Txt,
         Format::Srt,
         Format::Vtt,
         Format::Json,
         Format::Md,
+        Format::Docx,
     ];
 
-    /// The lower-case name used on the command line (`txt`, `srt`, `vtt`, `json`, `md`).
+    /// The lower-case name used on the command line (`txt`, `srt`, `vtt`, `json`, `md`, `docx`).
     pub fn name(self) -> &'static str {
         match self {
             Format::Txt => "txt",
@@ -70,6 +75,7 @@ impl Format {
             Format::Vtt => "vtt",
             Format::Json => "json",
             Format::Md => "md",
+            Format::Docx => "docx",
         }
     }
 
@@ -81,6 +87,7 @@ impl Format {
             Format::Vtt => ".vtt",
             Format::Json => ".transcript.json",
             Format::Md => ".md",
+            Format::Docx => ".docx",
         }
     }
 }
@@ -110,7 +117,7 @@ impl FromStr for Format {
 #[derive(Debug, thiserror::Error)]
 pub enum ExportError {
     /// A name in a format list is not a format.
-    #[error("unknown export format `{name}` (expected txt, srt, vtt, json, md or all)")]
+    #[error("unknown export format `{name}` (expected txt, srt, vtt, json, md, docx or all)")]
     UnknownFormat {
         /// The name as given.
         name: String,
@@ -199,15 +206,22 @@ pub fn output_path(out_dir: &Path, uri: &str, f: Format) -> PathBuf {
     out_dir.join(format!("{stem}{}", f.file_suffix()))
 }
 
-/// Renders `t` in format `f`. Pure and deterministic.
-pub fn render(t: &Transcript, f: Format) -> String {
+/// Renders `t` in format `f`: the file's bytes. Deterministic (the `.docx` also reads the
+/// recording's file date, see [`docx`]).
+pub fn render(t: &Transcript, f: Format) -> Vec<u8> {
     match f {
-        Format::Txt => txt::render(t),
-        Format::Srt => srt::render(t),
-        Format::Vtt => vtt::render(t),
-        Format::Json => json::render(t),
-        Format::Md => md::render(t),
+        Format::Txt => txt::render(t).into_bytes(),
+        Format::Srt => srt::render(t).into_bytes(),
+        Format::Vtt => vtt::render(t).into_bytes(),
+        Format::Json => json::render(t).into_bytes(),
+        Format::Md => md::render(t).into_bytes(),
+        Format::Docx => docx::render(t),
     }
+}
+
+/// The canonical transcript artifact as text (what `<uri>.transcript.json` holds).
+pub fn render_json(t: &Transcript) -> String {
+    json::render(t)
 }
 
 /// Writes each of `formats` for `t` into `out_dir` (which must exist), atomically.
@@ -222,7 +236,7 @@ pub fn write_all(
     let mut written = Vec::with_capacity(formats.len());
     for &f in formats {
         let path = output_path(out_dir, &t.uri, f);
-        write_atomic(&path, render(t, f).as_bytes())?;
+        write_atomic(&path, &render(t, f))?;
         written.push(path);
     }
     Ok(written)
@@ -231,6 +245,8 @@ pub fn write_all(
 /// One segment as the text formats show it.
 struct Paragraph<'a> {
     start_ms: u64,
+    /// The segment's speaker, if any.
+    speaker: Option<&'a str>,
     /// The speaker's name when this paragraph opens a turn.
     turn_speaker: Option<&'a str>,
     /// The text with whitespace collapsed, so a paragraph stays on one line.
@@ -251,6 +267,7 @@ fn paragraphs(t: &Transcript) -> Vec<Paragraph<'_>> {
         previous_speaker = speaker;
         out.push(Paragraph {
             start_ms: seg.start_ms,
+            speaker,
             turn_speaker,
             text,
         });

@@ -2,6 +2,11 @@
 //! an independent parser (`subtp`), JSON round trip, and file-writing failures.
 
 use super::*;
+
+/// A text format's output as a string (every format but `.docx`).
+fn render(t: &Transcript, f: Format) -> String {
+    String::from_utf8(super::render(t, f)).unwrap()
+}
 use crate::transcript::{
     LanguageInfo, ModelInfo, Segment, SourceInfo, SpeechRegion, TranscribeSettings, Word,
 };
@@ -465,15 +470,16 @@ fn write_all_writes_every_format_and_leaves_no_temp_files() {
             "entrevista-03.srt",
             "entrevista-03.vtt",
             "entrevista-03.transcript.json",
-            "entrevista-03.md"
+            "entrevista-03.md",
+            "entrevista-03.docx"
         ]
     );
     for (path, f) in written.iter().zip(Format::ALL) {
-        assert_eq!(std::fs::read_to_string(path).unwrap(), render(&t, f));
+        assert_eq!(std::fs::read(path).unwrap(), super::render(&t, f));
     }
     // Twice: the second write replaces files in place, still nothing else in the folder.
     write_all(&t, dir.path(), &Format::ALL).unwrap();
-    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 5);
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 6);
 }
 
 #[test]
@@ -514,7 +520,8 @@ fn formats_parse_case_insensitively_and_expand_all() {
             Format::Txt,
             Format::Srt,
             Format::Vtt,
-            Format::Json
+            Format::Json,
+            Format::Docx
         ]
     );
     let err = parse_formats("txt,docx").unwrap_err();

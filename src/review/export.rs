@@ -2,10 +2,12 @@
 //! note), rejected and merged-away codes dropped, new names used, memos carried as notes;
 //! transcripts with corrected text and speaker names.
 
+use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 use super::ReviewError;
+use super::reconcile::CorrectedPassage;
 use super::store::Project;
 use super::view::CodeView;
 use crate::atomic::write_atomic;
@@ -29,7 +31,8 @@ pub fn export_reviewed(project: &Project, out_dir: &Path) -> Result<Vec<PathBuf>
     for t in &transcripts {
         written.extend(export::write_all(t, &transcripts_dir, &Format::ALL)?);
     }
-    // Exported: codes still proposed and those accepted, with their memos.
+    // Exported: codes still proposed and those accepted, with their memos, and the passages
+    // that still hold words after the reviewer's corrections (texts already corrected).
     let overview = project.overview()?;
     let kept: Vec<CodeView> = overview
         .themes
@@ -37,7 +40,12 @@ pub fn export_reviewed(project: &Project, out_dir: &Path) -> Result<Vec<PathBuf>
         .flat_map(|t| &t.codes)
         .filter(|c| c.status == "accepted" || c.status == "proposed")
         .cloned()
+        .map(|mut c| {
+            c.passages.retain(|p| !p.text.is_empty());
+            c
+        })
         .collect();
+    let spans = project.passage_corrections(None)?;
 
     let md = out_dir.join("codes.md");
     write_atomic(&md, codes_markdown(&kept, &overview.memo).as_bytes())?;
@@ -45,7 +53,7 @@ pub fn export_reviewed(project: &Project, out_dir: &Path) -> Result<Vec<PathBuf>
     let csv = out_dir.join("codes.csv");
     write_atomic(&csv, codes_csv(&kept).as_bytes())?;
     written.push(csv);
-    let mut project_qda = qda_project(&transcripts, &kept, &overview.memo);
+    let mut project_qda = qda_project(&transcripts, &kept, &spans, &overview.memo);
     project_qda.dates = review_dates(project)?;
     let qdc = out_dir.join(export::codes_qda::CODEBOOK_FILE);
     qda::write_qdc(&qdc, &project_qda.codes, &project_qda.origin)?;
@@ -124,9 +132,14 @@ fn codes_csv(codes: &[CodeView]) -> String {
     csv
 }
 
-/// The reviewed codes as a REFI-QDA project: a passage is coded over the segments its time
-/// span covers, so corrected text keeps its codings.
-fn qda_project(transcripts: &[Transcript], codes: &[CodeView], project_memo: &str) -> QdaProject {
+/// The reviewed codes as a REFI-QDA project: a passage is coded over exactly its (corrected)
+/// characters, or over the segments its time span covers when it cannot be found in the text.
+fn qda_project(
+    transcripts: &[Transcript],
+    codes: &[CodeView],
+    spans: &HashMap<i64, Option<CorrectedPassage>>,
+    project_memo: &str,
+) -> QdaProject {
     let sources: Vec<_> = transcripts.iter().map(qda_source).collect();
     let qda_codes: Vec<QdaCode> = codes
         .iter()
@@ -156,7 +169,11 @@ fn qda_project(transcripts: &[Transcript], codes: &[CodeView], project_memo: &st
             let Some((ti, t)) = transcripts.iter().enumerate().find(|(_, t)| t.uri == p.uri) else {
                 continue;
             };
-            let Some((start, end)) = char_range_of_time(t, p.start_ms, p.end_ms) else {
+            let range = match spans.get(&p.id) {
+                Some(corrected) => corrected.as_ref().map(|c| (c.chars.start, c.chars.end)),
+                None => char_range_of_time(t, p.start_ms, p.end_ms),
+            };
+            let Some((start, end)) = range else {
                 continue;
             };
             codings.push(QdaCoding {

@@ -359,7 +359,7 @@ fn import_transcript(
     transcript_path: &Path,
 ) -> rusqlite::Result<usize> {
     let audio = resolve_audio(&t.source.path, transcript_path);
-    let json = export::render(t, Format::Json);
+    let json = export::render_json(t);
     let new = tx.execute(
         "INSERT INTO recordings(uri, audio_path, duration_ms, language, transcript_json)
          VALUES (?1, ?2, ?3, ?4, ?5)

@@ -7,6 +7,7 @@ use rusqlite::params;
 use serde::Serialize;
 
 use super::ReviewError;
+use super::reconcile::{CorrectedPassage, StoredPassage, corrected_passages, corrected_words};
 use super::store::Project;
 use crate::transcript::Transcript;
 
@@ -186,7 +187,8 @@ impl Project {
             speakers.sort_by(|a, b| a.label.cmp(&b.label));
             rec.speakers = speakers;
         }
-        let codes = self.codes(&names, &memos)?;
+        let mut codes = self.codes(&names, &memos)?;
+        self.correct_passage_texts(&mut codes)?;
         let mut themes: Vec<ThemeView> = Vec::new();
         for (theme, code) in codes {
             match themes.iter_mut().find(|t| t.key == theme) {
@@ -336,9 +338,79 @@ impl Project {
         Ok(p.map(std::path::PathBuf::from))
     }
 
-    /// The transcripts as reviewed: corrected segment text (an edited segment loses its word
-    /// timings, which no longer match) and speaker names.
+    /// The transcripts as reviewed: corrected segment text (words the reviewer left as they
+    /// were keep their timings, see [`corrected_words`]) and speaker names.
     pub fn reviewed_transcripts(&self) -> Result<Vec<Transcript>, ReviewError> {
+        Ok(self
+            .transcripts(None)?
+            .into_iter()
+            .map(|(_, reviewed)| reviewed)
+            .collect())
+    }
+
+    /// Passage texts as the reviewer corrected them, for passages covering edited segments; a
+    /// passage whose words were all deleted reads empty.
+    fn correct_passage_texts(&self, codes: &mut [(String, CodeView)]) -> Result<(), ReviewError> {
+        let edited = self.edited_recordings()?;
+        if edited.is_empty() {
+            return Ok(());
+        }
+        let corrected = self.passage_corrections(Some(&edited))?;
+        for p in codes.iter_mut().flat_map(|(_, c)| &mut c.passages) {
+            if let Some(c) = corrected.get(&p.id) {
+                p.text = c.as_ref().map(|c| c.text.clone()).unwrap_or_default();
+            }
+        }
+        Ok(())
+    }
+
+    /// Recordings with at least one corrected segment.
+    fn edited_recordings(&self) -> Result<Vec<String>, ReviewError> {
+        let db = self.db();
+        let mut stmt = self
+            .conn()
+            .prepare("SELECT DISTINCT uri FROM segments WHERE text != machine_text ORDER BY uri")
+            .map_err(&db)?;
+        let rows = stmt.query_map([], |r| r.get(0)).map_err(&db)?;
+        rows.collect::<Result<_, _>>().map_err(&db)
+    }
+
+    /// Where every passage of the given recordings (all when `None`) lands in the reviewed
+    /// transcripts: corrected text and character range. Passages not found are left out.
+    pub(crate) fn passage_corrections(
+        &self,
+        uris: Option<&[String]>,
+    ) -> Result<HashMap<i64, Option<CorrectedPassage>>, ReviewError> {
+        let db = self.db();
+        let mut stmt = self
+            .conn()
+            .prepare("SELECT id, start_ms, text FROM passages WHERE uri = ?1")
+            .map_err(&db)?;
+        let mut out = HashMap::new();
+        for (machine, reviewed) in self.transcripts(uris)? {
+            let rows: Vec<(i64, i64, String)> = stmt
+                .query_map([&machine.uri], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                .map_err(&db)?
+                .collect::<Result<_, _>>()
+                .map_err(&db)?;
+            let stored: Vec<StoredPassage<'_>> = rows
+                .iter()
+                .map(|(id, start_ms, text)| StoredPassage {
+                    id: *id,
+                    start_ms: *start_ms,
+                    text,
+                })
+                .collect();
+            out.extend(corrected_passages(&machine, &reviewed, &stored));
+        }
+        Ok(out)
+    }
+
+    /// `(machine, reviewed)` transcripts of the given recordings (all when `None`), by uri.
+    fn transcripts(
+        &self,
+        uris: Option<&[String]>,
+    ) -> Result<Vec<(Transcript, Transcript)>, ReviewError> {
         let db = self.db();
         let names = self.speaker_names()?;
         let mut stmt = self
@@ -348,18 +420,22 @@ impl Project {
         let rows: Vec<(String, String)> = stmt
             .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
             .map_err(&db)?
-            .collect::<Result<_, _>>()
-            .map_err(&db)?;
+            .collect::<Result<Vec<(String, String)>, _>>()
+            .map_err(&db)?
+            .into_iter()
+            .filter(|(uri, _)| uris.is_none_or(|wanted| wanted.contains(uri)))
+            .collect();
         let mut seg_stmt = self
             .conn()
             .prepare("SELECT idx, text, text != machine_text FROM segments WHERE uri = ?1")
             .map_err(&db)?;
         let mut out = Vec::new();
         for (uri, json) in rows {
-            let mut t: Transcript =
+            let machine: Transcript =
                 serde_json::from_str(&json).map_err(|e| ReviewError::Corrupt {
                     what: format!("transcript of {uri}: {e}"),
                 })?;
+            let mut t = machine.clone();
             let edits: Vec<(i64, String, bool)> = seg_stmt
                 .query_map([&uri], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
                 .map_err(&db)?
@@ -371,8 +447,10 @@ impl Project {
                     .and_then(|i| t.segments.get_mut(i))
                     && edited
                 {
+                    seg.words =
+                        corrected_words(&seg.text, &seg.words, &text, (seg.start_ms, seg.end_ms))
+                            .unwrap_or_default();
                     seg.text = text;
-                    seg.words.clear();
                 }
             }
             for seg in &mut t.segments {
@@ -382,7 +460,7 @@ impl Project {
                     seg.speaker = Some(name.clone());
                 }
             }
-            out.push(t);
+            out.push((machine, t));
         }
         Ok(out)
     }

@@ -47,3 +47,22 @@ pub fn tiny_en() -> &'static Engines {
 pub fn qualscribe_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_qualscribe"))
 }
+
+/// The interpreter with the client programs' packages (QualCoder's, python-docx); never
+/// skipped: the test command installs them.
+pub fn clients_python() -> PathBuf {
+    let python = std::env::var_os("QUALSCRIBE_CLIENTS_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            qualscribe::models::default_models_dir()
+                .parent()
+                .expect("the models folder lies in the cache folder")
+                .join("clients-venv/bin/python")
+        });
+    assert!(
+        python.is_file(),
+        "{} missing: run the tests with `bash scripts/test.sh`, which installs QualCoder's packages",
+        python.display()
+    );
+    python
+}
