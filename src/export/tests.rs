@@ -3,7 +3,8 @@
 
 use super::*;
 use crate::transcript::{
-    LanguageInfo, ModelInfo, Segment, SourceInfo, SpeechRegion, TranscribeSettings, Word,
+    LanguageInfo, ModelInfo, Segment, SourceInfo, SpeechRegion, TranscribeSettings,
+    UntranscribedReason, UntranscribedSpan, Word,
 };
 
 const LONG_TEXT: &str = "Cuando llegué a la ciudad no conocía a nadie, así que pasé los \
@@ -74,6 +75,7 @@ fn interview() -> Transcript {
             segment(2, 15_000, 16_000, "Fue duro.", Some("Ana")),
             segment(3, 3_600_000, 3_601_500, "¿Y ahora?", Some("Luis")),
         ],
+        untranscribed: Vec::new(),
     }
 }
 
@@ -90,6 +92,66 @@ buscando trabajo y aprendiendo cómo funcionaba todo.
 Luis: [01:00:00] ¿Y ahora?
 ";
     assert_eq!(render(&interview(), Format::Txt), expected);
+}
+
+/// The interview with speech nobody transcribed inside Ana's turn and after the last segment.
+fn interview_with_gaps() -> Transcript {
+    let mut t = interview();
+    t.untranscribed = vec![
+        UntranscribedSpan {
+            start_ms: 14_000,
+            end_ms: 14_900,
+            reason: UntranscribedReason::DroppedByGuard,
+        },
+        UntranscribedSpan {
+            start_ms: 3_601_000,
+            end_ms: 3_603_500,
+            reason: UntranscribedReason::NothingDecoded,
+        },
+    ];
+    t
+}
+
+#[test]
+fn txt_marks_untranscribed_speech_in_time_order() {
+    let expected = "\
+[00:00:00] Buenos días, ¿empezamos?
+
+Ana: [00:00:03] Cuando llegué a la ciudad no conocía a nadie, así que pasé los primeros meses \
+buscando trabajo y aprendiendo cómo funcionaba todo.
+
+[inaudible 00:00:14–00:00:15]
+
+Ana: [00:00:15] Fue duro.
+
+Luis: [01:00:00] ¿Y ahora?
+
+[inaudible 01:00:01–01:00:04]
+";
+    assert_eq!(render(&interview_with_gaps(), Format::Txt), expected);
+}
+
+#[test]
+fn md_marks_untranscribed_speech_in_time_order() {
+    let md = render(&interview_with_gaps(), Format::Md);
+    assert!(
+        md.contains("\n\n\\[inaudible 00:00:14–00:00:15\\]\n\n**Ana:** [00:00:15] Fue duro.\n"),
+        "{md}"
+    );
+    assert!(
+        md.ends_with("¿Y ahora?\n\n\\[inaudible 01:00:01–01:00:04\\]\n"),
+        "{md}"
+    );
+}
+
+#[test]
+fn untranscribed_spans_round_trip_through_json_and_are_absent_when_none() {
+    let t = interview_with_gaps();
+    let json = render(&t, Format::Json);
+    assert!(json.contains("\"reason\": \"dropped_by_guard\""), "{json}");
+    let back: Transcript = serde_json::from_str(&json).unwrap();
+    assert_eq!(back, t);
+    assert!(!render(&interview(), Format::Json).contains("untranscribed"));
 }
 
 #[test]
