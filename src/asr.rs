@@ -20,7 +20,10 @@ use whisper_rs::{
     WhisperContextParameters, WhisperSegment, WhisperState,
 };
 
-use crate::transcript::{LanguageInfo, Segment, SpeechRegion, Word, words_text};
+use crate::transcript::{
+    LanguageInfo, MIN_UNTRANSCRIBED_MS, Segment, SpeechRegion, UntranscribedReason,
+    UntranscribedSpan, Word, words_text,
+};
 use crate::vad::{SpeechTimeline, compact_speech};
 
 /// Silence put between speech regions when they are joined for Whisper. Long enough for Whisper
@@ -108,6 +111,8 @@ pub struct AsrOutput {
     pub language: LanguageInfo,
     /// Segments on the original timeline.
     pub segments: Vec<Segment>,
+    /// Speech regions left without words (see [`untranscribed_spans`]).
+    pub untranscribed: Vec<UntranscribedSpan>,
 }
 
 /// A loaded Whisper model, shared by all files of a run.
@@ -194,6 +199,7 @@ impl Transcriber {
             return Ok(AsrOutput {
                 language,
                 segments: Vec::new(),
+                untranscribed: Vec::new(),
             });
         }
         let mut state = self
@@ -208,10 +214,13 @@ impl Transcriber {
         state
             .full(params, &compact)
             .map_err(whisper_err("decoding"))?;
-        let segments = self.collect_segments(&state, &timeline)?;
+        let decoded = self.collect_segments(&state, &timeline)?;
+        let segments = guard::clean(decoded.clone());
+        let untranscribed = untranscribed_spans(speech, &decoded, &segments);
         Ok(AsrOutput {
             language,
-            segments: guard::clean(segments),
+            segments,
+            untranscribed,
         })
     }
 
@@ -283,6 +292,76 @@ impl Transcriber {
             s.id = i as u32;
         }
         Ok(segments)
+    }
+}
+
+/// The speech regions of at least [`MIN_UNTRANSCRIBED_MS`] that no word of `kept` touches, in
+/// time order. The reason is [`UntranscribedReason::DroppedByGuard`] when a word of `decoded`
+/// (Whisper's output before the guards) touched the region, else
+/// [`UntranscribedReason::NothingDecoded`].
+pub fn untranscribed_spans(
+    speech: &[SpeechRegion],
+    decoded: &[Segment],
+    kept: &[Segment],
+) -> Vec<UntranscribedSpan> {
+    let kept_words = WordCover::new(kept);
+    let decoded_words = WordCover::new(decoded);
+    let mut regions: Vec<SpeechRegion> = speech
+        .iter()
+        .copied()
+        .filter(|r| r.end_ms.saturating_sub(r.start_ms) >= MIN_UNTRANSCRIBED_MS)
+        .collect();
+    regions.sort_by_key(|r| r.start_ms);
+    regions
+        .into_iter()
+        .filter(|r| !kept_words.touches(r))
+        .map(|r| UntranscribedSpan {
+            start_ms: r.start_ms,
+            end_ms: r.end_ms,
+            reason: if decoded_words.touches(&r) {
+                UntranscribedReason::DroppedByGuard
+            } else {
+                UntranscribedReason::NothingDecoded
+            },
+        })
+        .collect()
+}
+
+/// Word intervals sorted by start, with the running maximum of their ends, so "does any word
+/// overlap this region" is one binary search.
+struct WordCover {
+    starts: Vec<u64>,
+    max_end_so_far: Vec<u64>,
+}
+
+impl WordCover {
+    fn new(segments: &[Segment]) -> WordCover {
+        let mut spans: Vec<(u64, u64)> = segments
+            .iter()
+            .flat_map(|s| s.words.iter().map(|w| (w.start_ms, w.end_ms)))
+            .collect();
+        spans.sort_unstable();
+        let mut max_end = 0;
+        let max_end_so_far = spans
+            .iter()
+            .map(|&(_, end)| {
+                max_end = max_end.max(end);
+                max_end
+            })
+            .collect();
+        WordCover {
+            starts: spans.iter().map(|&(start, _)| start).collect(),
+            max_end_so_far,
+        }
+    }
+
+    /// Whether a word overlaps the region (touching an edge counts: words mapped out of the
+    /// silence between regions land exactly on a region's edge).
+    fn touches(&self, r: &SpeechRegion) -> bool {
+        let starting_by_end = self.starts.partition_point(|&s| s <= r.end_ms);
+        starting_by_end
+            .checked_sub(1)
+            .is_some_and(|last| self.max_end_so_far[last] >= r.start_ms)
     }
 }
 
@@ -727,6 +806,69 @@ mod tests {
                 .all(|w| (200..=1000).contains(&w.start_ms) && w.end_ms <= 1000)
         );
         assert!(words.iter().all(|w| w.start_ms <= w.end_ms));
+    }
+
+    fn segment_with_words(words: &[(u64, u64)]) -> Segment {
+        let words: Vec<Word> = words
+            .iter()
+            .map(|&(start_ms, end_ms)| Word {
+                text: "palabra".to_string(),
+                start_ms,
+                end_ms,
+                probability: 0.9,
+            })
+            .collect();
+        Segment {
+            id: 0,
+            start_ms: words.first().map_or(0, |w| w.start_ms),
+            end_ms: words.last().map_or(0, |w| w.end_ms),
+            text: words_text(&words),
+            speaker: None,
+            no_speech_prob: 0.0,
+            avg_logprob: -0.2,
+            words,
+        }
+    }
+
+    fn region(start_ms: u64, end_ms: u64) -> SpeechRegion {
+        SpeechRegion { start_ms, end_ms }
+    }
+
+    #[test]
+    fn speech_without_words_is_reported_with_its_reason() {
+        let speech = [
+            region(0, 3_000),       // transcribed
+            region(4_000, 6_000),   // words decoded, then dropped by a guard
+            region(7_000, 9_500),   // nothing decoded
+            region(10_000, 10_600), // too short to report
+        ];
+        let kept = [segment_with_words(&[(500, 900), (1_000, 2_000)])];
+        let decoded = [kept[0].clone(), segment_with_words(&[(4_500, 5_000)])];
+        let spans = untranscribed_spans(&speech, &decoded, &kept);
+        assert_eq!(
+            spans,
+            [
+                UntranscribedSpan {
+                    start_ms: 4_000,
+                    end_ms: 6_000,
+                    reason: UntranscribedReason::DroppedByGuard
+                },
+                UntranscribedSpan {
+                    start_ms: 7_000,
+                    end_ms: 9_500,
+                    reason: UntranscribedReason::NothingDecoded
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn a_long_word_spanning_a_region_covers_it() {
+        let speech = [region(1_000, 2_500)];
+        let kept = [segment_with_words(&[(0, 3_000)])];
+        assert!(untranscribed_spans(&speech, &kept, &kept).is_empty());
+        let before = [segment_with_words(&[(0, 900)])];
+        assert_eq!(untranscribed_spans(&speech, &before, &before).len(), 1);
     }
 
     #[test]

@@ -723,6 +723,7 @@ pub fn transcript_from_turns(uri: &str, language: &str, turns: &[TextTurn]) -> T
         },
         speech: Vec::new(),
         segments,
+        untranscribed: Vec::new(),
     }
 }
 

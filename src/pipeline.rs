@@ -307,6 +307,7 @@ pub fn transcribe_audio(
         },
         speech,
         segments: asr.segments,
+        untranscribed: asr.untranscribed,
     })
 }
 

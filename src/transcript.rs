@@ -32,6 +32,53 @@ pub struct Transcript {
     pub speech: Vec<SpeechRegion>,
     /// Transcribed segments in time order.
     pub segments: Vec<Segment>,
+    /// Stretches of speech (voice activity regions of at least [`MIN_UNTRANSCRIBED_MS`]) that
+    /// ended up with no transcribed word, in time order: what a person should listen to.
+    /// Absent from the JSON when empty (older transcripts read as empty).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub untranscribed: Vec<UntranscribedSpan>,
+}
+
+/// Speech shorter than this with no words is not reported: a cough, a breath, "mm".
+pub const MIN_UNTRANSCRIBED_MS: u64 = 1_000;
+
+/// A stretch of speech the machine heard but did not transcribe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UntranscribedSpan {
+    /// Start on the original timeline.
+    pub start_ms: u64,
+    /// End on the original timeline (exclusive).
+    pub end_ms: u64,
+    /// Why no words came out.
+    pub reason: UntranscribedReason,
+}
+
+impl UntranscribedSpan {
+    /// Length of the span.
+    pub fn duration_ms(&self) -> u64 {
+        self.end_ms.saturating_sub(self.start_ms)
+    }
+}
+
+/// Why a stretch of speech has no words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum UntranscribedReason {
+    /// Whisper wrote words here, but a hallucination guard removed them (probable non-speech,
+    /// a known silence phrase, or a repetition loop).
+    DroppedByGuard,
+    /// Whisper wrote nothing for this speech.
+    NothingDecoded,
+}
+
+impl UntranscribedReason {
+    /// A short phrase for people (`dropped by a guard`, `nothing decoded`).
+    pub fn describe(self) -> &'static str {
+        match self {
+            UntranscribedReason::DroppedByGuard => "dropped by a guard",
+            UntranscribedReason::NothingDecoded => "nothing decoded",
+        }
+    }
 }
 
 /// The input recording.
@@ -145,6 +192,11 @@ impl Transcript {
     /// Total number of words.
     pub fn word_count(&self) -> usize {
         self.segments.iter().map(|s| s.words.len()).sum()
+    }
+
+    /// Total length of the speech left untranscribed.
+    pub fn untranscribed_ms(&self) -> u64 {
+        self.untranscribed.iter().map(|s| s.duration_ms()).sum()
     }
 
     /// The whole text, segments joined by single spaces.

@@ -211,12 +211,43 @@ fn transcribe_one(
             wall_s,
             audio_s / wall_s.max(1e-9),
         );
+        if let Some(line) = untranscribed_line(&transcript, &written) {
+            let _ = writeln!(out, "  {line}");
+        }
         let _ = writeln!(out, "  stage times: {}", stage_times_line(&times));
-        for p in written {
+        for p in &written {
             let _ = writeln!(out, "  wrote {}", p.display());
         }
+    } else if let Some(line) = untranscribed_line(&transcript, &written) {
+        // Even a quiet run never leaves speech out without saying so.
+        eprintln!("qualscribe: {}: {line}", input.display());
     }
     Ok(transcript)
+}
+
+/// `2 stretches of speech, 14 s, not transcribed — see out/x.txt`, or `None` when every
+/// stretch of speech has words. Points at the file a person reads (TXT, else MD, else JSON).
+fn untranscribed_line(t: &Transcript, written: &[PathBuf]) -> Option<String> {
+    if t.untranscribed.is_empty() {
+        return None;
+    }
+    let n = t.untranscribed.len();
+    let stretches = if n == 1 { "stretch" } else { "stretches" };
+    let seconds = t.untranscribed_ms() as f64 / 1000.0;
+    let shown_in = [".txt", ".md", ".transcript.json"]
+        .iter()
+        .find_map(|suffix| {
+            written
+                .iter()
+                .find(|p| p.to_string_lossy().ends_with(suffix))
+        });
+    let see = shown_in.map_or_else(
+        || " (export txt, md or json to see where)".to_string(),
+        |p| format!(" — see {}", p.display()),
+    );
+    Some(format!(
+        "{n} {stretches} of speech, {seconds:.0} s, not transcribed{see}"
+    ))
 }
 
 /// `read 0.01s, decode 0.40s, …`: the per-stage times of one recording (benchmarks parse it).

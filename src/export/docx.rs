@@ -16,7 +16,8 @@
 //! ```
 //!
 //! A turn is a run of consecutive segments by one speaker; without speakers every segment is
-//! its own paragraph, as in the TXT export. `Date` is the recording file's modification date
+//! its own paragraph, as in the TXT export. Speech that was heard but not transcribed is marked
+//! in place, in italics, as `[inaudible hh:mm:ss–hh:mm:ss]`. `Date` is the recording file's modification date
 //! when the file can still be read, and is left out otherwise. The package's own dates are
 //! fixed, so the same transcript gives the same bytes.
 
@@ -25,7 +26,7 @@ use std::time::SystemTime;
 
 use docx_rs::{Docx, Paragraph, Run, Style, StyleType};
 
-use super::{Paragraph as Segment, clock, paragraphs};
+use super::{Block, blocks, clock, inaudible_mark};
 use crate::transcript::Transcript;
 
 /// The package dates written into `docProps/core.xml`, fixed so the output is reproducible.
@@ -54,8 +55,13 @@ pub(super) fn render(t: &Transcript) -> Vec<u8> {
         );
     }
     doc = doc.add_paragraph(Paragraph::new().style(NORMAL));
-    for turn in turns(paragraphs(t)) {
-        doc = doc.add_paragraph(turn_paragraph(&turn));
+    for turn in turns(blocks(t)) {
+        doc = doc.add_paragraph(match turn {
+            Turn::Said(said) => said_paragraph(&said),
+            Turn::Inaudible(mark) => Paragraph::new()
+                .style(NORMAL)
+                .add_run(Run::new().add_text(mark).italic()),
+        });
     }
     let mut bytes = std::io::Cursor::new(Vec::new());
     // Packing into memory cannot fail for lack of space or permissions; an error here would be
@@ -105,33 +111,48 @@ fn recording_date(path: &Path) -> Option<String> {
     stamp.get(..10).map(str::to_string)
 }
 
-/// One paragraph of the document: a speaker turn, or one unattributed segment.
-struct Turn<'a> {
+/// One paragraph of the document.
+enum Turn<'a> {
+    /// A speaker turn, or one unattributed segment.
+    Said(Said<'a>),
+    /// `[inaudible hh:mm:ss–hh:mm:ss]` where speech was not transcribed.
+    Inaudible(String),
+}
+
+struct Said<'a> {
     start_ms: u64,
     speaker: Option<&'a str>,
     text: String,
 }
 
-/// Joins consecutive segments of one speaker into turns (segments without a speaker stay apart).
-fn turns<'a>(segments: Vec<Segment<'a>>) -> Vec<Turn<'a>> {
-    let mut out: Vec<Turn<'a>> = Vec::new();
-    for seg in segments {
+/// Joins consecutive segments of one speaker into turns (segments without a speaker stay
+/// apart; an inaudible mark ends a turn).
+fn turns(blocks: Vec<Block<'_>>) -> Vec<Turn<'_>> {
+    let mut out: Vec<Turn<'_>> = Vec::new();
+    for block in blocks {
+        let seg = match block {
+            Block::Inaudible(span) => {
+                out.push(Turn::Inaudible(inaudible_mark(&span)));
+                continue;
+            }
+            Block::Said(seg) => seg,
+        };
         match out.last_mut() {
-            Some(last) if seg.speaker.is_some() && seg.turn_speaker.is_none() => {
+            Some(Turn::Said(last)) if seg.speaker.is_some() && seg.turn_speaker.is_none() => {
                 last.text.push(' ');
                 last.text.push_str(&seg.text);
             }
-            _ => out.push(Turn {
+            _ => out.push(Turn::Said(Said {
                 start_ms: seg.start_ms,
                 speaker: seg.speaker,
                 text: seg.text,
-            }),
+            })),
         }
     }
     out
 }
 
-fn turn_paragraph(turn: &Turn<'_>) -> Paragraph {
+fn said_paragraph(turn: &Said<'_>) -> Paragraph {
     let mut p = Paragraph::new().style(NORMAL);
     if let Some(name) = turn.speaker {
         p = p.add_run(Run::new().add_text(format!("{name}: ")).bold());

@@ -17,19 +17,27 @@
 //! ```
 //!
 //! Paragraphs follow the TXT rules (one per segment, speaker name at each turn, here in bold).
+//! Untranscribed speech shows as its own paragraph `\[inaudible 00:12:03–00:12:09\]` (the
+//! brackets escaped), as in TXT.
 //! Language reads `es (detected)` when Whisper detected it and `es` when the user gave it.
 //! Markdown punctuation in the uri, names and text is backslash-escaped so speech never turns
 //! into markup. The file ends with a newline.
 
-use super::{Paragraph, clock, paragraphs};
+use super::{Block, Paragraph, blocks, clock, inaudible_mark};
 use crate::transcript::Transcript;
 
 /// The transcript as Markdown.
 pub(super) fn render(t: &Transcript) -> String {
     let mut out = format!("# {}\n\n{}", escape(&t.uri), metadata_table(t));
-    for p in paragraphs(t) {
+    for block in blocks(t) {
         out.push('\n');
-        out.push_str(&paragraph(&p));
+        match block {
+            Block::Said(p) => out.push_str(&paragraph(&p)),
+            Block::Inaudible(span) => {
+                out.push_str(&escape(&inaudible_mark(&span)));
+                out.push('\n');
+            }
+        }
     }
     out
 }

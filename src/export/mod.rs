@@ -35,7 +35,7 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use crate::atomic::{WriteError, write_atomic};
-use crate::transcript::Transcript;
+use crate::transcript::{Transcript, UntranscribedSpan};
 
 pub use json::read_transcript;
 
@@ -245,7 +245,7 @@ pub fn write_all(
 /// One segment as the text formats show it.
 struct Paragraph<'a> {
     start_ms: u64,
-    /// The segment's speaker, if any.
+    /// The segment's speaker, if known.
     speaker: Option<&'a str>,
     /// The speaker's name when this paragraph opens a turn.
     turn_speaker: Option<&'a str>,
@@ -273,6 +273,43 @@ fn paragraphs(t: &Transcript) -> Vec<Paragraph<'_>> {
         });
     }
     out
+}
+
+/// What the text formats (TXT, MD) show, in time order: paragraphs of text and marks where
+/// speech was heard but not transcribed.
+enum Block<'a> {
+    Said(Paragraph<'a>),
+    Inaudible(UntranscribedSpan),
+}
+
+/// The paragraphs with the transcript's untranscribed spans put between them in time order. A
+/// paragraph after a mark names its speaker again: who spoke in the gap is not known.
+fn blocks(t: &Transcript) -> Vec<Block<'_>> {
+    let mut spans = t.untranscribed.iter().copied().peekable();
+    let mut out = Vec::with_capacity(t.segments.len() + t.untranscribed.len());
+    for mut p in paragraphs(t) {
+        let mut after_mark = false;
+        while let Some(span) = spans.next_if(|s| s.start_ms <= p.start_ms) {
+            out.push(Block::Inaudible(span));
+            after_mark = true;
+        }
+        if after_mark {
+            p.turn_speaker = p.speaker;
+        }
+        out.push(Block::Said(p));
+    }
+    out.extend(spans.map(Block::Inaudible));
+    out
+}
+
+/// `[inaudible 00:12:03–00:12:09]`, the transcribers' mark for speech nobody could write down.
+/// The end is rounded up to the second, so the mark covers the whole span.
+pub fn inaudible_mark(span: &UntranscribedSpan) -> String {
+    format!(
+        "[inaudible {}–{}]",
+        clock(span.start_ms),
+        clock(span.end_ms.div_ceil(1000) * 1000)
+    )
 }
 
 /// `HH:MM:SS` plus `sep` and milliseconds, as subtitle formats want it. Hours grow past 99.

@@ -8,7 +8,8 @@ fn render(t: &Transcript, f: Format) -> String {
     String::from_utf8(super::render(t, f)).unwrap()
 }
 use crate::transcript::{
-    LanguageInfo, ModelInfo, Segment, SourceInfo, SpeechRegion, TranscribeSettings, Word,
+    LanguageInfo, ModelInfo, Segment, SourceInfo, SpeechRegion, TranscribeSettings,
+    UntranscribedReason, UntranscribedSpan, Word,
 };
 
 const LONG_TEXT: &str = "Cuando llegué a la ciudad no conocía a nadie, así que pasé los \
@@ -79,6 +80,7 @@ fn interview() -> Transcript {
             segment(2, 15_000, 16_000, "Fue duro.", Some("Ana")),
             segment(3, 3_600_000, 3_601_500, "¿Y ahora?", Some("Luis")),
         ],
+        untranscribed: Vec::new(),
     }
 }
 
@@ -95,6 +97,111 @@ buscando trabajo y aprendiendo cómo funcionaba todo.
 Luis: [01:00:00] ¿Y ahora?
 ";
     assert_eq!(render(&interview(), Format::Txt), expected);
+}
+
+/// The interview with speech nobody transcribed inside Ana's turn and after the last segment.
+fn interview_with_gaps() -> Transcript {
+    let mut t = interview();
+    t.untranscribed = vec![
+        UntranscribedSpan {
+            start_ms: 14_000,
+            end_ms: 14_900,
+            reason: UntranscribedReason::DroppedByGuard,
+        },
+        UntranscribedSpan {
+            start_ms: 3_601_000,
+            end_ms: 3_603_500,
+            reason: UntranscribedReason::NothingDecoded,
+        },
+    ];
+    t
+}
+
+#[test]
+fn txt_marks_untranscribed_speech_in_time_order() {
+    let expected = "\
+[00:00:00] Buenos días, ¿empezamos?
+
+Ana: [00:00:03] Cuando llegué a la ciudad no conocía a nadie, así que pasé los primeros meses \
+buscando trabajo y aprendiendo cómo funcionaba todo.
+
+[inaudible 00:00:14–00:00:15]
+
+Ana: [00:00:15] Fue duro.
+
+Luis: [01:00:00] ¿Y ahora?
+
+[inaudible 01:00:01–01:00:04]
+";
+    assert_eq!(render(&interview_with_gaps(), Format::Txt), expected);
+}
+
+#[test]
+fn md_marks_untranscribed_speech_in_time_order() {
+    let md = render(&interview_with_gaps(), Format::Md);
+    assert!(
+        md.contains("\n\n\\[inaudible 00:00:14–00:00:15\\]\n\n**Ana:** [00:00:15] Fue duro.\n"),
+        "{md}"
+    );
+    assert!(
+        md.ends_with("¿Y ahora?\n\n\\[inaudible 01:00:01–01:00:04\\]\n"),
+        "{md}"
+    );
+}
+
+/// The paragraphs of a `.docx` as plain text (the `<w:t>` runs of each `<w:p>`), in order.
+fn docx_paragraph_texts(bytes: &[u8]) -> Vec<String> {
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(bytes)).unwrap();
+    let mut xml = String::new();
+    std::io::Read::read_to_string(&mut zip.by_name("word/document.xml").unwrap(), &mut xml)
+        .unwrap();
+    let body = &xml[xml.find("<w:body>").unwrap()..];
+    body.split("</w:p>")
+        .filter(|p| p.contains("<w:p>") || p.contains("<w:p "))
+        .map(|p| {
+            p.split("<w:t")
+                .skip(1)
+                .filter_map(|run| {
+                    let start = run.find('>')? + 1;
+                    let end = run.find("</w:t>")?;
+                    Some(run[start..end].replace("&amp;", "&").replace("&lt;", "<"))
+                })
+                .collect()
+        })
+        .collect()
+}
+
+#[test]
+fn docx_has_details_one_paragraph_per_turn_and_inaudible_marks() {
+    let paragraphs = docx_paragraph_texts(&super::render(&interview_with_gaps(), Format::Docx));
+    let body: Vec<&str> = paragraphs.iter().map(String::as_str).collect();
+    assert_eq!(body[0], "entrevista-03");
+    assert!(body.contains(&"Duration: 01:02:05"), "{body:?}");
+    assert!(body.contains(&"Language: es (detected)"), "{body:?}");
+    assert!(body.contains(&"Model: base"), "{body:?}");
+    let blank = body.iter().position(|p| p.is_empty()).unwrap();
+    assert_eq!(
+        &body[blank + 1..],
+        [
+            "[00:00:00] Buenos días, ¿empezamos?",
+            "Ana: [00:00:03] Cuando llegué a la ciudad no conocía a nadie, así que pasé los \
+             primeros meses buscando trabajo y aprendiendo cómo funcionaba todo.",
+            "[inaudible 00:00:14–00:00:15]",
+            "Ana: [00:00:15] Fue duro.",
+            "Luis: [01:00:00] ¿Y ahora?",
+            "[inaudible 01:00:01–01:00:04]",
+        ]
+    );
+}
+
+#[test]
+fn untranscribed_spans_round_trip_through_json_and_are_absent_when_none() {
+    let t = interview_with_gaps();
+    let json = render(&t, Format::Json);
+    assert!(json.contains("\"reason\": \"dropped_by_guard\""), "{json}");
+    let back: Transcript = serde_json::from_str(&json).unwrap();
+    assert_eq!(back, t);
+    assert!(!render(&interview(), Format::Json).contains("untranscribed"));
 }
 
 #[test]
@@ -524,9 +631,9 @@ fn formats_parse_case_insensitively_and_expand_all() {
             Format::Docx
         ]
     );
-    let err = parse_formats("txt,docx").unwrap_err();
-    assert!(matches!(&err, ExportError::UnknownFormat { name } if name == "docx"));
-    assert!(err.to_string().contains("`docx`"));
+    let err = parse_formats("txt,pdf").unwrap_err();
+    assert!(matches!(&err, ExportError::UnknownFormat { name } if name == "pdf"));
+    assert!(err.to_string().contains("`pdf`"));
     assert!(matches!(parse_formats(" , "), Err(ExportError::NoFormats)));
     for f in Format::ALL {
         assert_eq!(f.to_string().parse::<Format>().unwrap(), f);

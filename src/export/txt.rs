@@ -12,20 +12,30 @@
 //! [00:00:07] Cuando llegué a la ciudad…
 //! ```
 //!
+//! Speech that was heard but not transcribed (the transcript's `untranscribed` spans) shows as
+//! its own paragraph `[inaudible 00:12:03–00:12:09]` in time order; the paragraph after it names
+//! its speaker again.
+//!
 //! Whitespace inside a segment's text is collapsed to single spaces so a paragraph stays one
 //! line; segments with no text are left out. The file ends with a newline (empty if no text).
 
-use super::{Paragraph, clock, paragraphs};
+use super::{Block, Paragraph, blocks, clock, inaudible_mark};
 use crate::transcript::Transcript;
 
 /// The transcript as plain text.
 pub(super) fn render(t: &Transcript) -> String {
     let mut out = String::new();
-    for (i, p) in paragraphs(t).iter().enumerate() {
+    for (i, block) in blocks(t).iter().enumerate() {
         if i > 0 {
             out.push('\n');
         }
-        out.push_str(&paragraph(p));
+        match block {
+            Block::Said(p) => out.push_str(&paragraph(p)),
+            Block::Inaudible(span) => {
+                out.push_str(&inaudible_mark(span));
+                out.push('\n');
+            }
+        }
     }
     out
 }
