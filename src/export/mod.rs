@@ -22,7 +22,7 @@ pub mod codes_qda;
 pub mod codes_report;
 mod cues;
 mod json;
-mod md;
+pub(crate) mod md;
 pub mod qda;
 mod srt;
 mod txt;
