@@ -874,23 +874,23 @@ fn step_strategy() -> impl proptest::strategy::Strategy<Value = Step> {
     use proptest::prelude::*;
     let code = 0usize..8;
     let passage = 0usize..40;
-    let name = proptest::string::string_regex("[a-zñ =+<@]{0,6}").unwrap();
+    let name = || proptest::string::string_regex("[a-zñ =+<@]{0,6}").unwrap();
     prop_oneof![
         code.clone().prop_map(Step::Accept),
         code.clone().prop_map(Step::Reject),
         code.clone().prop_map(Step::Reopen),
-        (code.clone(), name.clone()).prop_map(|(c, n)| Step::Rename(c, n)),
+        (code.clone(), name()).prop_map(|(c, n)| Step::Rename(c, n)),
         (code.clone(), proptest::collection::vec(code.clone(), 0..3))
             .prop_map(|(c, f)| Step::Merge(c, f)),
         (
             code.clone(),
             proptest::collection::vec(passage.clone(), 0..3),
-            name.clone()
+            name()
         )
             .prop_map(|(c, p, n)| Step::Split(c, p, n)),
         (passage, proptest::option::of(code.clone()), code.clone())
             .prop_map(|(p, f, t)| Step::Move(p, f, t)),
-        (code, name).prop_map(|(c, n)| Step::Memo(c, n)),
+        (code, name()).prop_map(|(c, n)| Step::Memo(c, n)),
         Just(Step::Undo),
         Just(Step::Undo),
     ]
@@ -975,11 +975,11 @@ fn random_review_sessions_keep_the_rules_and_replay_from_the_audit_trail() {
     let sessions = proptest::collection::vec(step_strategy(), 1..10);
     let base = tempfile::tempdir().unwrap();
     let mut runner = TestRunner::new(config);
-    let mut n = 0u32;
+    let n = std::cell::Cell::new(0u32);
     runner
         .run(&sessions, |steps| {
-            n += 1;
-            let dir = base.path().join(format!("case{n}"));
+            n.set(n.get() + 1);
+            let dir = base.path().join(format!("case{}", n.get()));
             std::fs::create_dir_all(&dir).unwrap();
             let mut p = Project::open(&dir.join("p.sqlite")).unwrap();
             p.import_output(output_folder(), "tester").unwrap();
