@@ -1073,9 +1073,9 @@ mod tests {
             1,
             &mut mono,
         );
-        assert_eq!((n, mono), (3, vec![0.0, 0.5, 0.0, 0.0]));
+        assert_eq!((n, &mono), (3, &vec![0.0, 0.5, 0.0, 0.0]));
         let n = mix_to_mono(&[f32::NAN, 0.5], 2, &mut mono);
-        assert_eq!((n, mono), (1, vec![0.25]));
+        assert_eq!((n, &mono), (1, &vec![0.25]));
     }
 
     #[test]

@@ -309,10 +309,9 @@ fn review_error(e: &ReviewError) -> Reply {
 }
 
 fn handle(rq: &Request, state: &State) -> Reply {
-    let response = route(rq, state);
     // Security headers on everything: the token is in the URL, so never leak it as a referrer;
     // the page loads nothing from anywhere else.
-    let response = response
+    route(rq, state)
         .with_header(header("Referrer-Policy", "no-referrer"))
         .with_header(header("X-Content-Type-Options", "nosniff"))
         .with_header(header("Cache-Control", "no-store"))
@@ -322,8 +321,7 @@ fn handle(rq: &Request, state: &State) -> Reply {
              img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; \
              form-action 'none'",
         ))
-        .with_chunked_threshold(usize::MAX);
-    response
+        .with_chunked_threshold(usize::MAX)
 }
 
 fn request_header<'a>(rq: &'a Request, name: &'static str) -> Option<&'a str> {

@@ -855,13 +855,10 @@ fn check_action(tx: &Transaction<'_>, action: &Action) -> Result<(), ReviewError
             live_code_status(tx, *code)?;
         }
         Action::Merge { into, from } => {
-            match live_code_status(tx, *into)?.as_str() {
-                "rejected" => {
-                    return Err(refused(format!(
-                        "code {into} is rejected; accept or reopen it before merging into it"
-                    )));
-                }
-                _ => {}
+            if live_code_status(tx, *into)? == "rejected" {
+                return Err(refused(format!(
+                    "code {into} is rejected; accept or reopen it before merging into it"
+                )));
             }
             if from.is_empty() {
                 return Err(refused("merge needs at least one code to fold in (`from`)"));

@@ -274,7 +274,10 @@ pub enum QdaError {
         entry: String,
     },
     /// A file is not well-formed XML (or not UTF-8).
-    #[error("{path}: invalid XML at byte {position}: {source}")]
+    #[error(
+        "{path}: invalid XML at byte {position}: {}",
+        crate::error::one_line(source)
+    )]
     Xml {
         /// The file (for a `.qdpx`, the archive followed by `!project.qde`).
         path: PathBuf,

@@ -203,7 +203,7 @@ impl Read for Deadline<'_> {
 /// Reads the head byte by byte in small chunks up to the blank line, never more than
 /// `limits.head` bytes, then the body by its Content-Length.
 fn read_request(r: &mut impl Read, limits: Limits) -> Result<Request, Refusal> {
-    let head = read_head(r, limits.head)?;
+    let head = read_head(r, limits)?;
     let text = std::str::from_utf8(&head).map_err(|_| Refusal::Status(400, "bad request"))?;
     let mut lines = text.split("\r\n");
     let request_line = lines.next().unwrap_or("");
@@ -265,8 +265,12 @@ fn read_request(r: &mut impl Read, limits: Limits) -> Result<Request, Refusal> {
     })
 }
 
-/// The request head without its final blank line; 431 past `max` bytes.
-fn read_head(r: &mut impl Read, max: usize) -> Result<Vec<u8>, Refusal> {
+/// The request head without its final blank line: 414 when the request line runs past the URL
+/// limit, 431 when the head runs past its limit.
+fn read_head(r: &mut impl Read, limits: Limits) -> Result<Vec<u8>, Refusal> {
+    // Room for the method and the version around the URL.
+    let max_line = limits.url + 32;
+    let mut line_done = false;
     let mut head = Vec::with_capacity(1024);
     let mut byte = [0u8; 1];
     loop {
@@ -280,7 +284,13 @@ fn read_head(r: &mut impl Read, max: usize) -> Result<Vec<u8>, Refusal> {
             head.truncate(head.len() - 4);
             return Ok(head);
         }
-        if head.len() > max {
+        if !line_done {
+            line_done = head.ends_with(b"\r\n");
+            if !line_done && head.len() > max_line {
+                return Err(Refusal::Status(414, "URI too long"));
+            }
+        }
+        if head.len() > limits.head {
             return Err(Refusal::Status(431, "request header fields too large"));
         }
     }
@@ -316,6 +326,8 @@ mod tests {
     fn refuses_what_is_too_big_or_malformed() {
         let long_url = format!("GET /{} HTTP/1.1\r\n\r\n", "a".repeat(5000));
         assert_eq!(status(long_url.as_bytes()), 414);
+        let longer_than_the_head = format!("GET /{} HTTP/1.1\r\n\r\n", "a".repeat(100_000));
+        assert_eq!(status(longer_than_the_head.as_bytes()), 414);
         let long_head = format!("GET / HTTP/1.1\r\nX: {}\r\n\r\n", "a".repeat(20_000));
         assert_eq!(status(long_head.as_bytes()), 431);
         // Endless header line: refused at the limit, not read to the end.
