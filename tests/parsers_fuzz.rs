@@ -205,7 +205,13 @@ fn rttm_round_trips_and_survives_mutation() {
 }
 
 fn code_names() -> impl Strategy<Value = Vec<(String, String)>> {
-    proptest::collection::vec(("[A-Za-zñé=<>&][A-Za-zñé ,\"'=<>&]{0,11}", "[a-z ,\"\n]{0,20}"), 1..6)
+    proptest::collection::vec(
+        (
+            "[A-Za-zñé=<>&][A-Za-zñé ,\"'=<>&]{0,11}",
+            "[a-z ,\"\n]{0,20}",
+        ),
+        1..6,
+    )
 }
 
 /// Seed codebooks: a CSV written with quoting reads back its names; mutated CSV and `.qdc`

@@ -134,6 +134,7 @@ impl Progress {
                     "event": "file_done", "file": recording.path, "uri": recording.uri,
                     "status": status, "stage": stage, "error": error,
                     "audio_s": result.row.audio_s, "wall_s": result.wall_s,
+                    "warnings": result.row.warnings,
                     "reused": result.reused, "times": result.times,
                 }));
             }
