@@ -1066,6 +1066,52 @@ mod tests {
     }
 
     #[test]
+    fn watchdog_stops_output_past_the_limit() {
+        let mut stream = MonoStream::new(Path::new("x.ogg"), 0);
+        stream.max_output = 16_000;
+        stream.file_bytes = 16;
+        stream.out = vec![0.0; 16_000];
+        assert!(stream.watchdog().is_ok());
+        stream.out.push(0.0);
+        let err = stream.watchdog().unwrap_err();
+        assert!(
+            matches!(
+                err,
+                AudioError::Runaway {
+                    bytes: 16,
+                    seconds: 1,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert!(
+            err.to_string()
+                .starts_with("x.ogg: decoding gave over 1 s of audio from 16 bytes")
+        );
+    }
+
+    #[test]
+    fn wav_headers_are_found_behind_other_chunks() {
+        let mut v = b"RIFF\0\0\0\0WAVE".to_vec();
+        v.extend_from_slice(b"LIST\x03\0\0\0abc\0"); // odd length: padded
+        v.extend_from_slice(b"fmt \x10\0\0\0\x01\0\x02\0\x80\x3e\0\0\0\xfa\0\0\x04\0\x10\0");
+        v.extend_from_slice(b"data\x08\0\0\0");
+        let h = parse_wav_header(&v).unwrap();
+        assert_eq!(
+            (h.channels, h.sample_rate, h.bits_per_sample),
+            (2, 16_000, 16)
+        );
+        assert_eq!(
+            (h.data_offset, h.data_len, h.claimed_frames()),
+            (v.len() as u64, 8, 2)
+        );
+        assert_eq!(h.present_frames(v.len() as u64 + 4), 1);
+        assert_eq!(parse_wav_header(&v[..v.len() - 9]), None);
+        assert_eq!(parse_wav_header(b"OggS"), None);
+    }
+
+    #[test]
     fn mix_replaces_non_finite_samples_and_counts_them() {
         let mut mono = Vec::new();
         let n = mix_to_mono(
