@@ -19,7 +19,7 @@
 mod mp4_edit;
 mod resample;
 
-use std::io;
+use std::io::{self, Read as _};
 use std::path::{Path, PathBuf};
 use std::sync::LazyLock;
 
@@ -39,6 +39,8 @@ use symphonia::core::units::TimeBase;
 pub use resample::ResampleFailure;
 use resample::To16k;
 
+pub use crate::transcript::DecodeReport;
+
 /// Sample rate of every [`Audio`] produced here, in Hz.
 pub const SAMPLE_RATE: u32 = 16_000;
 
@@ -48,6 +50,25 @@ const MAX_CONSECUTIVE_PACKET_ERRORS: u32 = 100;
 
 /// Never reserve more than this many output samples up front (12 h), whatever a header claims.
 const MAX_RESERVED_SAMPLES: u64 = 12 * 3600 * SAMPLE_RATE as u64;
+
+/// Sample rates accepted from a header, in Hz: anything outside is a damaged or hostile header
+/// (a rate of 2^31 made the resampler allocate without end).
+const SAMPLE_RATES: std::ops::RangeInclusive<u32> = 1_000..=768_000;
+
+/// Most channels a file may have (Symphonia's channel layouts stop at 32).
+const MAX_CHANNELS: u16 = 32;
+
+/// Decode watchdog: at most this many 16 kHz output samples per byte of file. The most compact
+/// real audio (Opus at 6 kbit/s) gives about 21 per byte, digital silence in FLAC a few hundred;
+/// beyond this a file is making audio out of nothing (bogus timestamps or headers), and decoding
+/// stops before it takes all memory.
+const MAX_OUTPUT_SAMPLES_PER_BYTE: u64 = 1_000;
+
+/// The watchdog never stops a file before this much output (10 minutes), however small it is.
+const MIN_OUTPUT_LIMIT: u64 = 600 * SAMPLE_RATE as u64;
+
+/// A header length that differs from the decoded length by more than this is reported.
+const DURATION_MISMATCH_MS: u64 = 1_000;
 
 /// Decoded audio: 16 kHz mono `f32` plus what the source was.
 #[derive(Debug, Clone, PartialEq)]
@@ -60,6 +81,9 @@ pub struct Audio {
     pub source_channels: u16,
     /// Short codec name as Symphonia reports it, e.g. `"opus"`, `"flac"`, `"pcm_s16le"`.
     pub codec: String,
+    /// What was wrong with the file (cut off, damaged packets, NaN samples, a header that
+    /// claims another length); clean for a sound file.
+    pub report: DecodeReport,
 }
 
 impl Audio {
@@ -82,6 +106,8 @@ pub struct DecodeStats {
     /// Source-rate frames of silence inserted where packets were lost, so that everything after
     /// the damage stays at its original time.
     pub silence_inserted_frames: u64,
+    /// NaN or infinite samples, replaced by 0 (they would poison every later stage).
+    pub non_finite_samples: u64,
 }
 
 /// Why a file could not be turned into 16 kHz audio. Each message is one line that names the file
@@ -99,6 +125,36 @@ pub enum AudioError {
     IsDirectory {
         /// The path given.
         path: PathBuf,
+    },
+    /// The path is a pipe, device or socket: reading it could block forever.
+    #[error(
+        "{path} is not a regular file (a pipe, device or socket); copy the recording into a file and pass that"
+    )]
+    NotRegularFile {
+        /// The path given.
+        path: PathBuf,
+    },
+    /// The header describes audio that cannot exist or is not supported.
+    #[error(
+        "{path}: {what}; convert it with e.g. `ffmpeg -i in -ar 16000 -ac 1 out.wav`, or export it again if it is damaged"
+    )]
+    BadHeader {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong, e.g. "the header says 0 channels".
+        what: String,
+    },
+    /// Decoding produced far more audio than the file's size can hold.
+    #[error(
+        "{path}: decoding gave over {seconds} s of audio from {bytes} bytes, more than such a file can hold; it is damaged, export or copy it again"
+    )]
+    Runaway {
+        /// The file.
+        path: PathBuf,
+        /// Its size.
+        bytes: u64,
+        /// Seconds decoded when stopped.
+        seconds: u64,
     },
     /// The file has 0 bytes.
     #[error(
@@ -210,14 +266,21 @@ pub fn decode_file(path: &Path) -> Result<Audio, AudioError> {
 
 /// Like [`decode_file`], also reporting skipped packets and early ends so the caller can warn.
 pub fn decode_file_with_stats(path: &Path) -> Result<(Audio, DecodeStats), AudioError> {
-    let file = open_audio_file(path)?;
+    let (file, bytes) = open_audio_file(path)?;
+    let wav = check_wav_header(path)?;
     let mut format = probe_format(path, file)?;
     let track = select_audio_track(path, format.as_ref())?;
     let params = audio_params(path, &track)?;
+    check_params(path, &params)?;
     let mut decoder = make_decoder(path, &params)?;
     let codec = decoder.codec_info().short_name.to_string();
-    let mut stream = MonoStream::new(path, reserve_hint(&track, &params));
-    stream.expected_frames = track.num_frames;
+    let mut stream = MonoStream::new(path, reserve_hint(&track, &params, wav.as_ref(), bytes));
+    // What the header claims (for WAV its own `data` size, which Symphonia may clip).
+    stream.expected_frames = wav.map(|w| w.claimed_frames()).or(track.num_frames);
+    stream.max_output = bytes
+        .saturating_mul(MAX_OUTPUT_SAMPLES_PER_BYTE)
+        .max(MIN_OUTPUT_LIMIT);
+    stream.file_bytes = bytes;
     stream.priming_left = priming_frames(path, format.as_ref(), &params);
     let mut gaps = GapTracker::new(track.time_base);
     decode_packets(
@@ -230,14 +293,210 @@ pub fn decode_file_with_stats(path: &Path) -> Result<(Audio, DecodeStats), Audio
     stream.into_audio(params, codec)
 }
 
+/// Checks that `path` is a regular, non-empty file without opening it for reading (opening a
+/// FIFO blocks until a writer comes). Every reader of a recording calls this first. Returns its
+/// size in bytes.
+pub fn check_input_file(path: &Path) -> Result<u64, AudioError> {
+    let meta = std::fs::metadata(path).map_err(|e| io_error(path, e))?;
+    if meta.is_dir() {
+        return Err(AudioError::IsDirectory {
+            path: path.to_path_buf(),
+        });
+    }
+    if !meta.is_file() {
+        return Err(AudioError::NotRegularFile {
+            path: path.to_path_buf(),
+        });
+    }
+    if meta.len() == 0 {
+        return Err(AudioError::EmptyFile {
+            path: path.to_path_buf(),
+        });
+    }
+    Ok(meta.len())
+}
+
+/// The rate and channels Symphonia read from any container, checked before decoding.
+fn check_params(path: &Path, params: &AudioCodecParameters) -> Result<(), AudioError> {
+    if let Some(rate) = params.sample_rate
+        && !SAMPLE_RATES.contains(&rate)
+    {
+        return Err(AudioError::InvalidSampleRate {
+            path: path.to_path_buf(),
+            rate,
+        });
+    }
+    if let Some(channels) = &params.channels {
+        check_channel_count(path, channels.count())?;
+    }
+    Ok(())
+}
+
+fn check_channel_count(path: &Path, channels: usize) -> Result<(), AudioError> {
+    let bad = |what: String| AudioError::BadHeader {
+        path: path.to_path_buf(),
+        what,
+    };
+    if channels == 0 {
+        return Err(bad(
+            "the header says 0 channels (the file is damaged)".to_string()
+        ));
+    }
+    if channels > usize::from(MAX_CHANNELS) {
+        return Err(bad(format!(
+            "it has {channels} channels; at most {MAX_CHANNELS} are supported (mix it down to mono)"
+        )));
+    }
+    Ok(())
+}
+
+/// What a WAV `fmt ` chunk and `data` chunk header say.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WavHeader {
+    /// `wFormatTag` (1 PCM, 3 float, 0xFFFE extensible, …).
+    pub format_tag: u16,
+    /// Channel count.
+    pub channels: u16,
+    /// Frames per second.
+    pub sample_rate: u32,
+    /// Bytes per frame.
+    pub block_align: u16,
+    /// Bits per sample.
+    pub bits_per_sample: u16,
+    /// Where the samples start.
+    pub data_offset: u64,
+    /// The `data` chunk's size as the header gives it.
+    pub data_len: u64,
+}
+
+impl WavHeader {
+    /// Frames the header claims.
+    pub fn claimed_frames(&self) -> u64 {
+        self.data_len / u64::from(self.block_align.max(1))
+    }
+
+    /// Frames a file of `file_len` bytes can hold after the header.
+    pub fn present_frames(&self, file_len: u64) -> u64 {
+        file_len.saturating_sub(self.data_offset) / u64::from(self.block_align.max(1))
+    }
+}
+
+/// Reads the `fmt ` and `data` chunk headers at the start of a RIFF/WAVE file: `None` for any
+/// other file, or a RIFF file whose chunks cannot be walked (Symphonia then has its say).
+pub fn parse_wav_header(bytes: &[u8]) -> Option<WavHeader> {
+    if bytes.len() < 12 || &bytes[..4] != b"RIFF" || &bytes[8..12] != b"WAVE" {
+        return None;
+    }
+    let u16_at = |i: usize| -> Option<u16> {
+        Some(u16::from_le_bytes(bytes.get(i..i + 2)?.try_into().ok()?))
+    };
+    let u32_at = |i: usize| -> Option<u32> {
+        Some(u32::from_le_bytes(bytes.get(i..i + 4)?.try_into().ok()?))
+    };
+    let mut pos = 12usize;
+    let mut fmt: Option<(u16, u16, u32, u16, u16)> = None;
+    while pos.checked_add(8)? <= bytes.len() {
+        let id = &bytes[pos..pos + 4];
+        let len = usize::try_from(u32_at(pos + 4)?).ok()?;
+        let body = pos + 8;
+        if id == b"fmt " {
+            if len < 16 {
+                return None;
+            }
+            fmt = Some((
+                u16_at(body)?,
+                u16_at(body + 2)?,
+                u32_at(body + 4)?,
+                u16_at(body + 12)?,
+                u16_at(body + 14)?,
+            ));
+        } else if id == b"data" {
+            let (format_tag, channels, sample_rate, block_align, bits_per_sample) = fmt?;
+            return Some(WavHeader {
+                format_tag,
+                channels,
+                sample_rate,
+                block_align,
+                bits_per_sample,
+                data_offset: body as u64,
+                data_len: len as u64,
+            });
+        }
+        // Chunks are padded to an even length.
+        pos = body.checked_add(len)?.checked_add(len % 2)?;
+    }
+    None
+}
+
+/// For a WAV file: checks channels, rate and sample size before Symphonia sees them, so each
+/// impossible value gets a message that names it (Symphonia calls them all "corrupt", and a
+/// rate of 2^31 made decoding run without end).
+fn check_wav_header(path: &Path) -> Result<Option<WavHeader>, AudioError> {
+    let mut head = Vec::with_capacity(4096);
+    std::fs::File::open(path)
+        .and_then(|f| f.take(64 * 1024).read_to_end(&mut head))
+        .map_err(|e| io_error(path, e))?;
+    let Some(h) = parse_wav_header(&head) else {
+        return Ok(None);
+    };
+    check_wav_fields(path, &h)?;
+    Ok(Some(h))
+}
+
+fn check_wav_fields(path: &Path, h: &WavHeader) -> Result<(), AudioError> {
+    const PCM: u16 = 1;
+    const FLOAT: u16 = 3;
+    const EXTENSIBLE: u16 = 0xFFFE;
+    let bad = |what: String| AudioError::BadHeader {
+        path: path.to_path_buf(),
+        what,
+    };
+    check_channel_count(path, usize::from(h.channels))?;
+    if !SAMPLE_RATES.contains(&h.sample_rate) {
+        return Err(AudioError::InvalidSampleRate {
+            path: path.to_path_buf(),
+            rate: h.sample_rate,
+        });
+    }
+    let bits = h.bits_per_sample;
+    match h.format_tag {
+        PCM | EXTENSIBLE if !matches!(bits, 8 | 16 | 24 | 32) => {
+            return Err(bad(format!(
+                "the header says {bits}-bit samples; PCM WAV has 8, 16, 24 or 32 bits"
+            )));
+        }
+        FLOAT if !matches!(bits, 32 | 64) => {
+            return Err(bad(format!(
+                "the header says {bits}-bit float samples; float WAV has 32 or 64 bits"
+            )));
+        }
+        _ => {}
+    }
+    let frame = u32::from(h.channels) * u32::from(bits) / 8;
+    if matches!(h.format_tag, PCM | FLOAT | EXTENSIBLE) && u32::from(h.block_align) != frame {
+        return Err(bad(format!(
+            "the header's frame size ({} bytes) does not match {} channels of {bits} bits",
+            h.block_align, h.channels
+        )));
+    }
+    Ok(())
+}
+
 /// The length of a recording in seconds from its header, without decoding; `None` when the
 /// container does not say (some MP3s) or the file cannot be opened. For progress estimates only.
 pub fn probe_duration_s(path: &Path) -> Option<f64> {
-    let file = open_audio_file(path).ok()?;
+    let (file, bytes) = open_audio_file(path).ok()?;
+    let wav = check_wav_header(path).ok()?;
     let format = probe_format(path, file).ok()?;
     let track = select_audio_track(path, format.as_ref()).ok()?;
     let params = audio_params(path, &track).ok()?;
-    let (frames, rate) = (track.num_frames?, params.sample_rate?);
+    check_params(path, &params).ok()?;
+    let rate = params.sample_rate?;
+    // For WAV never more than the file holds (a header claiming 37 h in 8 s of data).
+    let frames = match wav {
+        Some(w) => w.claimed_frames().min(w.present_frames(bytes)),
+        None => track.num_frames?,
+    };
     (rate > 0).then(|| frames as f64 / f64::from(rate))
 }
 
@@ -275,20 +534,12 @@ fn hound_io(e: hound::Error) -> io::Error {
     }
 }
 
-/// Checks the path (exists, is a file, not empty, readable) and opens it.
-fn open_audio_file(path: &Path) -> Result<std::fs::File, AudioError> {
-    let meta = std::fs::metadata(path).map_err(|e| io_error(path, e))?;
-    if meta.is_dir() {
-        return Err(AudioError::IsDirectory {
-            path: path.to_path_buf(),
-        });
-    }
-    if meta.len() == 0 {
-        return Err(AudioError::EmptyFile {
-            path: path.to_path_buf(),
-        });
-    }
-    std::fs::File::open(path).map_err(|e| io_error(path, e))
+/// Checks the path (exists, is a regular file, not empty, readable) and opens it. Returns the
+/// file and its size.
+fn open_audio_file(path: &Path) -> Result<(std::fs::File, u64), AudioError> {
+    let bytes = check_input_file(path)?;
+    let file = std::fs::File::open(path).map_err(|e| io_error(path, e))?;
+    Ok((file, bytes))
 }
 
 /// Maps an I/O error to the variant that tells the user what to do.
@@ -434,9 +685,19 @@ fn priming_frames(path: &Path, format: &dyn FormatReader, params: &AudioCodecPar
 
 /// Output samples to reserve up front, from the header's frame count when it has one, so the
 /// output vector is allocated once instead of doubling (which would briefly need 1.5–2× memory).
-fn reserve_hint(track: &Track, params: &AudioCodecParameters) -> usize {
+/// A WAV header's claim is capped by what the file can hold.
+fn reserve_hint(
+    track: &Track,
+    params: &AudioCodecParameters,
+    wav: Option<&WavHeader>,
+    bytes: u64,
+) -> usize {
     let (Some(frames), Some(rate)) = (track.num_frames, params.sample_rate) else {
         return 0;
+    };
+    let frames = match wav {
+        Some(w) => frames.min(w.present_frames(bytes)),
+        None => frames,
     };
     let samples = resample::expected_output_frames(frames, rate).min(MAX_RESERVED_SAMPLES);
     usize::try_from(samples).unwrap_or(0)
@@ -562,6 +823,10 @@ struct MonoStream {
     expected_frames: Option<u64>,
     /// Source frames still to drop from the start (encoder priming not trimmed by the decoder).
     priming_left: u64,
+    /// The decode watchdog: more output samples than this and the file is refused.
+    max_output: u64,
+    /// The file's size, for the watchdog's message.
+    file_bytes: u64,
 }
 
 impl MonoStream {
@@ -577,7 +842,22 @@ impl MonoStream {
             last_unsupported: None,
             expected_frames: None,
             priming_left: 0,
+            max_output: u64::MAX,
+            file_bytes: 0,
         }
+    }
+
+    /// Stops a file that decodes to far more audio than its size allows (see
+    /// [`MAX_OUTPUT_SAMPLES_PER_BYTE`]) before it takes all memory.
+    fn watchdog(&self) -> Result<(), AudioError> {
+        if self.out.len() as u64 > self.max_output {
+            return Err(AudioError::Runaway {
+                path: self.path.clone(),
+                bytes: self.file_bytes,
+                seconds: self.out.len() as u64 / u64::from(SAMPLE_RATE),
+            });
+        }
+        Ok(())
     }
 
     /// Appends `buf`, preceded by `silence_frames` of silence standing in for lost audio.
@@ -613,14 +893,15 @@ impl MonoStream {
             push_silence(resampler, silence_frames, &mut self.out).map_err(resample_error)?;
         }
         buf.copy_to_vec_interleaved::<f32>(&mut self.interleaved);
-        mix_to_mono(&self.interleaved, channels, &mut self.mono);
+        self.stats.non_finite_samples += mix_to_mono(&self.interleaved, channels, &mut self.mono);
         let drop = usize::try_from(self.priming_left)
             .unwrap_or(usize::MAX)
             .min(self.mono.len());
         self.priming_left -= drop as u64;
         resampler
             .push(&self.mono[drop..], &mut self.out)
-            .map_err(resample_error)
+            .map_err(resample_error)?;
+        self.watchdog()
     }
 
     /// Sets up the converter once the first buffer tells us the real rate and channel count.
@@ -671,13 +952,33 @@ impl MonoStream {
         if self.out.capacity() > self.out.len() + SAMPLE_RATE as usize {
             self.out.shrink_to_fit();
         }
+        let report = self.report(rate);
         let audio = Audio {
             samples: self.out,
             source_sample_rate: rate,
             source_channels: channels,
             codec,
+            report,
         };
         Ok((audio, self.stats))
+    }
+
+    /// The user-facing summary of [`DecodeStats`] and the header's claim.
+    fn report(&self, rate: u32) -> DecodeReport {
+        let decoded_ms = self.out.len() as u64 * 1000 / u64::from(SAMPLE_RATE);
+        let header_ms = self
+            .expected_frames
+            .map(|n| {
+                u64::try_from(u128::from(n) * 1000 / u128::from(rate.max(1))).unwrap_or(u64::MAX)
+            })
+            .filter(|&h| h.abs_diff(decoded_ms) > DURATION_MISMATCH_MS);
+        DecodeReport {
+            ended_early: self.stats.ended_early,
+            skipped_packets: self.stats.skipped_packets,
+            non_finite_samples: self.stats.non_finite_samples,
+            header_duration_ms: header_ms,
+            decoded_duration_ms: header_ms.map(|_| decoded_ms),
+        }
     }
 
     /// The error for a file that produced no samples at all.
@@ -725,19 +1026,30 @@ fn push_silence(
 }
 
 /// Averages interleaved frames of `channels` samples into `mono` (replacing its contents),
-/// clipped to `[-1, 1]` since float decoders may overshoot slightly.
-fn mix_to_mono(interleaved: &[f32], channels: usize, mono: &mut Vec<f32>) {
+/// clipped to `[-1, 1]` since float decoders may overshoot slightly. NaN and infinite samples
+/// (a damaged float WAV) become 0; returns how many there were.
+fn mix_to_mono(interleaved: &[f32], channels: usize, mono: &mut Vec<f32>) -> u64 {
     mono.clear();
+    let mut non_finite = 0u64;
+    let mut finite = |s: f32| {
+        if s.is_finite() {
+            s
+        } else {
+            non_finite += 1;
+            0.0
+        }
+    };
     if channels == 1 {
-        mono.extend(interleaved.iter().map(|s| s.clamp(-1.0, 1.0)));
-        return;
+        mono.extend(interleaved.iter().map(|&s| finite(s).clamp(-1.0, 1.0)));
+        return non_finite;
     }
     let scale = 1.0 / channels as f32;
     mono.extend(
         interleaved
             .chunks_exact(channels)
-            .map(|frame| (frame.iter().sum::<f32>() * scale).clamp(-1.0, 1.0)),
+            .map(|frame| (frame.iter().map(|&s| finite(s)).sum::<f32>() * scale).clamp(-1.0, 1.0)),
     );
+    non_finite
 }
 
 #[cfg(test)]
@@ -751,6 +1063,65 @@ mod tests {
         assert_eq!(mono, vec![0.5, 0.0, 0.25]);
         mix_to_mono(&[2.0, -3.0], 1, &mut mono);
         assert_eq!(mono, vec![1.0, -1.0]);
+    }
+
+    #[test]
+    fn watchdog_stops_output_past_the_limit() {
+        let mut stream = MonoStream::new(Path::new("x.ogg"), 0);
+        stream.max_output = 16_000;
+        stream.file_bytes = 16;
+        stream.out = vec![0.0; 16_000];
+        assert!(stream.watchdog().is_ok());
+        stream.out.push(0.0);
+        let err = stream.watchdog().unwrap_err();
+        assert!(
+            matches!(
+                err,
+                AudioError::Runaway {
+                    bytes: 16,
+                    seconds: 1,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert!(
+            err.to_string()
+                .starts_with("x.ogg: decoding gave over 1 s of audio from 16 bytes")
+        );
+    }
+
+    #[test]
+    fn wav_headers_are_found_behind_other_chunks() {
+        let mut v = b"RIFF\0\0\0\0WAVE".to_vec();
+        v.extend_from_slice(b"LIST\x03\0\0\0abc\0"); // odd length: padded
+        v.extend_from_slice(b"fmt \x10\0\0\0\x01\0\x02\0\x80\x3e\0\0\0\xfa\0\0\x04\0\x10\0");
+        v.extend_from_slice(b"data\x08\0\0\0");
+        let h = parse_wav_header(&v).unwrap();
+        assert_eq!(
+            (h.channels, h.sample_rate, h.bits_per_sample),
+            (2, 16_000, 16)
+        );
+        assert_eq!(
+            (h.data_offset, h.data_len, h.claimed_frames()),
+            (v.len() as u64, 8, 2)
+        );
+        assert_eq!(h.present_frames(v.len() as u64 + 4), 1);
+        assert_eq!(parse_wav_header(&v[..v.len() - 9]), None);
+        assert_eq!(parse_wav_header(b"OggS"), None);
+    }
+
+    #[test]
+    fn mix_replaces_non_finite_samples_and_counts_them() {
+        let mut mono = Vec::new();
+        let n = mix_to_mono(
+            &[f32::NAN, 0.5, f32::INFINITY, f32::NEG_INFINITY],
+            1,
+            &mut mono,
+        );
+        assert_eq!((n, &mono), (3, &vec![0.0, 0.5, 0.0, 0.0]));
+        let n = mix_to_mono(&[f32::NAN, 0.5], 2, &mut mono);
+        assert_eq!((n, &mono), (1, &vec![0.25]));
     }
 
     #[test]
@@ -787,6 +1158,7 @@ mod tests {
             source_sample_rate: 48_000,
             source_channels: 2,
             codec: "pcm".into(),
+            report: DecodeReport::default(),
         };
         assert_eq!(audio.duration_ms(), 3000);
     }

@@ -28,7 +28,7 @@ use std::time::Instant;
 
 pub use discover::{AUDIO_EXTENSIONS, Discovery, Recording, Shard, discover};
 pub use report::{REPORT_FILE, ReportRow, failure_table, read_report, write_report};
-pub use store::{STATE_DIR, StageKey, StageStore};
+pub use store::{STATE_DIR, StageKey, StageStore, remove_stale_temp_files};
 
 use crate::atomic::write_atomic;
 use crate::audio::{self, Audio};
@@ -150,6 +150,9 @@ pub struct BatchConfig {
     pub formats: Vec<Format>,
     /// Recordings processed at the same time.
     pub jobs: usize,
+    /// A damaged recording (see [`crate::transcript::DecodeReport`]) fails instead of passing
+    /// with a warning.
+    pub strict: bool,
 }
 
 /// The loaded models, shared by all jobs.
@@ -348,6 +351,7 @@ struct Progressing {
     times: StageTimes,
     reused: Vec<Stage>,
     audio_s: Option<f64>,
+    warnings: String,
 }
 
 impl Job<'_> {
@@ -359,6 +363,7 @@ impl Job<'_> {
             times: StageTimes::default(),
             reused: Vec::new(),
             audio_s: None,
+            warnings: String::new(),
         };
         // A panic in one file (a decoder bug, say) must not take the archive down with it.
         let outcome = catch_unwind(AssertUnwindSafe(|| self.stages(recording, &mut p)))
@@ -382,6 +387,7 @@ impl Job<'_> {
                 uri: recording.uri.clone(),
                 failure,
                 audio_s: p.audio_s,
+                warnings: p.warnings,
             },
             times: p.times,
             reused: p.reused,
@@ -415,6 +421,12 @@ impl Job<'_> {
         let mut decoded: Option<Audio> = None;
         let transcript = self.transcript_stage(recording, p, &key, sha256, &mut decoded)?;
         p.audio_s = Some(transcript.source.duration_ms as f64 / 1000.0);
+        // Kept in the transcript, so a resumed batch reports it too.
+        p.warnings = transcript.source.decode.summary();
+        if self.cfg.strict && !p.warnings.is_empty() {
+            p.stage = Stage::Decode;
+            return Err(format!("damaged recording: {} (--strict)", p.warnings));
+        }
         let (attributed, diarization) = match (self.models.speakers, &self.cfg.diarize) {
             (Some(embedder), Some(dcfg)) => {
                 let skey = StageStore::speakers_key(&key, dcfg);
@@ -685,6 +697,7 @@ mod tests {
                 uri: file.into(),
                 failure: None,
                 audio_s: Some(1.0),
+                warnings: String::new(),
             };
             write_report(shard, &[row]).unwrap();
         }

@@ -142,7 +142,10 @@ pub enum CodesError {
         problem: &'static str,
     },
     /// A `.qdc` file that is not well-formed XML.
-    #[error("seed codes {path}, byte {position}: {source}")]
+    #[error(
+        "seed codes {path}, byte {position}: {}",
+        crate::error::one_line(source)
+    )]
     Qdc {
         /// The file.
         path: PathBuf,

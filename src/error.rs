@@ -87,3 +87,9 @@ pub fn naming_the_file(path: &Path, error: &str) -> String {
         format!("{name}: {error}")
     }
 }
+
+/// `message` on one line: line breaks and other control characters (which parsers quote from
+/// a damaged file) become spaces, so an error stays one line in a terminal and in a TSV report.
+pub fn one_line(message: &impl std::fmt::Display) -> String {
+    message.to_string().replace(|c: char| c.is_control(), " ")
+}

@@ -704,6 +704,7 @@ pub fn transcript_from_turns(uri: &str, language: &str, turns: &[TextTurn]) -> T
             sample_rate_hz: 0,
             channels: 0,
             codec: "text".to_string(),
+            decode: Default::default(),
         },
         language: LanguageInfo {
             code: language.to_string(),

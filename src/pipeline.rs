@@ -112,7 +112,9 @@ pub fn timed<T>(slot: &mut f64, f: impl FnOnce() -> T) -> T {
 }
 
 /// The SHA-256 of a recording's bytes: the identity of its content, kept in the transcript.
+/// The file is checked first: a pipe or device would block the read forever.
 pub fn hash_recording(path: &Path) -> Result<String, Error> {
+    audio::check_input_file(path)?;
     models::sha256_file(path).map_err(|source| Error::Read {
         path: path.to_path_buf(),
         source,
@@ -287,6 +289,7 @@ pub fn transcribe_audio(
         sample_rate_hz: decoded.source_sample_rate,
         channels: decoded.source_channels,
         codec: decoded.codec.clone(),
+        decode: decoded.report.clone(),
     };
     Ok(Transcript {
         schema: SCHEMA_NAME.to_string(),

@@ -34,6 +34,14 @@ pub enum ReviewError {
         #[source]
         source: rusqlite::Error,
     },
+    /// Another process has the project open.
+    #[error(
+        "{path} is open in another `qualscribe review`; close that one (Ctrl-C) or use its page, then try again"
+    )]
+    Busy {
+        /// The project database.
+        path: PathBuf,
+    },
     /// The folder holds no transcripts.
     #[error("{dir} holds no *.transcript.json: give the -o folder of `qualscribe run` or `batch`")]
     NothingToImport {
@@ -53,6 +61,13 @@ pub enum ReviewError {
     Empty {
         /// What was empty.
         what: &'static str,
+    },
+    /// The action would break one of the store's rules (a code merged into itself or into a
+    /// merged code, a passage in two codes, an empty split, …); nothing was changed.
+    #[error("{reason}")]
+    Refused {
+        /// What is wrong and what to do instead.
+        reason: String,
     },
     /// Stored data could not be read back.
     #[error("the project database holds a damaged {what}; re-import the output folder")]

@@ -96,6 +96,72 @@ pub struct SourceInfo {
     pub channels: u16,
     /// Codec name as reported by the decoder (e.g. "opus", "pcm_s16le").
     pub codec: String,
+    /// What went wrong while decoding (absent when nothing did). Added after schema version 1
+    /// was published; readers of older files see a clean report.
+    #[serde(default, skip_serializing_if = "DecodeReport::is_clean")]
+    pub decode: DecodeReport,
+}
+
+/// What decoding found wrong with a recording: a damaged file is transcribed as far as it
+/// goes, and this says so (one warning line, the transcript JSON, the batch report).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DecodeReport {
+    /// The file ended in the middle of its audio (cut off, or not fully copied).
+    #[serde(default)]
+    pub ended_early: bool,
+    /// Damaged packets skipped (their time is kept as silence).
+    #[serde(default)]
+    pub skipped_packets: u64,
+    /// Samples that were NaN or infinite, replaced by silence.
+    #[serde(default)]
+    pub non_finite_samples: u64,
+    /// Length the file's header claims, when it says and differs from the decoded length by
+    /// more than 1 s.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub header_duration_ms: Option<u64>,
+    /// Length actually decoded (set together with `header_duration_ms`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decoded_duration_ms: Option<u64>,
+}
+
+impl DecodeReport {
+    /// Nothing to warn about.
+    pub fn is_clean(&self) -> bool {
+        self.warnings().is_empty()
+    }
+
+    /// One short phrase per problem, e.g. `"ended early (cut off or incompletely copied)"`.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut w = Vec::new();
+        if self.ended_early {
+            w.push("ended early (cut off or incompletely copied)".to_string());
+        }
+        if self.skipped_packets > 0 {
+            w.push(format!(
+                "{} damaged packets skipped (kept as silence)",
+                self.skipped_packets
+            ));
+        }
+        if self.non_finite_samples > 0 {
+            w.push(format!(
+                "{} NaN/infinite samples replaced by silence",
+                self.non_finite_samples
+            ));
+        }
+        if let (Some(h), Some(d)) = (self.header_duration_ms, self.decoded_duration_ms) {
+            w.push(format!(
+                "header says {:.1} s but {:.1} s of audio decoded",
+                h as f64 / 1000.0,
+                d as f64 / 1000.0
+            ));
+        }
+        w
+    }
+
+    /// The warnings as one line (`"; "`-separated); empty when clean.
+    pub fn summary(&self) -> String {
+        self.warnings().join("; ")
+    }
 }
 
 /// Language of the transcript.

@@ -444,3 +444,295 @@ fn unreadable_file_is_permission_denied() {
     assert!(matches!(err, AudioError::PermissionDenied { .. }), "{err}");
     assert_one_line_naming(&err, &path);
 }
+
+// ---- issue 14: hostile and damaged files ----
+
+/// A WAV with the given `fmt ` fields (block align and byte rate derived unless `block` is
+/// given), `data` as its samples and `claimed` as the data chunk's size (default: the truth).
+fn wav_with(fields: WavFields, data: &[u8]) -> Vec<u8> {
+    let block = fields
+        .block
+        .unwrap_or((u32::from(fields.channels) * u32::from(fields.bits) / 8) as u16);
+    let byte_rate = fields.rate.wrapping_mul(u32::from(block));
+    let claimed = fields.claimed.unwrap_or(data.len() as u32);
+    let mut v = Vec::new();
+    v.extend_from_slice(b"RIFF");
+    v.extend_from_slice(&(36u32.wrapping_add(claimed)).to_le_bytes());
+    v.extend_from_slice(b"WAVEfmt ");
+    v.extend_from_slice(&16u32.to_le_bytes());
+    v.extend_from_slice(&fields.tag.to_le_bytes());
+    v.extend_from_slice(&fields.channels.to_le_bytes());
+    v.extend_from_slice(&fields.rate.to_le_bytes());
+    v.extend_from_slice(&byte_rate.to_le_bytes());
+    v.extend_from_slice(&block.to_le_bytes());
+    v.extend_from_slice(&fields.bits.to_le_bytes());
+    v.extend_from_slice(b"data");
+    v.extend_from_slice(&claimed.to_le_bytes());
+    v.extend_from_slice(data);
+    v
+}
+
+#[derive(Clone, Copy)]
+struct WavFields {
+    tag: u16,
+    channels: u16,
+    rate: u32,
+    bits: u16,
+    block: Option<u16>,
+    claimed: Option<u32>,
+}
+
+const PCM16_MONO_16K: WavFields = WavFields {
+    tag: 1,
+    channels: 1,
+    rate: 16_000,
+    bits: 16,
+    block: None,
+    claimed: None,
+};
+
+/// The samples of a corpus WAV (16 kHz mono 16-bit), without its header.
+fn corpus_pcm() -> Vec<u8> {
+    std::fs::read(corpus("ami_clips/dev00.wav")).expect("read")[44..].to_vec()
+}
+
+/// Runs `f` on a thread and fails the test if it has not finished within `secs` (a hang would
+/// otherwise stall the whole suite).
+fn within<T: Send + 'static>(secs: u64, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    rx.recv_timeout(std::time::Duration::from_secs(secs))
+        .expect("did not finish in time: it hangs")
+}
+
+/// Issue 14, repro 8: a sample-rate field of 0x7FFFFFFF made decoding run forever, growing.
+#[test]
+fn huge_sample_rate_is_refused_at_once() {
+    let dir = tempdir();
+    let path = dir.path().join("rate_huge.wav");
+    let mut pcm = corpus_pcm();
+    pcm.truncate(256 * 1024);
+    let fields = WavFields {
+        rate: 0x7FFF_FFFF,
+        ..PCM16_MONO_16K
+    };
+    std::fs::write(&path, wav_with(fields, &pcm)).expect("write");
+    let p = path.clone();
+    let err = within(20, move || decode_file(&p)).expect_err("must fail");
+    assert!(
+        matches!(
+            err,
+            AudioError::InvalidSampleRate {
+                rate: 0x7FFF_FFFF,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert_one_line_naming(&err, &path);
+    assert_eq!(audio::probe_duration_s(&path), None);
+}
+
+/// Issue 14, repro 12: zero channels, 7-bit samples and 64 channels were all "truncated or
+/// corrupt"; each now says what is wrong.
+#[test]
+fn impossible_headers_say_what_is_wrong() {
+    let dir = tempdir();
+    let pcm = vec![0u8; 64 * 2 * 1600];
+    let cases: [(&str, WavFields, &str); 5] = [
+        (
+            "zero_channels.wav",
+            WavFields {
+                channels: 0,
+                block: Some(2),
+                ..PCM16_MONO_16K
+            },
+            "0 channels",
+        ),
+        (
+            "seven_bit.wav",
+            WavFields {
+                bits: 7,
+                block: Some(1),
+                ..PCM16_MONO_16K
+            },
+            "7-bit",
+        ),
+        (
+            "sixty_four.wav",
+            WavFields {
+                channels: 64,
+                ..PCM16_MONO_16K
+            },
+            "64 channels",
+        ),
+        (
+            "forty_ext.wav",
+            WavFields {
+                tag: 0xFFFE,
+                channels: 40,
+                ..PCM16_MONO_16K
+            },
+            "40 channels",
+        ),
+        (
+            "zero_rate.wav",
+            WavFields {
+                rate: 0,
+                ..PCM16_MONO_16K
+            },
+            "invalid sample rate (0 Hz)",
+        ),
+    ];
+    for (name, fields, says) in cases {
+        let path = dir.path().join(name);
+        std::fs::write(&path, wav_with(fields, &pcm)).expect("write");
+        let err = decode_file(&path).expect_err(name);
+        let msg = err.to_string();
+        assert!(msg.contains(says), "{name}: {msg}");
+        assert!(!msg.contains("corrupt"), "{name}: {msg}");
+        assert_one_line_naming(&err, &path);
+    }
+}
+
+/// Issue 14, repro 9: a FIFO named like audio blocked forever.
+#[cfg(unix)]
+#[test]
+fn fifo_is_refused_without_blocking() {
+    let dir = tempdir();
+    let path = dir.path().join("x.wav");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&path)
+        .status()
+        .expect("mkfifo");
+    assert!(made.success());
+    let p = path.clone();
+    let (decoded, hashed, probed) = within(20, move || {
+        (
+            decode_file(&p),
+            qualscribe::pipeline::hash_recording(&p),
+            audio::probe_duration_s(&p),
+        )
+    });
+    let err = decoded.expect_err("a FIFO is not audio");
+    assert!(matches!(err, AudioError::NotRegularFile { .. }), "{err}");
+    assert_one_line_naming(&err, &path);
+    assert!(hashed.is_err() && probed.is_none());
+}
+
+/// Cuts `src` to `fraction` of its bytes in `dir`.
+fn cut(src: &Path, dir: &Path, fraction: f64) -> PathBuf {
+    let bytes = std::fs::read(src).expect("read");
+    let keep = (bytes.len() as f64 * fraction) as usize;
+    let name = format!(
+        "cut{}_{}",
+        (fraction * 100.0) as u32,
+        src.file_name().expect("name").to_string_lossy()
+    );
+    let path = dir.join(name);
+    std::fs::write(&path, &bytes[..keep]).expect("write");
+    path
+}
+
+/// Issue 14, repro 3: WAV, FLAC, MP3 and Opus files cut at 10 % and 50 % passed as fine. They
+/// still decode as far as they go, and the report says they ended early.
+#[test]
+fn truncated_recordings_are_reported() {
+    let dir = tempdir();
+    let sources = [
+        corpus("ami_clips/dev00.wav"),
+        corpus(FLEURS_FLAC),
+        fixture("fleurs-de-000_2s5_22k.mp3"),
+        corpus(FLEURS_OPUS),
+    ];
+    for src in &sources {
+        let full = decode_file(src).expect("decode the whole file");
+        assert!(
+            full.report.is_clean(),
+            "{}: {:?}",
+            src.display(),
+            full.report
+        );
+        for fraction in [0.1, 0.5] {
+            let path = cut(src, dir.path(), fraction);
+            match audio::decode_file_with_stats(&path) {
+                Ok((audio, _)) => {
+                    assert!(
+                        audio.report.ended_early,
+                        "{}: not reported: {:?}",
+                        path.display(),
+                        audio.report
+                    );
+                    assert!(!audio.report.summary().is_empty());
+                }
+                // Too little left to decode anything: an error is a clear report too.
+                Err(err) => {
+                    assert!(matches!(err, AudioError::Corrupt { .. }), "{err}");
+                    assert_one_line_naming(&err, &path);
+                }
+            }
+        }
+    }
+}
+
+/// Issue 14, repro 3: a WAV whose header claims 37 h but holds 8 s.
+#[test]
+fn header_claiming_more_than_the_file_holds_is_reported() {
+    let dir = tempdir();
+    let path = dir.path().join("claims_37h.wav");
+    let mut pcm = corpus_pcm();
+    pcm.truncate(8 * 16_000 * 2);
+    let fields = WavFields {
+        claimed: Some(37 * 3600 * 16_000 * 2),
+        ..PCM16_MONO_16K
+    };
+    std::fs::write(&path, wav_with(fields, &pcm)).expect("write");
+    let audio = decode_file(&path).expect("the 8 s that are there decode");
+    assert!(
+        audio.duration_ms().abs_diff(8_000) <= 20,
+        "{}",
+        audio.duration_ms()
+    );
+    assert!(audio.report.ended_early, "{:?}", audio.report);
+    assert_eq!(audio.report.header_duration_ms, Some(37 * 3600 * 1000));
+    assert!(audio.report.summary().contains("header says 133200.0 s"));
+    // The batch's estimate is what the file holds, not the header's 37 h.
+    let est = audio::probe_duration_s(&path).expect("estimate");
+    assert!((est - 8.0).abs() < 0.1, "{est}");
+}
+
+/// Issue 14, repro 3: a float WAV with NaN and infinite samples gave 0 segments silently.
+#[test]
+fn non_finite_samples_are_replaced_and_counted() {
+    let dir = tempdir();
+    let path = dir.path().join("nan.wav");
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: 16_000,
+        bits_per_sample: 32,
+        sample_format: hound::SampleFormat::Float,
+    };
+    let mut w = hound::WavWriter::create(&path, spec).expect("create");
+    let mut bad = 0u64;
+    for i in 0..32_000 {
+        let s = match i % 1000 {
+            0 => f32::NAN,
+            1 => f32::INFINITY,
+            2 => f32::NEG_INFINITY,
+            _ => (i as f32 * 0.05).sin() * 0.5,
+        };
+        bad += u64::from(!s.is_finite());
+        w.write_sample(s).expect("write");
+    }
+    w.finalize().expect("finalize");
+    let audio = decode_file(&path).expect("decode");
+    assert_eq!(audio.report.non_finite_samples, bad);
+    assert!(audio.samples.iter().all(|s| s.is_finite()));
+    assert!(
+        audio.report.summary().contains("NaN/infinite"),
+        "{:?}",
+        audio.report
+    );
+}

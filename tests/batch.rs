@@ -313,3 +313,110 @@ fn assert_same_tree(expected: &Path, actual: &Path) {
         );
     }
 }
+
+/// Runs `cmd`, killing it if it takes longer than `limit` (a hang must fail the test, not
+/// stall the suite).
+fn output_within(mut cmd: Command, limit: Duration) -> Output {
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > limit {
+            child.kill().unwrap();
+            panic!("still running after {limit:?}: a file stalls the batch");
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    child.wait_with_output().unwrap()
+}
+
+/// Issue 14, repros 8 and 9 (and 3): a WAV with a 0x7FFFFFFF sample rate and a FIFO named
+/// `x.wav` stalled the batch; a cut-off recording passed as `ok`. Now the batch finishes every
+/// other file, reports both bad ones, marks the cut one with a warning, and `--strict` fails it.
+#[cfg(unix)]
+#[test]
+fn hostile_files_do_not_stall_a_batch_and_damage_is_reported() {
+    let _one = one_at_a_time();
+    let dir = tempfile::tempdir().unwrap();
+    let archive = dir.path().join("archive");
+    std::fs::create_dir_all(&archive).unwrap();
+    let good = support::project("audio_samples/fleurs-en-000.ogg");
+    std::fs::copy(&good, archive.join("good.ogg")).unwrap();
+    let bytes = std::fs::read(&good).unwrap();
+    std::fs::write(archive.join("cut.ogg"), &bytes[..bytes.len() / 2]).unwrap();
+    let pcm = std::fs::read(corpus("ami_clips/dev00.wav")).unwrap()[44..44 + 256 * 1024].to_vec();
+    let mut wav = b"RIFF".to_vec();
+    wav.extend_from_slice(&(36 + pcm.len() as u32).to_le_bytes());
+    wav.extend_from_slice(b"WAVEfmt \x10\x00\x00\x00\x01\x00\x01\x00");
+    wav.extend_from_slice(&0x7FFF_FFFFu32.to_le_bytes());
+    wav.extend_from_slice(&0xFFFF_FFFEu32.to_le_bytes());
+    wav.extend_from_slice(b"\x02\x00\x10\x00data");
+    wav.extend_from_slice(&(pcm.len() as u32).to_le_bytes());
+    wav.extend_from_slice(&pcm);
+    std::fs::write(archive.join("rate_huge.wav"), wav).unwrap();
+    let fifo = archive.join("x.wav");
+    assert!(
+        Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+
+    let out = dir.path().join("out");
+    let run = |extra: &[&str]| {
+        let mut cmd = Command::new(qualscribe_bin());
+        cmd.arg("batch")
+            .arg(&archive)
+            .args(["--model", "tiny.en", "--language", "en", "--jobs", "1"])
+            .args(["--threads", "2", "--no-diarize", "--no-themes", "-o"])
+            .arg(&out)
+            .args(extra);
+        output_within(cmd, Duration::from_secs(300))
+    };
+    let o = run(&[]);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{stderr}");
+    let report = std::fs::read_to_string(out.join("batch-report.tsv")).unwrap();
+    let row = |name: &str| -> Vec<String> {
+        report
+            .lines()
+            .find(|l| l.split('\t').next().unwrap().ends_with(name))
+            .unwrap_or_else(|| panic!("no row for {name}:\n{report}"))
+            .split('\t')
+            .map(str::to_string)
+            .collect()
+    };
+    assert!(report.starts_with("file\turi\tstatus\tstage\taudio_s\terror\twarnings\n"));
+    assert_eq!(row("good.ogg")[2], "ok", "{report}");
+    assert_eq!(row("good.ogg")[6], "", "{report}");
+    let cut = row("cut.ogg");
+    assert_eq!(cut[2], "ok", "{report}");
+    assert!(cut[6].contains("ended early"), "{report}");
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        stdout.contains("cut.ogg") && stdout.contains("warning: ended early"),
+        "{stdout}"
+    );
+    let huge = row("rate_huge.wav");
+    assert_eq!(huge[2], "failed");
+    assert!(huge[5].contains("invalid sample rate"), "{report}");
+    let x = row("x.wav");
+    assert_eq!(x[2], "failed");
+    assert!(x[5].contains("not a regular file"), "{report}");
+
+    // --strict: the damaged recording fails (its transcript is reused, not made again).
+    let o = run(&["--strict"]);
+    assert_eq!(o.status.code(), Some(1));
+    let report = std::fs::read_to_string(out.join("batch-report.tsv")).unwrap();
+    let cut = report.lines().find(|l| l.contains("cut.ogg")).unwrap();
+    assert!(
+        cut.contains("\tfailed\tdecode\t") && cut.contains("--strict"),
+        "{report}"
+    );
+    let good = report.lines().find(|l| l.contains("good.ogg")).unwrap();
+    assert!(good.contains("\tok\t"), "{report}");
+}

@@ -632,3 +632,63 @@ fn themes_over_an_archive_write_reports_and_valid_refi_qda() {
         );
     }
 }
+
+/// Issue 14, repros 8 and 9 through `transcribe`: a FIFO and a 0x7FFFFFFF sample rate each get
+/// a one-line error (no hang, no growing memory) and no output.
+#[cfg(unix)]
+#[test]
+fn fifo_and_impossible_sample_rate_are_one_line_errors() {
+    let tmp = tempfile::tempdir().unwrap();
+    let fifo = tmp.path().join("x.wav");
+    assert!(
+        std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    assert!(error_for(&fifo).contains("not a regular file"));
+    let mut wav = std::fs::read(corpus("ami_clips/dev00.wav")).unwrap();
+    wav.truncate(256 * 1024);
+    wav[24..28].copy_from_slice(&0x7FFF_FFFFu32.to_le_bytes());
+    let huge = temp_file(tmp.path(), "rate_huge.wav", &wav);
+    assert!(error_for(&huge).contains("invalid sample rate (2147483647 Hz)"));
+}
+
+/// Issue 14, repro 3 through `transcribe`: a cut-off recording is transcribed as far as it goes
+/// with a one-line warning and the decode report in its JSON; `--strict` makes it a failure
+/// with nothing written.
+#[test]
+fn damaged_recording_warns_and_strict_refuses_it() {
+    let _one = one_at_a_time();
+    let tmp = tempfile::tempdir().unwrap();
+    let full = std::fs::read(project("audio_samples/fleurs-en-000.ogg")).unwrap();
+    let cut = temp_file(tmp.path(), "cut.ogg", &full[..full.len() / 2]);
+    let out = tempfile::tempdir().unwrap();
+    let args = ["transcribe", "--model", "tiny.en", cut.to_str().unwrap()];
+    let o = qualscribe(&args, out.path());
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let warning = stderr(&o)
+        .lines()
+        .find(|l| l.contains("warning"))
+        .unwrap_or_default()
+        .to_string();
+    assert!(
+        warning.contains("cut.ogg") && warning.contains("ended early"),
+        "{}",
+        stderr(&o)
+    );
+    let json: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(out.path().join("cut.transcript.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(json["source"]["decode"]["ended_early"], true, "{json}");
+
+    let strict_out = tempfile::tempdir().unwrap();
+    let mut strict = args.to_vec();
+    strict.push("--strict");
+    let o = qualscribe(&strict, strict_out.path());
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("--strict"), "{}", stderr(&o));
+    assert!(files_in(strict_out.path()).is_empty());
+}

@@ -157,11 +157,17 @@ struct Fixture {
 
 impl Fixture {
     fn start() -> Fixture {
+        Fixture::start_with(ServeOptions::default().threads)
+    }
+
+    /// A server answering at most `connections` connections at a time.
+    fn start_with(connections: usize) -> Fixture {
         let dir = output_folder();
         let mut project = Project::open(&dir.path().join(PROJECT_DB)).unwrap();
         project.import_output(dir.path(), "test").unwrap();
         let opts = ServeOptions {
             who: "tester".to_string(),
+            threads: connections,
             ..ServeOptions::default()
         };
         let server = ReviewServer::start(project, &opts).unwrap();
@@ -525,20 +531,30 @@ fn audio_with_byte_ranges() {
     assert_eq!(r.status, 206, "an end past the file means to the end");
     assert!(r.body == bytes[100..]);
 
-    for bad in [
+    for outside in [
         format!("bytes={len}-"),
         format!("bytes={}-{}", len + 1, len + 5),
-        "bytes=50-10".to_string(),
         "bytes=-0".to_string(),
-        "bytes=x-y".to_string(),
-        "lines=0-1".to_string(),
     ] {
-        let r = range(&bad);
-        assert_eq!(r.status, 416, "{bad}");
+        let r = range(&outside);
+        assert_eq!(r.status, 416, "{outside}");
         assert_eq!(
             r.header("Content-Range"),
             Some(format!("bytes */{len}").as_str())
         );
+    }
+    // Malformed or several ranges: ignored, the whole file (RFC 9110 §14.2).
+    for ignored in [
+        "bytes=50-10",
+        "bytes=x-y",
+        "lines=0-1",
+        "bytes=0-1,5-9",
+        "bytes=0-99, 200-299",
+        "bytes=",
+    ] {
+        let r = range(ignored);
+        assert_eq!(r.status, 200, "{ignored}");
+        assert!(r.body == bytes, "{ignored}");
     }
 
     // An id with a space and a non-ASCII letter, percent-encoded as browsers send it.
@@ -775,4 +791,118 @@ fn cli_serves_and_prints_the_url() {
     assert!(page.text().contains(r#"<html lang="en">"#));
     assert_eq!(ov.status, 200);
     assert!(dir.path().join(PROJECT_DB).is_file());
+}
+
+/// Issue 14, repro 6: a 300 MB header line and 10 MB URLs were read to the end before the token
+/// was even looked at. Now they are refused at the limit, quickly.
+#[test]
+fn oversized_requests_are_refused_at_the_limit() {
+    let f = Fixture::start();
+    let started = std::time::Instant::now();
+    let long_url = format!("/{}/api/overview?{}", f.token, "a".repeat(100_000));
+    let r = raw(
+        f.port,
+        format!("GET {long_url} HTTP/1.1\r\nHost: {}\r\n\r\n", f.host()).as_bytes(),
+    );
+    assert!(r.starts_with("HTTP/1.1 414"), "{r}");
+    // A header line that never ends: the server stops reading at its limit and answers.
+    let mut s = TcpStream::connect(("127.0.0.1", f.port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let _ = s.write_all(format!("GET /{}/ HTTP/1.1\r\nX-Big: ", f.token).as_bytes());
+    let chunk = vec![b'a'; 64 * 1024];
+    for _ in 0..16 {
+        if s.write_all(&chunk).is_err() {
+            break; // the server has closed its side: fine
+        }
+    }
+    let mut answer = String::new();
+    let _ = s.read_to_string(&mut answer);
+    assert!(answer.starts_with("HTTP/1.1 431"), "{answer}");
+    assert!(started.elapsed() < Duration::from_secs(15));
+    assert_eq!(f.get("api/overview").status, 200);
+}
+
+/// Writes `request` on a new connection and returns all that comes back.
+fn raw(port: u16, request: &[u8]) -> String {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    let _ = s.write_all(request);
+    let mut answer = Vec::new();
+    let _ = s.read_to_end(&mut answer);
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+/// Issue 14, repro 7: four stalled clients (an audio download that stops reading, a POST that
+/// trickles one byte a second) took every worker and the page stopped answering.
+#[test]
+fn stalled_clients_do_not_block_the_page() {
+    let f = Fixture::start();
+    let mut stalled = Vec::new();
+    for _ in 0..4 {
+        let mut s = TcpStream::connect(("127.0.0.1", f.port)).unwrap();
+        let req = format!(
+            "GET /{}/audio/fleurs-en-000 HTTP/1.1\r\nHost: {}\r\nRange: bytes=0-\r\n\r\n",
+            f.token,
+            f.host()
+        );
+        s.write_all(req.as_bytes()).unwrap();
+        let mut first = [0u8; 100];
+        s.read_exact(&mut first).unwrap();
+        stalled.push(s); // and never read again
+    }
+    for _ in 0..4 {
+        let mut s = TcpStream::connect(("127.0.0.1", f.port)).unwrap();
+        let req = format!(
+            "POST /{}/api/action HTTP/1.1\r\nHost: {}\r\nContent-Length: 100\r\n\r\n{{",
+            f.token,
+            f.host()
+        );
+        s.write_all(req.as_bytes()).unwrap();
+        stalled.push(s); // the other 99 bytes never come
+    }
+    let started = std::time::Instant::now();
+    let r = f.get("api/overview");
+    assert_eq!(r.status, 200);
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "the page waited {:?} behind stalled clients",
+        started.elapsed()
+    );
+    drop(stalled);
+}
+
+/// Issue 14, repro 6: 500 idle connections made 445 threads. Connections past the bound are
+/// told 503 at once, and idle ones are dropped at the read deadline, after which the page answers.
+#[test]
+fn connections_are_bounded_and_idle_ones_time_out() {
+    let f = Fixture::start_with(4);
+    let idle: Vec<TcpStream> = (0..4)
+        .map(|_| TcpStream::connect(("127.0.0.1", f.port)).unwrap())
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let r = raw(
+        f.port,
+        format!(
+            "GET /{}/api/overview HTTP/1.1\r\nHost: {}\r\n\r\n",
+            f.token,
+            f.host()
+        )
+        .as_bytes(),
+    );
+    assert!(r.starts_with("HTTP/1.1 503"), "{r}");
+    // The idle ones are cut at the 10 s read deadline; then the page answers again.
+    let started = std::time::Instant::now();
+    loop {
+        let r = f.get("api/overview");
+        if r.status == 200 {
+            break;
+        }
+        assert_eq!(r.status, 503);
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "idle connections never dropped"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+    drop(idle);
 }

@@ -136,6 +136,19 @@ fn every_action_changes_what_it_says_and_undo_restores_it_exactly() {
                 )
             }),
         ),
+        // Before the merge: once b and c are merged away, a move from or to them is refused.
+        (
+            Action::Move {
+                passage: pb0,
+                from: Some(b),
+                to: c,
+            },
+            Box::new(move |p| {
+                let o = p.overview().unwrap();
+                assert!(!code(&o, b).passages.iter().any(|q| q.id == pb0));
+                assert!(code(&o, c).passages.iter().any(|q| q.id == pb0));
+            }),
+        ),
         (
             Action::Merge {
                 into: a,
@@ -163,18 +176,6 @@ fn every_action_changes_what_it_says_and_undo_restores_it_exactly() {
                     vec![pa[0]]
                 );
                 assert!(!code(&o, a).passages.iter().any(|q| q.id == pa0));
-            }),
-        ),
-        (
-            Action::Move {
-                passage: pb0,
-                from: Some(b),
-                to: c,
-            },
-            Box::new(move |p| {
-                let o = p.overview().unwrap();
-                assert!(!code(&o, b).passages.iter().any(|q| q.id == pb0));
-                assert!(code(&o, c).passages.iter().any(|q| q.id == pb0));
             }),
         ),
         (
@@ -602,4 +603,498 @@ fn write_until_killed(db: &Path) -> ! {
         .unwrap();
     }
     unreachable!("the loop ends only when the process is killed")
+}
+
+/// Asserts that `bad` is refused with a 400-class error and leaves state and audit trail as
+/// they were.
+fn assert_refused(p: &mut Project, bad: &Action) {
+    let before = json(&p.overview().unwrap());
+    let trail = p.audit().unwrap().len();
+    let err = p.apply(bad, "ana").unwrap_err();
+    assert!(
+        matches!(
+            err,
+            ReviewError::NoSuch { .. } | ReviewError::Empty { .. } | ReviewError::Refused { .. }
+        ),
+        "{bad:?}: {err}"
+    );
+    assert!(!err.to_string().contains('\n'), "{err}");
+    assert_eq!(
+        json(&p.overview().unwrap()),
+        before,
+        "{bad:?} changed the project"
+    );
+    assert_eq!(p.audit().unwrap().len(), trail, "{bad:?} was audited");
+    assert_eq!(p.rule_violations().unwrap(), Vec::<String>::new());
+}
+
+/// Issue 14, repro 1: `merge 1←3` then `merge 3←1` made both codes vanish with their passages.
+#[test]
+fn merge_cycles_are_refused_and_no_passage_vanishes() {
+    let (_d, mut p) = fresh();
+    let o = p.overview().unwrap();
+    let (a, b, c) = (codes(&o)[0].id, codes(&o)[1].id, codes(&o)[2].id);
+    let total: usize = codes(&o).iter().map(|c| c.passages.len()).sum();
+    p.apply(
+        &Action::Merge {
+            into: a,
+            from: vec![b],
+        },
+        "ana",
+    )
+    .unwrap();
+    for bad in [
+        Action::Merge {
+            into: b,
+            from: vec![a],
+        },
+        Action::Merge {
+            into: a,
+            from: vec![a],
+        },
+        Action::Merge {
+            into: a,
+            from: vec![],
+        },
+        Action::Merge {
+            into: c,
+            from: vec![b],
+        },
+        Action::Merge {
+            into: a,
+            from: vec![c, c],
+        },
+        Action::Accept { code: b },
+        Action::Rename {
+            code: b,
+            label: "vuelve".into(),
+        },
+    ] {
+        assert_refused(&mut p, &bad);
+    }
+    // A chain: a (holding b) merged into c. b now points at c, never at the merged a.
+    p.apply(
+        &Action::Merge {
+            into: c,
+            from: vec![a],
+        },
+        "ana",
+    )
+    .unwrap();
+    let o = p.overview().unwrap();
+    assert_eq!(code(&o, b).merged_into, Some(c));
+    assert_eq!(code(&o, a).merged_into, Some(c));
+    let live: usize = codes(&o).iter().map(|c| c.passages.len()).sum();
+    assert_eq!(live, total, "passages were lost");
+    assert_eq!(code(&o, c).passages.len(), total - rest(&o, &[a, b, c]));
+    assert_eq!(p.rule_violations().unwrap(), Vec::<String>::new());
+    // A rejected code takes no merges until it is accepted or reopened again.
+    let d = codes(&o)
+        .iter()
+        .map(|c| c.id)
+        .find(|&id| ![a, b, c].contains(&id));
+    if let Some(d) = d {
+        p.apply(&Action::Reject { code: c }, "ana").unwrap();
+        assert_refused(
+            &mut p,
+            &Action::Merge {
+                into: c,
+                from: vec![d],
+            },
+        );
+    }
+}
+
+/// Passages of every code except `ids`.
+fn rest(o: &Overview, ids: &[i64]) -> usize {
+    codes(o)
+        .iter()
+        .filter(|c| !ids.contains(&c.id))
+        .map(|c| c.passages.len())
+        .sum()
+}
+
+/// Issue 14, repro 10: impossible requests were answered 200 and audited.
+#[test]
+fn impossible_actions_are_refused_and_not_audited() {
+    let (_d, mut p) = fresh();
+    let o = p.overview().unwrap();
+    let (a, b) = (codes(&o)[0].id, codes(&o)[1].id);
+    let pa = code(&o, a).passages[0].id;
+    let pb = code(&o, b).passages[0].id;
+    for bad in [
+        // a passage of a moved "from" b: it would end in two codes
+        Action::Move {
+            passage: pa,
+            from: Some(b),
+            to: b,
+        },
+        Action::Move {
+            passage: pa,
+            from: None,
+            to: b,
+        },
+        Action::Move {
+            passage: pa,
+            from: Some(a),
+            to: a,
+        },
+        Action::Move {
+            passage: 999_999,
+            from: Some(a),
+            to: b,
+        },
+        Action::Move {
+            passage: pa,
+            from: Some(a),
+            to: 999_999,
+        },
+        Action::Split {
+            code: a,
+            passages: vec![],
+            label: "vacío".into(),
+        },
+        Action::Split {
+            code: a,
+            passages: vec![999_999],
+            label: "fantasma".into(),
+        },
+        Action::Split {
+            code: a,
+            passages: vec![pb],
+            label: "ajeno".into(),
+        },
+        Action::Memo {
+            target: "code:99999".into(),
+            text: "x".into(),
+        },
+        Action::Memo {
+            target: "passage:99999".into(),
+            text: "x".into(),
+        },
+        Action::Merge {
+            into: a,
+            from: vec![a],
+        },
+        Action::Merge {
+            into: a,
+            from: vec![],
+        },
+    ] {
+        assert_refused(&mut p, &bad);
+    }
+    // The right `from` works, and the passage is then in exactly one code.
+    p.apply(
+        &Action::Move {
+            passage: pa,
+            from: Some(a),
+            to: b,
+        },
+        "ana",
+    )
+    .unwrap();
+    let o = p.overview().unwrap();
+    assert!(code(&o, b).passages.iter().any(|q| q.id == pa));
+    assert!(!code(&o, a).passages.iter().any(|q| q.id == pa));
+    assert_eq!(p.rule_violations().unwrap(), Vec::<String>::new());
+}
+
+/// Issue 14, repro 2: a project memo made the export fail half-way (old project.qdpx kept).
+#[test]
+fn project_memo_exports_with_every_file() {
+    let (dir, mut p) = fresh();
+    p.apply(
+        &Action::Memo {
+            target: "project".into(),
+            text: "hola".into(),
+        },
+        "ana",
+    )
+    .unwrap();
+    let out = dir.path().join("reviewed");
+    let written = export_reviewed(&p, &out).unwrap();
+    assert!(written.iter().all(|f| f.is_file()));
+    let project = qda::read_qdpx(&out.join("project.qdpx")).unwrap();
+    assert!(
+        project.notes.iter().any(|(_, text)| text == "hola"),
+        "{:?}",
+        project.notes
+    );
+    // A second export replaces them all again (the memo's GUID is stable).
+    export_reviewed(&p, &out).unwrap();
+}
+
+/// Issue 14, repros 4 and 5: names that are formulas or HTML are written so that a spreadsheet
+/// shows them as text and a Markdown viewer does not run them.
+#[test]
+fn exported_codes_are_safe_to_open() {
+    let (dir, mut p) = fresh();
+    let o = p.overview().unwrap();
+    let ids: Vec<i64> = codes(&o).iter().map(|c| c.id).collect();
+    let names = [
+        "=HYPERLINK(\"http://x\")",
+        "+cmd|' /C calc'!A0",
+        "@SUM(1+1)",
+    ];
+    for (id, name) in ids.iter().zip(names) {
+        p.apply(
+            &Action::Rename {
+                code: *id,
+                label: name.into(),
+            },
+            "ana",
+        )
+        .unwrap();
+    }
+    p.apply(
+        &Action::Memo {
+            target: format!("code:{}", ids[0]),
+            text: "<img src=x onerror=alert(1)>".into(),
+        },
+        "ana",
+    )
+    .unwrap();
+    let out = dir.path().join("reviewed");
+    export_reviewed(&p, &out).unwrap();
+    let csv = std::fs::read_to_string(out.join("codes.csv")).unwrap();
+    for line in csv.lines().skip(1) {
+        let first = line.trim_start_matches('"');
+        assert!(
+            !first.starts_with(['=', '+', '-', '@', '\t', '\r']),
+            "formula cell: {line}"
+        );
+    }
+    assert!(csv.contains("'@SUM(1+1)"), "{csv}");
+    let md = std::fs::read_to_string(out.join("codes.md")).unwrap();
+    let raw_tag = md.match_indices('<').any(|(i, _)| !md[..i].ends_with('\\'));
+    assert!(!raw_tag, "raw HTML in codes.md:\n{md}");
+    assert!(md.contains("\\<img src=x onerror=alert(1)\\>"), "{md}");
+}
+
+/// Issue 14, repro 13: temp files of an export killed mid-write are removed by the next one.
+#[test]
+fn stale_export_temp_files_are_removed() {
+    let (dir, p) = fresh();
+    let out = dir.path().join("reviewed");
+    std::fs::create_dir_all(out.join("transcripts")).unwrap();
+    let stale = [
+        out.join(".qualscribe-abc123.tmp"),
+        out.join("transcripts/.qualscribe-def456.tmp"),
+    ];
+    for s in &stale {
+        std::fs::write(s, "half").unwrap();
+    }
+    export_reviewed(&p, &out).unwrap();
+    for s in &stale {
+        assert!(!s.exists(), "{} left behind", s.display());
+    }
+}
+
+/// Issue 14, repro 11: a second server on one folder made half of the writes fail.
+#[test]
+fn a_project_is_open_in_one_place_at_a_time() {
+    let (dir, p) = fresh();
+    let err = Project::open(&dir.path().join("p.sqlite")).unwrap_err();
+    assert!(matches!(err, ReviewError::Busy { .. }), "{err}");
+    assert!(err.to_string().contains("another"), "{err}");
+    drop(p);
+    Project::open(&dir.path().join("p.sqlite")).unwrap();
+}
+
+/// Issue 14, repro 14: the audio path must work whatever folder the review server runs from.
+/// The transcript names its audio relative to the folder `run` ran in (`<run>/audio/…`), which
+/// is not the test's folder; import finds it above the transcript and stores it absolute.
+#[test]
+fn audio_paths_survive_another_current_folder() {
+    let run = tempfile::tempdir().unwrap();
+    let audio_dir = run.path().join("audio_issue14");
+    std::fs::create_dir_all(&audio_dir).unwrap();
+    let wav = audio_dir.join("entrevista_exp1.wav");
+    std::fs::write(&wav, b"RIFF").unwrap();
+    let out = run.path().join("out/x");
+    std::fs::create_dir_all(&out).unwrap();
+    let src = project("tests/fixtures/review/entrevista_exp1.transcript.json");
+    let mut t = export::read_transcript(&src).unwrap();
+    t.source.path = "audio_issue14/entrevista_exp1.wav".into();
+    std::fs::write(
+        out.join("entrevista_exp1.transcript.json"),
+        export::render(&t, export::Format::Json),
+    )
+    .unwrap();
+    assert!(
+        !Path::new(&t.source.path).exists(),
+        "test must not run from the run folder"
+    );
+    let mut p = Project::open(&out.join("p.sqlite")).unwrap();
+    p.import_output(&out, "ana").unwrap();
+    let stored = p.audio_path(&t.uri).unwrap().unwrap();
+    assert!(stored.is_absolute(), "{}", stored.display());
+    assert_eq!(stored, wav.canonicalize().unwrap());
+    // Importing again from somewhere the file cannot be found keeps the path found before.
+    std::fs::rename(&audio_dir, run.path().join("moved")).unwrap();
+    p.import_output(&out, "ana").unwrap();
+    assert_eq!(p.audit().unwrap().len(), 2);
+    let kept = p.audio_path(&t.uri).unwrap().unwrap();
+    assert_eq!(kept, stored);
+}
+
+/// Number of random cases: `PROPTEST_CASES` (scripts/fuzz.sh sets it high), else `default`.
+fn proptest_cases(default: u32) -> u32 {
+    std::env::var("PROPTEST_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// A review step in terms of positions in the project's current lists (resolved to ids when
+/// applied, so most steps hit real codes and passages; positions past the end are unknown ids).
+#[derive(Debug, Clone)]
+enum Step {
+    Accept(usize),
+    Reject(usize),
+    Reopen(usize),
+    Rename(usize, String),
+    Merge(usize, Vec<usize>),
+    Split(usize, Vec<usize>, String),
+    Move(usize, Option<usize>, usize),
+    Memo(usize, String),
+    Undo,
+}
+
+fn step_strategy() -> impl proptest::strategy::Strategy<Value = Step> {
+    use proptest::prelude::*;
+    let code = 0usize..8;
+    let passage = 0usize..40;
+    let name = || proptest::string::string_regex("[a-zñ =+<@]{0,6}").unwrap();
+    prop_oneof![
+        code.clone().prop_map(Step::Accept),
+        code.clone().prop_map(Step::Reject),
+        code.clone().prop_map(Step::Reopen),
+        (code.clone(), name()).prop_map(|(c, n)| Step::Rename(c, n)),
+        (code.clone(), proptest::collection::vec(code.clone(), 0..3))
+            .prop_map(|(c, f)| Step::Merge(c, f)),
+        (
+            code.clone(),
+            proptest::collection::vec(passage.clone(), 0..3),
+            name()
+        )
+            .prop_map(|(c, p, n)| Step::Split(c, p, n)),
+        (passage, proptest::option::of(code.clone()), code.clone())
+            .prop_map(|(p, f, t)| Step::Move(p, f, t)),
+        (code, name()).prop_map(|(c, n)| Step::Memo(c, n)),
+        Just(Step::Undo),
+        Just(Step::Undo),
+    ]
+}
+
+/// Code ids (all, merged ones too) and passage ids in a stable order.
+fn id_lists(p: &Project) -> (Vec<i64>, Vec<i64>) {
+    let o = p.overview().unwrap();
+    let mut code_ids: Vec<i64> = codes(&o).iter().map(|c| c.id).collect();
+    code_ids.sort();
+    let mut passage_ids: Vec<i64> = codes(&o)
+        .iter()
+        .flat_map(|c| c.passages.iter().map(|q| q.id))
+        .collect();
+    passage_ids.sort();
+    passage_ids.dedup();
+    (code_ids, passage_ids)
+}
+
+fn to_action(step: &Step, codes: &[i64], passages: &[i64]) -> Option<Action> {
+    let c = |i: usize| codes.get(i).copied().unwrap_or(900_000 + i as i64);
+    let q = |i: usize| passages.get(i).copied().unwrap_or(900_000 + i as i64);
+    Some(match step {
+        Step::Accept(i) => Action::Accept { code: c(*i) },
+        Step::Reject(i) => Action::Reject { code: c(*i) },
+        Step::Reopen(i) => Action::Reopen { code: c(*i) },
+        Step::Rename(i, n) => Action::Rename {
+            code: c(*i),
+            label: n.clone(),
+        },
+        Step::Merge(i, f) => Action::Merge {
+            into: c(*i),
+            from: f.iter().map(|&j| c(j)).collect(),
+        },
+        Step::Split(i, ps, n) => Action::Split {
+            code: c(*i),
+            passages: ps.iter().map(|&j| q(j)).collect(),
+            label: n.clone(),
+        },
+        Step::Move(p, f, t) => Action::Move {
+            passage: q(*p),
+            from: f.map(c),
+            to: c(*t),
+        },
+        Step::Memo(i, text) => Action::Memo {
+            target: format!("code:{}", c(*i)),
+            text: text.clone(),
+        },
+        Step::Undo => return None,
+    })
+}
+
+/// The project state rebuilt from a fresh import plus the audit trail's actions that stand
+/// (neither undone nor undos), in order: it must equal the live state.
+fn replayed(p: &Project, scratch: &Path) -> serde_json::Value {
+    let _ = std::fs::remove_dir_all(scratch);
+    std::fs::create_dir_all(scratch).unwrap();
+    let mut q = Project::open(&scratch.join("replay.sqlite")).unwrap();
+    q.import_output(output_folder(), "tester").unwrap();
+    for e in p.audit().unwrap() {
+        if e.action == "import" || e.action == "undo" || e.undone_by.is_some() {
+            continue;
+        }
+        let action: Action = serde_json::from_value(e.detail.clone()).unwrap();
+        q.apply(&action, &e.who)
+            .unwrap_or_else(|err| panic!("replay of {action:?} failed: {err}"));
+    }
+    json(&q.overview().unwrap())
+}
+
+/// Random sequences of review actions (valid and invalid, with undos): after every step the
+/// store's rules hold, a refused action changed nothing and left no audit entry, and replaying
+/// the audit trail gives the same project.
+#[test]
+fn random_review_sessions_keep_the_rules_and_replay_from_the_audit_trail() {
+    use proptest::test_runner::{Config, TestRunner};
+    let config = Config {
+        cases: proptest_cases(6),
+        failure_persistence: None,
+        ..Config::default()
+    };
+    let sessions = proptest::collection::vec(step_strategy(), 1..10);
+    let base = tempfile::tempdir().unwrap();
+    let mut runner = TestRunner::new(config);
+    let n = std::cell::Cell::new(0u32);
+    runner
+        .run(&sessions, |steps| {
+            n.set(n.get() + 1);
+            let dir = base.path().join(format!("case{}", n.get()));
+            std::fs::create_dir_all(&dir).unwrap();
+            let mut p = Project::open(&dir.join("p.sqlite")).unwrap();
+            p.import_output(output_folder(), "tester").unwrap();
+            for step in &steps {
+                let (code_ids, passage_ids) = id_lists(&p);
+                let before = json(&p.overview().unwrap());
+                let trail = p.audit().unwrap().len();
+                match to_action(step, &code_ids, &passage_ids) {
+                    None => {
+                        p.undo("prop").unwrap();
+                    }
+                    Some(action) => {
+                        if p.apply(&action, "prop").is_err() {
+                            proptest::prop_assert_eq!(&json(&p.overview().unwrap()), &before);
+                            proptest::prop_assert_eq!(p.audit().unwrap().len(), trail);
+                        }
+                    }
+                }
+                let broken = p.rule_violations().unwrap();
+                proptest::prop_assert!(broken.is_empty(), "after {:?}: {:?}", step, broken);
+                let live = json(&p.overview().unwrap());
+                proptest::prop_assert_eq!(&replayed(&p, &dir.join("replay")), &live);
+            }
+            Ok(())
+        })
+        .unwrap();
 }

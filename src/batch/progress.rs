@@ -97,6 +97,14 @@ impl Progress {
             }
             Event::Finished { recording, result } => {
                 let line = match &result.row.failure {
+                    None if !result.row.warnings.is_empty() => format!(
+                        "done    {} ({:.1} s of audio in {:.1} s{}) — warning: {}",
+                        recording.path.display(),
+                        result.row.audio_s.unwrap_or(0.0),
+                        result.wall_s,
+                        reused_note(&result.reused),
+                        result.row.warnings
+                    ),
                     None => format!(
                         "done    {} ({:.1} s of audio in {:.1} s{})",
                         recording.path.display(),
@@ -126,6 +134,7 @@ impl Progress {
                     "event": "file_done", "file": recording.path, "uri": recording.uri,
                     "status": status, "stage": stage, "error": error,
                     "audio_s": result.row.audio_s, "wall_s": result.wall_s,
+                    "warnings": result.row.warnings,
                     "reused": result.reused, "times": result.times,
                 }));
             }

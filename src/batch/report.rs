@@ -14,7 +14,10 @@ use crate::atomic::write_atomic;
 /// File name of the report in a batch output folder.
 pub const REPORT_FILE: &str = "batch-report.tsv";
 
-const HEADER: &str = "file\turi\tstatus\tstage\taudio_s\terror";
+const HEADER: &str = "file\turi\tstatus\tstage\taudio_s\terror\twarnings";
+
+/// The header before the `warnings` column was added: such reports are still read (resume, merge).
+const HEADER_V1: &str = "file\turi\tstatus\tstage\taudio_s\terror";
 
 /// One recording's result.
 #[derive(Debug, Clone, PartialEq)]
@@ -27,6 +30,9 @@ pub struct ReportRow {
     pub failure: Option<(String, String)>,
     /// Audio length in seconds, when decoded.
     pub audio_s: Option<f64>,
+    /// What was wrong with the recording although it was processed (cut off, damaged packets,
+    /// …; see [`crate::transcript::DecodeReport`]); empty when nothing was.
+    pub warnings: String,
 }
 
 impl ReportRow {
@@ -50,10 +56,11 @@ pub fn write_report(out_dir: &Path, rows: &[ReportRow]) -> Result<PathBuf, Batch
         let audio = r.audio_s.map(|s| format!("{s:.1}")).unwrap_or_default();
         let _ = writeln!(
             text,
-            "{}\t{}\t{status}\t{stage}\t{audio}\t{}",
+            "{}\t{}\t{status}\t{stage}\t{audio}\t{}\t{}",
             clean(&r.file),
             clean(&r.uri),
-            clean(error)
+            clean(error),
+            clean(&r.warnings)
         );
     }
     let path = out_dir.join(REPORT_FILE);
@@ -73,7 +80,7 @@ pub fn read_report(path: &Path) -> Result<Vec<ReportRow>, BatchError> {
         reason: source.to_string(),
     })?;
     let mut lines = text.lines();
-    if lines.next() != Some(HEADER) {
+    if !matches!(lines.next(), Some(HEADER | HEADER_V1)) {
         return Err(BatchError::NotABatchFolder {
             path: path.to_path_buf(),
             reason: "unexpected header".to_string(),
@@ -93,7 +100,7 @@ pub fn read_report(path: &Path) -> Result<Vec<ReportRow>, BatchError> {
 
 fn parse_row(line: &str) -> Option<ReportRow> {
     let f: Vec<&str> = line.split('\t').collect();
-    if f.len() != 6 {
+    if !(6..=7).contains(&f.len()) {
         return None;
     }
     let failure = match f[2] {
@@ -111,6 +118,7 @@ fn parse_row(line: &str) -> Option<ReportRow> {
         uri: f[1].to_string(),
         failure,
         audio_s,
+        warnings: f.get(6).map_or_else(String::new, |w| w.to_string()),
     })
 }
 
@@ -152,12 +160,14 @@ mod tests {
                 uri: "x".into(),
                 failure: Some(("decode".into(), "b/x.wav is not audio\twith tab".into())),
                 audio_s: None,
+                warnings: String::new(),
             },
             ReportRow {
                 file: "a/y.wav".into(),
                 uri: "y".into(),
                 failure: None,
                 audio_s: Some(61.24),
+                warnings: "ended early (cut off or incompletely copied)".into(),
             },
         ]
     }
@@ -172,9 +182,23 @@ mod tests {
         assert!(back[0].ok());
         assert_eq!(back[0].audio_s, Some(61.2));
         assert_eq!(
+            back[0].warnings,
+            "ended early (cut off or incompletely copied)"
+        );
+        assert_eq!(
             back[1].failure,
             Some(("decode".into(), "b/x.wav is not audio with tab".into()))
         );
+    }
+
+    #[test]
+    fn reports_without_the_warnings_column_are_still_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(REPORT_FILE);
+        std::fs::write(&path, format!("{HEADER_V1}\nx.wav\tx\tok\t\t1.0\t\n")).unwrap();
+        let back = read_report(&path).unwrap();
+        assert_eq!(back.len(), 1);
+        assert!(back[0].ok() && back[0].warnings.is_empty());
     }
 
     #[test]

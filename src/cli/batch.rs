@@ -47,6 +47,10 @@ pub struct BatchArgs {
     stages: StageArgs,
     #[command(flatten)]
     report: ReportArgs,
+    /// Count damaged recordings (cut off, damaged packets, NaN samples, wrong header length) as
+    /// failed instead of done with a warning
+    #[arg(long)]
+    strict: bool,
     #[command(flatten)]
     dir: ModelsDirArg,
 }
@@ -133,6 +137,7 @@ pub fn batch(args: &BatchArgs) -> Result<ExitCode> {
         diarize: diarize_cfg,
         formats,
         jobs: plan.jobs,
+        strict: args.strict,
     };
 
     let with_durations = in_processing_order(recordings, plan.jobs);
@@ -176,6 +181,7 @@ pub fn batch(args: &BatchArgs) -> Result<ExitCode> {
                 uri: String::new(),
                 failure: Some(("read".to_string(), format!("{}: {why}", path.display()))),
                 audio_s: None,
+                warnings: String::new(),
             }),
     );
     batch::write_report(out, &rows)?;

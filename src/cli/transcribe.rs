@@ -39,6 +39,10 @@ pub struct TranscribeArgs {
     /// Print nothing but errors
     #[arg(short, long)]
     quiet: bool,
+    /// Count a damaged recording (cut off, damaged packets, NaN samples, wrong header length) as
+    /// failed, writing nothing for it, instead of transcribing it with a warning
+    #[arg(long)]
+    strict: bool,
     #[command(flatten)]
     dir: ModelsDirArg,
 }
@@ -127,7 +131,7 @@ fn transcribe_and_analyse(
             &cfg,
             &args.output_dir,
             &formats,
-            args.quiet,
+            (args.quiet, args.strict),
         ) {
             Ok(t) => done.push(t),
             Err(e) => failures.push(naming_the_file(input, &error_line(&e))),
@@ -162,13 +166,14 @@ fn transcribe_one(
     cfg: &TranscribeConfig,
     out_dir: &Path,
     formats: &[Format],
-    quiet: bool,
+    (quiet, strict): (bool, bool),
 ) -> Result<Transcript> {
     let started = Instant::now();
     let (transcript, written, times) = match speakers {
         Some((embedder, (diarize_cfg, names))) => {
             let (transcript, diarization, mut times) =
                 pipeline::process_file(engines, embedder, input, cfg, diarize_cfg, names)?;
+            check_damage(input, &transcript, strict)?;
             let export_started = Instant::now();
             let mut written = pipeline::write_outputs(&transcript, out_dir, formats)?;
             written.extend(pipeline::write_diarization(&diarization, out_dir)?);
@@ -184,6 +189,7 @@ fn transcribe_one(
         }
         None => {
             let (transcript, mut times) = pipeline::transcribe_file_timed(engines, input, cfg)?;
+            check_damage(input, &transcript, strict)?;
             let export_started = Instant::now();
             let written = pipeline::write_outputs(&transcript, out_dir, formats)?;
             times.export_s = export_started.elapsed().as_secs_f64();
@@ -248,6 +254,23 @@ fn untranscribed_line(t: &Transcript, written: &[PathBuf]) -> Option<String> {
     Some(format!(
         "{n} {stretches} of speech, {seconds:.0} s, not transcribed{see}"
     ))
+}
+
+/// A damaged recording: one warning line on stderr (printed even with --quiet: it is about the
+/// result, not progress), or with --strict an error so nothing is written for it.
+fn check_damage(input: &Path, transcript: &Transcript, strict: bool) -> Result<()> {
+    let warnings = transcript.source.decode.summary();
+    if warnings.is_empty() {
+        return Ok(());
+    }
+    if strict {
+        anyhow::bail!("damaged recording: {warnings} (--strict)");
+    }
+    eprintln!(
+        "qualscribe: warning: {}: {warnings}; the transcript covers what could be decoded (--strict makes this an error)",
+        input.display()
+    );
+    Ok(())
 }
 
 /// `read 0.01s, decode 0.40s, …`: the per-stage times of one recording (benchmarks parse it).

@@ -224,8 +224,18 @@ fn unassigned_list(out: &mut String, r: &CodesReport<'_>) {
     out.push('\n');
 }
 
-/// RFC 4180 field: quoted when it holds a comma, quote or line break.
+/// RFC 4180 field: quoted when it holds a comma, quote or line break. A cell a spreadsheet would
+/// run as a formula (starting with `=`, `+`, `-`, `@`, tab or carriage return) gets a leading `'`
+/// so it is shown as text (OWASP "CSV injection"): code names and quotes come from speech and
+/// from reviewers, and researchers open these files in Excel.
 pub(crate) fn csv_field(s: &str) -> String {
+    let guarded;
+    let s = if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        guarded = format!("'{s}");
+        guarded.as_str()
+    } else {
+        s
+    };
     if s.contains([',', '"', '\n', '\r']) {
         format!("\"{}\"", s.replace('"', "\"\""))
     } else {
@@ -365,5 +375,19 @@ mod tests {
         assert_eq!(csv_field("a, b"), "\"a, b\"");
         assert_eq!(csv_field("dijo \"no\""), "\"dijo \"\"no\"\"\"");
         assert_eq!(csv_field("a\nb"), "\"a\nb\"");
+    }
+
+    #[test]
+    fn csv_fields_never_start_a_formula() {
+        assert_eq!(
+            csv_field("=HYPERLINK(\"http://x\")"),
+            "\"'=HYPERLINK(\"\"http://x\"\")\""
+        );
+        assert_eq!(csv_field("+cmd|' /C calc'!A0"), "'+cmd|' /C calc'!A0");
+        assert_eq!(csv_field("@SUM(1+1)"), "'@SUM(1+1)");
+        assert_eq!(csv_field("-2"), "'-2");
+        assert_eq!(csv_field("\tx"), "'\tx");
+        assert_eq!(csv_field("\rx"), "\"'\rx\"");
+        assert_eq!(csv_field("a=b"), "a=b");
     }
 }

@@ -69,7 +69,7 @@ fn paragraph(p: &Paragraph<'_>) -> String {
 }
 
 /// Backslash-escapes the ASCII punctuation Markdown (and GFM tables) could read as markup.
-fn escape(text: &str) -> String {
+pub(crate) fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         if matches!(

@@ -24,7 +24,7 @@ pub mod codes_report;
 mod cues;
 mod docx;
 mod json;
-mod md;
+pub(crate) mod md;
 pub mod qda;
 mod srt;
 mod txt;

@@ -53,6 +53,7 @@ fn interview() -> Transcript {
             sample_rate_hz: 48_000,
             channels: 2,
             codec: "opus".to_string(),
+            decode: Default::default(),
         },
         language: LanguageInfo {
             code: "es".to_string(),

@@ -26,11 +26,10 @@ pub fn export_reviewed(project: &Project, out_dir: &Path) -> Result<Vec<PathBuf>
     };
     let transcripts_dir = out_dir.join(crate::batch::TRANSCRIPTS_DIR);
     std::fs::create_dir_all(&transcripts_dir).map_err(io(&transcripts_dir))?;
+    // Temp files of an export killed mid-write are never read; the project lock (held by
+    // `project`) means no other export is writing here now.
+    crate::batch::remove_stale_temp_files(out_dir);
     let transcripts = project.reviewed_transcripts()?;
-    let mut written = Vec::new();
-    for t in &transcripts {
-        written.extend(export::write_all(t, &transcripts_dir, &Format::ALL)?);
-    }
     // Exported: codes still proposed and those accepted, with their memos, and the passages
     // that still hold words after the reviewer's corrections (texts already corrected).
     let overview = project.overview()?;
@@ -46,21 +45,28 @@ pub fn export_reviewed(project: &Project, out_dir: &Path) -> Result<Vec<PathBuf>
         })
         .collect();
     let spans = project.passage_corrections(None)?;
-
-    let md = out_dir.join("codes.md");
-    write_atomic(&md, codes_markdown(&kept, &overview.memo).as_bytes())?;
-    written.push(md);
-    let csv = out_dir.join("codes.csv");
-    write_atomic(&csv, codes_csv(&kept).as_bytes())?;
-    written.push(csv);
+    // Everything is rendered and checked before the first file is replaced, and the files that
+    // validate their input (the REFI-QDA ones) go first, so a refused export changes nothing.
     let mut project_qda = qda_project(&transcripts, &kept, &spans, &overview.memo);
     project_qda.dates = review_dates(project)?;
-    let qdc = out_dir.join(export::codes_qda::CODEBOOK_FILE);
-    qda::write_qdc(&qdc, &project_qda.codes, &project_qda.origin)?;
-    written.push(qdc);
+    let md_text = codes_markdown(&kept, &overview.memo);
+    let csv_text = codes_csv(&kept);
+    let mut written = Vec::new();
     let qdpx = out_dir.join(export::codes_qda::PROJECT_FILE);
     qda::write_qdpx(&qdpx, &project_qda)?;
     written.push(qdpx);
+    let qdc = out_dir.join(export::codes_qda::CODEBOOK_FILE);
+    qda::write_qdc(&qdc, &project_qda.codes, &project_qda.origin)?;
+    written.push(qdc);
+    let md = out_dir.join("codes.md");
+    write_atomic(&md, md_text.as_bytes())?;
+    written.push(md);
+    let csv = out_dir.join("codes.csv");
+    write_atomic(&csv, csv_text.as_bytes())?;
+    written.push(csv);
+    for t in &transcripts {
+        written.extend(export::write_all(t, &transcripts_dir, &Format::ALL)?);
+    }
     Ok(written)
 }
 
@@ -69,35 +75,39 @@ fn clock(ms: i64) -> String {
     export::clock(u64::try_from(ms).unwrap_or(0))
 }
 
+/// The reviewed codebook as Markdown. Every name and text is escaped the way the transcript
+/// Markdown escapes them, so a code called `<img onerror=…>` is shown, never run.
 fn codes_markdown(codes: &[CodeView], project_memo: &str) -> String {
+    let esc = export::md::escape;
     let mut md = String::from("# Reviewed codebook\n\n");
     if !project_memo.is_empty() {
-        let _ = writeln!(md, "Project memo: {project_memo}\n");
+        let _ = writeln!(md, "Project memo: {}\n", esc(project_memo));
     }
     for c in codes {
-        let _ = writeln!(md, "## {} ({})\n", c.label, c.status);
+        let _ = writeln!(md, "## {} ({})\n", esc(&c.label), c.status);
         if !c.definition.is_empty() {
-            let _ = writeln!(md, "{}\n", c.definition);
+            let _ = writeln!(md, "{}\n", esc(&c.definition));
         }
         if !c.keywords.is_empty() {
-            let _ = writeln!(md, "Keywords: {}\n", c.keywords);
+            let _ = writeln!(md, "Keywords: {}\n", esc(&c.keywords));
         }
         if !c.memo.is_empty() {
-            let _ = writeln!(md, "Memo: {}\n", c.memo);
+            let _ = writeln!(md, "Memo: {}\n", esc(&c.memo));
         }
         for p in &c.passages {
             let who = p.speaker.as_deref().unwrap_or("?");
             let _ = writeln!(
                 md,
-                "- {} {}–{}, {who}: «{}»{}",
-                p.uri,
+                "- {} {}–{}, {}: «{}»{}",
+                esc(&p.uri),
                 clock(p.start_ms),
                 clock(p.end_ms),
-                p.text,
+                esc(who),
+                esc(&p.text),
                 if p.memo.is_empty() {
                     String::new()
                 } else {
-                    format!(" — memo: {}", p.memo)
+                    format!(" — memo: {}", esc(&p.memo))
                 }
             );
         }
@@ -188,7 +198,11 @@ fn qda_project(
     }
     let mut notes = Vec::new();
     if !project_memo.is_empty() {
-        notes.push(("Project memo".to_string(), project_memo.to_string()));
+        // REFI-QDA notes are keyed by GUID; the project memo's is stable across exports.
+        notes.push((
+            guid_for("reviewed-note", "project"),
+            project_memo.to_string(),
+        ));
     }
     QdaProject {
         name: "qualscribe reviewed project".to_string(),

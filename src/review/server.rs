@@ -19,15 +19,21 @@
 //! GET  /<token>/audio/<uri>           the recording, with Range support
 //! ```
 
+mod http;
+
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 
 use serde_json::{Value, json};
-use tiny_http::{Header, Method, Request, Response, StatusCode};
+use tiny_http::{Header, Method, Response, StatusCode};
+
+pub use http::Limits;
+use http::{Reply, Request};
 
 use super::ReviewError;
 use super::export::export_reviewed;
@@ -82,7 +88,8 @@ pub struct ServeOptions {
     pub lang: Lang,
     /// Name written into the audit trail for every action.
     pub who: String,
-    /// Worker threads answering requests.
+    /// Connections answered at the same time (each on its own thread); more are told 503.
+    /// Slow or stalled clients each hold one only until their deadline (see [`Limits`]).
     pub threads: usize,
 }
 
@@ -91,7 +98,7 @@ impl Default for ServeOptions {
         ServeOptions {
             lang: Lang::default(),
             who: default_reviewer(),
-            threads: 4,
+            threads: Limits::default().connections,
         }
     }
 }
@@ -127,9 +134,9 @@ impl State {
 /// A running review server. Dropping it does not stop it; call [`ReviewServer::stop`].
 pub struct ReviewServer {
     url: String,
-    server: Arc<tiny_http::Server>,
+    addr: SocketAddr,
     stopping: Arc<AtomicBool>,
-    workers: Vec<JoinHandle<()>>,
+    accept: JoinHandle<()>,
 }
 
 impl std::fmt::Debug for ReviewServer {
@@ -141,20 +148,16 @@ impl std::fmt::Debug for ReviewServer {
 }
 
 impl ReviewServer {
-    /// Binds 127.0.0.1 on a free port and starts the workers. Reviewed exports go to
+    /// Binds 127.0.0.1 on a free port and starts accepting. Reviewed exports go to
     /// `reviewed/` next to the project database.
     pub fn start(project: Project, opts: &ServeOptions) -> Result<ReviewServer, ReviewError> {
         let token = random_token()?;
-        let server = tiny_http::Server::http("127.0.0.1:0").map_err(|e| ReviewError::Serve {
+        let serve_error = |e: std::io::Error| ReviewError::Serve {
             message: format!("cannot listen on 127.0.0.1: {e}"),
-        })?;
-        let port = server
-            .server_addr()
-            .to_ip()
-            .map(|a| a.port())
-            .ok_or_else(|| ReviewError::Serve {
-                message: "the server is not on a TCP port".to_string(),
-            })?;
+        };
+        let listener = TcpListener::bind("127.0.0.1:0").map_err(serve_error)?;
+        let addr = listener.local_addr().map_err(serve_error)?;
+        let port = addr.port();
         let export_dir = project
             .path()
             .parent()
@@ -169,19 +172,22 @@ impl ReviewServer {
             export_dir,
         });
         let url = format!("http://127.0.0.1:{port}/{}/", state.token);
-        let server = Arc::new(server);
         let stopping = Arc::new(AtomicBool::new(false));
-        let workers = (0..opts.threads.max(1))
-            .map(|_| {
-                let (server, state, stopping) = (server.clone(), state.clone(), stopping.clone());
-                std::thread::spawn(move || worker(&server, &state, &stopping))
-            })
-            .collect();
+        let limits = Limits {
+            connections: opts.threads.max(1),
+            ..Limits::default()
+        };
+        let handler: Arc<dyn Fn(&Request) -> Reply + Send + Sync> =
+            Arc::new(move |rq: &Request| handle(rq, &state));
+        let accept = {
+            let stopping = stopping.clone();
+            std::thread::spawn(move || http::serve(&listener, limits, &stopping, handler))
+        };
         Ok(ReviewServer {
             url,
-            server,
+            addr,
             stopping,
-            workers,
+            accept,
         })
     }
 
@@ -192,17 +198,15 @@ impl ReviewServer {
 
     /// Serves until the process ends (Ctrl-C).
     pub fn join(self) {
-        for w in self.workers {
-            let _ = w.join();
-        }
+        let _ = self.accept.join();
     }
 
-    /// Stops the workers after the requests they are answering, and waits for them.
+    /// Stops accepting connections and waits for the accept loop to end (requests being
+    /// answered finish on their own threads).
     pub fn stop(self) {
         self.stopping.store(true, Ordering::SeqCst);
-        for _ in &self.workers {
-            self.server.unblock();
-        }
+        // Wakes the accept loop, which then sees `stopping`.
+        let _ = TcpStream::connect(self.addr);
         self.join();
     }
 }
@@ -252,23 +256,6 @@ fn random_token() -> Result<String, ReviewError> {
     Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
-fn worker(server: &tiny_http::Server, state: &State, stopping: &AtomicBool) {
-    loop {
-        match server.recv() {
-            Ok(rq) => {
-                // A bug in one handler must not take a worker (and eventually the page) down;
-                // tiny_http answers a dropped request with a 500.
-                let _ =
-                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| handle(rq, state)));
-            }
-            Err(_) if stopping.load(Ordering::SeqCst) => return,
-            Err(_) => continue,
-        }
-    }
-}
-
-type Reply = Response<Box<dyn Read + Send>>;
-
 fn reply(status: u16, content_type: &str, body: Vec<u8>) -> Reply {
     let len = body.len();
     Response::new(
@@ -315,17 +302,16 @@ fn json_error(status: u16, message: &str) -> Reply {
 /// A failed store call: the user's mistake (unknown id, empty name) is 400, the rest 500.
 fn review_error(e: &ReviewError) -> Reply {
     let status = match e {
-        ReviewError::NoSuch { .. } | ReviewError::Empty { .. } => 400,
+        ReviewError::NoSuch { .. } | ReviewError::Empty { .. } | ReviewError::Refused { .. } => 400,
         _ => 500,
     };
     json_error(status, &e.to_string())
 }
 
-fn handle(mut rq: Request, state: &State) {
-    let response = route(&mut rq, state);
+fn handle(rq: &Request, state: &State) -> Reply {
     // Security headers on everything: the token is in the URL, so never leak it as a referrer;
     // the page loads nothing from anywhere else.
-    let response = response
+    route(rq, state)
         .with_header(header("Referrer-Policy", "no-referrer"))
         .with_header(header("X-Content-Type-Options", "nosniff"))
         .with_header(header("Cache-Control", "no-store"))
@@ -335,8 +321,7 @@ fn handle(mut rq: Request, state: &State) {
              img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; \
              form-action 'none'",
         ))
-        .with_chunked_threshold(usize::MAX);
-    let _ = rq.respond(response);
+        .with_chunked_threshold(usize::MAX)
 }
 
 fn request_header<'a>(rq: &'a Request, name: &'static str) -> Option<&'a str> {
@@ -376,7 +361,7 @@ fn same_token(a: &str, b: &str) -> bool {
             == 0
 }
 
-fn route(rq: &mut Request, state: &State) -> Reply {
+fn route(rq: &Request, state: &State) -> Reply {
     if !host_allowed(request_header(rq, "Host"), state.port)
         || !origin_allowed(request_header(rq, "Origin"), state.port)
     {
@@ -445,24 +430,9 @@ fn overview(state: &State) -> Reply {
     }
 }
 
-fn read_body(rq: &mut Request) -> Result<Vec<u8>, Reply> {
-    let mut body = Vec::new();
-    rq.as_reader()
-        .take(MAX_BODY + 1)
-        .read_to_end(&mut body)
-        .map_err(|e| json_error(400, &format!("cannot read the request: {e}")))?;
-    if body.len() as u64 > MAX_BODY {
-        return Err(json_error(413, "request too large"));
-    }
-    Ok(body)
-}
-
-fn action(rq: &mut Request, state: &State) -> Reply {
-    let body = match read_body(rq) {
-        Ok(b) => b,
-        Err(r) => return r,
-    };
-    let action: Action = match serde_json::from_slice(&body) {
+fn action(rq: &Request, state: &State) -> Reply {
+    // The body's size was checked while reading it (413 past `MAX_BODY`).
+    let action: Action = match serde_json::from_slice(rq.body()) {
         Ok(a) => a,
         Err(e) => return json_error(400, &format!("not a review action: {e}")),
     };
@@ -565,16 +535,21 @@ pub enum ByteRange {
     Unsatisfiable,
 }
 
-/// Parses `bytes=a-b`, `bytes=a-` and `bytes=-n` (one range; browsers never ask for more).
+/// Parses `bytes=a-b`, `bytes=a-` and `bytes=-n`. A header this server does not understand
+/// (malformed, another unit, several ranges) is ignored and the whole file sent, as RFC 9110
+/// §14.2 allows; only a well-formed single range outside the file is unsatisfiable.
 pub fn parse_range(header: Option<&str>, len: u64) -> ByteRange {
     let Some(h) = header else {
         return ByteRange::Whole;
     };
     let Some(spec) = h.trim().strip_prefix("bytes=") else {
-        return ByteRange::Unsatisfiable;
+        return ByteRange::Whole;
     };
+    if spec.contains(',') {
+        return ByteRange::Whole;
+    }
     let Some((a, b)) = spec.trim().split_once('-') else {
-        return ByteRange::Unsatisfiable;
+        return ByteRange::Whole;
     };
     let num = |s: &str| -> Option<u64> {
         let s = s.trim();
@@ -582,19 +557,25 @@ pub fn parse_range(header: Option<&str>, len: u64) -> ByteRange {
             .then(|| s.parse().ok())
             .flatten()
     };
-    let range = match (a.trim().is_empty(), b.trim().is_empty()) {
+    let (a, b) = (a.trim(), b.trim());
+    let range = match (a.is_empty(), b.is_empty()) {
         // bytes=-n: the last n bytes
-        (true, false) => num(b)
-            .filter(|&n| n > 0 && len > 0)
-            .map(|n| (len.saturating_sub(n), len - 1)),
+        (true, false) => match num(b) {
+            None => return ByteRange::Whole,
+            Some(n) => (n > 0 && len > 0).then(|| (len.saturating_sub(n), len - 1)),
+        },
         // bytes=a-
-        (false, true) => num(a).filter(|&s| s < len).map(|s| (s, len - 1)),
+        (false, true) => match num(a) {
+            None => return ByteRange::Whole,
+            Some(s) => (s < len).then(|| (s, len - 1)),
+        },
         // bytes=a-b (b past the end means "to the end")
         (false, false) => match (num(a), num(b)) {
-            (Some(s), Some(e)) if s <= e && s < len => Some((s, e.min(len - 1))),
-            _ => None,
+            (Some(s), Some(e)) if s > e => return ByteRange::Whole,
+            (Some(s), Some(e)) => (s < len).then(|| (s, e.min(len - 1))),
+            _ => return ByteRange::Whole,
         },
-        (true, true) => None,
+        (true, true) => return ByteRange::Whole,
     };
     match range {
         Some((start, end)) => ByteRange::Part { start, end },
@@ -681,20 +662,30 @@ mod tests {
             parse_range(Some("bytes=5-100"), 10),
             ByteRange::Part { start: 5, end: 9 }
         );
-        for bad in [
-            "bytes=10-",
+        for outside in ["bytes=10-", "bytes=-0", "bytes=10-20"] {
+            assert_eq!(
+                parse_range(Some(outside), 10),
+                ByteRange::Unsatisfiable,
+                "{outside}"
+            );
+        }
+        // Not understood: ignored, the whole file is sent (RFC 9110 §14.2).
+        for ignored in [
             "bytes=5-4",
-            "bytes=-0",
             "bytes=-",
             "items=0-1",
             "bytes=a-b",
             "bytes=0-1,3-4",
+            "bytes=0-1, 5-6",
             "bytes=+1-2",
+            "bytes=1",
+            "garbage",
+            "",
         ] {
             assert_eq!(
-                parse_range(Some(bad), 10),
-                ByteRange::Unsatisfiable,
-                "{bad}"
+                parse_range(Some(ignored), 10),
+                ByteRange::Whole,
+                "{ignored}"
             );
         }
         assert_eq!(parse_range(Some("bytes=0-"), 0), ByteRange::Unsatisfiable);

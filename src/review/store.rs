@@ -61,6 +61,9 @@ pub const PROJECT_DB: &str = "review.qualscribe.sqlite";
 pub struct Project {
     conn: Connection,
     path: PathBuf,
+    /// Held while the project is open: one writer per project (two review pages on one folder
+    /// would undo each other's work and fight over the database).
+    _lock: std::fs::File,
 }
 
 impl std::fmt::Debug for Project {
@@ -178,7 +181,9 @@ type BeforeImages = Vec<(String, i64, Value)>;
 
 impl Project {
     /// Opens (creating if needed) the project database at `path`.
+    /// Refuses ([`ReviewError::Busy`]) while another process or handle has it open.
     pub fn open(path: &Path) -> Result<Project, ReviewError> {
+        let lock = lock_project(path)?;
         let db = db_err(path.to_path_buf());
         let conn = Connection::open(path).map_err(&db)?;
         // WAL: readers never block the writer and a crash never corrupts committed state;
@@ -193,6 +198,7 @@ impl Project {
         Ok(Project {
             conn,
             path: path.to_path_buf(),
+            _lock: lock,
         })
     }
 
@@ -319,9 +325,79 @@ impl Project {
         Ok(n > 0)
     }
 
+    /// What breaks the store's rules right now (empty when all hold): a passage in two codes, a
+    /// merged code that still has passages or points at a missing, merged or itself code, a
+    /// coding of a missing code or passage. For tests and `--check`-style audits.
+    pub fn rule_violations(&self) -> Result<Vec<String>, ReviewError> {
+        const CHECKS: [(&str, &str); 5] = [
+            (
+                "passage in more than one code",
+                "SELECT passage_id FROM codings GROUP BY passage_id HAVING COUNT(*) > 1",
+            ),
+            (
+                "merged code still has passages",
+                "SELECT DISTINCT c.id FROM codes c JOIN codings g ON g.code_id = c.id
+                 WHERE c.status = 'merged'",
+            ),
+            (
+                "merged code points at itself, a missing code or a merged code",
+                "SELECT c.id FROM codes c LEFT JOIN codes t ON t.id = c.merged_into
+                 WHERE c.status = 'merged'
+                   AND (t.id IS NULL OR t.id = c.id OR t.status = 'merged')",
+            ),
+            (
+                "coding of a missing code",
+                "SELECT g.id FROM codings g LEFT JOIN codes c ON c.id = g.code_id WHERE c.id IS NULL",
+            ),
+            (
+                "coding of a missing passage",
+                "SELECT g.id FROM codings g LEFT JOIN passages p ON p.id = g.passage_id
+                 WHERE p.id IS NULL",
+            ),
+        ];
+        let db = self.db();
+        let mut found = Vec::new();
+        for (what, sql) in CHECKS {
+            let mut stmt = self.conn.prepare(sql).map_err(&db)?;
+            let ids: Vec<i64> = stmt
+                .query_map([], |r| r.get(0))
+                .map_err(&db)?
+                .collect::<Result<_, _>>()
+                .map_err(&db)?;
+            found.extend(ids.into_iter().map(|id| format!("{what}: {id}")));
+        }
+        Ok(found)
+    }
+
     /// The connection, for the read models in [`super::view`].
     pub(super) fn conn(&self) -> &Connection {
         &self.conn
+    }
+}
+
+/// Takes the exclusive lock `<database>.lock`; the OS drops it when the process dies.
+fn lock_project(db: &Path) -> Result<std::fs::File, ReviewError> {
+    let mut name = db.as_os_str().to_owned();
+    name.push(".lock");
+    let lock_path = PathBuf::from(name);
+    let file = std::fs::File::options()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(|source| ReviewError::Io {
+            path: lock_path.clone(),
+            source,
+        })?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => Err(ReviewError::Busy {
+            path: db.to_path_buf(),
+        }),
+        Err(std::fs::TryLockError::Error(source)) => Err(ReviewError::Io {
+            path: lock_path,
+            source,
+        }),
     }
 }
 
@@ -358,12 +434,17 @@ fn import_transcript(
     t: &Transcript,
     transcript_path: &Path,
 ) -> rusqlite::Result<usize> {
-    let audio = resolve_audio(&t.source.path, transcript_path);
+    let resolved = resolve_audio(&t.source.path, transcript_path);
+    let found = resolved.is_some();
+    let audio = resolved.unwrap_or_else(|| t.source.path.clone());
     let json = export::render_json(t);
+    // A path found at an earlier import is kept when this import (from another folder, say)
+    // cannot find the file.
     let new = tx.execute(
         "INSERT INTO recordings(uri, audio_path, duration_ms, language, transcript_json)
          VALUES (?1, ?2, ?3, ?4, ?5)
-         ON CONFLICT(uri) DO UPDATE SET audio_path = excluded.audio_path,
+         ON CONFLICT(uri) DO UPDATE SET
+             audio_path = CASE WHEN ?6 THEN excluded.audio_path ELSE recordings.audio_path END,
              duration_ms = excluded.duration_ms, language = excluded.language,
              transcript_json = excluded.transcript_json",
         params![
@@ -371,7 +452,8 @@ fn import_transcript(
             audio,
             t.source.duration_ms as i64,
             t.language.code,
-            json
+            json,
+            found
         ],
     )?;
     let existed: i64 = tx.query_row(
@@ -399,24 +481,31 @@ fn import_transcript(
     Ok(usize::from(new > 0 && existed == 0))
 }
 
-/// The recording's path as the transcript gave it; a relative path that does not resolve from
-/// here is tried relative to the transcript's folder.
-fn resolve_audio(source: &str, transcript_path: &Path) -> String {
+/// The recording as an absolute path that works whatever folder the server runs from, or
+/// `None` when it cannot be found. The transcript keeps the path as the user gave it, relative
+/// to where `run` or `batch` was started; that folder is not known here, so a relative path is
+/// tried from the current folder, then from the transcript's folder and each folder above it
+/// (the output folder usually sits inside the folder the command ran in).
+fn resolve_audio(source: &str, transcript_path: &Path) -> Option<String> {
     let p = Path::new(source);
-    if p.is_file() {
-        return p
-            .canonicalize()
-            .unwrap_or_else(|_| p.to_path_buf())
+    let absolute = |c: &Path| {
+        c.canonicalize()
+            .unwrap_or_else(|_| c.to_path_buf())
             .display()
-            .to_string();
+            .to_string()
+    };
+    if p.is_absolute() || p.is_file() {
+        return p.is_file().then(|| absolute(p));
     }
-    if let Some(dir) = transcript_path.parent() {
-        let candidate = dir.join(p);
-        if candidate.is_file() {
-            return candidate.display().to_string();
-        }
-    }
-    source.to_string()
+    let start = transcript_path
+        .canonicalize()
+        .unwrap_or_else(|_| transcript_path.to_path_buf());
+    start
+        .ancestors()
+        .skip(1)
+        .map(|dir| dir.join(p))
+        .find(|c| c.is_file())
+        .map(|c| absolute(&c))
 }
 
 fn passage_key(uri: &str, start_ms: u64, end_ms: u64) -> String {
@@ -491,8 +580,10 @@ fn import_analysis(
             .unwrap_or(&[]);
         for m in members {
             if let Some(&pid) = row_of.get(m) {
+                // A passage is in at most one code: one coded earlier keeps its code.
                 tx.execute(
-                    "INSERT OR IGNORE INTO codings(code_id, passage_id, quote) VALUES (?1, ?2, ?3)",
+                    "INSERT INTO codings(code_id, passage_id, quote) SELECT ?1, ?2, ?3
+                     WHERE NOT EXISTS (SELECT 1 FROM codings WHERE passage_id = ?2)",
                     params![code_id, pid, quotes.contains(m)],
                 )?;
             }
@@ -506,26 +597,12 @@ fn apply_in(
     action: &Action,
     before: &mut BeforeImages,
 ) -> Result<(), ReviewError> {
+    check_action(tx, action)?;
     let db = |source| ReviewError::Db {
         path: PathBuf::from(tx.path().unwrap_or("project")),
         source,
     };
-    let code_exists = |id: i64| -> Result<(), ReviewError> {
-        let n: i64 = tx
-            .query_row("SELECT COUNT(*) FROM codes WHERE id = ?1", [id], |r| {
-                r.get(0)
-            })
-            .map_err(db)?;
-        if n == 0 {
-            return Err(ReviewError::NoSuch {
-                what: "code",
-                id: id.to_string(),
-            });
-        }
-        Ok(())
-    };
     let set_status = |code: i64, status: &str, before: &mut BeforeImages| {
-        code_exists(code)?;
         snapshot(tx, "codes", code, before).map_err(db)?;
         tx.execute(
             "UPDATE codes SET status = ?1 WHERE id = ?2",
@@ -539,40 +616,19 @@ fn apply_in(
         Action::Reject { code } => set_status(*code, "rejected", before)?,
         Action::Reopen { code } => set_status(*code, "proposed", before)?,
         Action::Rename { code, label } => {
-            let label = non_empty(label, "code name")?;
-            code_exists(*code)?;
             snapshot(tx, "codes", *code, before).map_err(db)?;
             tx.execute(
                 "UPDATE codes SET label = ?1 WHERE id = ?2",
-                params![label, code],
+                params![label.trim(), code],
             )
             .map_err(db)?;
         }
-        Action::Merge { into, from } => {
-            code_exists(*into)?;
-            for &f in from.iter().filter(|&&f| f != *into) {
-                code_exists(f)?;
-                for (coding, passage, quote) in codings_of(tx, f).map_err(db)? {
-                    snapshot(tx, "codings", coding, before).map_err(db)?;
-                    tx.execute("DELETE FROM codings WHERE id = ?1", [coding])
-                        .map_err(db)?;
-                    add_coding(tx, *into, passage, quote, before).map_err(db)?;
-                }
-                snapshot(tx, "codes", f, before).map_err(db)?;
-                tx.execute(
-                    "UPDATE codes SET status = 'merged', merged_into = ?1 WHERE id = ?2",
-                    params![into, f],
-                )
-                .map_err(db)?;
-            }
-        }
+        Action::Merge { into, from } => merge(tx, *into, from, before).map_err(db)?,
         Action::Split {
             code,
             passages,
             label,
         } => {
-            let label = non_empty(label, "code name")?;
-            code_exists(*code)?;
             let (theme, position): (String, i64) = tx
                 .query_row(
                     "SELECT theme, position FROM codes WHERE id = ?1",
@@ -582,7 +638,7 @@ fn apply_in(
                 .map_err(db)?;
             tx.execute(
                 "INSERT INTO codes(label, status, theme, position) VALUES (?1, 'accepted', ?2, ?3)",
-                params![label, theme, position],
+                params![label.trim(), theme, position],
             )
             .map_err(db)?;
             let new = tx.last_insert_rowid();
@@ -597,17 +653,16 @@ fn apply_in(
             }
         }
         Action::Move { passage, from, to } => {
-            code_exists(*to)?;
             if let Some(f) = from {
-                let coding: Option<(i64, bool)> = tx
+                let coding: Option<i64> = tx
                     .query_row(
-                        "SELECT id, quote FROM codings WHERE code_id = ?1 AND passage_id = ?2",
+                        "SELECT id FROM codings WHERE code_id = ?1 AND passage_id = ?2",
                         params![f, passage],
-                        |r| Ok((r.get(0)?, r.get(1)?)),
+                        |r| r.get(0),
                     )
                     .optional()
                     .map_err(db)?;
-                if let Some((id, _)) = coding {
+                if let Some(id) = coding {
                     snapshot(tx, "codings", id, before).map_err(db)?;
                     tx.execute("DELETE FROM codings WHERE id = ?1", [id])
                         .map_err(db)?;
@@ -616,7 +671,6 @@ fn apply_in(
             add_coding(tx, *to, *passage, false, before).map_err(db)?;
         }
         Action::Memo { target, text } => {
-            check_memo_target(target)?;
             let existing: Option<i64> = tx
                 .query_row("SELECT id FROM memos WHERE target = ?1", [target], |r| {
                     r.get(0)
@@ -649,46 +703,248 @@ fn apply_in(
             }
         }
         Action::RenameSpeaker { uri, label, name } => {
-            let name = non_empty(name, "speaker name")?;
             let id: i64 = tx
                 .query_row(
                     "SELECT id FROM speakers WHERE uri = ?1 AND label = ?2",
                     params![uri, label],
                     |r| r.get(0),
                 )
-                .optional()
-                .map_err(db)?
-                .ok_or_else(|| ReviewError::NoSuch {
-                    what: "speaker",
-                    id: format!("{uri}/{label}"),
-                })?;
+                .map_err(db)?;
             snapshot(tx, "speakers", id, before).map_err(db)?;
             tx.execute(
                 "UPDATE speakers SET name = ?1 WHERE id = ?2",
-                params![name, id],
+                params![name.trim(), id],
             )
             .map_err(db)?;
         }
         Action::EditSegment { segment, text } => {
-            let n: i64 = tx
-                .query_row(
-                    "SELECT COUNT(*) FROM segments WHERE id = ?1",
-                    [segment],
-                    |r| r.get(0),
-                )
-                .map_err(db)?;
-            if n == 0 {
-                return Err(ReviewError::NoSuch {
-                    what: "segment",
-                    id: segment.to_string(),
-                });
-            }
             snapshot(tx, "segments", *segment, before).map_err(db)?;
             tx.execute(
                 "UPDATE segments SET text = ?1 WHERE id = ?2",
                 params![text.trim(), segment],
             )
             .map_err(db)?;
+        }
+    }
+    Ok(())
+}
+
+/// Folds `from` into `into`: their passages join it, they become `merged`, and codes merged
+/// into them earlier now point at `into` (so no code is ever merged into a merged code).
+fn merge(
+    tx: &Transaction<'_>,
+    into: i64,
+    from: &[i64],
+    before: &mut BeforeImages,
+) -> rusqlite::Result<()> {
+    for &f in from {
+        for (coding, passage, quote) in codings_of(tx, f)? {
+            snapshot(tx, "codings", coding, before)?;
+            tx.execute("DELETE FROM codings WHERE id = ?1", [coding])?;
+            add_coding(tx, into, passage, quote, before)?;
+        }
+        let earlier: Vec<i64> = {
+            let mut stmt = tx.prepare("SELECT id FROM codes WHERE merged_into = ?1")?;
+            stmt.query_map([f], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?
+        };
+        for e in earlier {
+            snapshot(tx, "codes", e, before)?;
+            tx.execute(
+                "UPDATE codes SET merged_into = ?1 WHERE id = ?2",
+                params![into, e],
+            )?;
+        }
+        snapshot(tx, "codes", f, before)?;
+        tx.execute(
+            "UPDATE codes SET status = 'merged', merged_into = ?1 WHERE id = ?2",
+            params![into, f],
+        )?;
+    }
+    Ok(())
+}
+
+fn refused(reason: impl Into<String>) -> ReviewError {
+    ReviewError::Refused {
+        reason: reason.into(),
+    }
+}
+
+/// The status of `code`; `NoSuch` when there is no such code.
+fn code_status(tx: &Transaction<'_>, code: i64) -> Result<String, ReviewError> {
+    tx.query_row("SELECT status FROM codes WHERE id = ?1", [code], |r| {
+        r.get(0)
+    })
+    .optional()
+    .map_err(|source| ReviewError::Db {
+        path: PathBuf::from(tx.path().unwrap_or("project")),
+        source,
+    })?
+    .ok_or_else(|| ReviewError::NoSuch {
+        what: "code",
+        id: code.to_string(),
+    })
+}
+
+/// The status of `code`, refusing a code that was merged away (it has no passages left and is
+/// not in the exports: undo the merge to bring it back).
+fn live_code_status(tx: &Transaction<'_>, code: i64) -> Result<String, ReviewError> {
+    let status = code_status(tx, code)?;
+    if status == "merged" {
+        return Err(refused(format!(
+            "code {code} was merged into another code; undo the merge to change it"
+        )));
+    }
+    Ok(status)
+}
+
+fn row_exists(tx: &Transaction<'_>, table: &str, id: i64) -> Result<bool, ReviewError> {
+    debug_assert!(["passages", "segments"].contains(&table));
+    tx.query_row(
+        &format!("SELECT COUNT(*) FROM {table} WHERE id = ?1"),
+        [id],
+        |r| r.get::<_, i64>(0),
+    )
+    .map(|n| n > 0)
+    .map_err(|source| ReviewError::Db {
+        path: PathBuf::from(tx.path().unwrap_or("project")),
+        source,
+    })
+}
+
+fn require_passage(tx: &Transaction<'_>, passage: i64) -> Result<(), ReviewError> {
+    if row_exists(tx, "passages", passage)? {
+        Ok(())
+    } else {
+        Err(ReviewError::NoSuch {
+            what: "passage",
+            id: passage.to_string(),
+        })
+    }
+}
+
+/// The codes `passage` is coded in now (at most one while the store's rules hold).
+fn codes_of_passage(tx: &Transaction<'_>, passage: i64) -> rusqlite::Result<Vec<i64>> {
+    let mut stmt = tx.prepare("SELECT code_id FROM codings WHERE passage_id = ?1 ORDER BY id")?;
+    let rows = stmt.query_map([passage], |r| r.get(0))?;
+    rows.collect()
+}
+
+/// The store's rules, checked before an action changes anything, in this one place:
+/// - every id named exists (code, passage, segment, speaker, memo target);
+/// - a merged code is gone: no action may change it (undo the merge instead);
+/// - merge goes into a live code (not merged, not rejected), from at least one other code,
+///   never from itself, no code twice;
+/// - a passage is in at most one code: `move` must name the code it is in now as `from` (no
+///   `from` when it is in none) and go somewhere else;
+/// - split moves at least one passage, each coded in the code being split;
+/// - names are not empty.
+///
+/// A refused action changes nothing and leaves no audit entry.
+fn check_action(tx: &Transaction<'_>, action: &Action) -> Result<(), ReviewError> {
+    let db = |source| ReviewError::Db {
+        path: PathBuf::from(tx.path().unwrap_or("project")),
+        source,
+    };
+    match action {
+        Action::Accept { code } | Action::Reject { code } | Action::Reopen { code } => {
+            live_code_status(tx, *code)?;
+        }
+        Action::Rename { code, label } => {
+            non_empty(label, "code name")?;
+            live_code_status(tx, *code)?;
+        }
+        Action::Merge { into, from } => {
+            if live_code_status(tx, *into)? == "rejected" {
+                return Err(refused(format!(
+                    "code {into} is rejected; accept or reopen it before merging into it"
+                )));
+            }
+            if from.is_empty() {
+                return Err(refused("merge needs at least one code to fold in (`from`)"));
+            }
+            let mut seen = std::collections::HashSet::new();
+            for &f in from {
+                if f == *into {
+                    return Err(refused(format!("code {f} cannot be merged into itself")));
+                }
+                if !seen.insert(f) {
+                    return Err(refused(format!("code {f} is named twice in `from`")));
+                }
+                live_code_status(tx, f)?;
+            }
+        }
+        Action::Split {
+            code,
+            passages,
+            label,
+        } => {
+            non_empty(label, "code name")?;
+            live_code_status(tx, *code)?;
+            if passages.is_empty() {
+                return Err(refused("split needs at least one passage for the new code"));
+            }
+            let members: std::collections::HashSet<i64> = codings_of(tx, *code)
+                .map_err(db)?
+                .into_iter()
+                .map(|(_, p, _)| p)
+                .collect();
+            if let Some(p) = passages.iter().find(|p| !members.contains(p)) {
+                require_passage(tx, *p)?;
+                return Err(refused(format!("passage {p} is not in code {code}")));
+            }
+        }
+        Action::Move { passage, from, to } => {
+            require_passage(tx, *passage)?;
+            live_code_status(tx, *to)?;
+            if let Some(f) = from {
+                code_status(tx, *f)?;
+            }
+            let now = codes_of_passage(tx, *passage).map_err(db)?;
+            match (now.first(), from) {
+                (Some(c), Some(f)) if c == f => {}
+                (Some(c), _) => {
+                    return Err(refused(format!(
+                        "passage {passage} is in code {c}; move it from there (`from`: {c})"
+                    )));
+                }
+                (None, Some(f)) => {
+                    return Err(refused(format!(
+                        "passage {passage} is not in code {f} (it is in no code; leave out `from`)"
+                    )));
+                }
+                (None, None) => {}
+            }
+            if now.first() == Some(to) {
+                return Err(refused(format!(
+                    "passage {passage} is already in code {to}"
+                )));
+            }
+        }
+        Action::Memo { target, .. } => check_memo_target(tx, target)?,
+        Action::RenameSpeaker { uri, label, name } => {
+            non_empty(name, "speaker name")?;
+            let n: i64 = tx
+                .query_row(
+                    "SELECT COUNT(*) FROM speakers WHERE uri = ?1 AND label = ?2",
+                    params![uri, label],
+                    |r| r.get(0),
+                )
+                .map_err(db)?;
+            if n == 0 {
+                return Err(ReviewError::NoSuch {
+                    what: "speaker",
+                    id: format!("{uri}/{label}"),
+                });
+            }
+        }
+        Action::EditSegment { segment, .. } => {
+            if !row_exists(tx, "segments", *segment)? {
+                return Err(ReviewError::NoSuch {
+                    what: "segment",
+                    id: segment.to_string(),
+                });
+            }
         }
     }
     Ok(())
@@ -702,21 +958,24 @@ fn non_empty<'a>(s: &'a str, what: &'static str) -> Result<&'a str, ReviewError>
     Ok(s)
 }
 
-fn check_memo_target(target: &str) -> Result<(), ReviewError> {
-    let ok = target == "project"
-        || ["code:", "passage:"].iter().any(|p| {
-            target
-                .strip_prefix(p)
-                .is_some_and(|id| id.parse::<i64>().is_ok())
-        });
-    if ok {
-        Ok(())
-    } else {
-        Err(ReviewError::NoSuch {
-            what: "memo target",
-            id: target.to_string(),
-        })
+/// `project`, or `code:<id>` / `passage:<id>` naming a code or passage that exists.
+fn check_memo_target(tx: &Transaction<'_>, target: &str) -> Result<(), ReviewError> {
+    if target == "project" {
+        return Ok(());
     }
+    let no_such = || ReviewError::NoSuch {
+        what: "memo target",
+        id: target.to_string(),
+    };
+    if let Some(id) = target.strip_prefix("code:") {
+        let id = id.parse::<i64>().map_err(|_| no_such())?;
+        return code_status(tx, id).map(|_| ()).map_err(|_| no_such());
+    }
+    if let Some(id) = target.strip_prefix("passage:") {
+        let id = id.parse::<i64>().map_err(|_| no_such())?;
+        return require_passage(tx, id).map_err(|_| no_such());
+    }
+    Err(no_such())
 }
 
 fn codings_of(tx: &Transaction<'_>, code: i64) -> rusqlite::Result<Vec<(i64, i64, bool)>> {

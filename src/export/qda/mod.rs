@@ -274,7 +274,10 @@ pub enum QdaError {
         entry: String,
     },
     /// A file is not well-formed XML (or not UTF-8).
-    #[error("{path}: invalid XML at byte {position}: {source}")]
+    #[error(
+        "{path}: invalid XML at byte {position}: {}",
+        crate::error::one_line(source)
+    )]
     Xml {
         /// The file (for a `.qdpx`, the archive followed by `!project.qde`).
         path: PathBuf,
@@ -285,7 +288,10 @@ pub enum QdaError {
         source: quick_xml::Error,
     },
     /// The root element is not the one this file type must have.
-    #[error("{path}: root element is {found}, expected {expected}")]
+    #[error(
+        "{path}: root element is {}, expected {expected}",
+        crate::error::one_line(found)
+    )]
     WrongRoot {
         /// The file.
         path: PathBuf,
@@ -295,7 +301,11 @@ pub enum QdaError {
         expected: String,
     },
     /// An element lacks an attribute or child the standard requires.
-    #[error("{path}: <{element}> has no {attribute}")]
+    #[error(
+        "{path}: <{}> has no {}",
+        crate::error::one_line(element),
+        crate::error::one_line(attribute)
+    )]
     Missing {
         /// The file.
         path: PathBuf,
@@ -305,7 +315,12 @@ pub enum QdaError {
         attribute: String,
     },
     /// An attribute's value is not of its type (a position that is not a number, …).
-    #[error("{path}: <{element} {attribute}=\"{value}\"> is not valid")]
+    #[error(
+        "{path}: <{} {}=\"{}\"> is not valid",
+        crate::error::one_line(element),
+        crate::error::one_line(attribute),
+        crate::error::one_line(value)
+    )]
     BadValue {
         /// The file.
         path: PathBuf,
