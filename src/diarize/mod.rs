@@ -1,14 +1,14 @@
 //! Speaker diarization: who spoke when, and which transcript words each speaker said.
 //!
 //! ```text
-//! samples + speech regions ─ SpeakerEmbedder::embed_windows ─▶ 1.6 s windows, GE2E d-vectors
+//! samples + speech regions ─ SpeakerEmbedder::embed_windows ─▶ 1.6 s windows, CAM++ x-vectors
 //!                          ─ cluster (AHC + refinement)     ─▶ a speaker per window
 //!                          ─ turns                           ─▶ Diarization (speakers, turns)
 //! Transcript + Diarization ─ attribute                       ─▶ Transcript, one speaker per segment
 //! ```
 //!
 //! Promises:
-//! - Runs on the CPU with the GE2E encoder installed by `qualscribe models fetch --model speaker`
+//! - Runs on the CPU with the CAM++ model installed by `qualscribe models fetch --model speaker`
 //!   ([`crate::models::resolve_speaker`]); nothing leaves the machine.
 //! - Every time is integer milliseconds on the original audio timeline. Turns lie inside the
 //!   speech regions given; silence gives no turns.
@@ -21,14 +21,18 @@
 //!   are marked `overlap: true`. It is off by default because it raised DER on the corpus.
 //! - Deterministic: the same input and config give byte-identical [`Diarization`] JSON.
 
+mod campplus;
 mod cluster;
 mod embed;
+pub mod fbank;
 mod turns;
+pub mod voices;
 
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+pub use campplus::EMBEDDING_DIM;
 pub use embed::{FRAME_MS, SpeakerEmbedder, SpeakerWindow, WINDOW_FRAMES};
 pub use turns::{SpeakerTurn, attribute, to_rttm_turns};
 
@@ -77,6 +81,11 @@ pub struct DiarizeConfig {
     pub overlap_margin: Option<f32>,
     /// The second speaker of an overlap must be at least this similar (default 0.5).
     pub overlap_min_similarity: f32,
+    /// Enrolled voices ([`voices::load_profiles`]): speakers matching one get its name.
+    pub voices: Vec<voices::VoiceProfile>,
+    /// Least cosine similarity between a speaker and a profile for the name to be given
+    /// (default [`voices::DEFAULT_VOICE_THRESHOLD`]).
+    pub voice_threshold: f32,
 }
 
 impl Default for DiarizeConfig {
@@ -91,6 +100,8 @@ impl Default for DiarizeConfig {
             smoothing_windows: 3,
             overlap_margin: None,
             overlap_min_similarity: 0.5,
+            voices: Vec::new(),
+            voice_threshold: voices::DEFAULT_VOICE_THRESHOLD,
         }
     }
 }
@@ -119,6 +130,7 @@ impl DiarizeConfig {
             ("threshold", self.threshold),
             ("overlap_min_similarity", self.overlap_min_similarity),
             ("overlap_margin", self.overlap_margin.unwrap_or(0.0)),
+            ("voice_threshold", self.voice_threshold),
         ];
         for (name, value) in similarities {
             if !(-1.0..=1.0).contains(&value) {
@@ -174,7 +186,7 @@ pub enum DiarizeError {
     },
     /// The speaker model lacks a tensor or has one of the wrong shape.
     #[error(
-        "the speaker model {} is not a GE2E encoder: tensor `{tensor}` {problem}; run `qualscribe models fetch --model speaker --force`",
+        "the speaker model {} is not the CAM++ model: tensor `{tensor}` {problem}; run `qualscribe models fetch --model speaker --force`",
         path.display()
     )]
     ModelInvalid {
@@ -221,6 +233,10 @@ pub struct Speaker {
     pub name: Option<String>,
     /// Total duration of this speaker's turns (overlapped time included).
     pub speech_ms: u64,
+    /// The unit-length mean speaker embedding of this speaker's windows (what a voice profile
+    /// is enrolled from); absent in diarizations of older versions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub embedding: Option<Vec<f32>>,
 }
 
 impl Speaker {
@@ -297,7 +313,9 @@ pub fn diarize_windows(
 ) -> Result<Diarization, DiarizeError> {
     cfg.validate()?;
     let labels = label_windows(windows, cfg)?;
-    let (speakers, turns) = turns::build(speech, windows, &labels);
+    let (mut speakers, turns) = turns::build(speech, windows, &labels);
+    set_speaker_embeddings(&mut speakers, &turns, windows);
+    voices::name_speakers(&mut speakers, &cfg.voices, cfg.voice_threshold);
     Ok(Diarization {
         schema: SCHEMA_NAME.to_string(),
         schema_version: SCHEMA_VERSION,
@@ -322,6 +340,37 @@ fn settings(cfg: &DiarizeConfig, model_sha256: &str) -> DiarizeSettings {
         overlap_min_similarity: cfg.overlap_min_similarity,
         model_sha256: model_sha256.to_string(),
         qualscribe_version: env!("CARGO_PKG_VERSION").to_string(),
+    }
+}
+
+/// Each speaker's embedding: the normalised mean of the windows whose centre lies in one of its
+/// turns without overlap (full-length windows when there are any, as they are more reliable).
+fn set_speaker_embeddings(
+    speakers: &mut [Speaker],
+    turns: &[SpeakerTurn],
+    windows: &[SpeakerWindow],
+) {
+    for speaker in speakers.iter_mut() {
+        let own: Vec<&SpeakerWindow> = windows
+            .iter()
+            .filter(|w| {
+                let c = w.center_ms();
+                turns.iter().any(|t| {
+                    t.speaker == speaker.id && !t.overlap && t.start_ms <= c && c < t.end_ms
+                })
+            })
+            .collect();
+        let full: Vec<&SpeakerWindow> = own.iter().copied().filter(|w| w.is_full()).collect();
+        let chosen = if full.is_empty() { own } else { full };
+        let Some(first) = chosen.first() else {
+            continue;
+        };
+        let mut sum = vec![0f32; first.embedding.len()];
+        for w in &chosen {
+            sum.iter_mut().zip(&w.embedding).for_each(|(s, x)| *s += x);
+        }
+        embed::l2_normalize(&mut sum);
+        speaker.embedding = Some(sum);
     }
 }
 
