@@ -17,7 +17,7 @@
 //! | [`audio`] | decodes any supported file to 16 kHz mono |
 //! | [`vad`] | Silero voice activity detection (tract-onnx) |
 //! | [`asr`] | Whisper transcription with word timestamps (whisper-rs) |
-//! | [`diarize`] | who spoke when (GE2E speaker embeddings, clustering) and word attribution |
+//! | [`diarize`] | who spoke when (CAM++ speaker embeddings, clustering, voice profiles) and word attribution |
 //! | [`transcript`] | the canonical, versioned transcript artifact |
 //! | [`export`] | TXT, SRT, VTT, JSON, Markdown; codes report; REFI-QDA `.qdc`/`.qdpx` |
 //! | [`embed`] | passage embeddings (multilingual e5, English MiniLM) for themes and codes |

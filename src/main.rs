@@ -15,6 +15,7 @@ use cli::diarize::DiarizeArgs;
 use cli::eval::EvalMetric;
 use cli::models::ModelsAction;
 use cli::review::ReviewArgs;
+use cli::speakers::SpeakersAction;
 use cli::themes::ThemesArgs;
 use cli::transcribe::{RunArgs, TranscribeArgs};
 
@@ -50,6 +51,11 @@ enum Command {
     Merge(MergeArgs),
     /// Find who spoke when in saved transcripts (<stem>.transcript.json), without transcribing again
     Diarize(DiarizeArgs),
+    /// Voice profiles: enroll a speaker's voice once, recognised by name with `--voices DIR`
+    Speakers {
+        #[command(subcommand)]
+        action: SpeakersAction,
+    },
     /// Review the proposed codes in a local web page (this machine only, behind a secret link):
     /// accept, reject, rename, merge, split, memos, speaker names, transcript fixes, exports
     Review(ReviewArgs),
@@ -80,6 +86,7 @@ fn dispatch(command: &Command) -> Result<ExitCode> {
         Command::Batch(args) => cli::batch::batch(args),
         Command::Merge(args) => cli::batch::merge(args),
         Command::Diarize(args) => cli::diarize::run(args),
+        Command::Speakers { action } => cli::speakers::run(action),
         Command::Review(args) => cli::review::run(args),
         Command::Eval { metric } => cli::eval::run(metric),
     }

@@ -6,7 +6,7 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 
 use qualscribe::asr::AsrConfig;
-use qualscribe::diarize::DiarizeConfig;
+use qualscribe::diarize::{DiarizeConfig, voices};
 use qualscribe::export::qda::{AudioStorage, QdpxOptions};
 use qualscribe::models;
 use qualscribe::pipeline::{AnalysisConfig, TranscribeConfig};
@@ -76,16 +76,26 @@ pub struct SpeakerArgs {
     /// File of names, one `SPEAKER_01=Ana` (or tab-separated) per line
     #[arg(long, value_name = "FILE")]
     pub names: Option<PathBuf>,
+    /// Folder of enrolled voices (`qualscribe speakers enroll`): speakers whose voice matches
+    /// one get its name
+    #[arg(long, value_name = "DIR")]
+    pub voices: Option<PathBuf>,
 }
 
 impl SpeakerArgs {
-    pub fn config(&self) -> DiarizeConfig {
-        DiarizeConfig {
+    /// The diarization settings, with the enrolled voices loaded.
+    pub fn config(&self) -> Result<DiarizeConfig> {
+        let voices = match &self.voices {
+            Some(dir) => voices::load_profiles(dir, models::speaker_model_sha256())?,
+            None => Vec::new(),
+        };
+        Ok(DiarizeConfig {
             num_speakers: self.speakers,
             min_speakers: self.min_speakers,
             max_speakers: self.max_speakers,
+            voices,
             ..DiarizeConfig::default()
-        }
+        })
     }
 
     /// Whether the user asked for a particular clustering (so a saved one cannot be reused).

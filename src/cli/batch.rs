@@ -85,7 +85,11 @@ pub fn batch(args: &BatchArgs) -> Result<ExitCode> {
              `qualscribe diarize <out>/transcripts/<file>.transcript.json --rename SPEAKER_01=Ana`"
         );
     }
-    let diarize_cfg = (!args.stages.no_diarize).then(|| args.stages.speakers.config());
+    let diarize_cfg = if args.stages.no_diarize {
+        None
+    } else {
+        Some(args.stages.speakers.config()?)
+    };
     if let Some(cfg) = &diarize_cfg {
         cfg.validate()?;
     }

@@ -50,7 +50,7 @@ struct Settings {
 }
 
 pub fn run(args: &DiarizeArgs) -> Result<ExitCode> {
-    let cfg = args.speakers.config();
+    let cfg = args.speakers.config()?;
     cfg.validate()?;
     let mut settings = Settings {
         formats: export::parse_formats(&args.format)?,
@@ -108,6 +108,12 @@ fn diarize_one(s: &mut Settings, path: &Path, audio: Option<&Path>, out_dir: &Pa
             );
         }
     }
+    // A saved diarization is reused as it is: name its speakers from the voices now.
+    diarize::voices::name_speakers(
+        &mut diarization.speakers,
+        &s.cfg.voices,
+        s.cfg.voice_threshold,
+    );
     pipeline::apply_names(&mut diarization, &s.names);
     let attributed = diarize::attribute(&transcript, &diarization);
     pipeline::write_outputs(&attributed, out_dir, &s.formats)?;

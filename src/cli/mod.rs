@@ -8,5 +8,6 @@ pub mod diarize;
 pub mod eval;
 pub mod models;
 pub mod review;
+pub mod speakers;
 pub mod themes;
 pub mod transcribe;

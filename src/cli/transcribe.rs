@@ -69,7 +69,7 @@ pub fn run(args: &RunArgs) -> Result<ExitCode> {
     let speakers = if s.no_diarize {
         None
     } else {
-        let cfg = s.speakers.config();
+        let cfg = s.speakers.config()?;
         cfg.validate()?;
         Some((cfg, s.speakers.names()?))
     };

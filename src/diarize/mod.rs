@@ -1,14 +1,14 @@
 //! Speaker diarization: who spoke when, and which transcript words each speaker said.
 //!
 //! ```text
-//! samples + speech regions ─ SpeakerEmbedder::embed_windows ─▶ 1.6 s windows, GE2E d-vectors
+//! samples + speech regions ─ SpeakerEmbedder::embed_windows ─▶ 1.6 s windows, CAM++ x-vectors
 //!                          ─ cluster (AHC + refinement)     ─▶ a speaker per window
 //!                          ─ turns                           ─▶ Diarization (speakers, turns)
 //! Transcript + Diarization ─ attribute                       ─▶ Transcript, one speaker per segment
 //! ```
 //!
 //! Promises:
-//! - Runs on the CPU with the GE2E encoder installed by `qualscribe models fetch --model speaker`
+//! - Runs on the CPU with the CAM++ model installed by `qualscribe models fetch --model speaker`
 //!   ([`crate::models::resolve_speaker`]); nothing leaves the machine.
 //! - Every time is integer milliseconds on the original audio timeline. Turns lie inside the
 //!   speech regions given; silence gives no turns.
@@ -21,14 +21,18 @@
 //!   are marked `overlap: true`. It is off by default because it raised DER on the corpus.
 //! - Deterministic: the same input and config give byte-identical [`Diarization`] JSON.
 
+mod campplus;
 mod cluster;
 mod embed;
+pub mod fbank;
 mod turns;
+pub mod voices;
 
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+pub use campplus::EMBEDDING_DIM;
 pub use embed::{FRAME_MS, SpeakerEmbedder, SpeakerWindow, WINDOW_FRAMES};
 pub use turns::{SpeakerTurn, attribute, to_rttm_turns};
 
@@ -54,16 +58,18 @@ pub struct DiarizeConfig {
     /// corpus, 600 and 800 ms were faster but miscounted the speakers of 2–3 of the 7 interviews.
     pub step_ms: u64,
     /// Two groups of windows whose average cosine similarity is at least this belong to the
-    /// same speaker (default 0.80; in −1..1). Higher finds more speakers. Measured window
-    /// similarities: same speaker 0.81–0.87 and different 0.58–0.78 on the synthetic Spanish
-    /// sets, 0.80 vs 0.69 on the pyannote sample, but 0.69–0.77 vs 0.52–0.68 on AMI, where no
-    /// single threshold separates speakers well.
+    /// same speaker (default 0.40; in −1..1). Higher finds more speakers. Measured CAM++ window
+    /// similarities, same vs different speaker: 0.49–0.64 vs −0.04–0.26 on real AMI meetings,
+    /// 0.67 vs 0.34 on the pyannote sample, but 0.69–0.80 vs 0.25–0.69 on the synthetic
+    /// (espeak) Spanish sets, whose voices CAM++ hears as alike. Chosen on half of the AMI clips
+    /// (DER 50.8 % at 0.40 vs 48.4 % at 0.30, where the pyannote sample's two speakers merge)
+    /// and the corpus sets (0.40: DER 17.3 %; 0.30: 33.9 %).
     pub threshold: f32,
     /// A group of windows with less speech than this is not a speaker of its own (default
-    /// 4000 ms): its windows join the nearest speaker. Noise, laughter and mixed voices form
-    /// such groups; a person who says almost nothing is merged too. On the corpus, 3000 ms split
-    /// 4 of 50 one-speaker FLEURS clips in two (4000 ms: 2 of 50), and 5000 ms lost the second
-    /// speaker of the 30 s pyannote sample.
+    /// 800 ms, counted as windows × step): its windows join the nearest speaker. Noise, laughter
+    /// and mixed voices form such groups; a person who says almost nothing is merged too. On the
+    /// AMI tuning half, 1600 ms and more merged the quieter people of short meetings (DER 51.2 %
+    /// vs 50.8 %; 4000 ms: every clip one speaker, 55.2 %).
     pub min_speaker_ms: u64,
     /// Each window's speaker is the majority among it and this many windows either side in the
     /// same speech region (default 3), which removes isolated one-window flips.
@@ -77,6 +83,11 @@ pub struct DiarizeConfig {
     pub overlap_margin: Option<f32>,
     /// The second speaker of an overlap must be at least this similar (default 0.5).
     pub overlap_min_similarity: f32,
+    /// Enrolled voices ([`voices::load_profiles`]): speakers matching one get its name.
+    pub voices: Vec<voices::VoiceProfile>,
+    /// Least cosine similarity between a speaker and a profile for the name to be given
+    /// (default [`voices::DEFAULT_VOICE_THRESHOLD`]).
+    pub voice_threshold: f32,
 }
 
 impl Default for DiarizeConfig {
@@ -86,11 +97,13 @@ impl Default for DiarizeConfig {
             min_speakers: 1,
             max_speakers: 16,
             step_ms: 400,
-            threshold: 0.80,
-            min_speaker_ms: 4000,
+            threshold: 0.40,
+            min_speaker_ms: 800,
             smoothing_windows: 3,
             overlap_margin: None,
             overlap_min_similarity: 0.5,
+            voices: Vec::new(),
+            voice_threshold: voices::DEFAULT_VOICE_THRESHOLD,
         }
     }
 }
@@ -119,6 +132,7 @@ impl DiarizeConfig {
             ("threshold", self.threshold),
             ("overlap_min_similarity", self.overlap_min_similarity),
             ("overlap_margin", self.overlap_margin.unwrap_or(0.0)),
+            ("voice_threshold", self.voice_threshold),
         ];
         for (name, value) in similarities {
             if !(-1.0..=1.0).contains(&value) {
@@ -174,7 +188,7 @@ pub enum DiarizeError {
     },
     /// The speaker model lacks a tensor or has one of the wrong shape.
     #[error(
-        "the speaker model {} is not a GE2E encoder: tensor `{tensor}` {problem}; run `qualscribe models fetch --model speaker --force`",
+        "the speaker model {} is not the CAM++ model: tensor `{tensor}` {problem}; run `qualscribe models fetch --model speaker --force`",
         path.display()
     )]
     ModelInvalid {
@@ -221,6 +235,10 @@ pub struct Speaker {
     pub name: Option<String>,
     /// Total duration of this speaker's turns (overlapped time included).
     pub speech_ms: u64,
+    /// The unit-length mean speaker embedding of this speaker's windows (what a voice profile
+    /// is enrolled from); absent in diarizations of older versions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub embedding: Option<Vec<f32>>,
 }
 
 impl Speaker {
@@ -297,7 +315,9 @@ pub fn diarize_windows(
 ) -> Result<Diarization, DiarizeError> {
     cfg.validate()?;
     let labels = label_windows(windows, cfg)?;
-    let (speakers, turns) = turns::build(speech, windows, &labels);
+    let (mut speakers, turns) = turns::build(speech, windows, &labels);
+    set_speaker_embeddings(&mut speakers, &turns, windows);
+    voices::name_speakers(&mut speakers, &cfg.voices, cfg.voice_threshold);
     Ok(Diarization {
         schema: SCHEMA_NAME.to_string(),
         schema_version: SCHEMA_VERSION,
@@ -322,6 +342,37 @@ fn settings(cfg: &DiarizeConfig, model_sha256: &str) -> DiarizeSettings {
         overlap_min_similarity: cfg.overlap_min_similarity,
         model_sha256: model_sha256.to_string(),
         qualscribe_version: env!("CARGO_PKG_VERSION").to_string(),
+    }
+}
+
+/// Each speaker's embedding: the normalised mean of the windows whose centre lies in one of its
+/// turns without overlap (full-length windows when there are any, as they are more reliable).
+fn set_speaker_embeddings(
+    speakers: &mut [Speaker],
+    turns: &[SpeakerTurn],
+    windows: &[SpeakerWindow],
+) {
+    for speaker in speakers.iter_mut() {
+        let own: Vec<&SpeakerWindow> = windows
+            .iter()
+            .filter(|w| {
+                let c = w.center_ms();
+                turns.iter().any(|t| {
+                    t.speaker == speaker.id && !t.overlap && t.start_ms <= c && c < t.end_ms
+                })
+            })
+            .collect();
+        let full: Vec<&SpeakerWindow> = own.iter().copied().filter(|w| w.is_full()).collect();
+        let chosen = if full.is_empty() { own } else { full };
+        let Some(first) = chosen.first() else {
+            continue;
+        };
+        let mut sum = vec![0f32; first.embedding.len()];
+        for w in &chosen {
+            sum.iter_mut().zip(&w.embedding).for_each(|(s, x)| *s += x);
+        }
+        embed::l2_normalize(&mut sum);
+        speaker.embedding = Some(sum);
     }
 }
 

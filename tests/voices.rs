@@ -1,0 +1,128 @@
+//! Voice enrolment on real voices: AMI speakers enrolled from one clip of a meeting are named
+//! in another clip of the same meeting, and nobody else gets their name.
+//!
+//! Which person a found speaker is comes from the reference RTTM: the reference speaker who
+//! talks most during that speaker's turns. Each enrolled profile is named after that person.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::sync::OnceLock;
+
+use qualscribe::diarize::voices::{self, DEFAULT_VOICE_THRESHOLD};
+use qualscribe::diarize::{Diarization, DiarizeConfig, SpeakerEmbedder, diarize};
+use qualscribe::eval::rttm::{Turn, read_rttm};
+use qualscribe::models;
+use qualscribe::vad::{Vad, VadConfig};
+use support::{corpus, models_dir, one_at_a_time};
+
+fn embedder() -> &'static SpeakerEmbedder {
+    static E: OnceLock<SpeakerEmbedder> = OnceLock::new();
+    E.get_or_init(|| {
+        let path = models::resolve_speaker(&models_dir()).unwrap_or_else(|e| panic!("{e}"));
+        SpeakerEmbedder::load(&path).unwrap_or_else(|e| panic!("{e}"))
+    })
+}
+
+fn clip(uri: &str, cfg: &DiarizeConfig) -> Diarization {
+    let vad = Vad::load(&models::resolve_vad(&models_dir()).unwrap()).unwrap();
+    let audio = qualscribe::audio::decode_file(&corpus(&format!("ami_clips/{uri}.wav"))).unwrap();
+    let speech = vad.detect(&audio.samples, &VadConfig::default()).unwrap();
+    diarize(embedder(), uri, &audio.samples, &speech, cfg).unwrap()
+}
+
+/// The reference speaker who talks most during `id`'s turns.
+fn person(d: &Diarization, id: &str, reference: &[Turn]) -> Option<String> {
+    let mut talk: BTreeMap<&str, f64> = BTreeMap::new();
+    for t in d.turns.iter().filter(|t| t.speaker == id) {
+        let (a, b) = (t.start_ms as f64 / 1000.0, t.end_ms as f64 / 1000.0);
+        for r in reference.iter().filter(|r| r.uri == d.uri) {
+            let o = r.end_s.min(b) - r.start_s.max(a);
+            if o > 0.0 {
+                *talk.entry(r.speaker.as_str()).or_default() += o;
+            }
+        }
+    }
+    talk.into_iter()
+        .max_by(|a, b| a.1.total_cmp(&b.1))
+        .map(|(s, _)| s.to_string())
+}
+
+#[test]
+fn enrolled_voices_are_named_in_another_clip_and_never_given_to_someone_else() {
+    let _one = one_at_a_time();
+    let reference = read_rttm(&corpus("ami_clips/reference.rttm")).unwrap();
+    let (mut right, mut wrong, mut expected) = (0, 0, 0);
+    for (from, to) in [("dev00", "dev01"), ("tst00", "tst01")] {
+        let dir = tempfile::tempdir().unwrap();
+        let enrolled_from = clip(from, &DiarizeConfig::default());
+        let mut enrolled = Vec::new();
+        for s in &enrolled_from.speakers {
+            if let Some(name) = person(&enrolled_from, &s.id, &reference) {
+                voices::enroll(dir.path(), &name, &enrolled_from, &s.id).unwrap();
+                enrolled.push(name);
+            }
+        }
+        let profiles = voices::load_profiles(dir.path(), embedder().model_sha256()).unwrap();
+        let cfg = DiarizeConfig {
+            voices: profiles,
+            ..DiarizeConfig::default()
+        };
+        let named = clip(to, &cfg);
+        for s in &named.speakers {
+            let truth = person(&named, &s.id, &reference);
+            if truth.as_ref().is_some_and(|t| enrolled.contains(t)) {
+                expected += 1;
+            }
+            match (&s.name, &truth) {
+                (Some(n), Some(t)) if n == t => right += 1,
+                (Some(n), _) => {
+                    wrong += 1;
+                    eprintln!("{to}: {} named {n}, but is {truth:?}", s.id);
+                }
+                (None, _) => {}
+            }
+        }
+        eprintln!(
+            "{from} → {to}: enrolled {enrolled:?}; named {:?}",
+            named
+                .speakers
+                .iter()
+                .map(|s| (s.id.as_str(), s.name.as_deref()))
+                .collect::<Vec<_>>()
+        );
+    }
+    eprintln!(
+        "named right {right} of {expected} enrolled people found again, wrong {wrong} (threshold {DEFAULT_VOICE_THRESHOLD})"
+    );
+    assert_eq!(wrong, 0);
+    assert!(
+        expected > 0 && right * 10 >= expected * 9,
+        "{right}/{expected}"
+    );
+}
+
+#[test]
+fn enrolling_a_missing_speaker_or_a_bad_name_is_a_clear_error() {
+    let d = Diarization {
+        schema: qualscribe::diarize::SCHEMA_NAME.into(),
+        schema_version: qualscribe::diarize::SCHEMA_VERSION,
+        uri: "g1".into(),
+        speakers: Vec::new(),
+        turns: Vec::new(),
+        settings: serde_json::from_value(serde_json::json!({
+            "num_speakers": null, "min_speakers": 1, "max_speakers": 16, "window_ms": 1600,
+            "step_ms": 400, "threshold": 0.3, "min_speaker_ms": 800, "smoothing_windows": 3,
+            "overlap_margin": null, "overlap_min_similarity": 0.5, "model_sha256": "m",
+            "qualscribe_version": "0"
+        }))
+        .unwrap(),
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let e = voices::enroll(dir.path(), "Ana", &d, "SPEAKER_07").unwrap_err();
+    assert!(e.to_string().contains("no speaker SPEAKER_07 in g1"), "{e}");
+    let e = voices::enroll(dir.path(), "../x", &d, "SPEAKER_00").unwrap_err();
+    assert!(e.to_string().contains("cannot be a voice name"), "{e}");
+    let e = voices::load_profiles(&dir.path().join("absent"), "m").unwrap_err();
+    assert!(e.to_string().contains("absent"), "{e}");
+}
