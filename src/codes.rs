@@ -19,6 +19,8 @@
 //!   Portuguese; Spanish otherwise). Seeded themes keep the seed code's name and description.
 //! - Deterministic: ties are broken by passage id or term text.
 
+pub mod examples;
+
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 

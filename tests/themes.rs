@@ -285,7 +285,7 @@ fn identical_input_gives_byte_identical_reports() {
     let mut lines = tsv.lines();
     assert_eq!(
         lines.next(),
-        Some("uri\tstart\tend\tspeaker\ttheme\tcode\ttext")
+        Some("uri\tstart\tend\tspeaker\ttheme\tcode\tconfidence\ttext")
     );
     assert_eq!(lines.count(), 22);
     assert!(tsv.contains("grupo_focal_01\t0.500\t13.036\tMOD\tmoderator\t\t"));
@@ -401,3 +401,257 @@ const NMI_SEEDED: f64 = 0.30;
 /// automatic k (chose 5): measured ARI 0.250, NMI 0.596, 2/5 matched, 16 labelled passages.
 const ARI_WHISPER: f64 = 0.15;
 const NMI_WHISPER: f64 = 0.45;
+
+// ---------------------------------------------------------------------------------------------
+// Code by example, measured on both labelled sets. The confidence threshold is calibrated on
+// the focus group and reported on the interviews (never a number on the data it was tuned on).
+
+use qualscribe::eval::themes::{
+    ExampleScore, HeldOut, by_example_draws, calibrate_threshold, content_truth, inductive_subsets,
+    summarise_draws,
+};
+use qualscribe::themes::by_example::{
+    CONFIDENCE_THRESHOLD, CodeEvidence, ExampleMethod, best_code, code_probabilities,
+};
+use qualscribe::themes::features::E5_WEIGHT;
+use qualscribe::themes::{ContentEmbeddings, FusedSpace};
+
+/// Draws per k: enough that one unlucky example does not decide a number.
+const DRAWS: usize = 20;
+
+/// A corpus set with its content passages embedded and the human category of each content row.
+struct LabelledSet {
+    name: &'static str,
+    passages: Passages,
+    content: ContentEmbeddings,
+    truth: Vec<Option<usize>>,
+    categories: Vec<String>,
+}
+
+fn labelled_set(name: &'static str, ts: &[Transcript], labels: &str) -> LabelledSet {
+    let passages = passages::split(ts, &PassageConfig::default()).unwrap();
+    let content = themes::embed_content(&passages, e5()).unwrap();
+    let labels = read_theme_labels(&corpus(labels)).unwrap();
+    let (truth, categories) = content_truth(&passages, &content, &labels);
+    LabelledSet {
+        name,
+        passages,
+        content,
+        truth,
+        categories,
+    }
+}
+
+fn labelled_sets() -> &'static [LabelledSet; 2] {
+    static SETS: OnceLock<[LabelledSet; 2]> = OnceLock::new();
+    SETS.get_or_init(|| {
+        [
+            labelled_set(
+                "focus group",
+                &focus_group(),
+                "grupo_focal_reparto/themes.tsv",
+            ),
+            labelled_set("interviews", &interviews(), "entrevistas_apc/themes.tsv"),
+        ]
+    })
+}
+
+fn by_example(
+    set: &LabelledSet,
+    weight: f32,
+    method: ExampleMethod,
+    k: usize,
+) -> Vec<Vec<HeldOut>> {
+    let space: FusedSpace = themes::fused_space(&set.passages, &set.content, weight);
+    by_example_draws(&space.fused, &set.truth, k, DRAWS, 7, method)
+}
+
+fn show(set: &str, what: &str, k: usize, s: &ExampleScore) {
+    eprintln!(
+        "{set:<12} {what:<22} k={k} acc {:.3}±{:.3} ARI {:.3} | assigned {:.2} precision {:.3} right {:.3}",
+        s.accuracy, s.accuracy_sd, s.ari, s.assigned, s.precision, s.right
+    );
+}
+
+#[test]
+fn code_by_example_sorts_held_out_passages() {
+    let sets = labelled_sets();
+    for set in sets {
+        eprintln!(
+            "{}: {} content passages, {} labelled, categories {:?}",
+            set.name,
+            set.truth.len(),
+            set.truth.iter().flatten().count(),
+            set.categories
+        );
+    }
+    // The comparison the default was chosen by.
+    for set in sets {
+        for weight in [1.0, E5_WEIGHT, 0.0] {
+            for method in ExampleMethod::ALL {
+                for k in 1..=3 {
+                    let s = summarise_draws(&by_example(set, weight, method, k), 0.0);
+                    show(set.name, &format!("{} w={weight}", method.name()), k, &s);
+                }
+            }
+        }
+    }
+    // Calibration on the focus group, k = 1..3 pooled.
+    let method = ExampleMethod::default();
+    let tuned: Vec<HeldOut> = (1..=3)
+        .flat_map(|k| by_example(&sets[0], E5_WEIGHT, method, k))
+        .flatten()
+        .collect();
+    let t = calibrate_threshold(&tuned);
+    eprintln!("threshold calibrated on the focus group: {t}");
+    for k in 1..=3 {
+        let s = summarise_draws(&by_example(&sets[1], E5_WEIGHT, method, k), t);
+        show("interviews", "reported", k, &s);
+    }
+    assert!((t - CONFIDENCE_THRESHOLD).abs() < 1e-6, "calibrated {t}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Inductive themes: spherical k-means on e5 (the old default) against Ward on e5 + TF-IDF, on
+// bootstrap subsets (80 % of the content passages, fixed seed), so one lucky partition does
+// not decide.
+
+use qualscribe::themes::ClusterMethod;
+
+const SUBSETS: usize = 40;
+
+#[test]
+fn inductive_themes_ward_fused_against_kmeans_on_subsets() {
+    for set in labelled_sets() {
+        let human_k = set.categories.len();
+        for (what, clustering, weight) in [
+            ("k-means e5", ClusterMethod::KMeans, 1.0),
+            ("ward e5", ClusterMethod::Ward, 1.0),
+            ("ward e5+tfidf", ClusterMethod::Ward, E5_WEIGHT),
+        ] {
+            for k in [None, Some(human_k)] {
+                let cfg = ThemeConfig {
+                    clustering,
+                    e5_weight: weight,
+                    themes: k,
+                    ..ThemeConfig::default()
+                };
+                let s =
+                    inductive_subsets(&set.passages, &set.content, &set.truth, &cfg, SUBSETS, 11)
+                        .unwrap();
+                eprintln!(
+                    "{:<12} {what:<14} k={:<5} ARI {:.3}±{:.3} NMI {:.3}",
+                    set.name,
+                    k.map_or("auto".to_string(), |k| k.to_string()),
+                    s.ari,
+                    s.ari_sd,
+                    s.nmi
+                );
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Deductive codebook: names and one-line definitions only (zero-shot), then with examples.
+
+fn codebook_of(set: &LabelledSet) -> Vec<SeedCode> {
+    let file = if set.name == "interviews" {
+        "tests/fixtures/themes/apc_seed_codes.csv"
+    } else {
+        "tests/fixtures/themes/reparto_codebook.csv"
+    };
+    let codes = codes::read_seed_codes(&project(file)).unwrap();
+    let names: Vec<&str> = codes.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names, set.categories, "codebook in category order");
+    codes
+}
+
+/// Share of labelled rows whose best code (by `scores`, one row per content passage) is theirs.
+fn accuracy_of(set: &LabelledSet, best: &[usize]) -> f64 {
+    let labelled: Vec<(usize, usize)> = set
+        .truth
+        .iter()
+        .enumerate()
+        .filter_map(|(r, t)| t.map(|t| (r, t)))
+        .collect();
+    labelled.iter().filter(|&&(r, t)| best[r] == t).count() as f64 / labelled.len() as f64
+}
+
+fn argmax(v: &[f32]) -> usize {
+    best_code(v).unwrap().0
+}
+
+#[test]
+fn codebook_sorts_passages_zero_shot() {
+    for set in labelled_sets() {
+        let book = codebook_of(set);
+        let texts: Vec<String> = book
+            .iter()
+            .map(|c| themes::seed_text(&c.name, &c.description))
+            .collect();
+        let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+        let queries = e5().embed_queries(&refs).unwrap();
+        // Raw e5 cosine, as e5 was trained for query–passage retrieval.
+        let raw: Vec<Vec<f32>> = (0..set.truth.len())
+            .map(|r| {
+                let p = set.content.vectors.row(r);
+                queries
+                    .iter()
+                    .map(|q| {
+                        let dot: f32 = p.iter().zip(q).map(|(a, b)| a * b).sum();
+                        let n = (p.iter().map(|a| a * a).sum::<f32>()
+                            * q.iter().map(|a| a * a).sum::<f32>())
+                        .sqrt();
+                        dot / n
+                    })
+                    .collect()
+            })
+            .collect();
+        let best_raw: Vec<usize> = raw.iter().map(|r| argmax(r)).collect();
+        // The same, each code's similarities standardised over the passages.
+        let m = book.len();
+        let stats: Vec<(f32, f32)> = (0..m)
+            .map(|c| {
+                let v: Vec<f32> = raw.iter().map(|r| r[c]).collect();
+                let mean = v.iter().sum::<f32>() / v.len() as f32;
+                let sd = (v.iter().map(|x| (x - mean).powi(2)).sum::<f32>() / v.len() as f32)
+                    .sqrt()
+                    .max(1e-6);
+                (mean, sd)
+            })
+            .collect();
+        let best_z: Vec<usize> = raw
+            .iter()
+            .map(|r| {
+                let z: Vec<f32> = (0..m).map(|c| (r[c] - stats[c].0) / stats[c].1).collect();
+                argmax(&z)
+            })
+            .collect();
+        eprintln!(
+            "{:<12} zero-shot raw e5 {:.3}  raw e5 z-scored per code {:.3}",
+            set.name,
+            accuracy_of(set, &best_raw),
+            accuracy_of(set, &best_z)
+        );
+        for weight in [1.0, E5_WEIGHT, 0.0] {
+            let space = themes::fused_space(&set.passages, &set.content, weight);
+            let evidence: Vec<CodeEvidence> = book
+                .iter()
+                .zip(&queries)
+                .zip(&texts)
+                .map(|((_, q), t)| CodeEvidence {
+                    examples: Vec::new(),
+                    definition: Some(space.definition(q, t)),
+                })
+                .collect();
+            let p = code_probabilities(&space.fused, &evidence, ExampleMethod::Centroid);
+            let best: Vec<usize> = p.iter().map(|r| argmax(r)).collect();
+            eprintln!(
+                "{:<12} zero-shot fused w={weight} {:.3}",
+                set.name,
+                accuracy_of(set, &best)
+            );
+        }
+    }
+}

@@ -140,6 +140,10 @@ pub struct AnalysisArgs {
     /// Seed codes for deductive coding: a REFI-QDA .qdc or a CSV `name,description`
     #[arg(long, value_name = "FILE")]
     pub codebook: Option<PathBuf>,
+    /// Code by example: a TSV `uri start end code` (seconds) of passages you coded; every other
+    /// passage gets its most likely code and a confidence, or stays unassigned
+    #[arg(long, value_name = "FILE")]
+    pub examples: Option<PathBuf>,
     /// The moderator's speaker name (default: the speaker who asks most questions)
     #[arg(long, value_name = "NAME")]
     pub moderator: Option<String>,
@@ -169,6 +173,12 @@ impl AnalysisArgs {
         cfg.passages.moderator = self.moderator.clone();
         if let Some(path) = &self.codebook {
             cfg.seeds = qualscribe::codes::read_seed_codes(path)?;
+        }
+        if let Some(path) = &self.examples {
+            cfg.examples = Some((
+                path.clone(),
+                qualscribe::codes::examples::read_examples(path)?,
+            ));
         }
         Ok(AnalysisSettings {
             cfg,
