@@ -368,8 +368,16 @@ pub fn analyse(
     cfg: &AnalysisConfig,
 ) -> Result<Analysis, Error> {
     let passages = passages::split(transcripts, &cfg.passages)?;
-    if let Some((path, examples)) = &cfg.examples {
-        let ids = codes::examples::resolve_examples(&passages, examples, path)?;
+    if cfg.examples.is_some() || !cfg.seeds.is_empty() {
+        // Deductive: every content passage is sorted into the codebook's and the examples'
+        // codes, or left unassigned.
+        let (examples, ids) = match &cfg.examples {
+            Some((path, examples)) => (
+                examples.as_slice(),
+                codes::examples::resolve_examples(&passages, examples, path)?,
+            ),
+            None => (&[][..], Vec::new()),
+        };
         let specs = code_specs(&cfg.seeds, examples, &ids);
         let themes = themes::code_passages(&passages, embedder, &specs, &cfg.themes)?;
         let seeds: Vec<SeedCode> = specs

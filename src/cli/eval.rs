@@ -124,6 +124,18 @@ fn themes_by_example(reference: &Path, transcripts: &[PathBuf], models_dir: &Pat
     let (truth, categories) = content_truth(&passages, &content, &labels);
     let cfg = ThemeConfig::default();
     let space = themes::fused_space(&passages, &content, cfg.e5_weight);
+    // Each human theme's name is its code's name, and defines it as `--examples` does.
+    let names: Vec<String> = categories
+        .iter()
+        .map(|c| themes::seed_text(c, ""))
+        .collect();
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    let queries = embedder.embed_queries(&refs)?;
+    let definitions: Vec<_> = categories
+        .iter()
+        .zip(queries.iter().zip(&names))
+        .map(|(c, (q, n))| themes::has_meaningful_name(c).then(|| space.definition(q, n)))
+        .collect();
     println!(
         "code by example ({}, {} labelled passages, {} human themes; threshold {:.2})",
         cfg.example_method.name(),
@@ -133,7 +145,16 @@ fn themes_by_example(reference: &Path, transcripts: &[PathBuf], models_dir: &Pat
     );
     println!("  k  accuracy      ARI    assigned  precision");
     for k in 1..=3 {
-        let draws = by_example_draws(&space.fused, &truth, k, 20, 7, cfg.example_method);
+        let draws = by_example_draws(
+            &space.fused,
+            &truth,
+            k,
+            20,
+            7,
+            cfg.example_method,
+            &definitions,
+            None,
+        );
         let s = summarise_draws(&draws, cfg.confidence_threshold);
         println!(
             "  {k}  {:.3}±{:.3}  {:.3}  {:.2}      {:.3}",

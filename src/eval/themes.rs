@@ -497,64 +497,80 @@ pub struct ExampleScore {
     pub right: f64,
 }
 
-/// Scores draws from [`example_draws`] with a confidence `threshold` for assigning.
-pub fn summarise_draws(draws: &[Vec<HeldOut>], threshold: f32) -> ExampleScore {
-    let per_draw: Vec<(f64, f64, f64, f64, f64, f64)> = draws
-        .iter()
-        .filter(|d| !d.is_empty())
-        .map(|d| {
-            let n = d.len() as f64;
-            let right = d.iter().filter(|h| h.truth == h.predicted).count() as f64;
-            let truth: Vec<usize> = d.iter().map(|h| h.truth).collect();
-            let predicted: Vec<usize> = d.iter().map(|h| h.predicted).collect();
-            let assigned: Vec<&HeldOut> = d.iter().filter(|h| h.confidence >= threshold).collect();
-            let assigned_right = assigned.iter().filter(|h| h.truth == h.predicted).count() as f64;
-            let precision = if assigned.is_empty() {
-                1.0
-            } else {
-                assigned_right / assigned.len() as f64
-            };
-            (
-                n,
-                right / n,
-                adjusted_rand_index(&truth, &predicted),
-                assigned.len() as f64 / n,
-                precision,
-                assigned_right / n,
-            )
-        })
-        .collect();
-    let count = per_draw.len().max(1) as f64;
-    let mean = |f: &dyn Fn(&(f64, f64, f64, f64, f64, f64)) -> f64| {
-        per_draw.iter().map(f).sum::<f64>() / count
-    };
-    let accuracy = mean(&|d| d.1);
-    ExampleScore {
-        draws: per_draw.len(),
-        held_out: mean(&|d| d.0),
-        accuracy,
-        accuracy_sd: mean(&|d| (d.1 - accuracy).powi(2)).sqrt(),
-        ari: mean(&|d| d.2),
-        assigned: mean(&|d| d.3),
-        precision: mean(&|d| d.4),
-        right: mean(&|d| d.5),
+/// One draw's scores (the fields of [`ExampleScore`] before averaging).
+struct DrawScore {
+    held_out: f64,
+    accuracy: f64,
+    ari: f64,
+    assigned: f64,
+    precision: f64,
+    right: f64,
+}
+
+fn score_draw(d: &[HeldOut], threshold: f32) -> DrawScore {
+    let n = d.len() as f64;
+    let right = d.iter().filter(|h| h.truth == h.predicted).count() as f64;
+    let truth: Vec<usize> = d.iter().map(|h| h.truth).collect();
+    let predicted: Vec<usize> = d.iter().map(|h| h.predicted).collect();
+    let assigned: Vec<&HeldOut> = d.iter().filter(|h| h.confidence >= threshold).collect();
+    let assigned_right = assigned.iter().filter(|h| h.truth == h.predicted).count() as f64;
+    DrawScore {
+        held_out: n,
+        accuracy: right / n,
+        ari: adjusted_rand_index(&truth, &predicted),
+        assigned: assigned.len() as f64 / n,
+        precision: if assigned.is_empty() {
+            1.0
+        } else {
+            assigned_right / assigned.len() as f64
+        },
+        right: assigned_right / n,
     }
 }
 
-/// The confidence threshold that maximises right minus wrong assignments over `outcomes`
-/// (an unassigned passage counts neither way), from the candidates 0, 0.05, …, 0.95; ties go
-/// to the lower threshold.
-pub fn calibrate_threshold(outcomes: &[HeldOut]) -> f32 {
+/// Scores draws from [`example_draws`] with a confidence `threshold` for assigning.
+pub fn summarise_draws(draws: &[Vec<HeldOut>], threshold: f32) -> ExampleScore {
+    let per_draw: Vec<DrawScore> = draws
+        .iter()
+        .filter(|d| !d.is_empty())
+        .map(|d| score_draw(d, threshold))
+        .collect();
+    let count = per_draw.len().max(1) as f64;
+    let mean = |f: fn(&DrawScore) -> f64| per_draw.iter().map(f).sum::<f64>() / count;
+    let accuracy = mean(|d| d.accuracy);
+    ExampleScore {
+        draws: per_draw.len(),
+        held_out: mean(|d| d.held_out),
+        accuracy,
+        accuracy_sd: (per_draw
+            .iter()
+            .map(|d| (d.accuracy - accuracy).powi(2))
+            .sum::<f64>()
+            / count)
+            .sqrt(),
+        ari: mean(|d| d.ari),
+        assigned: mean(|d| d.assigned),
+        precision: mean(|d| d.precision),
+        right: mean(|d| d.right),
+    }
+}
+
+/// The lowest confidence threshold (of 0, 0.05, …, 0.95) at which at least `precision` of the
+/// `outcomes` at or above it are right; the most precise threshold when none reaches it.
+pub fn calibrate_threshold(outcomes: &[HeldOut], precision: f64) -> f32 {
     let mut best = (0.0f32, f64::NEG_INFINITY);
     for step in 0..20 {
         let t = step as f32 * 0.05;
-        let net: f64 = outcomes
-            .iter()
-            .filter(|h| h.confidence >= t)
-            .map(|h| if h.truth == h.predicted { 1.0 } else { -1.0 })
-            .sum();
-        if net > best.1 + 1e-9 {
-            best = (t, net);
+        let above: Vec<&HeldOut> = outcomes.iter().filter(|h| h.confidence >= t).collect();
+        if above.is_empty() {
+            break;
+        }
+        let p = above.iter().filter(|h| h.truth == h.predicted).count() as f64 / above.len() as f64;
+        if p >= precision {
+            return t;
+        }
+        if p > best.1 + 1e-9 {
+            best = (t, p);
         }
     }
     best.0
@@ -583,7 +599,10 @@ pub fn content_truth(
     (truth, categories)
 }
 
-/// Code-by-example draws ([`example_draws`]) in a fused space with one of the methods.
+/// Code-by-example draws ([`example_draws`]) in a fused space with one of the methods;
+/// `definitions` (one per category, or empty) are the codebook's definitions, mixed with the
+/// examples with the share `definition_share` (None: the default).
+#[allow(clippy::too_many_arguments)]
 pub fn by_example_draws(
     fused: &crate::themes::Fused,
     truth: &[Option<usize>],
@@ -591,14 +610,18 @@ pub fn by_example_draws(
     draws: usize,
     seed: u64,
     method: crate::themes::by_example::ExampleMethod,
+    definitions: &[Option<crate::themes::FusedCentroid>],
+    definition_share: Option<f32>,
 ) -> Vec<Vec<HeldOut>> {
     use crate::themes::by_example::{CodeEvidence, best_code, code_probabilities};
     example_draws(truth, k, draws, seed, |examples| {
         let codes: Vec<CodeEvidence> = examples
             .iter()
-            .map(|e| CodeEvidence {
+            .enumerate()
+            .map(|(c, e)| CodeEvidence {
                 examples: e.clone(),
-                definition: None,
+                definition: definitions.get(c).cloned().flatten(),
+                definition_share,
             })
             .collect();
         code_probabilities(fused, &codes, method)
