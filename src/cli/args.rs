@@ -144,6 +144,10 @@ pub struct AnalysisArgs {
     /// passage gets its most likely code and a confidence, or stays unassigned
     #[arg(long, value_name = "FILE")]
     pub examples: Option<PathBuf>,
+    /// Inductive clustering: kmeans (spherical k-means on e5, default) or ward (Ward on e5
+    /// fused with TF-IDF; better on the interview archive, not on the focus group)
+    #[arg(long, default_value = "kmeans", value_name = "METHOD", value_parser = ["kmeans", "ward"])]
+    pub clustering: String,
     /// The moderator's speaker name (default: the speaker who asks most questions)
     #[arg(long, value_name = "NAME")]
     pub moderator: Option<String>,
@@ -171,6 +175,9 @@ impl AnalysisArgs {
         }
         cfg.themes.themes = self.themes;
         cfg.passages.moderator = self.moderator.clone();
+        if self.clustering == "ward" {
+            cfg.themes.clustering = qualscribe::themes::ClusterMethod::Ward;
+        }
         if let Some(path) = &self.codebook {
             cfg.seeds = qualscribe::codes::read_seed_codes(path)?;
         }
