@@ -19,6 +19,8 @@
 //!   Portuguese; Spanish otherwise). Seeded themes keep the seed code's name and description.
 //! - Deterministic: ties are broken by passage id or term text.
 
+pub mod examples;
+
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
@@ -418,7 +420,8 @@ pub fn propose(
         }
     }
     let language = majority_language(transcripts);
-    let terms = class_terms(passages, themes);
+    let heard = word_confidence(transcripts);
+    let terms = class_terms(passages, themes, &heard);
     let file_tokens: Vec<Vec<Token>> = transcripts.iter().map(tokens).collect();
     let mut codes = Vec::new();
     for (t, theme) in themes.themes.iter().enumerate() {
@@ -434,10 +437,15 @@ pub fn propose(
         let seed = theme.seed.and_then(|s| seeds.get(s));
         let label = match seed {
             Some(s) => s.name.clone(),
-            None => label_from(ranked),
+            None => label_from(ranked, &language),
         };
         let nearest = nearest_other(themes, t);
-        let other = nearest.map(|o| (label_of(themes, &terms, seeds, o), terms[o].as_slice()));
+        let other = nearest.map(|o| {
+            (
+                label_of(themes, &terms, seeds, o, &language),
+                terms[o].as_slice(),
+            )
+        });
         let mut quotes = Vec::new();
         for p in pick_quote_passages(passages, themes, t, cfg.max_quotes) {
             let passage = &passages.passages[p];
@@ -519,10 +527,16 @@ fn nearest_other(themes: &Themes, t: usize) -> Option<usize> {
         .map(|(o, _)| o)
 }
 
-fn label_of(themes: &Themes, terms: &[Vec<Term>], seeds: &[SeedCode], t: usize) -> String {
+fn label_of(
+    themes: &Themes,
+    terms: &[Vec<Term>],
+    seeds: &[SeedCode],
+    t: usize,
+    language: &str,
+) -> String {
     match themes.themes[t].seed.and_then(|s| seeds.get(s)) {
         Some(s) => s.name.clone(),
-        None => label_from(&terms[t]),
+        None => label_from(&terms[t], language),
     }
 }
 
@@ -725,7 +739,11 @@ type TermCount = (usize, BTreeMap<String, usize>);
 /// times `ln(1 + A / f)` with `A` the average passages per class and `f` the passages using it
 /// anywhere. Counting passages keeps one talkative turn from naming a theme. Unassigned content
 /// passages form one more class, so their words count in `f` but label nothing.
-fn class_terms(passages: &Passages, themes: &Themes) -> Vec<Vec<Term>> {
+fn class_terms(
+    passages: &Passages,
+    themes: &Themes,
+    heard: &HashMap<String, f32>,
+) -> Vec<Vec<Term>> {
     let classes = themes.themes.len() + 1;
     let mut counts: Vec<BTreeMap<String, TermCount>> = vec![BTreeMap::new(); classes];
     let mut class_passages = vec![0usize; classes];
@@ -756,6 +774,12 @@ fn class_terms(passages: &Passages, themes: &Themes) -> Vec<Vec<Term>> {
                 .map(|(key, (n, surfaces))| {
                     let tf = *n as f64 / class_passages[c].max(1) as f64;
                     let idf = (1.0 + avg / total[key.as_str()] as f64).ln();
+                    // A word the ASR was unsure of is likely misheard: it should not name a theme.
+                    let sure: f64 = key
+                        .split(' ')
+                        .filter(|w| is_content_word(w))
+                        .map(|w| f64::from(heard.get(w).copied().unwrap_or(1.0)))
+                        .product();
                     let surface = surfaces
                         .iter()
                         .max_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(a.0)))
@@ -764,7 +788,7 @@ fn class_terms(passages: &Passages, themes: &Themes) -> Vec<Vec<Term>> {
                     Term {
                         key: key.clone(),
                         surface,
-                        score: tf * idf,
+                        score: tf * idf * sure,
                     }
                 })
                 .collect();
@@ -780,17 +804,133 @@ fn class_terms(passages: &Passages, themes: &Themes) -> Vec<Vec<Term>> {
         .collect()
 }
 
-/// A 2–5 word label from the best non-overlapping terms (at most three).
-fn label_from(terms: &[Term]) -> String {
+/// Mean ASR probability of each lower-case word over the transcripts' words.
+fn word_confidence(transcripts: &[Transcript]) -> HashMap<String, f32> {
+    let mut sums: HashMap<String, (f64, usize)> = HashMap::new();
+    for t in transcripts {
+        for seg in &t.segments {
+            for w in &seg.words {
+                for word in words_of(&w.text) {
+                    let e = sums.entry(word).or_default();
+                    e.0 += f64::from(w.probability.clamp(0.0, 1.0));
+                    e.1 += 1;
+                }
+            }
+        }
+    }
+    sums.into_iter()
+        .map(|(w, (sum, n))| (w, (sum / n.max(1) as f64) as f32))
+        .collect()
+}
+
+/// Frequent Spanish verb forms that are not stop words (opinions are voiced with them, so they
+/// top every theme's terms, yet name none).
+const SPANISH_VERBS: &[&str] = &[
+    "creo",
+    "cree",
+    "creen",
+    "pienso",
+    "piensa",
+    "piensan",
+    "quiero",
+    "quiere",
+    "quieren",
+    "puedo",
+    "puede",
+    "pueden",
+    "tengo",
+    "tiene",
+    "tienen",
+    "hace",
+    "hacen",
+    "hago",
+    "digo",
+    "dice",
+    "dicen",
+    "parece",
+    "parecen",
+    "gusta",
+    "gustan",
+    "encanta",
+    "necesito",
+    "necesita",
+    "sabe",
+    "saben",
+    "llega",
+    "llegan",
+    "pasa",
+    "pasan",
+    "pide",
+    "piden",
+    "cambiaría",
+    "pagaría",
+    "usan",
+    "usar",
+    "opino",
+    "siento",
+    "veo",
+    "vamos",
+    "debería",
+    "deberían",
+    "habría",
+    "aparece",
+    "aparecen",
+    "entiende",
+    "entienden",
+    "fueran",
+    "trae",
+    "traen",
+    "llegue",
+];
+
+/// A word that is a verb form rather than a thing (Spanish: frequent forms and verb endings;
+/// other languages: never), so a label is not made of verbs alone.
+fn is_verb_like(word: &str, language: &str) -> bool {
+    if language != "es" {
+        return false;
+    }
+    const ENDINGS: &[&str] = &[
+        "ando", "iendo", "amos", "emos", "imos", "aron", "ieron", "aban", "íamos", "aría", "ería",
+        "iría", "arían", "erían",
+    ];
+    let long = word.chars().count() >= 5;
+    // Infinitives with a clitic pronoun: "devolverme", "hacerlo".
+    let bare = [
+        "me", "te", "se", "nos", "lo", "la", "le", "los", "las", "les",
+    ]
+    .iter()
+    .find_map(|c| word.strip_suffix(c))
+    .filter(|b| ["ar", "er", "ir"].iter().any(|e| b.ends_with(e)));
+    SPANISH_VERBS.contains(&word)
+        || (long && bare.is_some())
+        || (long && ENDINGS.iter().any(|e| word.ends_with(e)))
+        || (long && ["ar", "er", "ir"].iter().any(|e| word.ends_with(e)))
+}
+
+/// A 2–5 word label from the best non-overlapping terms (at most three): terms that are not
+/// noun phrases (starting with a verb, or holding a frequent verb form) are skipped, and a term sharing a stem with a chosen one is a near
+/// duplicate ("envío" after "gastos de envío").
+fn label_from(terms: &[Term], language: &str) -> String {
     let mut chosen: Vec<&Term> = Vec::new();
-    let mut used: HashSet<&str> = HashSet::new();
+    let mut used: HashSet<String> = HashSet::new();
     let mut words = 0;
     for t in terms {
         let tw: Vec<&str> = t.key.split(' ').collect();
-        if tw.iter().any(|w| used.contains(w)) || words + tw.len() > 5 {
+        let content: Vec<&str> = tw.iter().copied().filter(|w| is_content_word(w)).collect();
+        // A noun phrase: it does not start with a verb, and holds no finite verb of the list.
+        let verbal = content.first().is_none_or(|w| is_verb_like(w, language))
+            || (language == "es" && content.iter().any(|w| SPANISH_VERBS.contains(w)));
+        if verbal {
             continue;
         }
-        used.extend(tw.iter().copied());
+        let stems: Vec<String> = content
+            .iter()
+            .flat_map(|w| crate::themes::features::terms(w, language))
+            .collect();
+        if stems.iter().any(|s| used.contains(s)) || words + tw.len() > 5 {
+            continue;
+        }
+        used.extend(stems);
         words += tw.len();
         chosen.push(t);
         if (words >= 2 && chosen.len() >= 2) || words >= 3 || chosen.len() == 3 {

@@ -54,6 +54,9 @@ pub enum Error {
     /// Codes could not be proposed (or a quote failed its verbatim check).
     #[error(transparent)]
     Codes(#[from] crate::codes::CodesError),
+    /// A code examples file is wrong, or one of its rows matches no content passage.
+    #[error(transparent)]
+    Examples(#[from] crate::codes::examples::ExamplesError),
     /// Text embedding failed.
     #[error(transparent)]
     Embed(#[from] crate::embed::EmbedError),

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use crate::asr::{AsrConfig, Transcriber};
 use crate::atomic::write_atomic;
 use crate::audio::{self, Audio};
+use crate::codes::examples::CodeExample;
 use crate::codes::{self, Codebook, CodesConfig, SeedCode};
 use crate::diarize::{self, Diarization, DiarizeConfig, SpeakerEmbedder};
 use crate::embed::TextEmbedder;
@@ -19,7 +20,7 @@ use crate::eval::rttm;
 use crate::export::{self, Format};
 use crate::models::{self, WhisperModelFile};
 use crate::passages::{self, PassageConfig, Passages};
-use crate::themes::{self, ThemeConfig, Themes};
+use crate::themes::{self, CodeSpec, ThemeConfig, Themes};
 use crate::transcript::{
     ModelInfo, SCHEMA_NAME, SCHEMA_VERSION, SourceInfo, TranscribeSettings, Transcript,
 };
@@ -341,6 +342,9 @@ pub struct AnalysisConfig {
     pub codes: CodesConfig,
     /// Seed codes for deductive coding (empty: inductive only).
     pub seeds: Vec<SeedCode>,
+    /// Passages the researcher coded, and the file they came from (for errors). With examples,
+    /// every content passage is sorted into the codebook's and the examples' codes.
+    pub examples: Option<(PathBuf, Vec<CodeExample>)>,
 }
 
 /// Passages, themes and proposed codes of a set of transcripts.
@@ -368,6 +372,32 @@ pub fn analyse(
     cfg: &AnalysisConfig,
 ) -> Result<Analysis, Error> {
     let passages = passages::split(transcripts, &cfg.passages)?;
+    if cfg.examples.is_some() || !cfg.seeds.is_empty() {
+        // Deductive: every content passage is sorted into the codebook's and the examples'
+        // codes, or left unassigned.
+        let (examples, ids) = match &cfg.examples {
+            Some((path, examples)) => (
+                examples.as_slice(),
+                codes::examples::resolve_examples(&passages, examples, path)?,
+            ),
+            None => (&[][..], Vec::new()),
+        };
+        let specs = code_specs(&cfg.seeds, examples, &ids);
+        let themes = themes::code_passages(&passages, embedder, &specs, &cfg.themes)?;
+        let seeds: Vec<SeedCode> = specs
+            .iter()
+            .map(|s| SeedCode {
+                name: s.name.clone(),
+                description: s.description.clone(),
+            })
+            .collect();
+        let codebook = codes::propose(transcripts, &passages, &themes, &seeds, &cfg.codes)?;
+        return Ok(Analysis {
+            passages,
+            themes,
+            codebook,
+        });
+    }
     let seeds: Vec<(String, String)> = cfg
         .seeds
         .iter()
@@ -380,6 +410,36 @@ pub fn analyse(
         themes,
         codebook,
     })
+}
+
+/// The codes to sort passages into: the codebook's, in its order, then codes that only the
+/// examples name, in order of first appearance; `ids` is the passage of each example.
+pub fn code_specs(seeds: &[SeedCode], examples: &[CodeExample], ids: &[usize]) -> Vec<CodeSpec> {
+    let mut specs: Vec<CodeSpec> = seeds
+        .iter()
+        .map(|s| CodeSpec {
+            name: s.name.clone(),
+            description: s.description.clone(),
+            examples: Vec::new(),
+            from_codebook: true,
+        })
+        .collect();
+    for (e, &id) in examples.iter().zip(ids) {
+        let at = match specs.iter().position(|s| s.name == e.code) {
+            Some(at) => at,
+            None => {
+                specs.push(CodeSpec {
+                    name: e.code.clone(),
+                    ..CodeSpec::default()
+                });
+                specs.len() - 1
+            }
+        };
+        if !specs[at].examples.contains(&id) {
+            specs[at].examples.push(id);
+        }
+    }
+    specs
 }
 
 /// Writes `codes.md`, `codes.csv`, `passages.tsv`, `analysis.json` (the artifact review imports)

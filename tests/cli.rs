@@ -692,3 +692,157 @@ fn damaged_recording_warns_and_strict_refuses_it() {
     assert!(stderr(&o).contains("--strict"), "{}", stderr(&o));
     assert!(files_in(strict_out.path()).is_empty());
 }
+
+/// Code by example from the command line: one coded passage per human theme of the focus
+/// group; every other passage gets a code and a confidence, or stays unassigned; bad rows of
+/// the examples file are refused with the file and line named.
+#[test]
+fn themes_code_by_example_from_the_command_line() {
+    let _one = one_at_a_time();
+    let tmp = tempfile::tempdir().unwrap();
+    let transcript = reference_transcript(tmp.path(), "grupo_focal_reparto/grupo_focal_01.json");
+    let labels =
+        qualscribe::eval::themes::read_theme_labels(&corpus("grupo_focal_reparto/themes.tsv"))
+            .unwrap();
+    // The first coded turn of each theme is its example.
+    let mut examples = String::from("uri\tstart\tend\tcode\n");
+    let mut given: Vec<&str> = Vec::new();
+    for l in &labels {
+        if !given.contains(&l.theme.as_str()) {
+            given.push(&l.theme);
+            examples.push_str(&format!(
+                "{}\t{:.3}\t{:.3}\t{}\n",
+                l.uri,
+                l.start_ms as f64 / 1000.0,
+                l.end_ms as f64 / 1000.0,
+                l.theme
+            ));
+        }
+    }
+    assert_eq!(given.len(), 5);
+    let file = tmp.path().join("examples.tsv");
+    std::fs::write(&file, &examples).unwrap();
+    let out = tmp.path().join("out");
+    let run = |examples: &Path, out: &Path| {
+        Command::new(qualscribe_bin())
+            .arg("themes")
+            .arg(&transcript)
+            .arg("--examples")
+            .arg(examples)
+            .arg("-o")
+            .arg(out)
+            .env("QUALSCRIBE_MODELS", models_dir())
+            .output()
+            .unwrap()
+    };
+    let o = run(&file, &out);
+    assert!(o.status.success(), "{}", stderr(&o));
+
+    let tsv = std::fs::read_to_string(out.join("passages.tsv")).unwrap();
+    let mut lines = tsv.lines();
+    assert_eq!(
+        lines.next(),
+        Some("uri\tstart\tend\tspeaker\ttheme\tcode\tconfidence\ttext")
+    );
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split('\t').collect()).collect();
+    let (passages, _) =
+        qualscribe::eval::themes::read_passages_tsv(&out.join("passages.tsv")).unwrap();
+    let human = qualscribe::eval::themes::label_passages(&passages, &labels);
+    let mut theme_of_code = std::collections::HashMap::new();
+    let (mut examples_seen, mut suggested, mut right, mut unassigned) = (0, 0, 0, 0);
+    for (row, h) in rows.iter().zip(&human) {
+        let (theme, code, confidence) = (row[4], row[5], row[6]);
+        if theme == "moderator" {
+            assert_eq!(confidence, "", "{row:?}");
+            continue;
+        }
+        let c: f64 = confidence.parse().unwrap_or_else(|_| panic!("{row:?}"));
+        assert!((0.0..=1.0).contains(&c), "{row:?}");
+        if theme == "unassigned" {
+            assert!(c < 0.7, "below the threshold: {row:?}");
+            unassigned += 1;
+            continue;
+        }
+        // The theme column holds the code's theme: one value per code.
+        assert_eq!(
+            *theme_of_code.entry(code).or_insert(theme),
+            theme,
+            "{row:?}"
+        );
+        if confidence == "1.000" && given.contains(&code) && h.as_deref() == Some(code) {
+            examples_seen += 1;
+        } else {
+            suggested += 1;
+            right += usize::from(h.as_deref() == Some(code));
+        }
+    }
+    eprintln!(
+        "{examples_seen} examples, {suggested} suggested ({right} right), {unassigned} unassigned"
+    );
+    assert_eq!(examples_seen, 5, "{tsv}");
+    assert_eq!(theme_of_code.len(), 5);
+    // Measured: 1 suggested above the threshold (right), 10 unassigned with their confidence.
+    assert!(suggested >= 1, "{tsv}");
+    assert_eq!(right, suggested, "{tsv}");
+    assert_eq!(examples_seen + suggested + unassigned, 16, "{tsv}");
+    let md = std::fs::read_to_string(out.join("codes.md")).unwrap();
+    assert!(md.contains("Examples (1):"), "{md}");
+    assert!(md.contains("Suggested passages ("), "{md}");
+
+    // Bad rows: the file and line are named, nothing is written.
+    let bad = tmp.path().join("bad.tsv");
+    for (text, expect) in [
+        (
+            "uri\tstart\tend\tcode\ngrupo_focal_01\t13.3\t19.8\tprecio\ngrupo_focal_01\tx\t19.8\tprecio\n",
+            "line 3: start `x` is not a time",
+        ),
+        (
+            "uri\tstart\tend\tcode\ngrupo_focal_01\t1.0\t5.0\tprecio\n",
+            "line 2: the passage at 0.500–13.036 s is the moderator's talk",
+        ),
+        (
+            "uri\tstart\tend\tcode\notra\t1.0\t5.0\tprecio\n",
+            "line 2: no transcript `otra`",
+        ),
+        ("uri,start,end,code\n", "line 1: the first line must be"),
+    ] {
+        std::fs::write(&bad, text).unwrap();
+        let o = run(&bad, &tmp.path().join("bad-out"));
+        assert!(!o.status.success());
+        let e = stderr(&o);
+        assert!(e.contains("bad.tsv") && e.contains(expect), "{e}");
+        assert!(!tmp.path().join("bad-out").join("passages.tsv").exists());
+    }
+
+    // The evaluation command scores coding by example from the transcripts.
+    let o = Command::new(qualscribe_bin())
+        .args(["eval", "themes", "--ref"])
+        .arg(corpus("grupo_focal_reparto/themes.tsv"))
+        .arg("--transcripts")
+        .arg(&transcript)
+        .env("QUALSCRIBE_MODELS", models_dir())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let report = String::from_utf8(o.stdout).unwrap();
+    eprintln!("{report}");
+    assert!(report.contains("code by example"), "{report}");
+    let k1 = report
+        .lines()
+        .find(|l| l.trim_start().starts_with("1 "))
+        .unwrap();
+    let accuracy: f64 = k1
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .split('±')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(accuracy >= 0.7, "{report}");
+    assert!(
+        report.contains("inductive themes on 40 subsets"),
+        "{report}"
+    );
+}

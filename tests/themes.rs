@@ -235,23 +235,71 @@ fn interview_archive_themes_are_found_across_files() {
     assert!(s.matched >= MATCHED_INTERVIEWS_K3, "matched {}", s.matched);
 }
 
+/// The codebook sorts: every content passage goes to one of the three seed codes (zero-shot,
+/// from their names and one-line definitions) or stays unassigned when unsure.
 #[test]
 fn interview_archive_with_seed_codes() {
     let ts = interviews();
     let seeds =
         codes::read_seed_codes(&project("tests/fixtures/themes/apc_seed_codes.csv")).unwrap();
     assert_eq!(seeds.len(), 3);
-    let a = analyse(&ts, &seeds, &ThemeConfig::default());
+    let cfg = qualscribe::pipeline::AnalysisConfig {
+        seeds,
+        ..Default::default()
+    };
+    let r = qualscribe::pipeline::analyse(&ts, e5(), &cfg).unwrap();
+    assert_all_quotes_verbatim(&ts, &r.codebook);
+    let a = Analysis {
+        passages: r.passages,
+        themes: r.themes,
+        codebook: r.codebook,
+    };
     let s = score(&a, &corpus("entrevistas_apc/themes.tsv"));
-    let seeded: Vec<&str> = a
-        .codebook
-        .codes
-        .iter()
-        .filter_map(|c| c.seed.as_deref())
-        .collect();
-    eprintln!("seeded codes with passages: {seeded:?}");
-    assert!(s.ari >= ARI_SEEDED, "ARI {}", s.ari);
-    assert!(s.nmi >= NMI_SEEDED, "NMI {}", s.nmi);
+    assert_eq!(a.themes.themes.len(), 3, "one theme per seed code");
+    let labels = read_theme_labels(&corpus("entrevistas_apc/themes.tsv")).unwrap();
+    let human = qualscribe::eval::themes::label_passages(&a.passages, &labels);
+    let (mut right, mut assigned, mut labelled) = (0, 0, 0);
+    for (id, h) in human.iter().enumerate() {
+        let Some(h) = h else { continue };
+        labelled += 1;
+        assert!(
+            a.themes.confidence[id].is_some(),
+            "every content passage has a confidence"
+        );
+        if let Some(t) = a.themes.theme_of(id) {
+            assigned += 1;
+            right += usize::from(
+                a.codebook
+                    .codes
+                    .iter()
+                    .any(|c| c.theme == t && &c.label == h),
+            );
+        }
+    }
+    for c in &a.codebook.codes {
+        let sugg = a.themes.suggestions(c.theme);
+        eprintln!(
+            "  {} {} passages, confidences {:?}",
+            c.label,
+            c.passages,
+            sugg.iter()
+                .map(|(_, c)| format!("{c:.2}"))
+                .collect::<Vec<_>>()
+        );
+    }
+    eprintln!(
+        "codebook: {labelled} labelled, {assigned} assigned, {right} right; ARI {:.3}",
+        s.ari
+    );
+    // Measured: 8 of 17 assigned (the rest below the confidence threshold), 7 of them right.
+    // (ARI, 0.14, counts each unassigned passage as a cluster of its own, so it punishes
+    // abstaining; the old seeded clustering had ARI 0.22 with every passage forced somewhere
+    // and 0/3 categories matched.)
+    assert!(
+        right as f64 >= 0.75 * assigned as f64,
+        "{right} of {assigned} assigned right"
+    );
+    assert!(assigned >= 6, "{assigned} of {labelled} assigned");
 }
 
 #[test]
@@ -285,7 +333,7 @@ fn identical_input_gives_byte_identical_reports() {
     let mut lines = tsv.lines();
     assert_eq!(
         lines.next(),
-        Some("uri\tstart\tend\tspeaker\ttheme\tcode\ttext")
+        Some("uri\tstart\tend\tspeaker\ttheme\tcode\tconfidence\ttext")
     );
     assert_eq!(lines.count(), 22);
     assert!(tsv.contains("grupo_focal_01\t0.500\t13.036\tMOD\tmoderator\t\t"));
@@ -394,10 +442,386 @@ const NMI_INTERVIEWS: f64 = 0.12;
 /// Interviews with 3 themes asked for: measured NMI 0.243, 3/3 matched (ARI 0.127).
 const NMI_INTERVIEWS_K3: f64 = 0.18;
 const MATCHED_INTERVIEWS_K3: usize = 2;
-/// Interviews with the three categories as seed codes: measured ARI 0.224, NMI 0.398.
-const ARI_SEEDED: f64 = 0.15;
-const NMI_SEEDED: f64 = 0.30;
 /// Focus group from real Whisper base output (many word errors on the synthetic voices),
 /// automatic k (chose 5): measured ARI 0.250, NMI 0.596, 2/5 matched, 16 labelled passages.
 const ARI_WHISPER: f64 = 0.15;
 const NMI_WHISPER: f64 = 0.45;
+
+// ---------------------------------------------------------------------------------------------
+// Code by example, measured on both labelled sets. The confidence threshold is calibrated on
+// the focus group and reported on the interviews (never a number on the data it was tuned on).
+
+use qualscribe::eval::themes::{
+    ExampleScore, HeldOut, by_example_draws, calibrate_threshold, content_truth, inductive_subsets,
+    summarise_draws,
+};
+use qualscribe::themes::by_example::{
+    CONFIDENCE_THRESHOLD, CodeEvidence, ExampleMethod, TARGET_PRECISION, best_code,
+    code_probabilities,
+};
+use qualscribe::themes::features::E5_WEIGHT;
+use qualscribe::themes::{ContentEmbeddings, FusedSpace};
+
+/// Draws per k: enough that one unlucky example does not decide a number.
+const DRAWS: usize = 20;
+
+/// A corpus set with its content passages embedded and the human category of each content row.
+struct LabelledSet {
+    name: &'static str,
+    passages: Passages,
+    content: ContentEmbeddings,
+    truth: Vec<Option<usize>>,
+    categories: Vec<String>,
+}
+
+fn labelled_set(name: &'static str, ts: &[Transcript], labels: &str) -> LabelledSet {
+    let passages = passages::split(ts, &PassageConfig::default()).unwrap();
+    let content = themes::embed_content(&passages, e5()).unwrap();
+    let labels = read_theme_labels(&corpus(labels)).unwrap();
+    let (truth, categories) = content_truth(&passages, &content, &labels);
+    LabelledSet {
+        name,
+        passages,
+        content,
+        truth,
+        categories,
+    }
+}
+
+fn labelled_sets() -> &'static [LabelledSet; 2] {
+    static SETS: OnceLock<[LabelledSet; 2]> = OnceLock::new();
+    SETS.get_or_init(|| {
+        [
+            labelled_set(
+                "focus group",
+                &focus_group(),
+                "grupo_focal_reparto/themes.tsv",
+            ),
+            labelled_set("interviews", &interviews(), "entrevistas_apc/themes.tsv"),
+        ]
+    })
+}
+
+fn by_example(
+    set: &LabelledSet,
+    weight: f32,
+    method: ExampleMethod,
+    k: usize,
+) -> Vec<Vec<HeldOut>> {
+    let space: FusedSpace = themes::fused_space(&set.passages, &set.content, weight);
+    by_example_draws(&space.fused, &set.truth, k, DRAWS, 7, method, &[], None)
+}
+
+fn show(set: &str, what: &str, k: usize, s: &ExampleScore) {
+    eprintln!(
+        "{set:<12} {what:<22} k={k} acc {:.3}±{:.3} ARI {:.3} | assigned {:.2} precision {:.3} right {:.3}",
+        s.accuracy, s.accuracy_sd, s.ari, s.assigned, s.precision, s.right
+    );
+}
+
+#[test]
+fn code_by_example_sorts_held_out_passages() {
+    let sets = labelled_sets();
+    for set in sets {
+        eprintln!(
+            "{}: {} content passages, {} labelled, categories {:?}",
+            set.name,
+            set.truth.len(),
+            set.truth.iter().flatten().count(),
+            set.categories
+        );
+    }
+    // The comparison the default was chosen by.
+    for set in sets {
+        for weight in [1.0, E5_WEIGHT, 0.0] {
+            for method in ExampleMethod::ALL {
+                for k in 1..=3 {
+                    let s = summarise_draws(&by_example(set, weight, method, k), 0.0);
+                    show(set.name, &format!("{} w={weight}", method.name()), k, &s);
+                }
+            }
+        }
+    }
+    // The product's way: each code's name (the human category) is its definition too.
+    let product = |set: &LabelledSet, k: usize| {
+        let space = themes::fused_space(&set.passages, &set.content, E5_WEIGHT);
+        let defs = name_definitions(set, &space);
+        by_example_draws(
+            &space.fused,
+            &set.truth,
+            k,
+            DRAWS,
+            7,
+            method_default(),
+            &defs,
+            None,
+        )
+    };
+    let tuned: Vec<HeldOut> = (1..=3)
+        .flat_map(|k| product(&sets[1], k))
+        .flatten()
+        .collect();
+    // Calibrated on the interviews (real quotes, where a threshold matters), reported on the
+    // focus group.
+    let t = calibrate_threshold(&tuned, TARGET_PRECISION);
+    eprintln!("threshold calibrated on the interviews: {t}");
+    assert!((t - CONFIDENCE_THRESHOLD).abs() < 1e-6, "calibrated {t}");
+    for k in 1..=3 {
+        let fg = summarise_draws(&product(&sets[0], k), t);
+        show("focus group", "names+examples", k, &fg);
+        let int = summarise_draws(&product(&sets[1], k), t);
+        show("interviews", "names+examples", k, &int);
+        // The definition share was chosen on the focus group: accuracy is reported on the
+        // interviews, measured 0.621 / 0.623 / 0.625 for k = 1 / 2 / 3 (examples alone
+        // 0.536 / 0.568 / 0.575; chance 0.33).
+        assert!(
+            int.accuracy >= 0.57,
+            "interviews k={k}: accuracy {}",
+            int.accuracy
+        );
+        // The threshold was calibrated on the interviews: its effect is reported on the focus
+        // group, measured 31 / 34 / 33 % of held-out passages assigned, all of them right.
+        assert!(
+            fg.precision >= 0.9,
+            "focus group k={k}: precision {}",
+            fg.precision
+        );
+        assert!(
+            fg.assigned >= 0.2,
+            "focus group k={k}: assigned {}",
+            fg.assigned
+        );
+    }
+}
+
+fn method_default() -> ExampleMethod {
+    ThemeConfig::default().example_method
+}
+
+/// Each category's name as a code definition, as `--examples` uses it.
+fn name_definitions(
+    set: &LabelledSet,
+    space: &FusedSpace,
+) -> Vec<Option<qualscribe::themes::FusedCentroid>> {
+    let names: Vec<String> = set
+        .categories
+        .iter()
+        .map(|c| themes::seed_text(c, ""))
+        .collect();
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    let queries = e5().embed_queries(&refs).unwrap();
+    queries
+        .iter()
+        .zip(&names)
+        .map(|(q, n)| Some(space.definition(q, n)))
+        .collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Inductive themes: spherical k-means on e5 (the old default) against Ward on e5 + TF-IDF, on
+// bootstrap subsets (80 % of the content passages, fixed seed), so one lucky partition does
+// not decide.
+
+use qualscribe::themes::ClusterMethod;
+
+const SUBSETS: usize = 40;
+
+#[test]
+fn inductive_themes_ward_fused_against_kmeans_on_subsets() {
+    for set in labelled_sets() {
+        let human_k = set.categories.len();
+        for (what, clustering, weight) in [
+            ("k-means e5", ClusterMethod::KMeans, 1.0),
+            ("ward e5", ClusterMethod::Ward, 1.0),
+            ("ward e5+tfidf", ClusterMethod::Ward, E5_WEIGHT),
+        ] {
+            for k in [None, Some(human_k)] {
+                let cfg = ThemeConfig {
+                    clustering,
+                    e5_weight: weight,
+                    themes: k,
+                    ..ThemeConfig::default()
+                };
+                let s =
+                    inductive_subsets(&set.passages, &set.content, &set.truth, &cfg, SUBSETS, 11)
+                        .unwrap();
+                eprintln!(
+                    "{:<12} {what:<14} k={:<5} ARI {:.3}±{:.3} NMI {:.3}",
+                    set.name,
+                    k.map_or("auto".to_string(), |k| k.to_string()),
+                    s.ari,
+                    s.ari_sd,
+                    s.nmi
+                );
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Deductive codebook: names and one-line definitions only (zero-shot), then with examples.
+
+fn codebook_of(set: &LabelledSet) -> Vec<SeedCode> {
+    let file = if set.name == "interviews" {
+        "tests/fixtures/themes/apc_seed_codes.csv"
+    } else {
+        "tests/fixtures/themes/reparto_codebook.csv"
+    };
+    let codes = codes::read_seed_codes(&project(file)).unwrap();
+    let names: Vec<&str> = codes.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names, set.categories, "codebook in category order");
+    codes
+}
+
+/// Share of labelled rows whose best code (by `scores`, one row per content passage) is theirs.
+fn accuracy_of(set: &LabelledSet, best: &[usize]) -> f64 {
+    let labelled: Vec<(usize, usize)> = set
+        .truth
+        .iter()
+        .enumerate()
+        .filter_map(|(r, t)| t.map(|t| (r, t)))
+        .collect();
+    labelled.iter().filter(|&&(r, t)| best[r] == t).count() as f64 / labelled.len() as f64
+}
+
+fn argmax(v: &[f32]) -> usize {
+    best_code(v).unwrap().0
+}
+
+#[test]
+fn codebook_sorts_passages_zero_shot() {
+    for set in labelled_sets() {
+        let book = codebook_of(set);
+        let texts: Vec<String> = book
+            .iter()
+            .map(|c| themes::seed_text(&c.name, &c.description))
+            .collect();
+        let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+        let queries = e5().embed_queries(&refs).unwrap();
+        // Raw e5 cosine, as e5 was trained for query–passage retrieval.
+        let raw: Vec<Vec<f32>> = (0..set.truth.len())
+            .map(|r| {
+                let p = set.content.vectors.row(r);
+                queries
+                    .iter()
+                    .map(|q| {
+                        let dot: f32 = p.iter().zip(q).map(|(a, b)| a * b).sum();
+                        let n = (p.iter().map(|a| a * a).sum::<f32>()
+                            * q.iter().map(|a| a * a).sum::<f32>())
+                        .sqrt();
+                        dot / n
+                    })
+                    .collect()
+            })
+            .collect();
+        let best_raw: Vec<usize> = raw.iter().map(|r| argmax(r)).collect();
+        // The same, each code's similarities standardised over the passages.
+        let m = book.len();
+        let stats: Vec<(f32, f32)> = (0..m)
+            .map(|c| {
+                let v: Vec<f32> = raw.iter().map(|r| r[c]).collect();
+                let mean = v.iter().sum::<f32>() / v.len() as f32;
+                let sd = (v.iter().map(|x| (x - mean).powi(2)).sum::<f32>() / v.len() as f32)
+                    .sqrt()
+                    .max(1e-6);
+                (mean, sd)
+            })
+            .collect();
+        let best_z: Vec<usize> = raw
+            .iter()
+            .map(|r| {
+                let z: Vec<f32> = (0..m).map(|c| (r[c] - stats[c].0) / stats[c].1).collect();
+                argmax(&z)
+            })
+            .collect();
+        eprintln!(
+            "{:<12} zero-shot raw e5 {:.3}  raw e5 z-scored per code {:.3}",
+            set.name,
+            accuracy_of(set, &best_raw),
+            accuracy_of(set, &best_z)
+        );
+        for weight in [1.0, E5_WEIGHT, 0.0] {
+            let space = themes::fused_space(&set.passages, &set.content, weight);
+            let evidence: Vec<CodeEvidence> = book
+                .iter()
+                .zip(&queries)
+                .zip(&texts)
+                .map(|((_, q), t)| CodeEvidence {
+                    examples: Vec::new(),
+                    definition: Some(space.definition(q, t)),
+                    definition_share: None,
+                })
+                .collect();
+            let p = code_probabilities(&space.fused, &evidence, ExampleMethod::Centroid);
+            let best: Vec<usize> = p.iter().map(|r| argmax(r)).collect();
+            let accuracy = accuracy_of(set, &best);
+            eprintln!("{:<12} zero-shot fused w={weight} {accuracy:.3}", set.name);
+            if weight == E5_WEIGHT {
+                // The product's setting: measured 0.812 (focus group), 0.706 (interviews).
+                assert!(
+                    accuracy >= 0.65,
+                    "{}: zero-shot accuracy {accuracy}",
+                    set.name
+                );
+            }
+        }
+        // Examples sharpen the definitions; and the code's name alone as its definition.
+        let space = themes::fused_space(&set.passages, &set.content, E5_WEIGHT);
+        let names: Vec<String> = book
+            .iter()
+            .map(|c| themes::seed_text(&c.name, ""))
+            .collect();
+        let name_refs: Vec<&str> = names.iter().map(String::as_str).collect();
+        let name_queries = e5().embed_queries(&name_refs).unwrap();
+        let full: Vec<_> = queries
+            .iter()
+            .zip(&texts)
+            .map(|(q, t)| Some(space.definition(q, t)))
+            .collect();
+        let named: Vec<_> = name_queries
+            .iter()
+            .zip(&names)
+            .map(|(q, t)| Some(space.definition(q, t)))
+            .collect();
+        let zero_named: Vec<CodeEvidence> = named
+            .iter()
+            .map(|d| CodeEvidence {
+                examples: Vec::new(),
+                definition: d.clone(),
+                definition_share: None,
+            })
+            .collect();
+        let p = code_probabilities(&space.fused, &zero_named, ExampleMethod::Centroid);
+        let best: Vec<usize> = p.iter().map(|r| argmax(r)).collect();
+        eprintln!(
+            "{:<12} zero-shot names only {:.3}",
+            set.name,
+            accuracy_of(set, &best)
+        );
+        for (what, defs) in [("definitions", &full), ("names", &named)] {
+            for share in [0.25, 0.5, 0.75] {
+                for method in [ExampleMethod::Centroid, ExampleMethod::Propagation] {
+                    for k in 1..=3 {
+                        let d = by_example_draws(
+                            &space.fused,
+                            &set.truth,
+                            k,
+                            DRAWS,
+                            7,
+                            method,
+                            defs,
+                            Some(share),
+                        );
+                        let s = summarise_draws(&d, 0.0);
+                        show(
+                            set.name,
+                            &format!("{what} {share} {}", method.name()),
+                            k,
+                            &s,
+                        );
+                    }
+                }
+            }
+        }
+    }
+}

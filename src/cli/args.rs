@@ -150,6 +150,14 @@ pub struct AnalysisArgs {
     /// Seed codes for deductive coding: a REFI-QDA .qdc or a CSV `name,description`
     #[arg(long, value_name = "FILE")]
     pub codebook: Option<PathBuf>,
+    /// Code by example: a TSV `uri start end code` (seconds) of passages you coded; every other
+    /// passage gets its most likely code and a confidence, or stays unassigned
+    #[arg(long, value_name = "FILE")]
+    pub examples: Option<PathBuf>,
+    /// Inductive clustering: kmeans (spherical k-means on e5, default) or ward (Ward on e5
+    /// fused with TF-IDF; better on the interview archive, not on the focus group)
+    #[arg(long, default_value = "kmeans", value_name = "METHOD", value_parser = ["kmeans", "ward"])]
+    pub clustering: String,
     /// The moderator's speaker name (default: the speaker who asks most questions)
     #[arg(long, value_name = "NAME")]
     pub moderator: Option<String>,
@@ -177,8 +185,17 @@ impl AnalysisArgs {
         }
         cfg.themes.themes = self.themes;
         cfg.passages.moderator = self.moderator.clone();
+        if self.clustering == "ward" {
+            cfg.themes.clustering = qualscribe::themes::ClusterMethod::Ward;
+        }
         if let Some(path) = &self.codebook {
             cfg.seeds = qualscribe::codes::read_seed_codes(path)?;
+        }
+        if let Some(path) = &self.examples {
+            cfg.examples = Some((
+                path.clone(),
+                qualscribe::codes::examples::read_examples(path)?,
+            ));
         }
         Ok(AnalysisSettings {
             cfg,

@@ -17,7 +17,13 @@ pub enum EvalMetric {
         reference: PathBuf,
         /// qualscribe output: a folder holding passages.tsv, or the file itself
         #[arg(long = "hyp", value_name = "OUTPUT")]
-        hypothesis: PathBuf,
+        hypothesis: Option<PathBuf>,
+        /// Saved transcripts: also score coding by example (k = 1, 2, 3 examples per human
+        /// theme, 20 draws each) and inductive themes on 40 random subsets of 80 %
+        #[arg(long, value_name = "TRANSCRIPT", num_args = 1..)]
+        transcripts: Vec<PathBuf>,
+        #[command(flatten)]
+        dir: super::args::ModelsDirArg,
     },
     /// Diarization error rate (pyannote.metrics definitions: optimal speaker mapping, overlap scored)
     Der {
@@ -45,7 +51,19 @@ pub fn run(metric: &EvalMetric) -> Result<ExitCode> {
         EvalMetric::Themes {
             reference,
             hypothesis,
-        } => themes(reference, hypothesis)?,
+            transcripts,
+            dir,
+        } => {
+            if hypothesis.is_none() && transcripts.is_empty() {
+                bail!("give --hyp (a qualscribe output) and/or --transcripts to score");
+            }
+            if let Some(h) = hypothesis {
+                themes(reference, h)?;
+            }
+            if !transcripts.is_empty() {
+                themes_by_example(reference, transcripts, &dir.resolve())?;
+            }
+        }
         EvalMetric::Der {
             reference,
             hypothesis,
@@ -84,6 +102,69 @@ fn themes(reference: &Path, hypothesis: &Path) -> Result<()> {
         a.matched,
         a.human_themes,
         100.0 * a.matched_share
+    );
+    Ok(())
+}
+
+/// Coding by example and inductive themes on bootstrap subsets, from saved transcripts.
+fn themes_by_example(reference: &Path, transcripts: &[PathBuf], models_dir: &Path) -> Result<()> {
+    use qualscribe::eval::themes::{
+        by_example_draws, content_truth, inductive_subsets, read_theme_labels, summarise_draws,
+    };
+    use qualscribe::themes::{self, ThemeConfig};
+    let labels = read_theme_labels(reference)?;
+    let ts = transcripts
+        .iter()
+        .map(|p| qualscribe::export::read_transcript(p))
+        .collect::<Result<Vec<_>, _>>()?;
+    let passages =
+        qualscribe::passages::split(&ts, &qualscribe::passages::PassageConfig::default())?;
+    let embedder = qualscribe::pipeline::load_text_embedder(models_dir, "e5")?;
+    let content = themes::embed_content(&passages, &embedder)?;
+    let (truth, categories) = content_truth(&passages, &content, &labels);
+    let cfg = ThemeConfig::default();
+    let space = themes::fused_space(&passages, &content, cfg.e5_weight);
+    // Each human theme's name is its code's name, and defines it as `--examples` does.
+    let names: Vec<String> = categories
+        .iter()
+        .map(|c| themes::seed_text(c, ""))
+        .collect();
+    let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+    let queries = embedder.embed_queries(&refs)?;
+    let definitions: Vec<_> = categories
+        .iter()
+        .zip(queries.iter().zip(&names))
+        .map(|(c, (q, n))| themes::has_meaningful_name(c).then(|| space.definition(q, n)))
+        .collect();
+    println!(
+        "code by example ({}, {} labelled passages, {} human themes; threshold {:.2})",
+        cfg.example_method.name(),
+        truth.iter().flatten().count(),
+        categories.len(),
+        cfg.confidence_threshold
+    );
+    println!("  k  accuracy      ARI    assigned  precision");
+    for k in 1..=3 {
+        let draws = by_example_draws(
+            &space.fused,
+            &truth,
+            k,
+            20,
+            7,
+            cfg.example_method,
+            &definitions,
+            None,
+        );
+        let s = summarise_draws(&draws, cfg.confidence_threshold);
+        println!(
+            "  {k}  {:.3}±{:.3}  {:.3}  {:.2}      {:.3}",
+            s.accuracy, s.accuracy_sd, s.ari, s.assigned, s.precision
+        );
+    }
+    let s = inductive_subsets(&passages, &content, &truth, &cfg, 40, 11)?;
+    println!(
+        "inductive themes on {} subsets of 80 %: ARI {:.3} ± {:.3}, NMI {:.3}",
+        s.subsets, s.ari, s.ari_sd, s.nmi
     );
     Ok(())
 }

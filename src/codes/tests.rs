@@ -272,3 +272,62 @@ fn phrases_skip_stop_words_at_their_ends() {
         "{terms:?}"
     );
 }
+
+#[test]
+fn labels_skip_verbs_and_near_duplicates() {
+    let term = |key: &str, score: f64| Term {
+        key: key.into(),
+        surface: key.into(),
+        score,
+    };
+    let terms = vec![
+        term("quiero", 0.9),
+        term("gastos de envío", 0.8),
+        term("envíos", 0.7),
+        term("pagar", 0.65),
+        term("tarifas", 0.6),
+    ];
+    assert_eq!(label_from(&terms, "es"), "gastos de envío");
+    let terms = vec![
+        term("quiero", 0.9),
+        term("envío", 0.8),
+        term("envíos", 0.7),
+        term("tarifas caras", 0.6),
+    ];
+    assert_eq!(label_from(&terms, "es"), "envío, tarifas caras");
+    // Only Spanish verbs are recognised; other languages keep their terms.
+    assert_eq!(label_from(&[term("quiero", 1.0)], "en"), "quiero");
+    assert_eq!(label_from(&[term("quiero", 1.0)], "es"), "(sin etiqueta)");
+}
+
+#[test]
+fn misheard_words_weigh_less() {
+    let mut t = transcript();
+    for seg in &mut t.segments {
+        for w in &mut seg.words {
+            if w.text.to_lowercase().starts_with("precio") {
+                w.probability = 0.2;
+            }
+        }
+    }
+    let heard = word_confidence(&[t]);
+    assert!((heard["precio"] - 0.2).abs() < 1e-6);
+    assert_eq!(heard.get("aplicación").copied(), Some(1.0));
+}
+
+#[test]
+fn labels_are_noun_phrases() {
+    let term = |key: &str, score: f64| Term {
+        key: key.into(),
+        surface: key.into(),
+        score,
+    };
+    let terms = vec![
+        term("aparece", 0.9),
+        term("sostenibilidad debería", 0.8),
+        term("devolverme el dinero", 0.75),
+        term("letra", 0.7),
+        term("botones diminutos", 0.6),
+    ];
+    assert_eq!(label_from(&terms, "es"), "letra, botones diminutos");
+}

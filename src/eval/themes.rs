@@ -59,8 +59,9 @@ pub enum ThemeLabelError {
     },
 }
 
-/// Reads a `passages.tsv` written by qualscribe (`uri start end speaker theme code text`) back
-/// into the passages and their proposed theme, so [`evaluate`] can score a finished output.
+/// Reads a `passages.tsv` written by qualscribe (header `uri start end speaker theme code
+/// [confidence] text`; columns found by their header name) back into the passages and their
+/// proposed theme, so [`evaluate`] can score a finished output.
 /// Theme ids are numbered by first appearance; `moderator`, `back-channel` and `unassigned`
 /// rows are in no theme.
 pub fn read_passages_tsv(path: &Path) -> Result<(Passages, Vec<Option<usize>>), ThemeLabelError> {
@@ -73,23 +74,31 @@ pub fn read_passages_tsv(path: &Path) -> Result<(Passages, Vec<Option<usize>>), 
         line,
         problem,
     };
+    let header: Vec<&str> = text.lines().next().unwrap_or("").split('\t').collect();
+    let column = |name: &str| header.iter().position(|h| *h == name);
+    let (Some(c_theme), Some(c_text)) = (column("theme"), column("text")) else {
+        return Err(row_err(
+            1,
+            "expected a header with `theme` and `text` columns",
+        ));
+    };
+    let width = c_theme.max(c_text).max(3) + 1;
     let mut passages = Vec::new();
     let mut assignment = Vec::new();
     let mut theme_ids: BTreeMap<String, usize> = BTreeMap::new();
-    let mut first_seen: Vec<String> = Vec::new();
     for (i, line) in text.lines().enumerate().skip(1) {
         if line.trim().is_empty() {
             continue;
         }
         let f: Vec<&str> = line.split('\t').collect();
-        if f.len() < 7 {
-            return Err(row_err(i + 1, "expected 7 tab-separated columns"));
+        if f.len() < width {
+            return Err(row_err(i + 1, "fewer columns than the header"));
         }
         let secs = |v: &str| v.parse::<f64>().ok().filter(|x| x.is_finite() && *x >= 0.0);
         let (Some(start), Some(end)) = (secs(f[1]), secs(f[2])) else {
             return Err(row_err(i + 1, "start and end must be seconds"));
         };
-        let theme = f[4];
+        let theme = f[c_theme];
         let is_theme = !theme.is_empty()
             && !matches!(
                 theme,
@@ -97,10 +106,7 @@ pub fn read_passages_tsv(path: &Path) -> Result<(Passages, Vec<Option<usize>>), 
             );
         assignment.push(is_theme.then(|| {
             let next = theme_ids.len();
-            *theme_ids.entry(theme.to_string()).or_insert_with(|| {
-                first_seen.push(theme.to_string());
-                next
-            })
+            *theme_ids.entry(theme.to_string()).or_insert(next)
         }));
         let id = passages.len();
         passages.push(crate::passages::Passage {
@@ -118,8 +124,8 @@ pub fn read_passages_tsv(path: &Path) -> Result<(Passages, Vec<Option<usize>>), 
                 char_start: 0,
                 char_end: 0,
             },
-            text: f[6].to_string(),
-            words: f[6].split_whitespace().count(),
+            text: f[c_text].to_string(),
+            words: f[c_text].split_whitespace().count(),
         });
     }
     Ok((
@@ -406,6 +412,289 @@ fn index_of(v: &[usize]) -> BTreeMap<usize, usize> {
         m.entry(x).or_insert(n);
     }
     m
+}
+
+/// One held-out labelled passage of a code-by-example draw.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct HeldOut {
+    /// Its human category.
+    pub truth: usize,
+    /// The code it got (the category whose examples were given as that code).
+    pub predicted: usize,
+    /// The probability of that code.
+    pub confidence: f32,
+}
+
+/// Code-by-example draws: for each draw, `k` passages of every human category are given as
+/// examples (drawn with `seed`; a category keeps at least one passage held out), `classify`
+/// gets the example rows of each category and returns every row's best category and its
+/// probability, and the labelled rows that were not examples are the draw's outcome.
+/// `truth` is the human category of each row (None: unlabelled, never drawn nor scored).
+pub fn example_draws<F>(
+    truth: &[Option<usize>],
+    k: usize,
+    draws: usize,
+    seed: u64,
+    mut classify: F,
+) -> Vec<Vec<HeldOut>>
+where
+    F: FnMut(&[Vec<usize>]) -> Vec<(usize, f32)>,
+{
+    let categories = truth.iter().flatten().max().map_or(0, |m| m + 1);
+    let members: Vec<Vec<usize>> = (0..categories)
+        .map(|c| (0..truth.len()).filter(|&r| truth[r] == Some(c)).collect())
+        .collect();
+    let mut rng = crate::themes::SplitMix64::new(seed);
+    (0..draws)
+        .map(|_| {
+            let examples: Vec<Vec<usize>> = members
+                .iter()
+                .map(|rows| {
+                    let take = k.min(rows.len().saturating_sub(1)).max(1).min(rows.len());
+                    let mut rows = rows.clone();
+                    for i in 0..take {
+                        let j = i + rng.below(rows.len() - i);
+                        rows.swap(i, j);
+                    }
+                    rows.truncate(take);
+                    rows
+                })
+                .collect();
+            let predicted = classify(&examples);
+            let is_example = |r: usize| examples.iter().any(|e| e.contains(&r));
+            (0..truth.len())
+                .filter_map(|r| {
+                    let t = truth[r]?;
+                    (!is_example(r)).then(|| HeldOut {
+                        truth: t,
+                        predicted: predicted[r].0,
+                        confidence: predicted[r].1,
+                    })
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// Code-by-example scores over draws, each a mean over draws.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct ExampleScore {
+    /// Draws averaged.
+    pub draws: usize,
+    /// Held-out passages per draw.
+    pub held_out: f64,
+    /// Share of held-out passages whose best code is their category (nothing left unassigned).
+    pub accuracy: f64,
+    /// Standard deviation of `accuracy` over draws.
+    pub accuracy_sd: f64,
+    /// ARI of the best codes against the categories, on the held-out passages.
+    pub ari: f64,
+    /// Share of held-out passages at or above the confidence threshold.
+    pub assigned: f64,
+    /// Share of those that are right.
+    pub precision: f64,
+    /// Share of all held-out passages assigned and right.
+    pub right: f64,
+}
+
+/// One draw's scores (the fields of [`ExampleScore`] before averaging).
+struct DrawScore {
+    held_out: f64,
+    accuracy: f64,
+    ari: f64,
+    assigned: f64,
+    precision: f64,
+    right: f64,
+}
+
+fn score_draw(d: &[HeldOut], threshold: f32) -> DrawScore {
+    let n = d.len() as f64;
+    let right = d.iter().filter(|h| h.truth == h.predicted).count() as f64;
+    let truth: Vec<usize> = d.iter().map(|h| h.truth).collect();
+    let predicted: Vec<usize> = d.iter().map(|h| h.predicted).collect();
+    let assigned: Vec<&HeldOut> = d.iter().filter(|h| h.confidence >= threshold).collect();
+    let assigned_right = assigned.iter().filter(|h| h.truth == h.predicted).count() as f64;
+    DrawScore {
+        held_out: n,
+        accuracy: right / n,
+        ari: adjusted_rand_index(&truth, &predicted),
+        assigned: assigned.len() as f64 / n,
+        precision: if assigned.is_empty() {
+            1.0
+        } else {
+            assigned_right / assigned.len() as f64
+        },
+        right: assigned_right / n,
+    }
+}
+
+/// Scores draws from [`example_draws`] with a confidence `threshold` for assigning.
+pub fn summarise_draws(draws: &[Vec<HeldOut>], threshold: f32) -> ExampleScore {
+    let per_draw: Vec<DrawScore> = draws
+        .iter()
+        .filter(|d| !d.is_empty())
+        .map(|d| score_draw(d, threshold))
+        .collect();
+    let count = per_draw.len().max(1) as f64;
+    let mean = |f: fn(&DrawScore) -> f64| per_draw.iter().map(f).sum::<f64>() / count;
+    let accuracy = mean(|d| d.accuracy);
+    ExampleScore {
+        draws: per_draw.len(),
+        held_out: mean(|d| d.held_out),
+        accuracy,
+        accuracy_sd: (per_draw
+            .iter()
+            .map(|d| (d.accuracy - accuracy).powi(2))
+            .sum::<f64>()
+            / count)
+            .sqrt(),
+        ari: mean(|d| d.ari),
+        assigned: mean(|d| d.assigned),
+        precision: mean(|d| d.precision),
+        right: mean(|d| d.right),
+    }
+}
+
+/// The lowest confidence threshold (of 0, 0.05, …, 0.95) at which at least `precision` of the
+/// `outcomes` at or above it are right; the most precise threshold when none reaches it.
+pub fn calibrate_threshold(outcomes: &[HeldOut], precision: f64) -> f32 {
+    let mut best = (0.0f32, f64::NEG_INFINITY);
+    for step in 0..20 {
+        let t = step as f32 * 0.05;
+        let above: Vec<&HeldOut> = outcomes.iter().filter(|h| h.confidence >= t).collect();
+        if above.is_empty() {
+            break;
+        }
+        let p = above.iter().filter(|h| h.truth == h.predicted).count() as f64 / above.len() as f64;
+        if p >= precision {
+            return t;
+        }
+        if p > best.1 + 1e-9 {
+            best = (t, p);
+        }
+    }
+    best.0
+}
+
+/// The human category of each content row (None: unlabelled), categories numbered in the
+/// order of their sorted names, and the names.
+pub fn content_truth(
+    passages: &Passages,
+    content: &crate::themes::ContentEmbeddings,
+    labels: &[ThemeLabel],
+) -> (Vec<Option<usize>>, Vec<String>) {
+    let human = label_passages(passages, labels);
+    let mut categories: Vec<String> = human.iter().flatten().cloned().collect();
+    categories.sort();
+    categories.dedup();
+    let truth = content
+        .passage_ids
+        .iter()
+        .map(|&id| {
+            human[id]
+                .as_ref()
+                .and_then(|h| categories.iter().position(|c| c == h))
+        })
+        .collect();
+    (truth, categories)
+}
+
+/// Code-by-example draws ([`example_draws`]) in a fused space with one of the methods;
+/// `definitions` (one per category, or empty) are the codebook's definitions, mixed with the
+/// examples with the share `definition_share` (None: the default).
+#[allow(clippy::too_many_arguments)]
+pub fn by_example_draws(
+    fused: &crate::themes::Fused,
+    truth: &[Option<usize>],
+    k: usize,
+    draws: usize,
+    seed: u64,
+    method: crate::themes::by_example::ExampleMethod,
+    definitions: &[Option<crate::themes::FusedCentroid>],
+    definition_share: Option<f32>,
+) -> Vec<Vec<HeldOut>> {
+    use crate::themes::by_example::{CodeEvidence, best_code, code_probabilities};
+    example_draws(truth, k, draws, seed, |examples| {
+        let codes: Vec<CodeEvidence> = examples
+            .iter()
+            .enumerate()
+            .map(|(c, e)| CodeEvidence {
+                examples: e.clone(),
+                definition: definitions.get(c).cloned().flatten(),
+                definition_share,
+            })
+            .collect();
+        code_probabilities(fused, &codes, method)
+            .iter()
+            .map(|p| best_code(p).unwrap_or((0, 0.0)))
+            .collect()
+    })
+}
+
+/// Inductive agreement over random subsets of the content passages.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct SubsetScore {
+    /// Subsets drawn.
+    pub subsets: usize,
+    /// Mean ARI.
+    pub ari: f64,
+    /// Standard deviation of the ARI.
+    pub ari_sd: f64,
+    /// Mean NMI.
+    pub nmi: f64,
+}
+
+/// Inductive themes ([`crate::themes::discover`] with `cfg`) on `subsets` random subsets of
+/// 80 % of the content passages (drawn with `seed`), each scored on its labelled passages
+/// (an unassigned passage counts as a cluster of its own, as in [`evaluate`]).
+pub fn inductive_subsets(
+    passages: &Passages,
+    content: &crate::themes::ContentEmbeddings,
+    truth: &[Option<usize>],
+    cfg: &crate::themes::ThemeConfig,
+    subsets: usize,
+    seed: u64,
+) -> Result<SubsetScore, crate::themes::ThemeError> {
+    let mut rng = crate::themes::SplitMix64::new(seed);
+    let n = content.passage_ids.len();
+    let (mut aris, mut nmis) = (Vec::new(), Vec::new());
+    for _ in 0..subsets {
+        let mut rows: Vec<usize> = (0..n).collect();
+        let take = (n * 4).div_ceil(5);
+        for i in 0..take {
+            let j = i + rng.below(n - i);
+            rows.swap(i, j);
+        }
+        rows.truncate(take);
+        rows.sort_unstable();
+        let sub = crate::themes::ContentEmbeddings {
+            passage_ids: rows.iter().map(|&r| content.passage_ids[r]).collect(),
+            vectors: content.vectors.select(&rows),
+        };
+        let none = crate::themes::Matrix::with_dim(content.vectors.dim());
+        let assignment = crate::themes::discover(passages, &sub, &none, cfg)?.assignment();
+        let (mut t, mut p) = (Vec::new(), Vec::new());
+        let mut own = usize::MAX / 2;
+        for &r in &rows {
+            if let Some(h) = truth[r] {
+                t.push(h);
+                p.push(assignment[content.passage_ids[r]].unwrap_or_else(|| {
+                    own += 1;
+                    own
+                }));
+            }
+        }
+        aris.push(adjusted_rand_index(&t, &p));
+        nmis.push(normalized_mutual_info(&t, &p));
+    }
+    let count = aris.len().max(1) as f64;
+    let ari = aris.iter().sum::<f64>() / count;
+    Ok(SubsetScore {
+        subsets: aris.len(),
+        ari,
+        ari_sd: (aris.iter().map(|a| (a - ari).powi(2)).sum::<f64>() / count).sqrt(),
+        nmi: nmis.iter().sum::<f64>() / count,
+    })
 }
 
 #[cfg(test)]

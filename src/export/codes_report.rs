@@ -4,7 +4,7 @@
 //! |---|---|
 //! | `codes.md` | readable report: overview, how themes were chosen, provenance, then per code its label, definition, keywords, hints and quotes (`> text` then `— SPEAKER, uri [hh:mm:ss–hh:mm:ss]`), theme counts per file and per speaker, and the unassigned passages |
 //! | `codes.csv` | one row per code (RFC 4180): `theme,code,seed,keywords,definition,include,exclude,passages,speakers,files,quote_1…quote_5`; keywords joined by `; `; a quote cell is `SPEAKER, uri hh:mm:ss.mmm–hh:mm:ss.mmm: text` |
-//! | `passages.tsv` | one row per passage, header `uri start end speaker theme code text`; times in seconds with 3 decimals; `theme` is `T1`, `T2`… or `unassigned`, `moderator`, `back-channel`; `code` is the code's label (empty when none); `\`, tab, newline and carriage return in fields are written `\\`, `\t`, `\n`, `\r` |
+//! | `passages.tsv` | one row per passage, header `uri start end speaker theme code confidence text`; `confidence` is the probability of the passage's best code when coding by example or codebook (3 decimals; examples 1.000; empty otherwise); times in seconds with 3 decimals; `theme` is `T1`, `T2`… or `unassigned`, `moderator`, `back-channel`; `code` is the code's label (empty when none); `\`, tab, newline and carriage return in fields are written `\\`, `\t`, `\n`, `\r` |
 //!
 //! Themes are numbered from 1 in the files (`T1` is theme id 0). Renderers are pure: the same
 //! inputs give byte-identical files (no dates, stable orders). Files are UTF-8 with `\n` line
@@ -155,10 +155,47 @@ pub fn render_codes_md(r: &CodesReport<'_>) -> String {
                 quote_time(q)
             );
         }
+        examples_and_suggestions(&mut out, r, c.theme);
     }
     summary_tables(&mut out, r);
     unassigned_list(&mut out, r);
     out
+}
+
+/// Coding by example: the code's examples, then the passages suggested for it, most confident
+/// first.
+fn examples_and_suggestions(out: &mut String, r: &CodesReport<'_>, t: usize) {
+    let Some(theme) = r.themes.themes.get(t) else {
+        return;
+    };
+    let suggestions = r.themes.suggestions(t);
+    if theme.examples.is_empty() && r.themes.confidence.iter().all(Option::is_none) {
+        return;
+    }
+    let line = |p: usize| {
+        let p = &r.passages.passages[p];
+        format!(
+            "{}, {} [{}–{}]: {}",
+            md_inline(speaker_name(&p.speaker)),
+            md_inline(&p.uri),
+            clock_ms(p.start_ms),
+            clock_ms(p.end_ms),
+            md_inline(&p.text)
+        )
+    };
+    let _ = writeln!(out, "Examples ({}):\n", theme.examples.len());
+    for &p in &theme.examples {
+        let _ = writeln!(out, "- {}", line(p));
+    }
+    let _ = writeln!(
+        out,
+        "\nSuggested passages ({}), by confidence:\n",
+        suggestions.len()
+    );
+    for (p, c) in suggestions {
+        let _ = writeln!(out, "- {c:.2} · {}", line(p));
+    }
+    out.push('\n');
 }
 
 fn summary_tables(out: &mut String, r: &CodesReport<'_>) {
@@ -336,7 +373,7 @@ pub fn render_passages_tsv(r: &CodesReport<'_>) -> String {
         .iter()
         .map(|c| (c.theme, c.label.as_str()))
         .collect();
-    let mut out = String::from("uri\tstart\tend\tspeaker\ttheme\tcode\ttext\n");
+    let mut out = String::from("uri\tstart\tend\tspeaker\ttheme\tcode\tconfidence\ttext\n");
     for p in &r.passages.passages {
         let (theme, code) = match (p.role, assignment.get(p.id).copied().flatten()) {
             (Role::Content, Some(t)) => (theme_name(t), labels.get(&t).copied().unwrap_or("")),
@@ -350,6 +387,12 @@ pub fn render_passages_tsv(r: &CodesReport<'_>) -> String {
             tsv_field(p.speaker.as_deref().unwrap_or("")),
             theme,
             tsv_field(code),
+            r.themes
+                .confidence
+                .get(p.id)
+                .copied()
+                .flatten()
+                .map_or(String::new(), |c| format!("{c:.3}")),
             tsv_field(&p.text),
         ];
         out.push_str(&fields.join("\t"));

@@ -29,15 +29,20 @@
 //! passage). Theme ids are positions in [`Themes::themes`]; the review operations
 //! ([`Themes::merge`], [`Themes::split`], [`Themes::move_passage`]) say how they shift ids.
 
+pub mod by_example;
+pub mod features;
 mod kmeans;
 mod vectors;
+pub mod ward;
 
+pub use features::{Fused, FusedCentroid, FusedSpace};
+pub use kmeans::SplitMix64;
 pub use vectors::Matrix;
 
 use std::collections::HashMap;
 
 use crate::passages::{Passages, Role};
-use kmeans::{Clustering, SplitMix64, gram, kmeans, lloyd, nearest, sample_indices, silhouette};
+use kmeans::{Clustering, gram, kmeans, lloyd, nearest, sample_indices, silhouette};
 use vectors::{dot, normalise};
 
 /// The seam to the text embedding model: load once, embed many texts.
@@ -87,6 +92,25 @@ pub struct ThemeConfig {
     pub restarts: usize,
     /// Seed of every random choice (default 42).
     pub seed: u64,
+    /// How code examples become per-code probabilities (coding by example).
+    pub example_method: by_example::ExampleMethod,
+    /// Share of the fused similarity that comes from e5 (the rest from TF-IDF).
+    pub e5_weight: f32,
+    /// Below this best-code probability a passage stays unassigned (coding by example).
+    pub confidence_threshold: f32,
+    /// How inductive themes are clustered.
+    pub clustering: ClusterMethod,
+}
+
+/// How inductive themes are clustered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ClusterMethod {
+    /// Spherical k-means on centred e5 vectors.
+    #[default]
+    KMeans,
+    /// Ward agglomerative clustering in the fused e5 + TF-IDF space (k-means above
+    /// [`ward::WARD_MAX_PASSAGES`] passages).
+    Ward,
 }
 
 impl Default for ThemeConfig {
@@ -99,6 +123,10 @@ impl Default for ThemeConfig {
             seed_min_z: 0.0,
             restarts: 8,
             seed: 42,
+            example_method: by_example::ExampleMethod::default(),
+            e5_weight: features::E5_WEIGHT,
+            confidence_threshold: by_example::CONFIDENCE_THRESHOLD,
+            clustering: ClusterMethod::default(),
         }
     }
 }
@@ -119,6 +147,9 @@ pub struct Theme {
     pub members: Vec<usize>,
     /// The seed code it comes from (index into the seed codes given), if deductive.
     pub seed: Option<usize>,
+    /// Passage ids the researcher gave as examples of this code, increasing (coding by
+    /// example; they are members too).
+    pub examples: Vec<usize>,
     /// Unit centroid in the centred embedding space.
     pub centroid: Vec<f32>,
 }
@@ -143,6 +174,10 @@ pub struct Themes {
     pub unassigned: Vec<usize>,
     /// How the inductive count was chosen.
     pub k_choice: KChoice,
+    /// Coding by example or codebook: the probability of each passage's best code, indexed by
+    /// passage id (None: not a content passage, or inductive themes, where there is none).
+    /// A passage below the threshold is unassigned but keeps its probability here.
+    pub confidence: Vec<Option<f32>>,
     /// Centred unit vectors of the content passages.
     vectors: Matrix,
     /// Row of each passage id in `vectors` (None: not a content passage).
@@ -234,6 +269,37 @@ pub fn embed_content<E: PassageEmbedder>(
     })
 }
 
+/// The language most content passages are in (their file's language; "es" when there are
+/// none), which picks the TF-IDF stemmer.
+pub fn majority_language(passages: &Passages) -> String {
+    let mut counts: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
+    for p in passages.content() {
+        if let Some(f) = passages.files.get(p.file) {
+            *counts.entry(f.language.as_str()).or_default() += 1;
+        }
+    }
+    counts
+        .into_iter()
+        .max_by_key(|&(lang, n)| (n, std::cmp::Reverse(lang)))
+        .map_or_else(|| "es".to_string(), |(lang, _)| lang.to_string())
+}
+
+/// The fused space (e5 + TF-IDF, see [`features`]) of the content passages, rows in the order
+/// of `content.passage_ids`.
+pub fn fused_space(passages: &Passages, content: &ContentEmbeddings, e5_weight: f32) -> FusedSpace {
+    let texts: Vec<&str> = content
+        .passage_ids
+        .iter()
+        .map(|&id| passages.passages[id].text.as_str())
+        .collect();
+    FusedSpace::build(
+        &texts,
+        &content.vectors,
+        &majority_language(passages),
+        e5_weight,
+    )
+}
+
 /// Embeds seed codes as queries: `"{name}: {description}"` each.
 pub fn embed_seeds<E: PassageEmbedder>(
     seeds: &[(String, String)],
@@ -320,7 +386,13 @@ pub fn discover(
     // Rows per group: seed groups first, then inductive clusters.
     let seeded = seed_assignment(&content.vectors, seed_vectors, cfg.seed_min_z);
     let rest: Vec<usize> = (0..x.rows()).filter(|&r| seeded[r].is_none()).collect();
-    let (inductive, k_choice) = cluster_rows(&x, &rest, cfg);
+    let use_ward = cfg.clustering == ClusterMethod::Ward && rest.len() <= ward::WARD_MAX_PASSAGES;
+    let (inductive, k_choice) = if use_ward {
+        let space = fused_space(passages, content, cfg.e5_weight);
+        cluster_rows_ward(&space.fused, &rest, cfg)
+    } else {
+        cluster_rows(&x, &rest, cfg)
+    };
     let mut groups: Vec<Vec<usize>> = vec![Vec::new(); seeds.rows()];
     for (r, s) in seeded.iter().enumerate() {
         if let Some(s) = s {
@@ -333,6 +405,7 @@ pub fn discover(
         themes: Vec::new(),
         unassigned: Vec::new(),
         k_choice,
+        confidence: vec![None; passages.passages.len()],
         vectors: x,
         row_of,
         seed_vectors: seeds,
@@ -340,6 +413,198 @@ pub fn discover(
     };
     themes.settle(groups, cfg, &content.passage_ids);
     Ok(themes)
+}
+
+/// A code to sort passages into: from a codebook (name and description) and/or from the
+/// researcher's examples.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct CodeSpec {
+    /// The code's name.
+    pub name: String,
+    /// What it means (from a codebook; may be empty).
+    pub description: String,
+    /// Passage ids given as examples of it (content passages).
+    pub examples: Vec<usize>,
+    /// True when the code comes from a codebook (its description, even empty, is its
+    /// definition). Any code whose name is made of words ([`has_meaningful_name`]) is defined
+    /// by its name and description, embedded as a query; the definition has a fixed share
+    /// ([`by_example::DEFINITION_SHARE`]) of the code's centroid next to its examples.
+    pub from_codebook: bool,
+}
+
+impl CodeSpec {
+    /// Whether the code has a definition to embed: from a codebook, or a name of words.
+    pub fn is_defined(&self) -> bool {
+        self.from_codebook || has_meaningful_name(&self.name)
+    }
+}
+
+/// A code name that says something: at least one word of three or more letters ("precio",
+/// "atención_cliente"; not "C1" or "T2"). Measured on the focus group, a code's name used as
+/// its definition next to one example raised held-out accuracy from 0.48 to 0.86.
+pub fn has_meaningful_name(name: &str) -> bool {
+    name.split(|c: char| !c.is_alphanumeric())
+        .any(|w| w.chars().count() >= 3 && w.chars().all(char::is_alphabetic))
+}
+
+/// Embeds the content passages and the codebook codes' definitions, then
+/// [`assign_codes`].
+pub fn code_passages<E: PassageEmbedder>(
+    passages: &Passages,
+    embedder: &E,
+    codes: &[CodeSpec],
+    cfg: &ThemeConfig,
+) -> Result<Themes, ThemeError> {
+    let content = embed_content(passages, embedder)?;
+    let defined: Vec<(String, String)> = codes
+        .iter()
+        .filter(|c| c.is_defined())
+        .map(|c| (c.name.clone(), c.description.clone()))
+        .collect();
+    let vectors = embed_seeds(&defined, embedder)?;
+    let mut rows = 0..vectors.rows();
+    let definitions: Vec<Option<Vec<f32>>> = codes
+        .iter()
+        .map(|c| {
+            c.is_defined()
+                .then(|| rows.next().map(|r| vectors.row(r).to_vec()))
+                .flatten()
+        })
+        .collect();
+    assign_codes(passages, &content, codes, &definitions, cfg)
+}
+
+/// Coding by example and by codebook: every content passage goes to its most probable code
+/// ([`by_example::code_probabilities`] with [`ThemeConfig::example_method`]) when that
+/// probability is at least [`ThemeConfig::confidence_threshold`], else it is unassigned.
+/// Examples always belong to their code. One theme per code, in `codes` order, each with
+/// `seed` = its position. `definitions` holds each code's raw e5 query vector, if any.
+pub fn assign_codes(
+    passages: &Passages,
+    content: &ContentEmbeddings,
+    codes: &[CodeSpec],
+    definitions: &[Option<Vec<f32>>],
+    cfg: &ThemeConfig,
+) -> Result<Themes, ThemeError> {
+    check_content(passages, content)?;
+    let mut row_of = vec![None; passages.passages.len()];
+    for (row, &id) in content.passage_ids.iter().enumerate() {
+        row_of[id] = Some(row);
+    }
+    let space = fused_space(passages, content, cfg.e5_weight);
+    let evidence: Vec<by_example::CodeEvidence> = codes
+        .iter()
+        .enumerate()
+        .map(|(c, code)| {
+            let examples = code
+                .examples
+                .iter()
+                .map(|&p| {
+                    row_of
+                        .get(p)
+                        .copied()
+                        .flatten()
+                        .ok_or(ThemeError::NotClustered { passage: p })
+                })
+                .collect::<Result<Vec<usize>, ThemeError>>()?;
+            let definition = definitions
+                .get(c)
+                .cloned()
+                .flatten()
+                .map(|q| space.definition(&q, &seed_text(&code.name, &code.description)));
+            Ok(by_example::CodeEvidence {
+                examples,
+                definition,
+                definition_share: None,
+            })
+        })
+        .collect::<Result<_, ThemeError>>()?;
+    let probabilities = by_example::code_probabilities(&space.fused, &evidence, cfg.example_method);
+    let mut themes: Vec<Theme> = codes
+        .iter()
+        .enumerate()
+        .map(|(c, code)| {
+            let mut examples = code.examples.clone();
+            examples.sort_unstable();
+            examples.dedup();
+            Theme {
+                members: Vec::new(),
+                seed: Some(c),
+                examples,
+                centroid: Vec::new(),
+            }
+        })
+        .collect();
+    let mut confidence = vec![None; passages.passages.len()];
+    let mut unassigned = Vec::new();
+    for (row, &id) in content.passage_ids.iter().enumerate() {
+        let given = themes
+            .iter()
+            .position(|t| t.examples.binary_search(&id).is_ok());
+        let best = by_example::best_code(&probabilities[row]);
+        match (given, best) {
+            (Some(t), _) => {
+                themes[t].members.push(id);
+                confidence[id] = Some(1.0);
+            }
+            (None, Some((t, p))) => {
+                confidence[id] = Some(p);
+                if p >= cfg.confidence_threshold {
+                    themes[t].members.push(id);
+                } else {
+                    unassigned.push(id);
+                }
+            }
+            (None, None) => unassigned.push(id),
+        }
+    }
+    let x = space.fused.dense.clone();
+    let mut seed_vectors = Matrix::with_dim(x.dim());
+    for e in &evidence {
+        // Stands for a code left without members (see `centroid_of_rows`).
+        let mut v = match (&e.definition, e.examples.is_empty()) {
+            (_, false) => space.fused.centroid(&e.examples).dense,
+            (Some(d), true) => d.dense.clone(),
+            (None, true) => vec![0.0; x.dim()],
+        };
+        normalise(&mut v);
+        seed_vectors.push(&v);
+    }
+    let mut out = Themes {
+        themes,
+        unassigned,
+        k_choice: KChoice {
+            k: codes.len(),
+            automatic: false,
+            silhouettes: Vec::new(),
+        },
+        confidence,
+        vectors: x,
+        row_of,
+        seed_vectors,
+        seed: cfg.seed,
+    };
+    for t in 0..out.themes.len() {
+        out.refresh_centroid(t);
+    }
+    Ok(out)
+}
+
+impl Themes {
+    /// The members of theme `t` that are not its examples, most confident first.
+    pub fn suggestions(&self, t: usize) -> Vec<(usize, f32)> {
+        let Some(theme) = self.themes.get(t) else {
+            return Vec::new();
+        };
+        let mut out: Vec<(usize, f32)> = theme
+            .members
+            .iter()
+            .filter(|p| theme.examples.binary_search(p).is_err())
+            .map(|&p| (p, self.confidence.get(p).copied().flatten().unwrap_or(0.0)))
+            .collect();
+        out.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        out
+    }
 }
 
 fn check_content(passages: &Passages, content: &ContentEmbeddings) -> Result<(), ThemeError> {
@@ -393,6 +658,66 @@ fn seed_assignment(x: &Matrix, seeds: &Matrix, min_z: f32) -> Vec<Option<usize>>
             ((sim - mean) / sd >= f64::from(min_z)).then_some(best)
         })
         .collect()
+}
+
+/// Ward clustering of the rows `rest` of the fused space; k fixed or the best mean silhouette
+/// (fused cosine distance) in `2..=max_themes`, at most a third of the rows.
+fn cluster_rows_ward(
+    fused: &Fused,
+    rest: &[usize],
+    cfg: &ThemeConfig,
+) -> (Vec<Vec<usize>>, KChoice) {
+    let n = rest.len();
+    let too_few = n < 2 * cfg.min_theme_size.max(1) || n < 4;
+    if too_few || cfg.themes == Some(0) {
+        return (
+            vec![rest.to_vec()],
+            KChoice {
+                k: usize::from(n > 0),
+                automatic: cfg.themes.is_none(),
+                silhouettes: Vec::new(),
+            },
+        );
+    }
+    let mut sim = vec![0f32; n * n];
+    for i in 0..n {
+        for j in i..n {
+            let v = fused.sim(rest[i], rest[j]);
+            sim[i * n + j] = v;
+            sim[j * n + i] = v;
+        }
+    }
+    let merges = ward::ward(&sim, n);
+    let (k, silhouettes) = match cfg.themes {
+        Some(k) => (k.min(n), Vec::new()),
+        None => {
+            let k_max = cfg.max_themes.min(n / 3).max(2);
+            let scores: Vec<(usize, f64)> = (2..=k_max)
+                .map(|k| (k, silhouette(&sim, &ward::cut(&merges, n, k), k)))
+                .collect();
+            let best = scores
+                .iter()
+                .fold(None, |b: Option<(usize, f64)>, &(k, s)| match b {
+                    Some((_, bs)) if bs + 1e-12 >= s => b,
+                    _ => Some((k, s)),
+                })
+                .map_or(2, |b| b.0);
+            (best, scores)
+        }
+    };
+    let labels = ward::cut(&merges, n, k);
+    let mut groups = vec![Vec::new(); k];
+    for (i, &l) in labels.iter().enumerate() {
+        groups[l].push(rest[i]);
+    }
+    (
+        groups,
+        KChoice {
+            k,
+            automatic: cfg.themes.is_none(),
+            silhouettes,
+        },
+    )
 }
 
 /// Clusters the rows `rest` of `x`; returns groups of rows and how k was chosen.
@@ -563,6 +888,7 @@ impl Themes {
                 Theme {
                     members,
                     seed: (g < seeded).then_some(g),
+                    examples: Vec::new(),
                     centroid: Vec::new(),
                 }
             })
@@ -724,6 +1050,7 @@ impl Themes {
             self.themes.push(Theme {
                 members,
                 seed: None,
+                examples: Vec::new(),
                 centroid: Vec::new(),
             });
             let last = self.themes.len() - 1;
