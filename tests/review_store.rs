@@ -1098,3 +1098,35 @@ fn random_review_sessions_keep_the_rules_and_replay_from_the_audit_trail() {
         })
         .unwrap();
 }
+
+/// Issue 14, repro 2 (the mixed folder): an export that fails part-way leaves the previous set
+/// of codebook files as it was, byte for byte, and no temporary files. Here the second export
+/// fails because every code is rejected (a codebook without codes is refused).
+#[test]
+fn a_failed_export_leaves_the_previous_set() {
+    let (dir, mut p) = fresh();
+    let out = dir.path().join("reviewed");
+    export_reviewed(&p, &out).unwrap();
+    let names = ["project.qdpx", "codebook.qdc", "codes.md", "codes.csv"];
+    let before: Vec<Vec<u8>> = names
+        .iter()
+        .map(|n| std::fs::read(out.join(n)).unwrap())
+        .collect();
+    let ids: Vec<i64> = codes(&p.overview().unwrap()).iter().map(|c| c.id).collect();
+    for id in ids {
+        p.apply(&Action::Reject { code: id }, "ana").unwrap();
+    }
+    export_reviewed(&p, &out).unwrap_err();
+    for (name, bytes) in names.iter().zip(&before) {
+        assert!(
+            std::fs::read(out.join(name)).unwrap() == *bytes,
+            "{name} changed"
+        );
+    }
+    let leftovers: Vec<_> = std::fs::read_dir(&out)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}

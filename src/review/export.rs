@@ -51,19 +51,37 @@ pub fn export_reviewed(project: &Project, out_dir: &Path) -> Result<Vec<PathBuf>
     project_qda.dates = review_dates(project)?;
     let md_text = codes_markdown(&kept, &overview.memo);
     let csv_text = codes_csv(&kept);
+    // The four codebook files are written under temporary names first and renamed into place
+    // together, so a failure while writing (a full disk) leaves the previous set, not a mix.
+    let final_names = [
+        export::codes_qda::PROJECT_FILE,
+        export::codes_qda::CODEBOOK_FILE,
+        "codes.md",
+        "codes.csv",
+    ];
+    let staged: Vec<PathBuf> = final_names
+        .iter()
+        .map(|name| out_dir.join(format!(".qualscribe-staged-{name}.tmp")))
+        .collect();
+    let staging = (|| -> Result<(), ReviewError> {
+        qda::write_qdpx(&staged[0], &project_qda)?;
+        qda::write_qdc(&staged[1], &project_qda.codes, &project_qda.origin)?;
+        write_atomic(&staged[2], md_text.as_bytes())?;
+        write_atomic(&staged[3], csv_text.as_bytes())?;
+        Ok(())
+    })();
+    if let Err(e) = staging {
+        for path in &staged {
+            let _ = std::fs::remove_file(path);
+        }
+        return Err(e);
+    }
     let mut written = Vec::new();
-    let qdpx = out_dir.join(export::codes_qda::PROJECT_FILE);
-    qda::write_qdpx(&qdpx, &project_qda)?;
-    written.push(qdpx);
-    let qdc = out_dir.join(export::codes_qda::CODEBOOK_FILE);
-    qda::write_qdc(&qdc, &project_qda.codes, &project_qda.origin)?;
-    written.push(qdc);
-    let md = out_dir.join("codes.md");
-    write_atomic(&md, md_text.as_bytes())?;
-    written.push(md);
-    let csv = out_dir.join("codes.csv");
-    write_atomic(&csv, csv_text.as_bytes())?;
-    written.push(csv);
+    for (from, name) in staged.iter().zip(final_names) {
+        let to = out_dir.join(name);
+        std::fs::rename(from, &to).map_err(io(&to))?;
+        written.push(to);
+    }
     for t in &transcripts {
         written.extend(export::write_all(t, &transcripts_dir, &Format::ALL)?);
     }

@@ -93,6 +93,8 @@ pub fn serve(
             return;
         }
         let Ok(stream) = stream else {
+            // Out of file descriptors, say: wait a little instead of spinning on the error.
+            std::thread::sleep(Duration::from_millis(50));
             continue;
         };
         if active.fetch_add(1, Ordering::SeqCst) >= limits.connections {
