@@ -488,7 +488,7 @@ fn embedding_speed() {
         1000.0 * took / audio_s,
         d.turns.len()
     );
-    // CAM++ costs ~30x GE2E per window (GE2E: 2.7–4.3 s here). Measured SPEED_MEASURED on
+    // CAM++ costs ~30x GE2E per window (GE2E: 2.7–4.3 s here). Measured 84 s (1.5x realtime) on
     // 2 cores shared with 4 other sessions; a loose guard against a several-fold slowdown.
     assert!(audio_s / took > 0.4, "{:.1}x realtime", audio_s / took);
 }
