@@ -20,6 +20,9 @@ use qualscribe::models;
 use qualscribe::transcript::SpeechRegion;
 use qualscribe::vad::{Vad, VadConfig};
 
+/// A window as cached: start ms, end ms, region, embedding.
+type CachedWindow = (u64, u64, usize, Vec<f32>);
+
 struct Args {
     reference: PathBuf,
     uem: Option<PathBuf>,
@@ -190,7 +193,7 @@ fn main() -> Result<()> {
             ))
         });
         if let Some(c) = cache.as_ref().filter(|c| c.is_file()) {
-            let (speech, windows): (Vec<SpeechRegion>, Vec<(u64, u64, usize, Vec<f32>)>) =
+            let (speech, windows): (Vec<SpeechRegion>, Vec<CachedWindow>) =
                 serde_json::from_str(&std::fs::read_to_string(c)?)?;
             let windows = windows
                 .into_iter()
