@@ -455,7 +455,12 @@ fn label_windows(
     let clustering = cluster::cluster(&embeddings, &reliable, &params)
         .map_err(|source| DiarizeError::Inference { source })?;
     let regions: Vec<usize> = windows.iter().map(|w| w.region).collect();
-    let primary = turns::majority_filter(&clustering.labels, &regions, cfg.smoothing_windows);
+    let mut primary = turns::majority_filter(&clustering.labels, &regions, cfg.smoothing_windows);
+    // Smoothing may swallow a small cluster; with a fixed count or minimum that breaks a promise.
+    let promised = cfg.num_speakers.is_some() || distinct(&primary) < cfg.min_speakers;
+    if promised && distinct(&primary) < distinct(&clustering.labels) {
+        primary = clustering.labels.clone();
+    }
     Ok(primary
         .into_iter()
         .zip(&embeddings)
@@ -472,6 +477,13 @@ fn label_windows(
             }),
         })
         .collect())
+}
+
+fn distinct(labels: &[usize]) -> usize {
+    let mut seen: Vec<usize> = labels.to_vec();
+    seen.sort_unstable();
+    seen.dedup();
+    seen.len()
 }
 
 /// The other speaker a window is almost as close to as to its own, if any.
