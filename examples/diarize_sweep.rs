@@ -20,11 +20,15 @@ use qualscribe::models;
 use qualscribe::transcript::SpeechRegion;
 use qualscribe::vad::{Vad, VadConfig};
 
+/// A window as cached: start ms, end ms, region, embedding.
+type CachedWindow = (u64, u64, usize, Vec<f32>);
+
 struct Args {
     reference: PathBuf,
     uem: Option<PathBuf>,
     thresholds: Vec<f32>,
     min_speaker_ms: Vec<u64>,
+    margins: Vec<Option<f32>>,
     step_ms: u64,
     vad: VadConfig,
     rttm_dir: Option<PathBuf>,
@@ -39,6 +43,7 @@ fn parse_args() -> Result<Args> {
         uem: None,
         thresholds: vec![DiarizeConfig::default().threshold],
         min_speaker_ms: vec![DiarizeConfig::default().min_speaker_ms],
+        margins: vec![DiarizeConfig::default().threshold_margin],
         step_ms: DiarizeConfig::default().step_ms,
         vad: VadConfig::default(),
         rttm_dir: None,
@@ -55,6 +60,18 @@ fn parse_args() -> Result<Args> {
             "--vad-pad-ms" => args.vad.speech_pad_ms = value()?.parse()?,
             "--rttm-dir" => args.rttm_dir = Some(value()?.into()),
             "--cache-dir" => args.cache_dir = Some(value()?.into()),
+            "--margins" => {
+                args.margins = value()?
+                    .split(',')
+                    .map(|m| {
+                        if m == "none" {
+                            Ok(None)
+                        } else {
+                            m.parse().map(Some)
+                        }
+                    })
+                    .collect::<Result<_, std::num::ParseFloatError>>()?
+            }
             "--min-speaker-ms" => {
                 args.min_speaker_ms = value()?
                     .split(',')
@@ -176,7 +193,7 @@ fn main() -> Result<()> {
             ))
         });
         if let Some(c) = cache.as_ref().filter(|c| c.is_file()) {
-            let (speech, windows): (Vec<SpeechRegion>, Vec<(u64, u64, usize, Vec<f32>)>) =
+            let (speech, windows): (Vec<SpeechRegion>, Vec<CachedWindow>) =
                 serde_json::from_str(&std::fs::read_to_string(c)?)?;
             let windows = windows
                 .into_iter()
@@ -212,15 +229,19 @@ fn main() -> Result<()> {
         .into_iter()
         .filter(|t| prepared.iter().any(|(uri, _, _)| *uri == t.uri))
         .collect();
-    let grid: Vec<(f32, u64)> = args
-        .min_speaker_ms
-        .iter()
-        .flat_map(|&m| args.thresholds.iter().map(move |&t| (t, m)))
-        .collect();
-    for (i, &(threshold, min_speaker_ms)) in grid.iter().enumerate() {
+    let mut grid: Vec<(f32, u64, Option<f32>)> = Vec::new();
+    for &margin in &args.margins {
+        for &m in &args.min_speaker_ms {
+            for &t in &args.thresholds {
+                grid.push((t, m, margin));
+            }
+        }
+    }
+    for (i, &(threshold, min_speaker_ms, threshold_margin)) in grid.iter().enumerate() {
         let cfg = DiarizeConfig {
             threshold,
             min_speaker_ms,
+            threshold_margin,
             step_ms: args.step_ms,
             ..Default::default()
         };
@@ -256,7 +277,7 @@ fn main() -> Result<()> {
         };
         let (c, s) = (der(0.25), der(0.0));
         println!(
-            "threshold {threshold:.2}, min speaker {min_speaker_ms} ms: DER {:.1} % (collar 0.25; missed {:.1} %, false alarm {:.1} %, confusion {:.1} %), {:.1} % (no collar); count right {hits}/{} [{}]",
+            "threshold {threshold:.2}, margin {threshold_margin:?}, min speaker {min_speaker_ms} ms: DER {:.1} % (collar 0.25; missed {:.1} %, false alarm {:.1} %, confusion {:.1} %), {:.1} % (no collar); count right {hits}/{} [{}]",
             100.0 * c.der(),
             100.0 * c.missed_s / c.total_s,
             100.0 * c.false_alarm_s / c.total_s,

@@ -1,4 +1,4 @@
-//! Speaker diarization on real audio with the installed GE2E model (`qualscribe models fetch
+//! Speaker diarization on real audio with the installed CAM++ model (`qualscribe models fetch
 //! --model speaker`): speaker counts, DER against the corpus references, bad input, determinism,
 //! word attribution on a real transcript, and speed.
 //!
@@ -120,35 +120,43 @@ fn focus_group_has_five_speakers_and_low_der() {
     let reference = read_rttm(&wav.with_extension("rttm")).unwrap();
     let scores = score(&reference, &to_rttm_turns(&d), None);
     scores.print("focus group");
-    assert_eq!(d.speakers.len(), 5, "{:?}", d.speakers);
+    // CAM++ hears two of these synthetic (espeak) voices as one: measured 4 of 5 (GE2E found
+    // all 5, DER 4.0 %).
+    assert!(d.speakers.len() >= 4, "{:?}", d.speakers);
     let (collar, strict) = scores.totals();
-    // Measured 4.0 % / 7.0 % (mostly VAD misses: missed 3.2 %, confusion 0.8 %); margin +4 pts.
-    assert!(collar < 0.08, "DER {collar}");
-    assert!(strict < 0.11, "DER {strict}");
+    // Measured 25.0 % / 27.7 % (missed 3.2 %, confusion 21.7 %); margin +4 pts.
+    assert!(collar < 0.29, "DER {collar}");
+    assert!(strict < 0.32, "DER {strict}");
 }
 
 #[test]
-fn every_interview_has_two_speakers() {
+fn interviews_have_two_speakers() {
     let _one = one_at_a_time();
     let mut reference = Vec::new();
     let mut hypothesis = Vec::new();
+    let mut two = 0;
     for i in 1..=7 {
         let wav = corpus(&format!("entrevistas_apc/entrevista_exp{i}.wav"));
         let d = run(&wav, &DiarizeConfig::default());
-        assert_eq!(d.speakers.len(), 2, "{}: {:?}", d.uri, d.speakers);
+        assert!(
+            (1..=2).contains(&d.speakers.len()),
+            "{}: {:?}",
+            d.uri,
+            d.speakers
+        );
+        two += usize::from(d.speakers.len() == 2);
         reference.extend(read_rttm(&wav.with_extension("rttm")).unwrap());
         hypothesis.extend(to_rttm_turns(&d));
     }
+    // Measured 6 of 7: in exp2 the two synthetic voices are as alike to CAM++ (0.69) as one
+    // voice to itself (0.76), so they merge. GE2E separated all 7.
+    assert!(two >= 6, "{two}/7");
     let scores = score(&reference, &hypothesis, None);
     scores.print("interviews");
     let (collar, strict) = scores.totals();
-    // Measured 0.8 % / 2.3 % in total (all of it VAD misses, no confusion); margin +2 pts.
-    assert!(collar < 0.03, "DER {collar}");
-    assert!(strict < 0.045, "DER {strict}");
-    for (uri, r) in &scores.collar {
-        // Measured at most 1.5 % per interview; margin +2.5 pts.
-        assert!(r.der() < 0.04, "{uri}: DER {}", r.der());
-    }
+    // Measured 4.8 % / 6.5 % in total (missed 0.8 %, confusion 4.0 %: exp2); margin +2 pts.
+    assert!(collar < 0.07, "DER {collar}");
+    assert!(strict < 0.085, "DER {strict}");
 }
 
 #[test]
@@ -161,9 +169,10 @@ fn pyannote_sample_has_two_speakers() {
     scores.print("pyannote sample");
     assert_eq!(d.speakers.len(), 2, "{:?}", d.speakers);
     let (collar, strict) = scores.totals();
-    // Measured 11.6 % / 19.4 % (missed 4.0 %, confusion 7.5 %); margin +4 pts.
-    assert!(collar < 0.16, "DER {collar}");
-    assert!(strict < 0.24, "DER {strict}");
+    // Measured 9.0 % / 15.6 % (missed 4.0 %, confusion 4.9 %; GE2E: 11.6 % / 19.4 %);
+    // margin +4 pts.
+    assert!(collar < 0.13, "DER {collar}");
+    assert!(strict < 0.20, "DER {strict}");
 }
 
 const AMI_CLIPS: [&str; 14] = [
@@ -198,12 +207,12 @@ fn ami_meeting_clips_der() {
     scores.print("ami");
     eprintln!("ami: speaker count right in {right_count}/14 clips");
     let (collar, strict) = scores.totals();
-    // Measured 46.1 % / 51.7 %: 24 % of the reference speech is overlap and the VAD misses
-    // another ~13 % of these quiet clips (missed 36.9 % in all), confusion 9.1 %: GE2E window
-    // similarities barely separate AMI speakers (same 0.69–0.77, different 0.52–0.68), so most
-    // clips come out as one speaker. A regression guard, margin +5 pts.
-    assert!(collar < 0.51, "DER {collar}");
-    assert!(strict < 0.57, "DER {strict}");
+    // Measured 41.6 % / 47.1 % (GE2E: 46.1 % / 51.7 %): 24 % of the reference speech is
+    // overlap and the VAD misses another ~13 % of these quiet clips (missed 36.9 % in all);
+    // confusion 4.6 % (GE2E 9.1 %). Half of these clips tuned the threshold, so this is a
+    // regression guard, not a claim (held-out half: scripts/bench-diarize.sh); margin +5 pts.
+    assert!(collar < 0.47, "DER {collar}");
+    assert!(strict < 0.53, "DER {strict}");
 }
 
 #[test]
@@ -248,8 +257,8 @@ fn one_speaker_clips_give_one_speaker() {
         }
     }
     eprintln!("FLEURS: one speaker found in {right}/50 one-speaker clips");
-    // Measured 48/50 (fr-009 and de-009 split in two); margin 2 clips.
-    assert!(right >= 46, "{right}/50");
+    // Measured 50/50 (GE2E: 48/50, fr-009 and de-009 split in two); margin 2 clips.
+    assert!(right >= 48, "{right}/50");
     // The Spanish clips, the product's main language, all come out right.
     for i in 0..10 {
         let d = run(
@@ -479,7 +488,7 @@ fn embedding_speed() {
         1000.0 * took / audio_s,
         d.turns.len()
     );
-    // Measured 2.7–4.3 s (48x–30x realtime, 21–33 ms per audio second) on 2 cores shared with
-    // other builds (load average 5); a loose guard against a several-fold slowdown.
-    assert!(audio_s / took > 10.0, "{:.1}x realtime", audio_s / took);
+    // CAM++ costs ~30x GE2E per window (GE2E: 2.7–4.3 s here). Measured 84 s (1.5x realtime) on
+    // 2 cores shared with 4 other sessions; a loose guard against a several-fold slowdown.
+    assert!(audio_s / took > 0.4, "{:.1}x realtime", audio_s / took);
 }

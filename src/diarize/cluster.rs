@@ -85,7 +85,23 @@ pub(crate) fn cluster(
             break;
         }
     }
-    let (labels, centroids) = compact(all_labels, centroids);
+    let (refined, refined_centroids) = compact(all_labels, centroids);
+    let wanted = cluster_sizes(&labels).len();
+    let promised = params.num_speakers.is_some() || refined_centroids.len() < params.min_speakers;
+    if !promised || refined_centroids.len() >= wanted {
+        return Ok(Clustering {
+            labels: refined,
+            centroids: refined_centroids,
+        });
+    }
+    // A fixed count (or minimum) is a promise, but refinement emptied a cluster (two voices the
+    // model hears as alike): keep the agglomerative clusters, the others joining the nearest.
+    let initial = centroids_of(&sample, &labels);
+    let mut all = nearest_centroid(embeddings, &initial);
+    for (&i, &l) in points.iter().zip(&labels) {
+        all[i] = l;
+    }
+    let (labels, centroids) = compact(all, initial);
     Ok(Clustering { labels, centroids })
 }
 

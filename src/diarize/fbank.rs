@@ -116,8 +116,8 @@ impl KaldiFbank {
             frame.iter().map(|&x| f64::from(x)).sum::<f64>() * INT16_SCALE / FRAME_LEN as f64;
         let centred = |i: usize| f64::from(frame[i]) * INT16_SCALE - mean;
         input[0] = centred(0) * (1.0 - PREEMPHASIS) * self.window[0];
-        for i in 1..FRAME_LEN {
-            input[i] = (centred(i) - PREEMPHASIS * centred(i - 1)) * self.window[i];
+        for (i, (x, w)) in input.iter_mut().zip(&self.window).enumerate().skip(1) {
+            *x = (centred(i) - PREEMPHASIS * centred(i - 1)) * w;
         }
         input[FRAME_LEN..].iter_mut().for_each(|x| *x = 0.0);
         // The buffers have the lengths the plan asked for, so the transform cannot fail.

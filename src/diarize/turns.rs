@@ -449,6 +449,8 @@ mod tests {
                 window_ms: 1600,
                 step_ms: 400,
                 threshold: 0.8,
+                threshold_margin: None,
+                threshold_used: None,
                 min_speaker_ms: 4000,
                 smoothing_windows: 3,
                 overlap_margin: None,
