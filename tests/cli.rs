@@ -90,6 +90,7 @@ fn run_writes_every_format_named_after_the_input() {
             "codes.csv",
             "codes.md",
             "fleurs-en-000.diarization.json",
+            "fleurs-en-000.docx",
             "fleurs-en-000.md",
             "fleurs-en-000.rttm",
             "fleurs-en-000.srt",
