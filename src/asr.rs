@@ -210,18 +210,50 @@ impl Transcriber {
             Some(code) => given_language(code),
             None => detect_language(&mut state, &compact, threads)?,
         };
-        let params = self.full_params(&language.code, cfg, threads);
-        state
-            .full(params, &compact)
-            .map_err(whisper_err("decoding"))?;
-        let decoded = self.collect_segments(&state, &timeline)?;
-        let segments = guard::clean(decoded.clone());
+        let mut decoded = self.decode(&mut state, &compact, &timeline, &language.code, cfg)?;
+        let mut segments = guard::clean(decoded.clone());
+        // Whisper sometimes ends a 30 s window early ("single timestamp ending" skips the rest
+        // of the window) or skips it as non-speech, and the speech glued after that point is
+        // never decoded. Each such region is decoded again on its own.
+        let missed: Vec<SpeechRegion> = untranscribed_spans(speech, &decoded, &segments)
+            .into_iter()
+            .filter(|s| s.reason == UntranscribedReason::NothingDecoded)
+            .map(|s| SpeechRegion {
+                start_ms: s.start_ms,
+                end_ms: s.end_ms,
+            })
+            .collect();
+        for region in missed {
+            let (alone, alone_timeline) = compact_speech(samples_16k, &[region], 0);
+            let again = self.decode(&mut state, &alone, &alone_timeline, &language.code, cfg)?;
+            decoded.extend(again.iter().cloned());
+            segments.extend(guard::clean(again));
+        }
+        segments.sort_by_key(|s| s.start_ms);
+        for (i, s) in segments.iter_mut().enumerate() {
+            s.id = i as u32;
+        }
         let untranscribed = untranscribed_spans(speech, &decoded, &segments);
         Ok(AsrOutput {
             language,
             segments,
             untranscribed,
         })
+    }
+
+    /// Runs Whisper on `audio` (compacted speech) and maps its segments back through
+    /// `timeline`; no guard applied yet.
+    fn decode(
+        &self,
+        state: &mut WhisperState,
+        audio: &[f32],
+        timeline: &SpeechTimeline,
+        language: &str,
+        cfg: &AsrConfig,
+    ) -> Result<Vec<Segment>, AsrError> {
+        let params = self.full_params(language, cfg, cfg.threads.max(1));
+        state.full(params, audio).map_err(whisper_err("decoding"))?;
+        self.collect_segments(state, timeline)
     }
 
     /// `None` means "detect"; English-only models never detect.
@@ -469,7 +501,7 @@ fn segment_from_whisper(
         .into_iter()
         .map(|w| Word {
             start_ms: to_original(w.start_ms as i64),
-            end_ms: to_original(w.end_ms as i64),
+            end_ms: timeline.to_original_end_ms(w.start_ms, w.end_ms),
             ..w
         })
         .collect();

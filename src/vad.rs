@@ -481,6 +481,27 @@ impl SpeechTimeline {
     }
 }
 
+impl SpeechTimeline {
+    /// The original time of `end_compact_ms`, the end of something (a word) that starts at
+    /// `start_compact_ms`: never past the end of the speech piece holding the start, because a
+    /// word does not cross the silence cut out between two pieces. Without this, a word whose
+    /// end Whisper puts a little late, inside the next piece, would end seconds later on the
+    /// original timeline, in the middle of a pause.
+    pub fn to_original_end_ms(&self, start_compact_ms: u64, end_compact_ms: u64) -> u64 {
+        let start = self.to_original_ms(start_compact_ms);
+        let end = self.to_original_ms(end_compact_ms.max(start_compact_ms));
+        let holding_start = self
+            .pieces
+            .partition_point(|p| p.compact_start_ms <= start_compact_ms)
+            .checked_sub(1)
+            .map(|ix| self.pieces[ix]);
+        match holding_start {
+            Some(p) => end.min((p.original_start_ms + p.len_ms).max(start)),
+            None => end,
+        }
+    }
+}
+
 /// Copies only the speech in `regions` out of `samples_16k`, joined by `gap_ms` of silence,
 /// and returns it with the map back to the original timeline.
 ///
@@ -541,6 +562,22 @@ fn ms_to_samples(ms: u64) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_word_end_never_crosses_a_cut_silence() {
+        // Regions 1–2 s and 10–11 s, joined with a 200 ms gap: compacted 0–1000, 1200–2200.
+        let samples = vec![0.0f32; 12 * 16_000];
+        let (_, timeline) = compact_speech(
+            &samples,
+            &[region(1_000, 2_000), region(10_000, 11_000)],
+            200,
+        );
+        // A word from 900 ms to 1300 ms (compacted) would end at 10.1 s without the clamp.
+        assert_eq!(timeline.to_original_ms(1_300), 10_100);
+        assert_eq!(timeline.to_original_end_ms(900, 1_300), 2_000);
+        // Inside one piece nothing changes.
+        assert_eq!(timeline.to_original_end_ms(1_300, 1_500), 10_300);
+    }
 
     fn region(start_ms: u64, end_ms: u64) -> SpeechRegion {
         SpeechRegion { start_ms, end_ms }
