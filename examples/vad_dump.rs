@@ -33,12 +33,15 @@ fn main() -> Result<()> {
         let probs = vad.probabilities(&samples)?;
         let seconds = started.elapsed().as_secs_f64();
         let regions = qualscribe::vad::regions_from_probabilities(&probs, samples.len(), &cfg);
+        // What the pipeline uses: the reference probabilities joined with a fresh model's.
+        let pipeline_regions = vad.detect(&samples, &cfg)?;
         let line = serde_json::json!({
             "path": path,
             "samples": samples.len(),
             "vad_seconds": seconds,
             "probs": probs,
             "regions": regions.iter().map(|r| [r.start_ms, r.end_ms]).collect::<Vec<_>>(),
+            "pipeline_regions": pipeline_regions.iter().map(|r| [r.start_ms, r.end_ms]).collect::<Vec<_>>(),
         });
         println!("{line}");
     }

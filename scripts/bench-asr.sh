@@ -1,16 +1,19 @@
 #!/usr/bin/env bash
 # Benchmark (not a test): qualscribe transcription vs faster-whisper on the same base weights.
-# Prints real-time factor, peak memory and WER on FLEURS Spanish for both, and the ratios.
-#   usage: scripts/bench-asr.sh [THREADS=2] [BEAM=1]
+# Part 1 (fleurs): real-time factor, peak memory and WER on FLEURS Spanish for both, and the ratios.
+# Part 2 (longform): long real recordings scored utterance by utterance, beside whisper.cpp alone.
+#   usage: scripts/bench-asr.sh [THREADS=2] [BEAM=1] [PART=all|fleurs|longform]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/env.sh
-THREADS="${1:-2}"; BEAM="${2:-1}"
+THREADS="${1:-2}"; BEAM="${2:-1}"; PART="${3:-all}"
 build_release
 "$QS" models fetch --model base >/dev/null
 "$QS" models fetch --model base --quantize q8_0 >/dev/null
 
 source scripts/faster-whisper-env.sh
+
+if [ "$PART" != longform ]; then
 
 FILES=(../shared/corpus/fleurs/fleurs-es-00{0..9}.ogg)
 OUT="$BENCH/out"; rm -rf "$OUT"; mkdir -p "$OUT"
@@ -73,4 +76,49 @@ for name, (w, mb, e) in rows.items():
 fw_w = rows["faster-whisper int8"][0]
 for spec in ("base", "base-q8_0"):
     print(f"speed ratio qualscribe {spec} / faster-whisper: {fw_w / rows[f'qualscribe {spec}'][0]:.2f}x (>1 = qualscribe faster)")
+PY
+fi
+
+# Part 2 (issue 11): FLEURS sentences joined into recordings of 5+ minutes, with pauses and with
+# continuous speech (examples/longform.rs builds them once into the cache). Beside qualscribe:
+# whisper.cpp alone on the whole file (same weights, no VAD, no guards) and faster-whisper (its
+# VAD on). A lost utterance shows under "missing"; words written in the pauses under "invented".
+# Then the non-speech clips: words written on silence and music are counted the same way.
+[ "$PART" = fleurs ] && exit 0
+LONG="$QUALSCRIBE_CACHE/longform"
+LOUT="$BENCH/longform-out"; rm -rf "$LOUT"; mkdir -p "$LOUT"
+cargo build --release --locked --quiet --example longform
+LF="$CARGO_TARGET_DIR/release/examples/longform"
+"$LF" build ../shared/corpus "$LONG"
+for set in "$LONG"/*.utterances.json; do
+    name=$(basename "$set" .utterances.json)
+    lang=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["language"])' "$set")
+    wav="$LONG/$name.wav"
+    "$QS" transcribe --model base --language "$lang" --threads "$THREADS" --beam-size "$BEAM" \
+        --format json -o "$LOUT/qualscribe" "$wav" | grep -v "  wrote"
+    "$LF" plain base "$lang" "$THREADS" "$wav" "$LOUT/$name.whisper-cpp.json"
+    "$FW_PYTHON" scripts/bench_faster_whisper.py "$CT2" "$lang" "$THREADS" "$BEAM" "$wav" > "$LOUT/$name.fw.jsonl"
+    "$LF" score "$set" "$LOUT/qualscribe/$name.transcript.json" "$LOUT/$name.whisper-cpp.json" \
+        "$LOUT/$name.fw.jsonl" 2> "$LOUT/$name.bad-utterances.txt"
+done
+
+# Non-speech: words written on silence (the corpus's empty AMI clip) and on music (the five Debian
+# asterisk-moh-opsound-wav tracks, about 18 minutes, downloaded once into the cache). Every word
+# here is invented.
+MUSIC="$QUALSCRIBE_CACHE/nonspeech"
+if [ ! -d "$MUSIC/usr/share/asterisk/moh" ]; then
+    mkdir -p "$MUSIC"
+    (cd "$MUSIC" && apt-get download asterisk-moh-opsound-wav >/dev/null && dpkg-deb -x asterisk-moh-opsound-wav_*.deb .)
+fi
+NS=(../shared/corpus/ami_clips/empty.wav "$MUSIC"/usr/share/asterisk/moh/*.wav)
+"$QS" transcribe --model base --language es --threads "$THREADS" --format json -o "$LOUT/nonspeech" "${NS[@]}" >/dev/null
+python3 - "$LOUT/nonspeech" <<'PY'
+import json, pathlib, sys
+total = 0
+for f in sorted(pathlib.Path(sys.argv[1]).glob("*.transcript.json")):
+    t = json.loads(f.read_text())
+    words = [w["text"] for s in t["segments"] for w in s["words"]]
+    total += len(words)
+    print(f"non-speech {f.name:48} {t['source']['duration_ms'] / 1000:6.1f} s  speech regions {len(t['speech']):3}  invented words {len(words)} {words[:12]}")
+print(f"non-speech total invented words: {total}")
 PY

@@ -30,6 +30,12 @@ use crate::vad::{SpeechTimeline, compact_speech};
 /// to end a sentence, short enough that an hour of scattered speech stays compact.
 const GAP_BETWEEN_REGIONS_MS: u64 = 200;
 
+/// Speech is decoded in chunks of at most this much joined audio, each a whole number of
+/// speech regions, so a window starts at a pause instead of wherever the previous window's
+/// last timestamp fell (often mid-sentence). A little under Whisper's 30 s window, so the last
+/// words of a chunk are not at the window's very end.
+const CHUNK_MS: u64 = 28_000;
+
 /// Language detection looks at this much speech (Whisper's window).
 const LANGUAGE_WINDOW_SAMPLES: usize = 30 * 16_000;
 
@@ -185,7 +191,7 @@ impl Transcriber {
         cfg: &AsrConfig,
     ) -> Result<AsrOutput, AsrError> {
         let requested = self.check_language(&cfg.language)?;
-        let (compact, timeline) = compact_speech(samples_16k, speech, GAP_BETWEEN_REGIONS_MS);
+        let (compact, _) = compact_speech(samples_16k, speech, GAP_BETWEEN_REGIONS_MS);
         let threads = cfg.threads.max(1);
         if compact.is_empty() {
             let language = requested.map_or_else(
@@ -210,18 +216,61 @@ impl Transcriber {
             Some(code) => given_language(code),
             None => detect_language(&mut state, &compact, threads)?,
         };
-        let params = self.full_params(&language.code, cfg, threads);
-        state
-            .full(params, &compact)
-            .map_err(whisper_err("decoding"))?;
-        let decoded = self.collect_segments(&state, &timeline)?;
-        let segments = guard::clean(decoded.clone());
+        let mut decoded = Vec::new();
+        for chunk in window_chunks(speech) {
+            let (audio, chunk_timeline) =
+                compact_speech(samples_16k, &chunk, GAP_BETWEEN_REGIONS_MS);
+            decoded.extend(self.decode(
+                &mut state,
+                &audio,
+                &chunk_timeline,
+                &language.code,
+                cfg,
+            )?);
+        }
+        let mut segments = guard::clean(decoded.clone());
+        // Whisper sometimes ends a 30 s window early ("single timestamp ending" skips the rest
+        // of the window) or skips it as non-speech, and the speech glued after that point is
+        // never decoded. Each such region is decoded again on its own.
+        let missed: Vec<SpeechRegion> = untranscribed_spans(speech, &decoded, &segments)
+            .into_iter()
+            .filter(|s| s.reason == UntranscribedReason::NothingDecoded)
+            .map(|s| SpeechRegion {
+                start_ms: s.start_ms,
+                end_ms: s.end_ms,
+            })
+            .collect();
+        for region in missed {
+            let (alone, alone_timeline) = compact_speech(samples_16k, &[region], 0);
+            let again = self.decode(&mut state, &alone, &alone_timeline, &language.code, cfg)?;
+            decoded.extend(again.iter().cloned());
+            segments.extend(guard::clean(again));
+        }
+        segments.sort_by_key(|s| s.start_ms);
+        for (i, s) in segments.iter_mut().enumerate() {
+            s.id = i as u32;
+        }
         let untranscribed = untranscribed_spans(speech, &decoded, &segments);
         Ok(AsrOutput {
             language,
             segments,
             untranscribed,
         })
+    }
+
+    /// Runs Whisper on `audio` (compacted speech) and maps its segments back through
+    /// `timeline`; no guard applied yet.
+    fn decode(
+        &self,
+        state: &mut WhisperState,
+        audio: &[f32],
+        timeline: &SpeechTimeline,
+        language: &str,
+        cfg: &AsrConfig,
+    ) -> Result<Vec<Segment>, AsrError> {
+        let params = self.full_params(language, cfg, cfg.threads.max(1));
+        state.full(params, audio).map_err(whisper_err("decoding"))?;
+        self.collect_segments(state, timeline)
     }
 
     /// `None` means "detect"; English-only models never detect.
@@ -293,6 +342,29 @@ impl Transcriber {
         }
         Ok(segments)
     }
+}
+
+/// The speech regions in time order, grouped greedily into chunks of at most [`CHUNK_MS`]
+/// once joined with [`GAP_BETWEEN_REGIONS_MS`] gaps; a longer region is a chunk of its own.
+fn window_chunks(speech: &[SpeechRegion]) -> Vec<Vec<SpeechRegion>> {
+    let mut regions = speech.to_vec();
+    regions.sort_by_key(|r| r.start_ms);
+    let mut chunks: Vec<Vec<SpeechRegion>> = Vec::new();
+    let mut joined_ms = 0;
+    for r in regions {
+        let len = r.end_ms.saturating_sub(r.start_ms);
+        match chunks.last_mut() {
+            Some(chunk) if joined_ms + GAP_BETWEEN_REGIONS_MS + len <= CHUNK_MS => {
+                chunk.push(r);
+                joined_ms += GAP_BETWEEN_REGIONS_MS + len;
+            }
+            _ => {
+                chunks.push(vec![r]);
+                joined_ms = len;
+            }
+        }
+    }
+    chunks
 }
 
 /// The speech regions of at least [`MIN_UNTRANSCRIBED_MS`] that no word of `kept` touches, in
@@ -469,7 +541,7 @@ fn segment_from_whisper(
         .into_iter()
         .map(|w| Word {
             start_ms: to_original(w.start_ms as i64),
-            end_ms: to_original(w.end_ms as i64),
+            end_ms: timeline.to_original_end_ms(w.start_ms, w.end_ms),
             ..w
         })
         .collect();
@@ -860,6 +932,20 @@ mod tests {
                 },
             ]
         );
+    }
+
+    #[test]
+    fn regions_are_grouped_into_whole_window_chunks() {
+        let speech = [
+            region(0, 10_000),
+            region(11_000, 21_000),
+            region(22_000, 29_000), // would make 27.4 s with two gaps: fits
+            region(30_000, 31_000), // 28.6 s: starts a new chunk
+            region(40_000, 80_000), // longer than a window: alone
+            region(81_000, 82_000),
+        ];
+        let sizes: Vec<usize> = window_chunks(&speech).iter().map(Vec::len).collect();
+        assert_eq!(sizes, [3, 1, 1, 1]);
     }
 
     #[test]

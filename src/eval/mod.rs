@@ -20,6 +20,7 @@
 //! Number words are written without accents (`veintitres`), as step 2 leaves references.
 
 pub mod der;
+pub mod longform;
 mod numbers;
 pub mod rttm;
 pub mod themes;
