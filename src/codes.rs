@@ -26,6 +26,7 @@ use std::path::{Path, PathBuf};
 
 use crate::passages::{Passage, Passages, TextSpan, Token, tokens};
 use crate::themes::Themes;
+use crate::themes::features::{is_content_word, stop_words};
 use crate::transcript::Transcript;
 
 /// A code given by the researcher before the analysis (deductive coding).
@@ -678,22 +679,6 @@ fn words_of(text: &str) -> Vec<String> {
         .map(|w| w.trim_matches(|c| c == '\'' || c == '’').to_lowercase())
         .filter(|w| !w.is_empty())
         .collect()
-}
-
-/// Spanish, English and Portuguese stop words.
-fn stop_words() -> &'static HashSet<&'static str> {
-    static SET: std::sync::OnceLock<HashSet<&'static str>> = std::sync::OnceLock::new();
-    SET.get_or_init(|| {
-        ["es", "en", "pt"]
-            .iter()
-            .filter_map(|l| stop_words::lookup(l))
-            .flat_map(|words| words.iter().copied())
-            .collect()
-    })
-}
-
-fn is_content_word(w: &str) -> bool {
-    w.chars().count() >= 3 && !w.chars().all(|c| c.is_ascii_digit()) && !stop_words().contains(w)
 }
 
 /// Terms of one passage with how they were written: content words, and phrases of two content

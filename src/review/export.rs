@@ -29,7 +29,9 @@ pub fn export_reviewed(project: &Project, out_dir: &Path) -> Result<Vec<PathBuf>
     // Temp files of an export killed mid-write are never read; the project lock (held by
     // `project`) means no other export is writing here now.
     crate::batch::remove_stale_temp_files(out_dir);
-    let transcripts = project.reviewed_transcripts()?;
+    // Machine and reviewed transcripts, parsed once for the files and the passages' spans.
+    let loaded = project.transcripts(None)?;
+    let transcripts: Vec<Transcript> = loaded.iter().map(|(_, r)| r.clone()).collect();
     // Exported: codes still proposed and those accepted, with their memos, and the passages
     // that still hold words after the reviewer's corrections (texts already corrected).
     let overview = project.overview()?;
@@ -44,7 +46,7 @@ pub fn export_reviewed(project: &Project, out_dir: &Path) -> Result<Vec<PathBuf>
             c
         })
         .collect();
-    let spans = project.passage_corrections(None)?;
+    let spans = project.passage_corrections_in(&loaded)?;
     // Everything is rendered and checked before the first file is replaced, and the files that
     // validate their input (the REFI-QDA ones) go first, so a refused export changes nothing.
     let mut project_qda = qda_project(&transcripts, &kept, &spans, &overview.memo);

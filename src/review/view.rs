@@ -377,9 +377,17 @@ impl Project {
 
     /// Where every passage of the given recordings (all when `None`) lands in the reviewed
     /// transcripts: corrected text and character range. Passages not found are left out.
-    pub(crate) fn passage_corrections(
+    fn passage_corrections(
         &self,
         uris: Option<&[String]>,
+    ) -> Result<HashMap<i64, Option<CorrectedPassage>>, ReviewError> {
+        self.passage_corrections_in(&self.transcripts(uris)?)
+    }
+
+    /// [`Self::passage_corrections`] over `(machine, reviewed)` transcripts already loaded.
+    pub(crate) fn passage_corrections_in(
+        &self,
+        transcripts: &[(Transcript, Transcript)],
     ) -> Result<HashMap<i64, Option<CorrectedPassage>>, ReviewError> {
         let db = self.db();
         let mut stmt = self
@@ -387,7 +395,7 @@ impl Project {
             .prepare("SELECT id, start_ms, text FROM passages WHERE uri = ?1")
             .map_err(&db)?;
         let mut out = HashMap::new();
-        for (machine, reviewed) in self.transcripts(uris)? {
+        for (machine, reviewed) in transcripts {
             let rows: Vec<(i64, i64, String)> = stmt
                 .query_map([&machine.uri], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
                 .map_err(&db)?
@@ -401,13 +409,13 @@ impl Project {
                     text,
                 })
                 .collect();
-            out.extend(corrected_passages(&machine, &reviewed, &stored));
+            out.extend(corrected_passages(machine, reviewed, &stored));
         }
         Ok(out)
     }
 
     /// `(machine, reviewed)` transcripts of the given recordings (all when `None`), by uri.
-    fn transcripts(
+    pub(crate) fn transcripts(
         &self,
         uris: Option<&[String]>,
     ) -> Result<Vec<(Transcript, Transcript)>, ReviewError> {

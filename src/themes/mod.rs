@@ -660,6 +660,24 @@ fn seed_assignment(x: &Matrix, seeds: &Matrix, min_z: f32) -> Vec<Option<usize>>
         .collect()
 }
 
+/// One group of all of `rest` when there are too few rows to compare partitions (or no themes
+/// were asked for); `settle` dissolves it into the seeded themes when it is below the minimum
+/// size. `None` when the rows should be clustered.
+fn single_group(rest: &[usize], cfg: &ThemeConfig) -> Option<(Vec<Vec<usize>>, KChoice)> {
+    let n = rest.len();
+    let too_few = n < 2 * cfg.min_theme_size.max(1) || n < 4;
+    (too_few || cfg.themes == Some(0)).then(|| {
+        (
+            vec![rest.to_vec()],
+            KChoice {
+                k: usize::from(n > 0),
+                automatic: cfg.themes.is_none(),
+                silhouettes: Vec::new(),
+            },
+        )
+    })
+}
+
 /// Ward clustering of the rows `rest` of the fused space; k fixed or the best mean silhouette
 /// (fused cosine distance) in `2..=max_themes`, at most a third of the rows.
 fn cluster_rows_ward(
@@ -667,18 +685,10 @@ fn cluster_rows_ward(
     rest: &[usize],
     cfg: &ThemeConfig,
 ) -> (Vec<Vec<usize>>, KChoice) {
-    let n = rest.len();
-    let too_few = n < 2 * cfg.min_theme_size.max(1) || n < 4;
-    if too_few || cfg.themes == Some(0) {
-        return (
-            vec![rest.to_vec()],
-            KChoice {
-                k: usize::from(n > 0),
-                automatic: cfg.themes.is_none(),
-                silhouettes: Vec::new(),
-            },
-        );
+    if let Some(one) = single_group(rest, cfg) {
+        return one;
     }
+    let n = rest.len();
     let mut sim = vec![0f32; n * n];
     for i in 0..n {
         for j in i..n {
@@ -722,20 +732,10 @@ fn cluster_rows_ward(
 
 /// Clusters the rows `rest` of `x`; returns groups of rows and how k was chosen.
 fn cluster_rows(x: &Matrix, rest: &[usize], cfg: &ThemeConfig) -> (Vec<Vec<usize>>, KChoice) {
-    let n = rest.len();
-    let too_few = n < 2 * cfg.min_theme_size.max(1) || n < 4;
-    if too_few || cfg.themes == Some(0) {
-        // Too few to compare partitions: one group, which `settle` dissolves into the seeded
-        // themes when it is below the minimum size.
-        return (
-            vec![rest.to_vec()],
-            KChoice {
-                k: usize::from(n > 0),
-                automatic: cfg.themes.is_none(),
-                silhouettes: Vec::new(),
-            },
-        );
+    if let Some(one) = single_group(rest, cfg) {
+        return one;
     }
+    let n = rest.len();
     let sub = x.select(rest);
     let mut rng = SplitMix64::new(cfg.seed);
     let sample_rows = sample_indices(n, kmeans::SILHOUETTE_SAMPLE, &mut rng);
