@@ -12,6 +12,7 @@ pub mod export;
 mod reconcile;
 pub mod server;
 pub mod store;
+pub mod suggest;
 pub mod view;
 
 use std::path::PathBuf;

@@ -12,7 +12,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use qualscribe::codes::{CodeProposal, Codebook, Quote};
-use qualscribe::export::analysis_json::{self, AnalysisArtifact, ThemeMembers};
+use qualscribe::export::analysis_json::{self, AnalysisArtifact, PassageVectors, ThemeMembers};
 use qualscribe::passages::{
     FileInfo, Passage, Passages, Role, TextSpan, TextTurn, transcript_from_turns,
 };
@@ -49,6 +49,15 @@ fn transcript(uri: &str) -> Transcript {
     t.source.duration_ms = 12_000;
     t
 }
+
+/// Hand-made unit "text vectors" of the four lines: weather lines near one axis, price lines
+/// near another (this file uses no models).
+const VECTORS: [[f32; 3]; 4] = [
+    [0.96, 0.28, 0.0],
+    [0.96, 0.0, 0.28],
+    [0.28, 0.96, 0.0],
+    [0.0, 0.96, 0.28],
+];
 
 /// One passage per line; theme 0 = weather (passages 0, 1), theme 1 = prices (2, 3).
 fn analysis(t: &Transcript) -> AnalysisArtifact {
@@ -132,18 +141,32 @@ fn analysis(t: &Transcript) -> AnalysisArtifact {
             }],
         },
         codebook,
+        vectors: Some(PassageVectors::pack(
+            3,
+            VECTORS.iter().enumerate().map(|(i, v)| (i, &v[..])),
+        )),
     }
 }
 
 /// A `qualscribe run` output folder: two transcripts (one with an odd id) and `analysis.json`.
 fn output_folder() -> tempfile::TempDir {
+    output_folder_with(true)
+}
+
+/// The output folder, with or without the passage vectors (an analysis from before they were
+/// stored).
+fn output_folder_with(vectors: bool) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let main = transcript("fleurs-en-000");
     for t in [&main, &transcript(ODD_URI)] {
         let json = serde_json::to_string_pretty(t).unwrap();
         std::fs::write(dir.path().join(format!("{}.transcript.json", t.uri)), json).unwrap();
     }
-    let a = serde_json::to_string_pretty(&analysis(&main)).unwrap();
+    let mut a = analysis(&main);
+    if !vectors {
+        a.vectors = None;
+    }
+    let a = serde_json::to_string_pretty(&a).unwrap();
     std::fs::write(dir.path().join(analysis_json::ANALYSIS_FILE), a).unwrap();
     dir
 }
@@ -162,7 +185,11 @@ impl Fixture {
 
     /// A server answering at most `connections` connections at a time.
     fn start_with(connections: usize) -> Fixture {
-        let dir = output_folder();
+        Fixture::serve(output_folder(), connections)
+    }
+
+    /// A server on the project imported from `dir`.
+    fn serve(dir: tempfile::TempDir, connections: usize) -> Fixture {
         let mut project = Project::open(&dir.path().join(PROJECT_DB)).unwrap();
         project.import_output(dir.path(), "test").unwrap();
         let opts = ServeOptions {
@@ -322,13 +349,16 @@ fn http(
 }
 
 fn code_by_label<'a>(ov: &'a Value, label: &str) -> &'a Value {
+    code_by_label_opt(ov, label).unwrap_or_else(|| panic!("no code {label} in {ov}"))
+}
+
+fn code_by_label_opt<'a>(ov: &'a Value, label: &str) -> Option<&'a Value> {
     ov["themes"]
         .as_array()
         .unwrap()
         .iter()
         .flat_map(|t| t["codes"].as_array().unwrap())
         .find(|c| c["label"] == label)
-        .unwrap_or_else(|| panic!("no code {label} in {ov}"))
 }
 
 #[test]
@@ -690,6 +720,155 @@ fn actions_undo_audit_and_export() {
         "merged-away code is gone: {md}"
     );
     assert!(reviewed.join("project.qdpx").is_file());
+}
+
+/// Passage row id of the line starting with `start` in the overview.
+fn passage_id(ov: &Value, start: &str) -> i64 {
+    ov["themes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|t| t["codes"].as_array().unwrap())
+        .flat_map(|c| c["passages"].as_array().unwrap())
+        .find(|p| p["text"].as_str().unwrap().starts_with(start))
+        .unwrap_or_else(|| panic!("no passage {start}"))["id"]
+        .as_i64()
+        .unwrap()
+}
+
+fn suggested(f: &Fixture, code: i64) -> Vec<(i64, Option<i64>)> {
+    let r = f.get(&format!("api/suggestions?code={code}"));
+    assert_eq!(r.status, 200, "{}", r.text());
+    r.json()["suggestions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["passage"].as_i64().unwrap(), s["code_now"].as_i64()))
+        .collect()
+}
+
+#[test]
+fn suggestions_follow_each_move_without_a_rerun() {
+    let f = Fixture::start();
+    let ov = f.overview();
+    let weather = code_by_label(&ov, "weather")["id"].as_i64().unwrap();
+    let cost = code_by_label(&ov, "cost of living")["id"].as_i64().unwrap();
+    let rain = passage_id(&ov, "The rain");
+    let food = passage_id(&ov, "Food costs");
+    // The machine's codes are right: nothing to suggest.
+    assert_eq!(suggested(&f, weather), []);
+    assert_eq!(suggested(&f, cost), []);
+
+    // A reviewer's slip: the rain line is moved to prices. A passage a reviewer placed is
+    // never pulled elsewhere…
+    f.post(
+        "api/action",
+        &json!({"action": "move", "passage": rain, "from": weather, "to": cost}),
+    );
+    assert_eq!(suggested(&f, weather), []);
+    // …but the machine's own passages are: after undoing, move the rain line with `split`
+    // (which keeps it a machine placement) into a new code, then merge that into prices.
+    f.post("api/undo", &json!({}));
+    let ov = f
+        .post(
+            "api/action",
+            &json!({"action": "split", "code": weather, "passages": [rain], "label": "tmp"}),
+        )
+        .json();
+    let tmp = code_by_label(&ov, "tmp")["id"].as_i64().unwrap();
+    f.post(
+        "api/action",
+        &json!({"action": "merge", "into": cost, "from": [tmp]}),
+    );
+    let r = f.get(&format!("api/suggestions?code={weather}"));
+    let s = r.json();
+    assert_eq!(s["examples"], 1, "{s}");
+    assert_eq!(s["suggestions"][0]["passage"], rain, "{s}");
+    assert_eq!(s["suggestions"][0]["code_now"], cost, "{s}");
+    let confidence = s["suggestions"][0]["confidence"].as_f64().unwrap();
+    assert!(confidence > 0.5 && confidence <= 1.0, "{s}");
+    assert_eq!(suggested(&f, cost), []);
+
+    // Accepting the suggestion is an ordinary move; the suggestions update at once.
+    let ov = f
+        .post(
+            "api/action",
+            &json!({"action": "move", "passage": rain, "from": cost, "to": weather}),
+        )
+        .json();
+    assert_eq!(
+        code_by_label(&ov, "weather")["passages"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+    assert_eq!(suggested(&f, weather), []);
+
+    // "New code from this passage": the food line starts its own code, accepted; undo takes
+    // it back and the line returns to prices.
+    let ov = f
+        .post(
+            "api/action",
+            &json!({"action": "new_code", "label": "food", "passage": food, "from": cost}),
+        )
+        .json();
+    let food_code = code_by_label(&ov, "food");
+    assert_eq!(food_code["status"], "accepted");
+    assert_eq!(food_code["passages"][0]["id"], food);
+    let r = f.get(&format!("api/suggestions?code={}", food_code["id"]));
+    assert_eq!(r.json()["examples"], 1, "{}", r.text());
+    let r = f.post(
+        "api/action",
+        &json!({"action": "new_code", "label": "again", "passage": food, "from": cost}),
+    );
+    assert_eq!(
+        r.status,
+        400,
+        "the line is no longer in prices: {}",
+        r.text()
+    );
+    let ov = f
+        .send("POST", &format!("/{}/api/undo", f.token), &[], None)
+        .json();
+    assert!(code_by_label_opt(&ov, "food").is_none());
+    assert_eq!(
+        code_by_label(&ov, "cost of living")["passages"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
+
+    // Bad requests.
+    assert_eq!(f.get("api/suggestions").status, 400);
+    assert_eq!(f.get("api/suggestions?code=999").status, 400);
+    f.post("api/action", &json!({"action": "reject", "code": cost}));
+    let r = f.get(&format!("api/suggestions?code={cost}"));
+    assert_eq!(r.status, 400);
+    assert!(r.text().contains("rejected"), "{}", r.text());
+    let chances = f.get(&format!("api/passage-codes?passage={rain}")).json();
+    assert_eq!(chances[0]["code"], weather, "{chances}");
+}
+
+#[test]
+fn a_project_without_vectors_opens_and_says_to_rerun_themes() {
+    let f = Fixture::serve(output_folder_with(false), ServeOptions::default().threads);
+    let ov = f.overview();
+    let weather = code_by_label(&ov, "weather")["id"].as_i64().unwrap();
+    let r = f.get(&format!("api/suggestions?code={weather}"));
+    assert_eq!(r.status, 409);
+    assert!(
+        r.json()["error"]
+            .as_str()
+            .unwrap()
+            .contains("re-run `qualscribe themes`"),
+        "{}",
+        r.text()
+    );
+    // Everything else works as before.
+    let r = f.post("api/action", &json!({"action": "accept", "code": weather}));
+    assert_eq!(r.status, 200, "{}", r.text());
 }
 
 #[test]

@@ -30,6 +30,78 @@ pub struct AnalysisArtifact {
     pub themes: Vec<ThemeMembers>,
     /// One proposed code per theme.
     pub codebook: Codebook,
+    /// The content passages' text vectors, for the review page's "suggest more passages".
+    /// Added after schema version 1 without changing it: older artifacts have none (the review
+    /// page then says to re-run `themes`), and older readers ignore it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vectors: Option<PassageVectors>,
+}
+
+/// The version of [`PassageVectors`] this build writes and reads.
+pub const VECTORS_VERSION: u32 = 1;
+
+/// One vector per content passage: the centred unit text-model vector the themes were
+/// computed from, stored as base64 of little-endian `f32`s (JSON numbers would be ten times
+/// larger and one per line in the pretty-printed artifact).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PassageVectors {
+    /// Always [`VECTORS_VERSION`] when written by this version.
+    pub version: u32,
+    /// Values per vector.
+    pub dim: usize,
+    /// The passage id of each vector, in order.
+    pub passages: Vec<usize>,
+    /// `passages.len() × dim` little-endian `f32`s, base64 (standard alphabet, padded).
+    pub data: String,
+}
+
+impl PassageVectors {
+    /// Packs `(passage id, vector)` pairs (all of length `dim`).
+    pub fn pack<'a>(dim: usize, rows: impl IntoIterator<Item = (usize, &'a [f32])>) -> Self {
+        use base64::Engine as _;
+        let mut passages = Vec::new();
+        let mut bytes = Vec::new();
+        for (id, v) in rows {
+            debug_assert_eq!(v.len(), dim);
+            passages.push(id);
+            bytes.extend(v.iter().flat_map(|x| x.to_le_bytes()));
+        }
+        PassageVectors {
+            version: VECTORS_VERSION,
+            dim,
+            passages,
+            data: base64::engine::general_purpose::STANDARD.encode(bytes),
+        }
+    }
+
+    /// The `(passage id, vector)` pairs, or `None` when the data is not what the header says
+    /// (another version, bad base64, wrong length, values that are not finite).
+    pub fn unpack(&self) -> Option<Vec<(usize, Vec<f32>)>> {
+        use base64::Engine as _;
+        if self.version != VECTORS_VERSION || self.dim == 0 {
+            return None;
+        }
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(&self.data)
+            .ok()?;
+        if bytes.len() != self.passages.len() * self.dim * 4 {
+            return None;
+        }
+        let values: Vec<f32> = bytes
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect();
+        if values.iter().any(|v| !v.is_finite()) {
+            return None;
+        }
+        Some(
+            self.passages
+                .iter()
+                .zip(values.chunks_exact(self.dim))
+                .map(|(&id, v)| (id, v.to_vec()))
+                .collect(),
+        )
+    }
 }
 
 /// One theme's passages.
@@ -62,12 +134,22 @@ pub fn write_analysis_json(
             })
             .collect(),
         codebook: codebook.clone(),
+        vectors: content_vectors(passages, themes),
     };
     let path = out_dir.join(ANALYSIS_FILE);
     let mut json = serde_json::to_string_pretty(&artifact).expect("an analysis always serialises");
     json.push('\n');
     write_atomic(&path, json.as_bytes())?;
     Ok(path)
+}
+
+/// The content passages' vectors, in passage id order (None when there are none).
+fn content_vectors(passages: &Passages, themes: &Themes) -> Option<PassageVectors> {
+    let rows: Vec<(usize, &[f32])> = (0..passages.passages.len())
+        .filter_map(|p| themes.passage_vector(p).map(|v| (p, v)))
+        .collect();
+    let dim = rows.first()?.1.len();
+    Some(PassageVectors::pack(dim, rows))
 }
 
 /// Reads an `analysis.json`, checking its schema.
@@ -87,4 +169,35 @@ pub fn read_analysis_json(path: &Path) -> Result<AnalysisArtifact, crate::Error>
         });
     }
     Ok(a)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vectors_round_trip_and_damaged_data_is_refused() {
+        let a = [0.25f32, -1.0, 3.5];
+        let b = [1e-7f32, 0.0, -0.5];
+        let packed = PassageVectors::pack(3, [(4, &a[..]), (9, &b[..])]);
+        assert_eq!(
+            packed.unpack().unwrap(),
+            vec![(4, a.to_vec()), (9, b.to_vec())]
+        );
+        let short = PassageVectors {
+            dim: 4,
+            ..packed.clone()
+        };
+        assert!(short.unpack().is_none());
+        let newer = PassageVectors {
+            version: VECTORS_VERSION + 1,
+            ..packed.clone()
+        };
+        assert!(newer.unpack().is_none());
+        let garbage = PassageVectors {
+            data: "not base64!".to_string(),
+            ..packed
+        };
+        assert!(garbage.unpack().is_none());
+    }
 }

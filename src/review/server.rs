@@ -13,6 +13,10 @@
 //! GET  /<token>/api/overview          themes → codes → passages, recordings, can_undo
 //! GET  /<token>/api/transcript/<uri>  one recording's segments
 //! GET  /<token>/api/audit             the audit trail
+//! GET  /<token>/api/suggestions?code=<id>[&limit=<n>]
+//!                                     passages whose most likely code it is (409 without vectors)
+//! GET  /<token>/api/passage-codes?passage=<id>
+//!                                     the live codes for one passage, most likely first
 //! POST /<token>/api/action            an Action as JSON → the new overview
 //! POST /<token>/api/undo              → the new overview
 //! POST /<token>/api/export            reviewed exports into <project folder>/reviewed/
@@ -38,6 +42,7 @@ use http::{Reply, Request};
 use super::ReviewError;
 use super::export::export_reviewed;
 use super::store::{Action, Project};
+use super::suggest::{NO_VECTORS, SuggestIndex};
 
 const INDEX_HTML: &str = include_str!("page/index.html");
 const APP_JS: &str = include_str!("page/app.js");
@@ -121,6 +126,8 @@ struct State {
     lang: Lang,
     who: String,
     export_dir: PathBuf,
+    /// The passages' fused vectors (None: the project has none; see [`NO_VECTORS`]).
+    suggest: Option<SuggestIndex>,
 }
 
 impl State {
@@ -163,7 +170,9 @@ impl ReviewServer {
             .parent()
             .unwrap_or_else(|| Path::new("."))
             .join(REVIEWED_DIR);
+        let suggest = project.suggestion_index()?;
         let state = Arc::new(State {
+            suggest,
             project: Mutex::new(project),
             token,
             port,
@@ -389,6 +398,8 @@ fn route(rq: &Request, state: &State) -> Reply {
         (Method::Get | Method::Head, "app.js") => asset(APP_JS, "text/javascript; charset=utf-8"),
         (Method::Get | Method::Head, "style.css") => asset(STYLE_CSS, "text/css; charset=utf-8"),
         (Method::Get, "api/overview") => overview(state),
+        (Method::Get, "api/suggestions") => suggestions(state, query),
+        (Method::Get, "api/passage-codes") => passage_codes(state, query),
         (Method::Get, "api/audit") => match state.project().audit() {
             Ok(a) => json_ok(&a),
             Err(e) => review_error(&e),
@@ -403,6 +414,7 @@ fn route(rq: &Request, state: &State) -> Reply {
             audio(rq, state, &r["audio/".len()..])
         }
         (_, "" | "app.js" | "style.css" | "api/overview" | "api/audit")
+        | (_, "api/suggestions" | "api/passage-codes")
         | (_, "api/action" | "api/undo" | "api/export") => text(405, "method not allowed"),
         _ => text(404, "not found"),
     }
@@ -426,6 +438,47 @@ fn page(state: &State, query: &str) -> Reply {
 fn overview(state: &State) -> Reply {
     match state.project().overview() {
         Ok(o) => json_ok(&o),
+        Err(e) => review_error(&e),
+    }
+}
+
+/// Suggestions shown at most, unless the page asks for another number.
+const SUGGESTIONS_SHOWN: usize = 20;
+
+/// The integer value of `name` in a query string.
+fn query_number(query: &str, name: &str) -> Option<i64> {
+    query
+        .split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .find(|(k, _)| *k == name)
+        .and_then(|(_, v)| v.parse().ok())
+}
+
+fn suggestions(state: &State, query: &str) -> Reply {
+    let Some(code) = query_number(query, "code") else {
+        return json_error(400, "give the code: api/suggestions?code=<id>");
+    };
+    let limit = query_number(query, "limit")
+        .and_then(|n| usize::try_from(n).ok())
+        .unwrap_or(SUGGESTIONS_SHOWN);
+    let Some(index) = &state.suggest else {
+        return json_error(409, NO_VECTORS);
+    };
+    match state.project().suggest(index, code, limit) {
+        Ok(s) => json_ok(&s),
+        Err(e) => review_error(&e),
+    }
+}
+
+fn passage_codes(state: &State, query: &str) -> Reply {
+    let Some(passage) = query_number(query, "passage") else {
+        return json_error(400, "give the passage: api/passage-codes?passage=<id>");
+    };
+    let Some(index) = &state.suggest else {
+        return json_error(409, NO_VECTORS);
+    };
+    match state.project().code_chances(index, passage) {
+        Ok(c) => json_ok(&c),
         Err(e) => review_error(&e),
     }
 }

@@ -44,8 +44,11 @@ CREATE TABLE IF NOT EXISTS codes(
     merged_into INTEGER, theme TEXT NOT NULL DEFAULT '', position INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS codings(
     id INTEGER PRIMARY KEY, code_id INTEGER NOT NULL, passage_id INTEGER NOT NULL,
-    quote INTEGER NOT NULL DEFAULT 0, UNIQUE(code_id, passage_id));
+    quote INTEGER NOT NULL DEFAULT 0, reviewed INTEGER NOT NULL DEFAULT 0,
+    UNIQUE(code_id, passage_id));
 CREATE TABLE IF NOT EXISTS memos(id INTEGER PRIMARY KEY, target TEXT NOT NULL UNIQUE, text TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS passage_vectors(
+    passage_id INTEGER PRIMARY KEY, version INTEGER NOT NULL, vector BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS audit(
     id INTEGER PRIMARY KEY, at TEXT NOT NULL, who TEXT NOT NULL, action TEXT NOT NULL,
     detail TEXT NOT NULL, before TEXT NOT NULL, undone_by INTEGER);
@@ -134,6 +137,16 @@ pub enum Action {
         /// The code it joins.
         to: i64,
     },
+    /// Start a new code from a passage ("new code from this passage"): the code is accepted
+    /// and the passage leaves the code it was in, if any.
+    NewCode {
+        /// The new code's name.
+        label: String,
+        /// The passage that is its first example.
+        passage: i64,
+        /// The code the passage leaves, if any (it must be the code it is in now).
+        from: Option<i64>,
+    },
     /// Write (or, with empty text, delete) a memo on a code, a passage or the project.
     Memo {
         /// `project`, `code:<id>` or `passage:<id>`.
@@ -195,6 +208,7 @@ impl Project {
         conn.busy_timeout(std::time::Duration::from_secs(10))
             .map_err(&db)?;
         conn.execute_batch(SCHEMA).map_err(&db)?;
+        add_reviewed_column(&conn).map_err(&db)?;
         Ok(Project {
             conn,
             path: path.to_path_buf(),
@@ -375,6 +389,22 @@ impl Project {
     }
 }
 
+/// Projects made before `codings.reviewed` existed get the column (0: placed by the machine).
+fn add_reviewed_column(conn: &Connection) -> rusqlite::Result<()> {
+    let has: i64 = conn.query_row(
+        "SELECT COUNT(*) FROM pragma_table_info('codings') WHERE name = 'reviewed'",
+        [],
+        |r| r.get(0),
+    )?;
+    if has == 0 {
+        conn.execute(
+            "ALTER TABLE codings ADD COLUMN reviewed INTEGER NOT NULL DEFAULT 0",
+            [],
+        )?;
+    }
+    Ok(())
+}
+
 /// Takes the exclusive lock `<database>.lock`; the OS drops it when the process dies.
 fn lock_project(db: &Path) -> Result<std::fs::File, ReviewError> {
     let mut name = db.as_os_str().to_owned();
@@ -539,6 +569,7 @@ fn import_analysis(
         })?;
         row_of.insert(p.id, id);
     }
+    import_vectors(tx, a, &row_of)?;
     let mut position: i64 =
         tx.query_row("SELECT COALESCE(MAX(position), 0) FROM codes", [], |r| {
             r.get(0)
@@ -587,6 +618,28 @@ fn import_analysis(
                     params![code_id, pid, quotes.contains(m)],
                 )?;
             }
+        }
+    }
+    Ok(())
+}
+
+/// Stores the passages' text vectors (machine data, not a decision: a newer analysis's vectors
+/// replace older ones). An artifact without them, or with damaged ones, leaves what is stored.
+fn import_vectors(
+    tx: &Transaction<'_>,
+    a: &AnalysisArtifact,
+    row_of: &std::collections::HashMap<usize, i64>,
+) -> rusqlite::Result<()> {
+    let Some(rows) = a.vectors.as_ref().and_then(|v| v.unpack()) else {
+        return Ok(());
+    };
+    let mut insert = tx.prepare(
+        "INSERT OR REPLACE INTO passage_vectors(passage_id, version, vector) VALUES (?1, ?2, ?3)",
+    )?;
+    for (id, v) in rows {
+        if let Some(&pid) = row_of.get(&id) {
+            let blob: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
+            insert.execute(params![pid, analysis_json::VECTORS_VERSION, blob])?;
         }
     }
     Ok(())
@@ -643,12 +696,12 @@ fn apply_in(
             .map_err(db)?;
             let new = tx.last_insert_rowid();
             before.push(("codes".to_string(), new, Value::Null));
-            for (coding, passage, quote) in codings_of(tx, *code).map_err(db)? {
+            for (coding, passage, flags) in codings_of(tx, *code).map_err(db)? {
                 if passages.contains(&passage) {
                     snapshot(tx, "codings", coding, before).map_err(db)?;
                     tx.execute("DELETE FROM codings WHERE id = ?1", [coding])
                         .map_err(db)?;
-                    add_coding(tx, new, passage, quote, before).map_err(db)?;
+                    add_coding(tx, new, passage, flags, before).map_err(db)?;
                 }
             }
         }
@@ -668,7 +721,37 @@ fn apply_in(
                         .map_err(db)?;
                 }
             }
-            add_coding(tx, *to, *passage, false, before).map_err(db)?;
+            add_coding(tx, *to, *passage, CodingFlags::BY_REVIEWER, before).map_err(db)?;
+        }
+        Action::NewCode {
+            label,
+            passage,
+            from,
+        } => {
+            if let Some(f) = from {
+                let coding: Option<i64> = tx
+                    .query_row(
+                        "SELECT id FROM codings WHERE code_id = ?1 AND passage_id = ?2",
+                        params![f, passage],
+                        |r| r.get(0),
+                    )
+                    .optional()
+                    .map_err(db)?;
+                if let Some(id) = coding {
+                    snapshot(tx, "codings", id, before).map_err(db)?;
+                    tx.execute("DELETE FROM codings WHERE id = ?1", [id])
+                        .map_err(db)?;
+                }
+            }
+            tx.execute(
+                "INSERT INTO codes(label, status, theme, position)
+                 VALUES (?1, 'accepted', '', (SELECT COALESCE(MAX(position), 0) + 1 FROM codes))",
+                params![label.trim()],
+            )
+            .map_err(db)?;
+            let new = tx.last_insert_rowid();
+            before.push(("codes".to_string(), new, Value::Null));
+            add_coding(tx, new, *passage, CodingFlags::BY_REVIEWER, before).map_err(db)?;
         }
         Action::Memo { target, text } => {
             let existing: Option<i64> = tx
@@ -738,10 +821,10 @@ fn merge(
     before: &mut BeforeImages,
 ) -> rusqlite::Result<()> {
     for &f in from {
-        for (coding, passage, quote) in codings_of(tx, f)? {
+        for (coding, passage, flags) in codings_of(tx, f)? {
             snapshot(tx, "codings", coding, before)?;
             tx.execute("DELETE FROM codings WHERE id = ?1", [coding])?;
-            add_coding(tx, into, passage, quote, before)?;
+            add_coding(tx, into, passage, flags, before)?;
         }
         let earlier: Vec<i64> = {
             let mut stmt = tx.prepare("SELECT id FROM codes WHERE merged_into = ?1")?;
@@ -838,6 +921,7 @@ fn codes_of_passage(tx: &Transaction<'_>, passage: i64) -> rusqlite::Result<Vec<
 /// - a passage is in at most one code: `move` must name the code it is in now as `from` (no
 ///   `from` when it is in none) and go somewhere else;
 /// - split moves at least one passage, each coded in the code being split;
+/// - a new code from a passage follows the same `from` rule as `move`;
 /// - names are not empty.
 ///
 /// A refused action changes nothing and leaves no audit entry.
@@ -901,25 +985,25 @@ fn check_action(tx: &Transaction<'_>, action: &Action) -> Result<(), ReviewError
                 code_status(tx, *f)?;
             }
             let now = codes_of_passage(tx, *passage).map_err(db)?;
-            match (now.first(), from) {
-                (Some(c), Some(f)) if c == f => {}
-                (Some(c), _) => {
-                    return Err(refused(format!(
-                        "passage {passage} is in code {c}; move it from there (`from`: {c})"
-                    )));
-                }
-                (None, Some(f)) => {
-                    return Err(refused(format!(
-                        "passage {passage} is not in code {f} (it is in no code; leave out `from`)"
-                    )));
-                }
-                (None, None) => {}
-            }
+            check_leaves(*passage, now.first(), from.as_ref())?;
             if now.first() == Some(to) {
                 return Err(refused(format!(
                     "passage {passage} is already in code {to}"
                 )));
             }
+        }
+        Action::NewCode {
+            label,
+            passage,
+            from,
+        } => {
+            non_empty(label, "code name")?;
+            require_passage(tx, *passage)?;
+            if let Some(f) = from {
+                code_status(tx, *f)?;
+            }
+            let now = codes_of_passage(tx, *passage).map_err(db)?;
+            check_leaves(*passage, now.first(), from.as_ref())?;
         }
         Action::Memo { target, .. } => check_memo_target(tx, target)?,
         Action::RenameSpeaker { uri, label, name } => {
@@ -950,6 +1034,20 @@ fn check_action(tx: &Transaction<'_>, action: &Action) -> Result<(), ReviewError
     Ok(())
 }
 
+/// A passage in code `now` (or in none) may leave only the code it is in: `from` must name it.
+fn check_leaves(passage: i64, now: Option<&i64>, from: Option<&i64>) -> Result<(), ReviewError> {
+    match (now, from) {
+        (Some(c), Some(f)) if c == f => Ok(()),
+        (Some(c), _) => Err(refused(format!(
+            "passage {passage} is in code {c}; move it from there (`from`: {c})"
+        ))),
+        (None, Some(f)) => Err(refused(format!(
+            "passage {passage} is not in code {f} (it is in no code; leave out `from`)"
+        ))),
+        (None, None) => Ok(()),
+    }
+}
+
 fn non_empty<'a>(s: &'a str, what: &'static str) -> Result<&'a str, ReviewError> {
     let s = s.trim();
     if s.is_empty() {
@@ -978,10 +1076,32 @@ fn check_memo_target(tx: &Transaction<'_>, target: &str) -> Result<(), ReviewErr
     Err(no_such())
 }
 
-fn codings_of(tx: &Transaction<'_>, code: i64) -> rusqlite::Result<Vec<(i64, i64, bool)>> {
-    let mut stmt =
-        tx.prepare("SELECT id, passage_id, quote FROM codings WHERE code_id = ?1 ORDER BY id")?;
-    let rows = stmt.query_map([code], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+/// How a passage is coded: as one of the code's quotes, and whether a reviewer put it there
+/// (`move`, `new_code`; kept through merge and split) rather than the machine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct CodingFlags {
+    quote: bool,
+    reviewed: bool,
+}
+
+impl CodingFlags {
+    const BY_REVIEWER: CodingFlags = CodingFlags {
+        quote: false,
+        reviewed: true,
+    };
+}
+
+fn codings_of(tx: &Transaction<'_>, code: i64) -> rusqlite::Result<Vec<(i64, i64, CodingFlags)>> {
+    let mut stmt = tx.prepare(
+        "SELECT id, passage_id, quote, reviewed FROM codings WHERE code_id = ?1 ORDER BY id",
+    )?;
+    let rows = stmt.query_map([code], |r| {
+        let flags = CodingFlags {
+            quote: r.get(2)?,
+            reviewed: r.get(3)?,
+        };
+        Ok((r.get(0)?, r.get(1)?, flags))
+    })?;
     rows.collect()
 }
 
@@ -989,12 +1109,12 @@ fn add_coding(
     tx: &Transaction<'_>,
     code: i64,
     passage: i64,
-    quote: bool,
+    flags: CodingFlags,
     before: &mut BeforeImages,
 ) -> rusqlite::Result<()> {
     let added = tx.execute(
-        "INSERT OR IGNORE INTO codings(code_id, passage_id, quote) VALUES (?1, ?2, ?3)",
-        params![code, passage, quote],
+        "INSERT OR IGNORE INTO codings(code_id, passage_id, quote, reviewed) VALUES (?1, ?2, ?3, ?4)",
+        params![code, passage, flags.quote, flags.reviewed],
     )?;
     if added > 0 {
         before.push(("codings".to_string(), tx.last_insert_rowid(), Value::Null));

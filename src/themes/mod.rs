@@ -938,6 +938,13 @@ impl Themes {
         self.themes[t].centroid = self.centroid_of_rows(&rows, self.themes[t].seed);
     }
 
+    /// The centred unit text vector of passage `p` that the themes were computed from (None:
+    /// not a content passage). The review page scores passages against codes with these.
+    pub fn passage_vector(&self, p: usize) -> Option<&[f32]> {
+        let row = (*self.row_of.get(p)?)?;
+        Some(self.vectors.row(row))
+    }
+
     /// The theme of passage `p`, if it has one.
     pub fn theme_of(&self, p: usize) -> Option<usize> {
         self.themes

@@ -17,6 +17,9 @@ const STRINGS = {
     saved: 'Guardado.', undone: 'Deshecho.', exported: 'Exportado a', files: 'archivos',
     close: 'Cerrar', speakers: 'Hablantes', transcript: 'Transcripción', edited: 'editado',
     noTheme: 'Sin tema', failed: 'Error', passages: 'pasajes', openTranscript: 'Abrir transcripción',
+    suggest: 'Sugerir más pasajes', suggestions: 'Pasajes sugeridos', noSuggestions: 'Ningún otro pasaje se parece más a este código.',
+    addToCode: 'Es un ejemplo de este código', nowIn: 'ahora en', uncoded: 'sin código', confidence: 'confianza',
+    newCode: 'Código nuevo desde este pasaje', newCodeLabel: 'Nombre del código nuevo', create: 'Crear',
   },
   en: {
     title: 'Code review', filterFile: 'File', filterSpeaker: 'Speaker',
@@ -32,6 +35,9 @@ const STRINGS = {
     saved: 'Saved.', undone: 'Undone.', exported: 'Exported to', files: 'files',
     close: 'Close', speakers: 'Speakers', transcript: 'Transcript', edited: 'edited',
     noTheme: 'No theme', failed: 'Error', passages: 'passages', openTranscript: 'Open transcript',
+    suggest: 'Suggest more passages', suggestions: 'Suggested passages', noSuggestions: 'No other passage fits this code better than its own.',
+    addToCode: 'Is an example of this code', nowIn: 'now in', uncoded: 'in no code', confidence: 'confidence',
+    newCode: 'New code from this passage', newCodeLabel: 'Name of the new code', create: 'Create',
   },
 };
 const LANG = document.documentElement.lang === 'en' ? 'en' : 'es';
@@ -46,6 +52,10 @@ const state = {
   renaming: new Set(),
   splitting: new Set(),
   memoOpen: new Set(),
+  // Passage ids whose "new code" editors are open.
+  newCodeOpen: new Set(),
+  // Code id → its latest suggestions ({ suggestions, examples } or { error }), for open panels.
+  suggesting: new Map(),
 };
 
 // ---- helpers -------------------------------------------------------------------------------
@@ -101,6 +111,7 @@ async function act(action) {
   try {
     state.overview = await api('POST', 'api/action', action);
     render();
+    await refreshSuggestions();
     if (state.transcriptUri && (action.action === 'edit_segment' || action.action === 'rename_speaker')) {
       await openTranscript(state.transcriptUri);
     }
@@ -221,7 +232,78 @@ function renderPassage(code, p, movable) {
       `${clock(p.start_ms)}–${clock(p.end_ms)}`,
       p.quote ? el('span', { className: 'quote-mark', testid: `quote-${p.id}` }, ` ★ ${t('quote')}`) : null),
     el('div', { className: 'text' }, p.text),
-    el('div', { className: 'tools' }, moveSelect, p.memo ? el('span', { className: 'meta' }, `${t('memo')}: ${p.memo}`) : null));
+    el('div', { className: 'tools' }, moveSelect,
+      el('button', { type: 'button', testid: `new-code-${p.id}`, onclick: () => toggle(state.newCodeOpen, p.id) }, t('newCode')),
+      p.memo ? el('span', { className: 'meta' }, `${t('memo')}: ${p.memo}`) : null),
+    state.newCodeOpen.has(p.id) ? newCodeEditor(p.id, code.id) : null);
+}
+
+/** "New code from this passage": a name, then the passage leaves `from` for the new code. */
+function newCodeEditor(passage, from) {
+  const input = el('input', { type: 'text', testid: `new-code-label-${passage}`, placeholder: t('newCodeLabel') });
+  const go = async () => {
+    if (await act({ action: 'new_code', label: input.value, passage, from })) {
+      state.newCodeOpen.delete(passage);
+      render();
+    }
+  };
+  input.addEventListener('keydown', (ev) => { if (ev.key === 'Enter') go(); });
+  return el('div', { className: 'inline' }, input,
+    el('button', { type: 'button', testid: `new-code-go-${passage}`, onclick: go }, t('create')),
+    el('button', { type: 'button', onclick: () => { state.newCodeOpen.delete(passage); render(); } }, t('cancel')));
+}
+
+// ---- suggestions (code by example) ---------------------------------------------------------
+
+async function loadSuggestions(codeId) {
+  try {
+    state.suggesting.set(codeId, await api('GET', `api/suggestions?code=${codeId}`));
+  } catch (e) {
+    state.suggesting.set(codeId, { error: e.message });
+  }
+}
+
+/** After any change the open panels are asked again: the codes' members moved. */
+async function refreshSuggestions() {
+  const live = new Set(allCodes().filter((c) => c.status !== 'merged' && c.status !== 'rejected').map((c) => c.id));
+  for (const id of [...state.suggesting.keys()]) if (!live.has(id)) state.suggesting.delete(id);
+  if (!state.suggesting.size) return;
+  await Promise.all([...state.suggesting.keys()].map(loadSuggestions));
+  render();
+}
+
+async function toggleSuggestions(codeId) {
+  if (state.suggesting.has(codeId)) {
+    state.suggesting.delete(codeId);
+    render();
+    return;
+  }
+  await loadSuggestions(codeId);
+  render();
+}
+
+function renderSuggestions(code) {
+  const s = state.suggesting.get(code.id);
+  if (!s) return null;
+  if (s.error) return el('div', { className: 'suggestions', testid: `suggestions-${code.id}` }, el('p', { className: 'empty error' }, s.error));
+  const items = s.suggestions.map((g) => el('li', { className: `passage suggestion${g.confident ? ' confident' : ''}`, testid: `suggestion-${code.id}-${g.passage}` },
+    el('button', {
+      type: 'button', className: 'play', title: t('play'), 'aria-label': t('play'),
+      onclick: () => play(g.uri, g.start_ms, g.end_ms),
+    }, '▶'),
+    el('div', { className: 'meta' },
+      el('strong', {}, g.speaker || '—'), ' · ', g.uri, ' · ', `${clock(g.start_ms)}–${clock(g.end_ms)}`, ' · ',
+      el('span', { testid: `confidence-${code.id}-${g.passage}` }, `${t('confidence')} ${Math.round(g.confidence * 100)} %`), ' · ',
+      g.code_now ? `${t('nowIn')} ${codeLabel(g.code_now)}` : t('uncoded')),
+    el('div', { className: 'text' }, g.text),
+    el('div', { className: 'tools' },
+      el('button', {
+        type: 'button', testid: `suggestion-accept-${code.id}-${g.passage}`,
+        onclick: () => act({ action: 'move', passage: g.passage, from: g.code_now, to: code.id }),
+      }, t('addToCode')))));
+  return el('div', { className: 'suggestions', testid: `suggestions-${code.id}` },
+    el('h4', {}, t('suggestions')),
+    items.length ? el('ul', { className: 'passages' }, items) : el('p', { className: 'empty' }, t('noSuggestions')));
 }
 
 function renderMergedCode(code) {
@@ -318,7 +400,10 @@ function renderCode(code, movable) {
       el('button', { type: 'button', testid: `rename-${code.id}`, onclick: () => toggle(state.renaming, code.id) }, t('rename')),
       mergeSelect, mergeGo,
       el('button', { type: 'button', testid: `split-${code.id}`, onclick: () => toggle(state.splitting, code.id) }, t('split')),
-      el('button', { type: 'button', testid: `memo-${code.id}-open`, onclick: () => toggle(state.memoOpen, code.id) }, t('memo'))),
+      el('button', { type: 'button', testid: `memo-${code.id}-open`, onclick: () => toggle(state.memoOpen, code.id) }, t('memo')),
+      status !== 'rejected' ? el('button', { type: 'button', testid: `suggest-${code.id}`, 'aria-pressed': state.suggesting.has(code.id) ? 'true' : 'false',
+        onclick: () => toggleSuggestions(code.id) }, t('suggest')) : null),
+    status !== 'rejected' ? renderSuggestions(code) : null,
     state.renaming.has(code.id) ? renameEditor(code) : null,
     state.splitting.has(code.id) ? splitEditor(code) : null,
     state.memoOpen.has(code.id) ? memoEditor(code) : null,
@@ -421,6 +506,7 @@ async function undo() {
   try {
     state.overview = await api('POST', 'api/undo');
     render();
+    await refreshSuggestions();
     if (state.transcriptUri) await openTranscript(state.transcriptUri);
     say(t('undone'));
   } catch (e) {
