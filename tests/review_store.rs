@@ -938,6 +938,188 @@ fn audio_paths_survive_another_current_folder() {
     assert_eq!(kept, stored);
 }
 
+/// Code by example in the review page, on the real e5 analysis of the fixture: the stored
+/// vectors reach the project, each code's suggestions are the passages whose most likely code
+/// it is, and an action changes the next suggestions without re-running anything.
+#[test]
+fn suggestions_follow_the_codes_as_they_are_now() {
+    let (_d, mut p) = fresh();
+    let analysis = qualscribe::export::analysis_json::read_analysis_json(
+        &output_folder().join(qualscribe::export::analysis_json::ANALYSIS_FILE),
+    )
+    .unwrap();
+    let stored = analysis
+        .vectors
+        .expect("themes stores the passages' vectors");
+    let index = p.suggestion_index().unwrap().expect("import keeps them");
+    assert_eq!(index.len(), stored.passages.len());
+    assert!(index.len() >= 10, "{}", index.len());
+
+    // Each machine-coded passage, scored against the other passages of the codes, mostly
+    // leans to its own code (k-means on e5 made them; the fused space agrees with it).
+    let o = p.overview().unwrap();
+    let ids: Vec<i64> = codes(&o).iter().map(|c| c.id).collect();
+    let mut agree = 0;
+    let mut total = 0;
+    let mut own_best = None;
+    for c in codes(&o) {
+        for q in &c.passages {
+            let chances = p.code_chances(&index, q.id).unwrap();
+            if chances.is_empty() {
+                continue;
+            }
+            let sum: f32 = chances.iter().map(|x| x.confidence).sum();
+            assert!((sum - 1.0).abs() < 1e-3, "{chances:?}");
+            total += 1;
+            if chances[0].code == c.id {
+                agree += 1;
+                if c.passages.len() >= 3 && own_best.is_none() {
+                    own_best = Some((q.id, c.id));
+                }
+            }
+        }
+    }
+    assert!(
+        agree * 10 >= total * 6,
+        "{agree} of {total} lean to their own code"
+    );
+
+    // Suggestions agree with the per-passage chances, most confident first, none from the code.
+    for &c in &ids {
+        let s = p.suggest(&index, c, 1000).unwrap();
+        assert!(s.examples > 0);
+        for w in s.suggestions.windows(2) {
+            assert!(w[0].confidence >= w[1].confidence);
+        }
+        for g in &s.suggestions {
+            assert_ne!(g.code_now, Some(c));
+            assert_eq!(p.code_chances(&index, g.passage).unwrap()[0].code, c);
+        }
+    }
+
+    // The machine misplaces a passage (split out of its code, merged into another: both keep
+    // it a machine placement). Its own code now suggests it, and accepting the suggestion (a
+    // move, audited and undoable) takes it off every list at once.
+    let (passage, home) = own_best.expect("a code of 3+ passages with one leaning to it");
+    let other = *ids.iter().find(|&&c| c != home).unwrap();
+    p.apply(
+        &Action::Split {
+            code: home,
+            passages: vec![passage],
+            label: "tmp".into(),
+        },
+        "tester",
+    )
+    .unwrap();
+    let tmp = codes(&p.overview().unwrap())
+        .iter()
+        .find(|c| c.label == "tmp")
+        .unwrap()
+        .id;
+    p.apply(
+        &Action::Merge {
+            into: other,
+            from: vec![tmp],
+        },
+        "tester",
+    )
+    .unwrap();
+    let s = p.suggest(&index, home, 1000).unwrap();
+    let g = s
+        .suggestions
+        .iter()
+        .find(|g| g.passage == passage)
+        .expect("the misplaced passage is suggested back");
+    assert_eq!(g.code_now, Some(other));
+    p.apply(
+        &Action::Move {
+            passage,
+            from: Some(other),
+            to: home,
+        },
+        "tester",
+    )
+    .unwrap();
+    for &c in &ids {
+        let s = p.suggest(&index, c, 1000).unwrap();
+        assert!(s.suggestions.iter().all(|g| g.passage != passage));
+    }
+    assert!(p.rule_violations().unwrap().is_empty());
+
+    // "New code from this passage", then undo: the code is gone and the passage is back.
+    let before = p.suggest(&index, home, 1000).unwrap().suggestions.len();
+    p.apply(
+        &Action::NewCode {
+            label: "nuevo".into(),
+            passage,
+            from: Some(home),
+        },
+        "tester",
+    )
+    .unwrap();
+    let o = p.overview().unwrap();
+    let all = codes(&o);
+    let nuevo = all.iter().find(|c| c.label == "nuevo").unwrap();
+    assert_eq!(nuevo.status, "accepted");
+    assert_eq!(p.suggest(&index, nuevo.id, 5).unwrap().examples, 1);
+    p.undo("tester").unwrap();
+    let o = p.overview().unwrap();
+    assert!(codes(&o).iter().all(|c| c.label != "nuevo"));
+    assert!(code(&o, home).passages.iter().any(|q| q.id == passage));
+    assert_eq!(
+        p.suggest(&index, home, 1000).unwrap().suggestions.len(),
+        before
+    );
+}
+
+/// A project made before passages had vectors and codings a `reviewed` column still opens,
+/// gains the column, and says suggestions need a new analysis.
+#[test]
+fn an_older_project_opens_without_vectors() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("old.sqlite");
+    {
+        let c = rusqlite::Connection::open(&db).unwrap();
+        c.execute_batch(
+            "CREATE TABLE codings(id INTEGER PRIMARY KEY, code_id INTEGER NOT NULL,
+             passage_id INTEGER NOT NULL, quote INTEGER NOT NULL DEFAULT 0,
+             UNIQUE(code_id, passage_id));",
+        )
+        .unwrap();
+    }
+    let out = tempfile::tempdir().unwrap();
+    for e in std::fs::read_dir(output_folder()).unwrap().flatten() {
+        std::fs::copy(e.path(), out.path().join(e.file_name())).unwrap();
+    }
+    let path = out
+        .path()
+        .join(qualscribe::export::analysis_json::ANALYSIS_FILE);
+    let mut a = qualscribe::export::analysis_json::read_analysis_json(&path).unwrap();
+    a.vectors = None;
+    std::fs::write(&path, serde_json::to_string(&a).unwrap()).unwrap();
+    let mut p = Project::open(&db).unwrap();
+    p.import_output(out.path(), "tester").unwrap();
+    assert!(p.suggestion_index().unwrap().is_none());
+    let o = p.overview().unwrap();
+    let (a, b) = (codes(&o)[0].id, codes(&o)[1].id);
+    let passage = code(&o, a).passages[0].id;
+    p.apply(
+        &Action::Move {
+            passage,
+            from: Some(a),
+            to: b,
+        },
+        "tester",
+    )
+    .unwrap();
+    assert!(
+        code(&p.overview().unwrap(), b)
+            .passages
+            .iter()
+            .any(|q| q.id == passage)
+    );
+}
+
 /// Number of random cases: `PROPTEST_CASES` (scripts/fuzz.sh sets it high), else `default`.
 fn proptest_cases(default: u32) -> u32 {
     std::env::var("PROPTEST_CASES")
@@ -957,6 +1139,7 @@ enum Step {
     Merge(usize, Vec<usize>),
     Split(usize, Vec<usize>, String),
     Move(usize, Option<usize>, usize),
+    NewCode(usize, Option<usize>, String),
     Memo(usize, String),
     Undo,
 }
@@ -979,8 +1162,14 @@ fn step_strategy() -> impl proptest::strategy::Strategy<Value = Step> {
             name()
         )
             .prop_map(|(c, p, n)| Step::Split(c, p, n)),
-        (passage, proptest::option::of(code.clone()), code.clone())
+        (
+            passage.clone(),
+            proptest::option::of(code.clone()),
+            code.clone()
+        )
             .prop_map(|(p, f, t)| Step::Move(p, f, t)),
+        (passage, proptest::option::of(code.clone()), name())
+            .prop_map(|(p, f, n)| Step::NewCode(p, f, n)),
         (code, name()).prop_map(|(c, n)| Step::Memo(c, n)),
         Just(Step::Undo),
         Just(Step::Undo),
@@ -1025,6 +1214,11 @@ fn to_action(step: &Step, codes: &[i64], passages: &[i64]) -> Option<Action> {
             passage: q(*p),
             from: f.map(c),
             to: c(*t),
+        },
+        Step::NewCode(p, f, n) => Action::NewCode {
+            label: n.clone(),
+            passage: q(*p),
+            from: f.map(c),
         },
         Step::Memo(i, text) => Action::Memo {
             target: format!("code:{}", c(*i)),
