@@ -2,8 +2,9 @@
 //! action, on a project of N passages. Takes a real `qualscribe themes` (or `run`) output folder,
 //! replicates its passages to N (texts repeated, times shifted, e5 vectors perturbed with small
 //! Gaussian noise and re-normalised, codings copied), imports that into a fresh project, then
-//! accepts suggestions one by one and times each update: the `move` action (one SQLite
-//! transaction, `synchronous=FULL`) plus the new suggestions of the code. Prints one JSON line.
+//! accepts suggestions one by one and times each update as the page makes it: the `move` action
+//! (one SQLite transaction, `synchronous=FULL`), the overview it answers with, and the code's
+//! new suggestions (HTTP on 127.0.0.1 and the page's rendering are not included). Prints one JSON line.
 //! `scripts/bench-suggest.sh` builds the folder and runs it. Target: ≤ 200 ms for 2,000 passages.
 //!
 //! usage: cargo run --release --example bench_suggest -- OUTPUT_DIR [N=2000] [ROUNDS=30]
@@ -133,6 +134,8 @@ fn main() -> Result<()> {
         };
         let t = Instant::now();
         project.apply(&action, "bench")?;
+        // What the page asks for next: the overview the action returns, then the suggestions.
+        let _ = project.overview()?;
         let t_suggest = Instant::now();
         let after = project.suggest(&index, code, 20)?;
         suggest_ms.push(t_suggest.elapsed().as_secs_f64() * 1e3);

@@ -133,6 +133,35 @@ async function main() {
       }, [p1.id, c.id, a.id], { timeout: 10000 });
     }
 
+    step = 'suggest more passages, accept one';
+    await page.locator(tid(`suggest-${a.id}`)).click();
+    await page.locator(tid(`suggestions-${a.id}`)).waitFor({ timeout: 10000 });
+    const sugg = await page.evaluate(async (id) => (await fetch(`api/suggestions?code=${id}`)).json(), a.id);
+    check(Array.isArray(sugg.suggestions) && sugg.examples > 0, `suggestions for code ${a.id}: ${JSON.stringify(sugg)}`);
+    if (sugg.suggestions.length) {
+      const g = sugg.suggestions[0];
+      check(g.confidence > 0 && g.confidence <= 1, `confidence ${g.confidence}`);
+      await page.locator(tid(`suggestion-accept-${a.id}-${g.passage}`)).click();
+      await page.waitForFunction(async ([pid, to]) => {
+        const ov = await (await fetch('api/overview')).json();
+        return ov.themes.flatMap((th) => th.codes).find((x) => x.id === to).passages.some((p) => p.id === pid);
+      }, [g.passage, a.id], { timeout: 10000 });
+      // The open panel was asked again: the accepted passage is no longer offered.
+      await page.waitForFunction((sel) => !document.querySelector(sel), tid(`suggestion-${a.id}-${g.passage}`), { timeout: 10000 });
+    }
+
+    step = 'new code from a passage';
+    ov = await readOverview(page);
+    const donor = ov.themes.flatMap((th) => th.codes).find((x) => x.id === a.id).passages[0];
+    await page.locator(`${tid(`code-${a.id}`)} ${tid(`new-code-${donor.id}`)}`).click();
+    await page.locator(tid(`new-code-label-${donor.id}`)).fill('Nuevo E2E');
+    await page.locator(tid(`new-code-go-${donor.id}`)).click();
+    await page.waitForFunction(async (pid) => {
+      const ov = await (await fetch('api/overview')).json();
+      const made = ov.themes.flatMap((th) => th.codes).find((x) => x.label === 'Nuevo E2E');
+      return made && made.status === 'accepted' && made.passages.length === 1 && made.passages[0].id === pid;
+    }, donor.id, { timeout: 10000 });
+
     step = 'transcript panel: name a speaker';
     const uri = passage.uri;
     const transcript = () => page.evaluate(async (u) => (await fetch(`api/transcript/${encodeURIComponent(u)}`)).json(), uri);
