@@ -17,6 +17,7 @@ const STRINGS = {
     saved: 'Guardado.', undone: 'Deshecho.', exported: 'Exportado a', files: 'archivos',
     close: 'Cerrar', speakers: 'Hablantes', transcript: 'Transcripción', edited: 'editado',
     noTheme: 'Sin tema', failed: 'Error', passages: 'pasajes', openTranscript: 'Abrir transcripción',
+    typeWhatWasSaid: 'Escuche y escriba lo que se dijo',
   },
   en: {
     title: 'Code review', filterFile: 'File', filterSpeaker: 'Speaker',
@@ -32,6 +33,7 @@ const STRINGS = {
     saved: 'Saved.', undone: 'Undone.', exported: 'Exported to', files: 'files',
     close: 'Close', speakers: 'Speakers', transcript: 'Transcript', edited: 'edited',
     noTheme: 'No theme', failed: 'Error', passages: 'passages', openTranscript: 'Open transcript',
+    typeWhatWasSaid: 'Listen and type what was said',
   },
 };
 const LANG = document.documentElement.lang === 'en' ? 'en' : 'es';
@@ -386,6 +388,8 @@ function speakerEditor(uri, s) {
 function segmentEditor(uri, seg) {
   const area = el('textarea', { rows: 2, testid: `segment-${seg.id}` });
   area.value = seg.text;
+  // Speech the machine could not transcribe: listen, then type what was said.
+  if (seg.inaudible) area.placeholder = t('typeWhatWasSaid');
   const save = () => {
     if (area.value.trim() !== seg.text) act({ action: 'edit_segment', segment: seg.id, text: area.value });
   };
@@ -393,10 +397,12 @@ function segmentEditor(uri, seg) {
   area.addEventListener('keydown', (ev) => {
     if (ev.key === 'Enter' && !ev.shiftKey) { ev.preventDefault(); area.blur(); }
   });
-  return el('div', { className: `segment${seg.edited ? ' edited' : ''}`, testid: `seg-${seg.id}` },
+  const who = seg.inaudible || `${seg.speaker || '—'} · ${clock(seg.start_ms)}`;
+  const classes = `segment${seg.edited ? ' edited' : ''}${seg.inaudible ? ' inaudible' : ''}`;
+  return el('div', { className: classes, testid: `seg-${seg.id}` },
     el('button', { type: 'button', className: 'play', testid: `seg-play-${seg.id}`, title: t('play'),
       onclick: () => play(uri, seg.start_ms, seg.end_ms) }, '▶'),
-    el('span', { className: 'who' }, `${seg.speaker || '—'} · ${clock(seg.start_ms)}${seg.edited ? ` · ${t('edited')}` : ''}`),
+    el('span', { className: 'who' }, `${who}${seg.edited ? ` · ${t('edited')}` : ''}`),
     area);
 }
 
