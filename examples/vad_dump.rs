@@ -33,7 +33,7 @@ fn main() -> Result<()> {
         let probs = vad.probabilities(&samples)?;
         let seconds = started.elapsed().as_secs_f64();
         let regions = qualscribe::vad::regions_from_probabilities(&probs, samples.len(), &cfg);
-        // What the pipeline uses: the reference probabilities joined with a fresh model's.
+        // What the pipeline uses: the reference regions plus those only a fresh model finds.
         let pipeline_regions = vad.detect(&samples, &cfg)?;
         let line = serde_json::json!({
             "path": path,

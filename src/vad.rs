@@ -221,23 +221,43 @@ impl Vad {
         Ok(probs)
     }
 
-    /// Speech regions of `samples_16k` (16 kHz mono), segmented as silero-vad's
-    /// `get_speech_timestamps` does with the same settings, on the larger of each chunk's two
-    /// probabilities: silero-vad's own ([`Vad::probabilities`]) and the one from a model
-    /// started afresh at each pause ([`Vad::probabilities_fresh_after_pauses`]). Every region
-    /// silero-vad finds is kept; speech it misses after a stuck state is added.
+    /// Speech regions of `samples_16k` (16 kHz mono): silero-vad's own regions
+    /// (`get_speech_timestamps` with the same settings, on [`Vad::probabilities`]) exactly as
+    /// they are, plus each region of a second pass whose model starts afresh at each pause
+    /// ([`Vad::probabilities_fresh_after_pauses`]) that overlaps none of them: speech the first
+    /// pass missed after a stuck state. Joining the two passes' probabilities instead moved
+    /// region edges on ordinary clips and cost 2–3 words per 10 FLEURS clips (measured).
     pub fn detect(
         &self,
         samples_16k: &[f32],
         cfg: &VadConfig,
     ) -> Result<Vec<SpeechRegion>, VadError> {
-        let mut probs = self.probabilities(samples_16k)?;
+        let probs = self.probabilities(samples_16k)?;
+        let first = regions_from_probabilities(&probs, samples_16k.len(), cfg);
         let fresh = self.probabilities_fresh_after_pauses(samples_16k)?;
-        for (p, f) in probs.iter_mut().zip(fresh) {
-            *p = p.max(f);
-        }
-        Ok(regions_from_probabilities(&probs, samples_16k.len(), cfg))
+        let second = regions_from_probabilities(&fresh, samples_16k.len(), cfg);
+        Ok(with_regions_missed(first, &second))
     }
+}
+
+/// `first` with every region of `second` that overlaps none of `first`'s added, in time order.
+/// `first`'s regions are kept exactly as they are, so where both passes hear speech the
+/// boundaries are silero-vad's own; the second pass only fills in speech the first missed.
+fn with_regions_missed(first: Vec<SpeechRegion>, second: &[SpeechRegion]) -> Vec<SpeechRegion> {
+    let overlaps_first = |r: &SpeechRegion| {
+        first
+            .iter()
+            .any(|f| f.start_ms < r.end_ms && r.start_ms < f.end_ms)
+    };
+    let missed: Vec<SpeechRegion> = second
+        .iter()
+        .filter(|r| !overlaps_first(r))
+        .copied()
+        .collect();
+    let mut regions = first;
+    regions.extend(missed);
+    regions.sort_by_key(|r| r.start_ms);
+    regions
 }
 
 /// Maps each model input to the Silero input it is, by name.
@@ -636,6 +656,26 @@ mod tests {
                 }
             })
             .collect()
+    }
+
+    #[test]
+    fn second_pass_only_adds_regions_the_first_missed() {
+        let first = vec![region(1_000, 3_000), region(10_000, 12_000)];
+        let second = [
+            region(900, 3_400),     // overlaps a first-pass region: its edges are not used
+            region(5_000, 8_000),   // missed by the first pass: added
+            region(11_500, 14_000), // overlaps: ignored
+            region(20_000, 21_000), // missed: added
+        ];
+        assert_eq!(
+            with_regions_missed(first, &second),
+            [
+                region(1_000, 3_000),
+                region(5_000, 8_000),
+                region(10_000, 12_000),
+                region(20_000, 21_000)
+            ]
+        );
     }
 
     #[test]

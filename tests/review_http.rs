@@ -17,7 +17,7 @@ use qualscribe::passages::{
     FileInfo, Passage, Passages, Role, TextSpan, TextTurn, transcript_from_turns,
 };
 use qualscribe::review::{PROJECT_DB, Project, ReviewServer, ServeOptions};
-use qualscribe::transcript::Transcript;
+use qualscribe::transcript::{Transcript, UntranscribedReason, UntranscribedSpan};
 use serde_json::{Value, json};
 use support::{project, qualscribe_bin};
 
@@ -188,7 +188,7 @@ impl Fixture {
         Fixture::serve(output_folder(), connections)
     }
 
-    /// A server on the project imported from `dir`.
+    /// A server on the project imported from the output folder `dir`.
     fn serve(dir: tempfile::TempDir, connections: usize) -> Fixture {
         let mut project = Project::open(&dir.path().join(PROJECT_DB)).unwrap();
         project.import_output(dir.path(), "test").unwrap();
@@ -869,6 +869,67 @@ fn a_project_without_vectors_opens_and_says_to_rerun_themes() {
     // Everything else works as before.
     let r = f.post("api/action", &json!({"action": "accept", "code": weather}));
     assert_eq!(r.status, 200, "{}", r.text());
+}
+
+#[test]
+fn untranscribed_speech_is_listed_playable_and_typed_text_is_exported() {
+    // The main recording with the speech after its last turn left untranscribed.
+    let dir = output_folder();
+    let mut t = transcript("fleurs-en-000");
+    t.untranscribed.push(UntranscribedSpan {
+        start_ms: 11_700,
+        end_ms: 12_000,
+        reason: UntranscribedReason::NothingDecoded,
+    });
+    let json = serde_json::to_string_pretty(&t).unwrap();
+    std::fs::write(dir.path().join("fleurs-en-000.transcript.json"), json).unwrap();
+    let f = Fixture::serve(dir, ServeOptions::default().threads);
+
+    let tv = f.get("api/transcript/fleurs-en-000").json();
+    let rows = tv["segments"].as_array().unwrap();
+    let row = rows.iter().find(|s| s.get("inaudible").is_some()).unwrap();
+    assert_eq!(row["inaudible"], "[inaudible 00:00:11–00:00:12]");
+    assert_eq!(
+        (row["start_ms"].as_i64(), row["end_ms"].as_i64()),
+        (Some(11_700), Some(12_000))
+    );
+    assert_eq!(row["text"], "");
+    assert_eq!(
+        rows.iter().filter(|s| s.get("inaudible").is_some()).count(),
+        1
+    );
+    // Ordinary segments carry no mark; rows come in time order.
+    assert!(
+        rows.windows(2)
+            .all(|w| w[0]["start_ms"].as_i64() <= w[1]["start_ms"].as_i64())
+    );
+
+    let typed = "and they all went home early";
+    let r = f.post(
+        "api/action",
+        &json!({"action": "edit_segment", "segment": row["id"], "text": typed}),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let tv = f.get("api/transcript/fleurs-en-000").json();
+    let row = tv["segments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s.get("inaudible").is_some())
+        .unwrap()
+        .clone();
+    assert_eq!(
+        (row["text"].as_str(), row["edited"].as_bool()),
+        (Some(typed), Some(true))
+    );
+
+    let r = f.send("POST", &format!("/{}/api/export", f.token), &[], None);
+    assert_eq!(r.status, 200, "{}", r.text());
+    let reviewed = f.dir.path().join("reviewed/transcripts");
+    let txt = std::fs::read_to_string(reviewed.join("fleurs-en-000.txt")).unwrap();
+    assert!(txt.contains(typed) && !txt.contains("[inaudible"), "{txt}");
+    let srt = std::fs::read_to_string(reviewed.join("fleurs-en-000.srt")).unwrap();
+    assert!(srt.contains(typed) && !srt.contains("[inaudible"), "{srt}");
 }
 
 #[test]

@@ -1324,3 +1324,163 @@ fn a_failed_export_leaves_the_previous_set() {
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
+
+/// A `run`-style output folder where one sentence of the first interview was lost: its segment
+/// is gone and an untranscribed span covers its time, as `run` writes when Whisper decodes
+/// nothing for a stretch of speech. Returns the folder, the uri and the lost segment.
+fn output_folder_with_lost_speech() -> (tempfile::TempDir, String, qualscribe::transcript::Segment)
+{
+    use qualscribe::transcript::{UntranscribedReason, UntranscribedSpan};
+    let dir = tempfile::tempdir().unwrap();
+    let mut transcripts = Vec::new();
+    for i in 1..=3 {
+        let src =
+            project("tests/fixtures/review").join(format!("entrevista_exp{i}.transcript.json"));
+        transcripts.push(export::read_transcript(&src).unwrap());
+    }
+    let t = &mut transcripts[0];
+    let lost = t.segments.remove(t.segments.len() / 2);
+    for (id, s) in t.segments.iter_mut().enumerate() {
+        s.id = id as u32;
+    }
+    t.untranscribed.push(UntranscribedSpan {
+        start_ms: lost.start_ms,
+        end_ms: lost.end_ms,
+        reason: UntranscribedReason::NothingDecoded,
+    });
+    for t in &transcripts {
+        export::write_all(t, dir.path(), &[export::Format::Json]).unwrap();
+    }
+    let mut cfg = AnalysisConfig::default();
+    cfg.themes.themes = Some(3);
+    let embedder = pipeline::load_text_embedder(&models_dir(), "e5").unwrap();
+    let analysis = pipeline::analyse(&transcripts, &embedder, &cfg).unwrap();
+    pipeline::write_analysis(
+        dir.path(),
+        &transcripts,
+        &analysis,
+        &[],
+        &Default::default(),
+    )
+    .unwrap();
+    (dir, transcripts[0].uri.clone(), lost)
+}
+
+#[test]
+fn untranscribed_speech_is_shown_and_what_the_reviewer_types_reaches_the_exports() {
+    let (output, uri, lost) = output_folder_with_lost_speech();
+    let dir = tempfile::tempdir().unwrap();
+    let mut p = Project::open(&dir.path().join("p.sqlite")).unwrap();
+    p.import_output(output.path(), "tester").unwrap();
+
+    // The transcript panel lists the span in time order, with its mark and times to play.
+    let view = p.transcript_view(&uri).unwrap().unwrap();
+    let at = view
+        .segments
+        .iter()
+        .position(|s| s.inaudible.is_some())
+        .expect("the untranscribed span is listed");
+    let row = &view.segments[at];
+    let mark = export::inaudible_mark_between(lost.start_ms, lost.end_ms);
+    assert_eq!(row.inaudible.as_deref(), Some(mark.as_str()));
+    assert_eq!(
+        (row.start_ms, row.end_ms),
+        (lost.start_ms as i64, lost.end_ms as i64)
+    );
+    assert_eq!(row.text, "");
+    assert!(
+        view.segments[..at]
+            .iter()
+            .all(|s| s.start_ms <= row.start_ms)
+    );
+    assert!(
+        view.segments[at + 1..]
+            .iter()
+            .all(|s| s.start_ms >= row.end_ms)
+    );
+    let before_typing = export_txt(&p, &dir.path().join("before"), &uri);
+    assert!(before_typing.contains(&mark), "{before_typing}");
+
+    // The reviewer listens and types the sentence: it becomes a segment in its place.
+    p.apply(
+        &Action::EditSegment {
+            segment: row.id,
+            text: lost.text.clone(),
+        },
+        "ana",
+    )
+    .unwrap();
+    let reviewed = p.reviewed_transcripts().unwrap();
+    let t = reviewed.iter().find(|t| t.uri == uri).unwrap();
+    assert!(
+        t.untranscribed.is_empty(),
+        "the typed span is no longer inaudible"
+    );
+    let typed = t.segments.iter().find(|s| s.text == lost.text).unwrap();
+    assert_eq!((typed.start_ms, typed.end_ms), (lost.start_ms, lost.end_ms));
+    assert_eq!(typed.words.len(), lost.text.split_whitespace().count());
+    assert!(
+        t.segments
+            .windows(2)
+            .all(|w| w[0].start_ms <= w[1].start_ms)
+    );
+    assert!(
+        t.segments
+            .iter()
+            .enumerate()
+            .all(|(i, s)| s.id as usize == i)
+    );
+    let view = p.transcript_view(&uri).unwrap().unwrap();
+    assert!(view.segments[at].edited && view.segments[at].text == lost.text);
+
+    let out = dir.path().join("reviewed");
+    let txt = export_txt(&p, &out, &uri);
+    assert!(
+        txt.contains(&lost.text) && !txt.contains("[inaudible"),
+        "{txt}"
+    );
+    // Passages around the typed sentence still code exactly their own words in the .qdpx.
+    let project = qda::read_qdpx(&out.join("project.qdpx")).unwrap();
+    let source = project.sources.iter().find(|s| s.name == uri).unwrap();
+    let coded: Vec<String> = project
+        .codings
+        .iter()
+        .filter(|k| k.source_guid == source.guid)
+        .map(|k| {
+            source
+                .text
+                .chars()
+                .skip(k.start)
+                .take(k.end - k.start)
+                .collect()
+        })
+        .collect();
+    let passages: Vec<String> = codes(&p.overview().unwrap())
+        .into_iter()
+        .filter(|c| c.status != "rejected" && c.status != "merged")
+        .flat_map(|c| &c.passages)
+        .filter(|pv| pv.uri == uri && !pv.text.is_empty())
+        .map(|pv| pv.text.clone())
+        .collect();
+    assert!(!passages.is_empty());
+    for text in &passages {
+        assert!(
+            coded.contains(text),
+            "{text:?} not coded exactly in {coded:#?}"
+        );
+    }
+
+    // Undo brings the mark back.
+    p.undo("ana").unwrap();
+    let again = export_txt(&p, &dir.path().join("undone"), &uri);
+    assert!(
+        again.contains(&mark) && !again.contains(&lost.text),
+        "{again}"
+    );
+}
+
+/// The reviewed TXT transcript of `uri`, exported into `out`.
+fn export_txt(p: &Project, out: &Path, uri: &str) -> String {
+    export_reviewed(p, out).unwrap();
+    std::fs::read_to_string(out.join(format!("transcripts/{uri}.txt"))).unwrap()
+}

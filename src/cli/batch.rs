@@ -251,11 +251,16 @@ fn finish(
     let ok = rows.iter().filter(|r| r.ok()).count();
     let failed = rows.len() - ok;
     let mut themes_error = None;
+    // Read once: the themes' input, and where speech was left untranscribed.
+    let finished = (ok > 0).then(|| batch::finished_transcripts(out, rows));
+    if let Some(Ok(ts)) = &finished {
+        report_untranscribed(ts, out);
+    }
     if let Some(settings) = analysis
-        && ok > 0
+        && let Some(finished) = finished
     {
         let themes_started = Instant::now();
-        let result = batch::finished_transcripts(out, rows)
+        let result = finished
             .map_err(anyhow::Error::from)
             .and_then(|ts| analyse_and_write(&ts, out, &settings, models_dir, quiet));
         progress.log(json!({
@@ -293,6 +298,27 @@ fn finish(
     } else {
         ExitCode::from(1)
     })
+}
+
+/// One line per recording with speech left untranscribed (`qualscribe: <uri>: 2 stretches of
+/// speech, 14 s, not transcribed — see <its .txt>`), on stderr even with --quiet: like `run`,
+/// a batch never leaves speech out without saying so.
+fn report_untranscribed(transcripts: &[qualscribe::transcript::Transcript], out: &Path) {
+    let dir = out.join(batch::TRANSCRIPTS_DIR);
+    for t in transcripts {
+        let written: Vec<PathBuf> = [
+            export::Format::Txt,
+            export::Format::Md,
+            export::Format::Json,
+        ]
+        .into_iter()
+        .map(|f| export::output_path(&dir, &t.uri, f))
+        .filter(|p| p.exists())
+        .collect();
+        if let Some(line) = super::transcribe::untranscribed_line(t, &written) {
+            eprintln!("qualscribe: {}: {line}", t.uri);
+        }
+    }
 }
 
 /// Each recording with its header duration. With several jobs, longest first: the last job

@@ -233,7 +233,7 @@ fn transcribe_one(
 
 /// `2 stretches of speech, 14 s, not transcribed — see out/x.txt`, or `None` when every
 /// stretch of speech has words. Points at the file a person reads (TXT, else MD, else JSON).
-fn untranscribed_line(t: &Transcript, written: &[PathBuf]) -> Option<String> {
+pub(super) fn untranscribed_line(t: &Transcript, written: &[PathBuf]) -> Option<String> {
     if t.untranscribed.is_empty() {
         return None;
     }

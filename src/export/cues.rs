@@ -1,6 +1,6 @@
 //! Subtitle cues shared by the SRT and VTT writers, so both files show the same cues.
 //!
-//! Each segment is cut into cues of at most [`MAX_LINES`] lines of at most [`MAX_LINE_CHARS`]
+//! Each untranscribed span is one cue holding its `[inaudible …]` mark. Each segment is cut into cues of at most [`MAX_LINES`] lines of at most [`MAX_LINE_CHARS`]
 //! characters (the speaker's `Name: ` counts against the first line) lasting at most
 //! [`MAX_CUE_MS`]: common subtitling guidance. Cuts fall between words, after a clause-ending
 //! punctuation mark when one lies in the second half of the cue. Cue times come from the word
@@ -10,7 +10,7 @@
 //! (degenerate input such as overlapping segments or zero-length words is trimmed to fit).
 //! A single word longer than a line stays whole on its own line: words are never broken.
 
-use crate::transcript::{Segment, Transcript};
+use crate::transcript::{Segment, Transcript, UntranscribedSpan};
 
 /// Longest line, in characters.
 pub(super) const MAX_LINE_CHARS: usize = 42;
@@ -37,11 +37,24 @@ struct Timed {
     end_ms: u64,
 }
 
-/// All cues of the transcript, ready to number and print.
+/// All cues of the transcript, ready to number and print: its words, and an
+/// `[inaudible 00:12:03–00:12:09]` cue for each stretch of speech nobody transcribed.
 pub(super) fn build_cues(t: &Transcript) -> Vec<Cue<'_>> {
     let mut cues: Vec<Cue<'_>> = t.segments.iter().flat_map(segment_cues).collect();
+    cues.extend(t.untranscribed.iter().map(inaudible_cue));
     make_playable(&mut cues);
     cues
+}
+
+/// The mark of an untranscribed span as a cue over the span (at most [`MAX_CUE_MS`]; the
+/// mark itself names the whole span).
+fn inaudible_cue<'a>(span: &UntranscribedSpan) -> Cue<'a> {
+    Cue {
+        start_ms: span.start_ms,
+        end_ms: span.end_ms.min(span.start_ms + MAX_CUE_MS),
+        lines: vec![super::inaudible_mark(span)],
+        speaker: None,
+    }
 }
 
 /// How much of the first line the speaker label takes (`Name: `).

@@ -305,10 +305,15 @@ fn blocks(t: &Transcript) -> Vec<Block<'_>> {
 /// `[inaudible 00:12:03–00:12:09]`, the transcribers' mark for speech nobody could write down.
 /// The end is rounded up to the second, so the mark covers the whole span.
 pub fn inaudible_mark(span: &UntranscribedSpan) -> String {
+    inaudible_mark_between(span.start_ms, span.end_ms)
+}
+
+/// [`inaudible_mark`] of the span `start_ms..end_ms`.
+pub fn inaudible_mark_between(start_ms: u64, end_ms: u64) -> String {
     format!(
         "[inaudible {}–{}]",
-        clock(span.start_ms),
-        clock(span.end_ms.div_ceil(1000) * 1000)
+        clock(start_ms),
+        clock(end_ms.div_ceil(1000) * 1000)
     )
 }
 

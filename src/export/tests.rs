@@ -376,6 +376,34 @@ fn srt_parses_back_with_an_independent_parser() {
 }
 
 #[test]
+fn subtitles_mark_untranscribed_speech_in_time_order() {
+    let t = interview_with_gaps();
+    for cues in [
+        parse_srt(&render(&t, Format::Srt)),
+        parse_vtt(&render(&t, Format::Vtt)),
+    ] {
+        assert_eq!(cues.len(), 8);
+        assert_eq!(
+            cues[4],
+            (
+                14_000,
+                14_900,
+                vec!["[inaudible 00:00:14–00:00:15]".to_string()]
+            )
+        );
+        assert_eq!(
+            cues[7],
+            (
+                3_601_000,
+                3_603_500,
+                vec!["[inaudible 01:00:01–01:00:04]".to_string()]
+            )
+        );
+        assert_playable(&cues, no_prefix);
+    }
+}
+
+#[test]
 fn vtt_parses_back_with_an_independent_parser() {
     let t = interview();
     let vtt_cues = parse_vtt(&render(&t, Format::Vtt));

@@ -29,6 +29,8 @@ CREATE TABLE IF NOT EXISTS recordings(
 CREATE TABLE IF NOT EXISTS speakers(
     id INTEGER PRIMARY KEY, uri TEXT NOT NULL, label TEXT NOT NULL, name TEXT NOT NULL,
     UNIQUE(uri, label));
+-- idx >= 0: the transcript's segment idx; idx < 0: its untranscribed span -idx-1 (machine_text
+-- empty: a reviewer may listen and type what was said).
 CREATE TABLE IF NOT EXISTS segments(
     id INTEGER PRIMARY KEY, uri TEXT NOT NULL, idx INTEGER NOT NULL, start_ms INTEGER NOT NULL,
     end_ms INTEGER NOT NULL, speaker TEXT, text TEXT NOT NULL, machine_text TEXT NOT NULL,
@@ -487,7 +489,7 @@ fn import_transcript(
         ],
     )?;
     let existed: i64 = tx.query_row(
-        "SELECT COUNT(*) FROM segments WHERE uri = ?1",
+        "SELECT COUNT(*) FROM segments WHERE uri = ?1 AND idx >= 0",
         [&t.uri],
         |r| r.get(0),
     )?;
@@ -508,7 +510,32 @@ fn import_transcript(
             )?;
         }
     }
+    for (k, span) in t.untranscribed.iter().enumerate() {
+        tx.execute(
+            "INSERT INTO segments(uri, idx, start_ms, end_ms, speaker, text, machine_text)
+             VALUES (?1, ?2, ?3, ?4, NULL, '', '')
+             ON CONFLICT(uri, idx) DO UPDATE SET
+                 start_ms = excluded.start_ms, end_ms = excluded.end_ms",
+            params![
+                t.uri,
+                untranscribed_idx(k),
+                span.start_ms as i64,
+                span.end_ms as i64
+            ],
+        )?;
+    }
     Ok(usize::from(new > 0 && existed == 0))
+}
+
+/// The `segments.idx` of a transcript's `k`-th untranscribed span (negative: segment rows
+/// keep their transcript positions 0, 1, …).
+pub(crate) fn untranscribed_idx(k: usize) -> i64 {
+    -1 - k as i64
+}
+
+/// Which untranscribed span a negative `segments.idx` is (`None` for a segment's idx).
+pub(crate) fn untranscribed_position(idx: i64) -> Option<usize> {
+    usize::try_from(-1 - idx).ok()
 }
 
 /// The recording as an absolute path that works whatever folder the server runs from, or

@@ -8,8 +8,9 @@ use serde::Serialize;
 
 use super::ReviewError;
 use super::reconcile::{CorrectedPassage, StoredPassage, corrected_passages, corrected_words};
-use super::store::Project;
-use crate::transcript::Transcript;
+use super::store::{Project, untranscribed_position};
+use crate::export::inaudible_mark_between;
+use crate::transcript::{Segment, Transcript};
 
 /// Everything the page lists.
 #[derive(Debug, Clone, Serialize)]
@@ -125,6 +126,10 @@ pub struct SegmentView {
     pub text: String,
     /// Whether the reviewer corrected it.
     pub edited: bool,
+    /// For a stretch of speech the machine could not transcribe (machine text empty), its
+    /// mark, `[inaudible 00:12:03–00:12:09]`: the reviewer may listen and type what was said.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub inaudible: Option<String>,
 }
 
 impl Project {
@@ -293,17 +298,18 @@ impl Project {
         let mut stmt = self
             .conn()
             .prepare(
-                "SELECT id, start_ms, end_ms, speaker, text, text != machine_text FROM segments
-                 WHERE uri = ?1 ORDER BY idx",
+                "SELECT id, start_ms, end_ms, speaker, text, text != machine_text, idx < 0
+                 FROM segments WHERE uri = ?1 ORDER BY start_ms, idx",
             )
             .map_err(&db)?;
         let rows = stmt
             .query_map([uri], |r| {
                 let label: Option<String> = r.get(3)?;
+                let (start_ms, end_ms): (i64, i64) = (r.get(1)?, r.get(2)?);
                 Ok(SegmentView {
                     id: r.get(0)?,
-                    start_ms: r.get(1)?,
-                    end_ms: r.get(2)?,
+                    start_ms,
+                    end_ms,
                     speaker: label.as_ref().map(|l| {
                         names
                             .get(&(uri.to_string(), l.clone()))
@@ -313,6 +319,10 @@ impl Project {
                     speaker_label: label,
                     text: r.get(4)?,
                     edited: r.get(5)?,
+                    inaudible: r.get::<_, bool>(6)?.then(|| {
+                        let ms = |v: i64| u64::try_from(v).unwrap_or(0);
+                        inaudible_mark_between(ms(start_ms), ms(end_ms))
+                    }),
                 })
             })
             .map_err(&db)?;
@@ -435,7 +445,10 @@ impl Project {
             .collect();
         let mut seg_stmt = self
             .conn()
-            .prepare("SELECT idx, text, text != machine_text FROM segments WHERE uri = ?1")
+            .prepare(
+                "SELECT idx, text, text != machine_text, start_ms, end_ms FROM segments
+                 WHERE uri = ?1",
+            )
             .map_err(&db)?;
         let mut out = Vec::new();
         for (uri, json) in rows {
@@ -443,13 +456,27 @@ impl Project {
                 serde_json::from_str(&json).map_err(|e| ReviewError::Corrupt {
                     what: format!("transcript of {uri}: {e}"),
                 })?;
+            let mut machine = machine;
             let mut t = machine.clone();
-            let edits: Vec<(i64, String, bool)> = seg_stmt
-                .query_map([&uri], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            let edits: Vec<SegmentRow> = seg_stmt
+                .query_map([&uri], |r| {
+                    Ok(SegmentRow {
+                        idx: r.get(0)?,
+                        text: r.get(1)?,
+                        edited: r.get(2)?,
+                        start_ms: r.get(3)?,
+                        end_ms: r.get(4)?,
+                    })
+                })
                 .map_err(&db)?
                 .collect::<Result<_, _>>()
                 .map_err(&db)?;
-            for (idx, text, edited) in edits {
+            let (segment_edits, typed): (Vec<SegmentRow>, Vec<SegmentRow>) =
+                edits.into_iter().partition(|e| e.idx >= 0);
+            for SegmentRow {
+                idx, text, edited, ..
+            } in segment_edits
+            {
                 if let Some(seg) = usize::try_from(idx)
                     .ok()
                     .and_then(|i| t.segments.get_mut(i))
@@ -461,6 +488,7 @@ impl Project {
                     seg.text = text;
                 }
             }
+            add_typed_speech(&mut machine, &mut t, &typed);
             for seg in &mut t.segments {
                 if let Some(label) = &seg.speaker
                     && let Some(name) = names.get(&(uri.clone(), label.clone()))
@@ -471,5 +499,70 @@ impl Project {
             out.push((machine, t));
         }
         Ok(out)
+    }
+}
+
+/// One `segments` row as [`Project::transcripts`] reads it.
+struct SegmentRow {
+    idx: i64,
+    text: String,
+    edited: bool,
+    start_ms: i64,
+    end_ms: i64,
+}
+
+/// What a reviewer typed for untranscribed spans becomes a segment of the reviewed transcript
+/// (words spread over the span, probability 1) and the span's `[inaudible]` mark goes. The
+/// machine transcript gets an empty segment at the same place, so the two keep one segment
+/// for one segment (passage corrections pair them by position). Ids are renumbered in order.
+fn add_typed_speech(machine: &mut Transcript, reviewed: &mut Transcript, rows: &[SegmentRow]) {
+    let mut filled = Vec::new();
+    for row in rows
+        .iter()
+        .filter(|r| r.edited && !r.text.trim().is_empty())
+    {
+        let Some(k) = untranscribed_position(row.idx) else {
+            continue;
+        };
+        if k >= reviewed.untranscribed.len() {
+            continue; // a span of an earlier import that this transcript no longer has
+        }
+        let span = (
+            u64::try_from(row.start_ms).unwrap_or(0),
+            u64::try_from(row.end_ms).unwrap_or(0),
+        );
+        let text = row.text.trim().to_string();
+        let words = corrected_words("", &[], &text, span).unwrap_or_default();
+        let typed = Segment {
+            id: 0,
+            start_ms: span.0,
+            end_ms: span.1,
+            text,
+            speaker: None,
+            no_speech_prob: 0.0,
+            avg_logprob: 0.0,
+            words,
+        };
+        let at = reviewed.segments.partition_point(|s| s.start_ms <= span.0);
+        machine.segments.insert(
+            at,
+            Segment {
+                text: String::new(),
+                words: Vec::new(),
+                ..typed.clone()
+            },
+        );
+        reviewed.segments.insert(at, typed);
+        filled.push(k);
+    }
+    let mut k = 0;
+    reviewed.untranscribed.retain(|_| {
+        k += 1;
+        !filled.contains(&(k - 1))
+    });
+    for t in [machine, reviewed] {
+        for (id, seg) in t.segments.iter_mut().enumerate() {
+            seg.id = id as u32;
+        }
     }
 }

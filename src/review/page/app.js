@@ -20,6 +20,7 @@ const STRINGS = {
     suggest: 'Sugerir más pasajes', suggestions: 'Pasajes sugeridos', noSuggestions: 'Ningún otro pasaje se parece más a este código.',
     addToCode: 'Es un ejemplo de este código', nowIn: 'ahora en', uncoded: 'sin código', confidence: 'confianza',
     newCode: 'Código nuevo desde este pasaje', newCodeLabel: 'Nombre del código nuevo', create: 'Crear',
+    typeWhatWasSaid: 'Escuche y escriba lo que se dijo',
   },
   en: {
     title: 'Code review', filterFile: 'File', filterSpeaker: 'Speaker',
@@ -38,6 +39,7 @@ const STRINGS = {
     suggest: 'Suggest more passages', suggestions: 'Suggested passages', noSuggestions: 'No other passage fits this code better than its own.',
     addToCode: 'Is an example of this code', nowIn: 'now in', uncoded: 'in no code', confidence: 'confidence',
     newCode: 'New code from this passage', newCodeLabel: 'Name of the new code', create: 'Create',
+    typeWhatWasSaid: 'Listen and type what was said',
   },
 };
 const LANG = document.documentElement.lang === 'en' ? 'en' : 'es';
@@ -471,6 +473,8 @@ function speakerEditor(uri, s) {
 function segmentEditor(uri, seg) {
   const area = el('textarea', { rows: 2, testid: `segment-${seg.id}` });
   area.value = seg.text;
+  // Speech the machine could not transcribe: listen, then type what was said.
+  if (seg.inaudible) area.placeholder = t('typeWhatWasSaid');
   const save = () => {
     if (area.value.trim() !== seg.text) act({ action: 'edit_segment', segment: seg.id, text: area.value });
   };
@@ -478,10 +482,12 @@ function segmentEditor(uri, seg) {
   area.addEventListener('keydown', (ev) => {
     if (ev.key === 'Enter' && !ev.shiftKey) { ev.preventDefault(); area.blur(); }
   });
-  return el('div', { className: `segment${seg.edited ? ' edited' : ''}`, testid: `seg-${seg.id}` },
+  const who = seg.inaudible || `${seg.speaker || '—'} · ${clock(seg.start_ms)}`;
+  const classes = `segment${seg.edited ? ' edited' : ''}${seg.inaudible ? ' inaudible' : ''}`;
+  return el('div', { className: classes, testid: `seg-${seg.id}` },
     el('button', { type: 'button', className: 'play', testid: `seg-play-${seg.id}`, title: t('play'),
       onclick: () => play(uri, seg.start_ms, seg.end_ms) }, '▶'),
-    el('span', { className: 'who' }, `${seg.speaker || '—'} · ${clock(seg.start_ms)}${seg.edited ? ` · ${t('edited')}` : ''}`),
+    el('span', { className: 'who' }, `${who}${seg.edited ? ` · ${t('edited')}` : ''}`),
     area);
 }
 
