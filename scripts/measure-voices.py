@@ -6,7 +6,9 @@ enrolment would name speakers at several thresholds.
 Input: a folder of <uri>.diarization.json (with speaker embeddings), e.g. written by
 `examples/diarize_sweep.rs --rttm-dir DIR`, and the reference RTTM. A found speaker is the
 reference person who talks most during its turns. Pairs are `FROM:TO` (enrol from FROM, name in
-TO).
+TO). Besides the per-speaker counts, each threshold reports the issue's measure: of the
+recordings an enrolled person occurs in (per the reference), in how many that person's name went
+to a speaker who is that person, and how many names went to someone else.
 
 usage: scripts/measure-voices.py DIR REF.rttm [--thresholds 0.4,0.5] FROM:TO...
 """
@@ -72,6 +74,7 @@ def main():
     print(f"same person: {fmt(same)}; different people: {fmt(diff)}")
     for t in thresholds:
         right = wrong = expected = 0
+        occurs = named_in = 0
         for a, b in pairs:
             profiles = {}
             for _, (p, e) in spk[a].items():
@@ -88,7 +91,13 @@ def main():
                 if sid in named:
                     right += named[sid] == person
                     wrong += named[sid] != person
-        print(f"threshold {t:.2f}: named right {right} of {expected}, wrong {wrong}")
+            present = {who for _, _, who in ref[b]}
+            for person in profiles:
+                if person in present:
+                    occurs += 1
+                    named_in += any(named.get(sid) == person == p for sid, (p, _) in spk[b].items())
+        print(f"threshold {t:.2f}: named right {right} of {expected}, wrong {wrong}; "
+              f"recordings with the enrolled person named: {named_in} of {occurs}")
 
 
 if __name__ == '__main__':

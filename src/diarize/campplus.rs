@@ -243,12 +243,12 @@ impl CamPlus {
     /// each already mean-normalised over its frames. Returns `(B, 192)`.
     pub(crate) fn forward(&self, feats: &Tensor) -> candle_core::Result<Tensor> {
         let x = feats.transpose(1, 2)?.unsqueeze(1)?.contiguous()?; // (B, 1, 80, T)
-        let x = conv2d(&x, &self.head_conv1, 1)?.relu()?;
+        let x = conv3x3(&x, &self.head_conv1, 1)?.relu()?;
         let mut x = x;
         for block in &self.head_blocks {
             x = res_block(&x, block)?;
         }
-        let x = frequency_stride(&conv2d(&x, &self.head_conv2, 1)?)?.relu()?;
+        let x = conv3x3(&x, &self.head_conv2, 2)?.relu()?;
         let (b, c, f, t) = x.dims4()?;
         let x = x.reshape((b, c * f, t))?;
         let mut x = conv1d(&x, &self.tdnn, 2, 2, 1)?.relu()?;
@@ -257,13 +257,8 @@ impl CamPlus {
                 let y = cam_dense_layer(&x, layer)?;
                 x = Tensor::cat(&[&x, &y], 1)?;
             }
-            x = conv1d(
-                &apply(&x, &block.transit_bn)?.relu()?,
-                &block.transit,
-                0,
-                1,
-                1,
-            )?;
+            let h = apply(&x, &block.transit_bn)?.relu()?;
+            x = conv1d(&h, &block.transit, 0, 1, 1)?;
         }
         let x = apply(&x, &self.out_bn)?.relu()?;
         let stats = mean_and_std(&x)?;
@@ -291,11 +286,68 @@ fn add_bias(y: Tensor, bias: Option<&Tensor>) -> candle_core::Result<Tensor> {
     }
 }
 
-fn conv2d(x: &Tensor, conv: &Conv, padding: usize) -> candle_core::Result<Tensor> {
-    add_bias(
-        x.conv2d(&conv.weight, padding, 1, 1, 1)?,
-        conv.bias.as_ref(),
-    )
+/// A 1×1 convolution of `(B, C, …)` (a plain convolution or its rank-2 form).
+fn conv2d_1x1(x: &Tensor, conv: &Conv) -> candle_core::Result<Tensor> {
+    add_bias(x.conv2d(&conv.weight, 0, 1, 1, 1)?, conv.bias.as_ref())
+}
+
+/// A 3×3 convolution (padding 1) of `(B, C, F, T)` with frequency stride `stride` and time
+/// stride 1, as one matrix product per window over the window's unfolded input (im2col).
+/// candle's `conv2d` has one stride for both axes, and its tiled unfolding gathers element by
+/// element; here each unfolded row is a shifted copy of an input row, and a stride-2 layer
+/// computes only the rows it keeps.
+fn conv3x3(x: &Tensor, conv: &Conv, stride: usize) -> candle_core::Result<Tensor> {
+    let (b, c, f, t) = x.dims4()?;
+    let out_channels = conv.weight.dim(0)?;
+    let f_out = f.saturating_sub(1) / stride + 1;
+    let weight = conv.weight.reshape((out_channels, c * 9))?;
+    let input = x.flatten_all()?.to_vec1::<f32>()?;
+    let mut cols = vec![0f32; c * 9 * f_out * t];
+    let mut outs = Vec::with_capacity(b);
+    for image in input.chunks_exact(c * f * t) {
+        unfold3x3(image, (c, f, t), stride, &mut cols);
+        let cols = Tensor::from_slice(&cols, (c * 9, f_out * t), x.device())?;
+        outs.push(weight.matmul(&cols)?);
+    }
+    let y = Tensor::stack(&outs, 0)?.reshape((b, out_channels, f_out, t))?;
+    add_bias(y, conv.bias.as_ref())
+}
+
+/// The im2col matrix of one `(C, F, T)` image for a 3×3 kernel, padding 1, frequency stride
+/// `stride`: row `(c·3 + i)·3 + j` holds, for each output position `(f, t)`, the input at
+/// `(c, f·stride + i − 1, t + j − 1)`, zero outside the image.
+fn unfold3x3(image: &[f32], (c, f, t): (usize, usize, usize), stride: usize, cols: &mut [f32]) {
+    let f_out = f.saturating_sub(1) / stride + 1;
+    let n = f_out * t;
+    if t == 0 {
+        return;
+    }
+    for (ch, plane) in image.chunks_exact(f * t).enumerate().take(c) {
+        for i in 0..3 {
+            for j in 0..3 {
+                let row = &mut cols[((ch * 3 + i) * 3 + j) * n..][..n];
+                for (fo, dst) in row.chunks_exact_mut(t).enumerate() {
+                    let source_row = (fo * stride + i).checked_sub(1).filter(|&r| r < f);
+                    let Some(r) = source_row else {
+                        dst.fill(0.0);
+                        continue;
+                    };
+                    let src = &plane[r * t..(r + 1) * t];
+                    match j {
+                        0 => {
+                            dst[0] = 0.0;
+                            dst[1..].copy_from_slice(&src[..t - 1]);
+                        }
+                        1 => dst.copy_from_slice(src),
+                        _ => {
+                            dst[..t - 1].copy_from_slice(&src[1..]);
+                            dst[t - 1] = 0.0;
+                        }
+                    }
+                }
+            }
+        }
+    }
 }
 
 fn conv1d(
@@ -311,9 +363,8 @@ fn conv1d(
     )
 }
 
-/// Every second row of the frequency axis (dimension 2) of `(B, C, F, T)`: a stride-1
-/// convolution thinned this way equals the stride-(2, 1) one (kernel 3, padding 1, or kernel 1),
-/// which candle's symmetric-stride `conv2d` cannot express directly.
+/// Every second row of the frequency axis (dimension 2) of `(B, C, F, T)`: the input rows a
+/// 1×1 convolution with stride (2, 1) reads.
 fn frequency_stride(x: &Tensor) -> candle_core::Result<Tensor> {
     let (b, c, f, t) = x.dims4()?;
     if f % 2 != 0 {
@@ -325,11 +376,8 @@ fn frequency_stride(x: &Tensor) -> candle_core::Result<Tensor> {
 }
 
 fn res_block(x: &Tensor, block: &ResBlock) -> candle_core::Result<Tensor> {
-    let mut out = conv2d(x, &block.conv1, 1)?;
-    if block.stride == 2 {
-        out = frequency_stride(&out)?;
-    }
-    let out = conv2d(&out.relu()?, &block.conv2, 1)?;
+    let out = conv3x3(x, &block.conv1, block.stride)?;
+    let out = conv3x3(&out.relu()?, &block.conv2, 1)?;
     let shortcut = match &block.shortcut {
         Some(conv) => {
             let input = if block.stride == 2 {
@@ -337,7 +385,7 @@ fn res_block(x: &Tensor, block: &ResBlock) -> candle_core::Result<Tensor> {
             } else {
                 x.clone()
             };
-            conv2d(&input, conv, 0)?
+            conv2d_1x1(&input, conv)?
         }
         None => x.clone(),
     };
@@ -348,23 +396,39 @@ fn cam_dense_layer(x: &Tensor, layer: &CamDenseLayer) -> candle_core::Result<Ten
     let h = apply(x, &layer.bn1)?.relu()?;
     let h = conv1d(&h, &layer.linear1, 0, 1, 1)?.relu()?;
     let local = conv1d(&h, &layer.local, layer.dilation, 1, layer.dilation)?;
-    let context = h.mean_keepdim(2)?.broadcast_add(&segment_means(&h)?)?;
+    // The context is constant over each 100-frame segment, so the gate is computed once per
+    // segment and then spread over the segment's frames.
+    let (means, lengths) = segment_means(&h)?;
+    let context = h.mean_keepdim(2)?.broadcast_add(&means)?;
     let gate = conv1d(&context, &layer.context1, 0, 1, 1)?.relu()?;
     let gate = candle_nn::ops::sigmoid(&conv1d(&gate, &layer.context2, 0, 1, 1)?)?;
-    local * gate
+    local * spread_segments(&gate, &lengths)?
 }
 
-/// Each frame replaced by the mean of its 100-frame segment (the last one may be shorter).
-fn segment_means(h: &Tensor) -> candle_core::Result<Tensor> {
+/// The mean of each 100-frame segment of `(B, C, T)` (the last one may be shorter), as
+/// `(B, C, segments)`, with the segments' lengths.
+fn segment_means(h: &Tensor) -> candle_core::Result<(Tensor, Vec<usize>)> {
     let t = h.dim(2)?;
-    let mut parts = Vec::with_capacity(t.div_ceil(SEGMENT));
+    let mut means = Vec::with_capacity(t.div_ceil(SEGMENT));
+    let mut lengths = Vec::with_capacity(t.div_ceil(SEGMENT));
     let mut start = 0;
     while start < t {
         let len = SEGMENT.min(t - start);
-        let seg = h.narrow(2, start, len)?;
-        parts.push(seg.mean_keepdim(2)?.broadcast_as(seg.shape())?);
+        means.push(h.narrow(2, start, len)?.mean_keepdim(2)?);
+        lengths.push(len);
         start += len;
     }
+    Ok((Tensor::cat(&means, 2)?, lengths))
+}
+
+/// `(B, C, segments)` → `(B, C, T)`: each segment's value repeated over its frames.
+fn spread_segments(values: &Tensor, lengths: &[usize]) -> candle_core::Result<Tensor> {
+    let (b, c, _) = values.dims3()?;
+    let parts = lengths
+        .iter()
+        .enumerate()
+        .map(|(i, &len)| values.narrow(2, i, 1)?.broadcast_as((b, c, len)))
+        .collect::<candle_core::Result<Vec<_>>>()?;
     Tensor::cat(&parts, 2)
 }
 
@@ -376,4 +440,34 @@ fn mean_and_std(x: &Tensor) -> candle_core::Result<Tensor> {
     // One frame has no spread; dividing by 1 instead of 0 gives 0, not NaN.
     let var = (centred.sqr()?.sum(D::Minus1)? / (t.max(2) - 1) as f64)?;
     Tensor::cat(&[mean.squeeze(D::Minus1)?, var.sqrt()?], 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::Device;
+
+    /// The unfolded 3×3 convolution against candle's own `conv2d` (thinned to every second
+    /// row for stride 2), on a random input with a bias.
+    #[test]
+    fn unfolded_conv_equals_candle_conv2d() -> candle_core::Result<()> {
+        let dev = Device::Cpu;
+        let x = Tensor::randn(0f32, 1.0, (2, 3, 8, 7), &dev)?;
+        let conv = Conv {
+            weight: Tensor::randn(0f32, 1.0, (4, 3, 3, 3), &dev)?,
+            bias: Some(Tensor::randn(0f32, 1.0, 4, &dev)?),
+        };
+        let reference = add_bias(x.conv2d(&conv.weight, 1, 1, 1, 1)?, conv.bias.as_ref())?;
+        for (stride, expected) in [(1, reference.clone()), (2, frequency_stride(&reference)?)] {
+            let ours = conv3x3(&x, &conv, stride)?;
+            assert_eq!(ours.dims(), expected.dims());
+            let worst = (ours - expected)?
+                .abs()?
+                .flatten_all()?
+                .max(0)?
+                .to_scalar::<f32>()?;
+            assert!(worst < 1e-4, "stride {stride}: {worst}");
+        }
+        Ok(())
+    }
 }

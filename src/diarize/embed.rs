@@ -29,8 +29,8 @@ const HOP: usize = FRAME_SHIFT;
 pub const FRAME_MS: u64 = 10;
 /// Frames per full window: 1.6 s.
 pub const WINDOW_FRAMES: usize = 160;
-/// Windows pushed through the network together. The head's 3×3 convolutions unfold to ~15 MB
-/// per 1.6 s window, so 8 keeps the peak near 150 MB; larger batches were not faster on 2 cores.
+/// Windows pushed through the network together (the head unfolds one window at a time, ~7 MB;
+/// batches of 4, 8 and 16 took the same CPU time on one core).
 const BATCH: usize = 8;
 
 /// One embedded window of speech.
@@ -125,10 +125,7 @@ impl SpeakerEmbedder {
         let n_frames = samples_16k.len() / HOP + 1;
         let step_frames = usize::try_from(step_ms / FRAME_MS).unwrap_or(1).max(1);
         let plans = plan_windows(regions, n_frames, step_frames);
-        let feats: Vec<Vec<f32>> = plans
-            .iter()
-            .map(|p| self.window_fbank(samples_16k, p))
-            .collect();
+        let feats = windows_fbank(&self.fbank, samples_16k, &plans);
 
         // Equal lengths batch together (all full windows are equal); the index breaks ties,
         // keeping the order (and so the output) deterministic.
@@ -165,18 +162,6 @@ impl SpeakerEmbedder {
             .collect())
     }
 
-    /// The filter bank frames of one window's samples (clamped to the recording).
-    fn window_fbank(&self, samples: &[f32], p: &WindowPlan) -> Vec<f32> {
-        let start = (p.start_frame * HOP).min(samples.len());
-        let end = ((p.start_frame + p.n_frames) * HOP).min(samples.len());
-        let clip = &samples[start..end];
-        if frame_count(clip.len()) == 0 {
-            return self.fbank.all_frames(clip);
-        }
-        self.fbank
-            .frames(samples, p.start_frame, frame_count(clip.len()))
-    }
-
     /// Runs the network on equally long fbank sequences (each `T × 80`) and returns one
     /// L2-normalised embedding per sequence.
     fn forward(&self, seqs: &[Vec<f32>]) -> candle_core::Result<Vec<Vec<f32>>> {
@@ -191,6 +176,62 @@ impl SpeakerEmbedder {
         out.iter_mut().for_each(|v| l2_normalize(v));
         Ok(out)
     }
+}
+
+/// The filter bank frames of every window. Overlapping windows share frames, and a frame
+/// depends only on its own samples, so the frames are computed once per region and each
+/// window takes its slice (the same values as [`window_fbank`]).
+fn windows_fbank(fbank: &KaldiFbank, samples: &[f32], plans: &[WindowPlan]) -> Vec<Vec<f32>> {
+    let mut out = Vec::with_capacity(plans.len());
+    // (region, first frame, frames)
+    let mut shared: Option<(usize, usize, Vec<f32>)> = None;
+    for (i, p) in plans.iter().enumerate() {
+        let count = window_frame_count(samples.len(), p);
+        if count == 0 {
+            out.push(window_fbank(fbank, samples, p));
+            continue;
+        }
+        if shared
+            .as_ref()
+            .is_none_or(|(region, ..)| *region != p.region)
+        {
+            let end = plans[i..]
+                .iter()
+                .take_while(|q| q.region == p.region)
+                .map(|q| q.start_frame + window_frame_count(samples.len(), q))
+                .max()
+                .unwrap_or(p.start_frame);
+            let frames = fbank.frames(samples, p.start_frame, end - p.start_frame);
+            shared = Some((p.region, p.start_frame, frames));
+        }
+        let slice = shared.as_ref().and_then(|(_, first, frames)| {
+            let from = p.start_frame.checked_sub(*first)? * N_BINS;
+            frames.get(from..from + count * N_BINS)
+        });
+        match slice {
+            Some(frames) => out.push(frames.to_vec()),
+            None => out.push(window_fbank(fbank, samples, p)),
+        }
+    }
+    out
+}
+
+/// The filter bank frames of one window's samples (clamped to the recording).
+fn window_fbank(fbank: &KaldiFbank, samples: &[f32], p: &WindowPlan) -> Vec<f32> {
+    let start = (p.start_frame * HOP).min(samples.len());
+    let end = ((p.start_frame + p.n_frames) * HOP).min(samples.len());
+    let clip = &samples[start..end];
+    if frame_count(clip.len()) == 0 {
+        return fbank.all_frames(clip);
+    }
+    fbank.frames(samples, p.start_frame, frame_count(clip.len()))
+}
+
+/// How many whole filter bank frames a window's samples (clamped to the recording) hold.
+fn window_frame_count(n_samples: usize, p: &WindowPlan) -> usize {
+    let start = (p.start_frame * HOP).min(n_samples);
+    let end = ((p.start_frame + p.n_frames) * HOP).min(n_samples);
+    frame_count(end - start)
 }
 
 /// Each channel minus its mean over the frames (CAM++'s input normalisation).
@@ -305,6 +346,25 @@ mod tests {
         let plans = plan_windows(&[region(900, 99_999)], 120, 40);
         assert_eq!(plans.len(), 1);
         assert_eq!((plans[0].start_frame, plans[0].n_frames), (90, 30));
+    }
+
+    #[test]
+    fn shared_region_frames_equal_each_windows_own() {
+        let samples: Vec<f32> = (0..80_000)
+            .map(|i| ((i as f32 * 0.013).sin() + (i as f32 * 0.0071).cos()) * 0.2)
+            .collect();
+        let regions = [
+            region(120, 3_000),
+            region(3_500, 3_800),
+            region(4_000, 5_000),
+        ];
+        let plans = plan_windows(&regions, samples.len() / HOP + 1, 40);
+        let fbank = KaldiFbank::new();
+        let shared = windows_fbank(&fbank, &samples, &plans);
+        assert_eq!(shared.len(), plans.len());
+        for (p, frames) in plans.iter().zip(&shared) {
+            assert_eq!(frames, &window_fbank(&fbank, &samples, p), "{p:?}");
+        }
     }
 
     #[test]
