@@ -25,6 +25,7 @@ mod campplus;
 mod cluster;
 mod embed;
 pub mod fbank;
+pub mod segment;
 mod turns;
 pub mod voices;
 
@@ -208,6 +209,17 @@ pub enum DiarizeError {
         tensor: String,
         /// What is wrong with it.
         problem: &'static str,
+    },
+    /// The segmentation model is missing a tensor, has a wrong one, or cannot be read.
+    #[error(
+        "cannot use the segmentation model {}: {problem}; run `qualscribe models fetch --model segmentation --force`",
+        path.display()
+    )]
+    SegmentationModel {
+        /// The model file.
+        path: PathBuf,
+        /// What is wrong.
+        problem: String,
     },
     /// A tensor operation failed while embedding or clustering.
     #[error("speaker embedding failed: {source}")]
