@@ -94,7 +94,10 @@ struct Weights<'a> {
 
 impl Weights<'_> {
     fn get(&self, name: &str, shape: &[usize]) -> Result<Tensor, DiarizeError> {
-        let t = self.tensors.get(name).ok_or_else(|| self.bad(name, "is missing"))?;
+        let t = self
+            .tensors
+            .get(name)
+            .ok_or_else(|| self.bad(name, "is missing"))?;
         if t.dims() != shape {
             return Err(self.bad(name, "has the wrong shape"));
         }
@@ -116,7 +119,10 @@ impl Weights<'_> {
     }
 
     fn norm(&self, prefix: &str, channels: usize) -> Result<Norm, DiarizeError> {
-        let col = |t: Tensor| t.reshape((1, channels, 1)).map_err(|e| self.bad(prefix, &e.to_string()));
+        let col = |t: Tensor| {
+            t.reshape((1, channels, 1))
+                .map_err(|e| self.bad(prefix, &e.to_string()))
+        };
         Ok(Norm {
             weight: col(self.get(&format!("{prefix}.weight"), &[channels])?)?,
             bias: col(self.get(&format!("{prefix}.bias"), &[channels])?)?,
@@ -156,8 +162,9 @@ impl Weights<'_> {
             .t()
             .and_then(|t| t.contiguous())
             .map_err(err)?;
-        let bias = (self.get(&name("bias_ih"), &[gates])? + self.get(&name("bias_hh"), &[gates])?)
-            .map_err(err)?;
+        let bias = (self.get(&name("bias_ih"), &[gates])?
+            + self.get(&name("bias_hh"), &[gates])?)
+        .map_err(err)?;
         Ok(LstmDirection {
             w_ih_t,
             bias,
@@ -178,7 +185,8 @@ impl Weights<'_> {
         let mut filters = vec![0f32; 80 * taps];
         for f in 0..40 {
             let low = min_low + f64::from(low_hz[f]).abs();
-            let high = (low + min_band + f64::from(band_hz[f]).abs()).clamp(min_low, SAMPLE_RATE / 2.0);
+            let high =
+                (low + min_band + f64::from(band_hz[f]).abs()).clamp(min_low, SAMPLE_RATE / 2.0);
             let band = high - low;
             for (kind, row) in [(0, f), (1, 40 + f)] {
                 let out = &mut filters[row * taps..(row + 1) * taps];
@@ -231,7 +239,10 @@ impl Segmenter {
                 w.conv("sincnet.conv1d.2", 60, 60)?,
             ],
             lstm,
-            linear: [w.linear("linear.0", 128, 256)?, w.linear("linear.1", 128, 128)?],
+            linear: [
+                w.linear("linear.0", 128, 256)?,
+                w.linear("linear.1", 128, 128)?,
+            ],
             classifier: w.linear("classifier", 7, 128)?,
             path: path.to_path_buf(),
             sha256,
@@ -274,7 +285,9 @@ impl Segmenter {
         let x = x.conv1d(&self.sinc, 0, SINC_STRIDE, 1, 1)?.abs()?;
         let mut x = leaky_relu(&instance_norm(&max_pool3(&x)?, &self.norms[0])?)?;
         for (conv, norm) in self.convs.iter().zip(&self.norms[1..]) {
-            let y = x.conv1d(&conv.weight, 0, 1, 1, 1)?.broadcast_add(&conv.bias)?;
+            let y = x
+                .conv1d(&conv.weight, 0, 1, 1, 1)?
+                .broadcast_add(&conv.bias)?;
             x = leaky_relu(&instance_norm(&max_pool3(&y)?, norm)?)?;
         }
         let mut h = x.transpose(1, 2)?.contiguous()?; // (B, T, 60)
