@@ -10,7 +10,8 @@
 //!
 //! usage: cargo run --release --example diarize_sweep -- --ref REF.rttm [--uem UEM]
 //!        [--thresholds 0.2,0.3] [--min-speaker-ms 1000,4000] [--step-ms 400] [--rttm-dir DIR]
-//!        [--segmentation [--chunk-step-ms 2500] [--min-chunks 1,2]] AUDIO...
+//!        [--segmentation [--chunk-step-ms 2500] [--min-chunks 1,2] [--min-alone-ms 1000,2000]]
+//!        AUDIO...
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -44,6 +45,7 @@ struct Args {
     segmentation: bool,
     chunk_step_ms: u64,
     min_chunks: Vec<usize>,
+    min_alone_ms: Vec<u64>,
 }
 
 fn parse_args() -> Result<Args> {
@@ -62,6 +64,7 @@ fn parse_args() -> Result<Args> {
         segmentation: false,
         chunk_step_ms: DiarizeConfig::default().chunk_step_ms,
         min_chunks: vec![DiarizeConfig::default().min_cluster_chunks],
+        min_alone_ms: vec![DiarizeConfig::default().min_alone_ms],
     };
     while let Some(a) = it.next() {
         let mut value = || it.next().context("missing value");
@@ -71,6 +74,12 @@ fn parse_args() -> Result<Args> {
             "--step-ms" => args.step_ms = value()?.parse()?,
             "--segmentation" => args.segmentation = true,
             "--chunk-step-ms" => args.chunk_step_ms = value()?.parse()?,
+            "--min-alone-ms" => {
+                args.min_alone_ms = value()?
+                    .split(',')
+                    .map(str::parse)
+                    .collect::<Result<_, _>>()?
+            }
             "--min-chunks" => {
                 args.min_chunks = value()?
                     .split(',')
@@ -256,9 +265,18 @@ fn sweep_segmentation(args: &Args, embedder: &SpeakerEmbedder) -> Result<()> {
         .filter(|t| prepared.iter().any(|(uri, _, _)| *uri == t.uri))
         .collect();
     let mut first = true;
-    for &min_chunks in &args.min_chunks {
-        for &threshold in &args.thresholds {
+    let mut grid = Vec::new();
+    for &alone in &args.min_alone_ms {
+        for &min_chunks in &args.min_chunks {
+            for &threshold in &args.thresholds {
+                grid.push((alone, min_chunks, threshold));
+            }
+        }
+    }
+    {
+        for (min_alone_ms, min_chunks, threshold) in grid {
             let cfg = DiarizeConfig {
+                min_alone_ms,
                 method: Method::Segmentation,
                 segment_threshold: threshold,
                 min_cluster_chunks: min_chunks,
@@ -282,7 +300,9 @@ fn sweep_segmentation(args: &Args, embedder: &SpeakerEmbedder) -> Result<()> {
                 hypothesis.extend(turns);
             }
             first = false;
-            let label = format!("segmentation threshold {threshold:.2}, min chunks {min_chunks}");
+            let label = format!(
+                "segmentation threshold {threshold:.2}, min chunks {min_chunks}, min alone {min_alone_ms} ms"
+            );
             score(&label, &reference, &hypothesis, uem.as_deref(), &counts);
         }
     }

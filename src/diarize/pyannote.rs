@@ -15,7 +15,7 @@
 //!   it, so two may speak at once (turns marked `overlap`).
 //! - **Embeddings**: the samples of the frames where the speaker is alone in its chunk (all its
 //!   frames when it is never alone), joined, through CAM++. Only speakers with at least
-//!   [`TRAIN_MIN_MS`] alone in a chunk build clusters; the others are then assigned to the
+//!   `min_alone_ms` alone in a chunk build clusters; the others are then assigned to the
 //!   nearest centroid. Within one chunk two local speakers never get the same global speaker
 //!   (pyannote's constrained assignment).
 //!
@@ -30,9 +30,6 @@ use super::{DiarizeConfig, DiarizeError, SpeakerEmbedder, SpeakerTurn};
 
 /// Chunks pushed through the segmentation network together.
 const SEG_BATCH: usize = 4;
-/// Least speech (alone in its chunk) for a local speaker to help build clusters: pyannote's
-/// `min_active_ratio` 0.2 of a 10 s chunk.
-pub const TRAIN_MIN_MS: u64 = 2000;
 /// Least audio for an embedding at all (shorter ones are too noisy, and CAM++ needs a few
 /// frames).
 const EMBED_MIN_MS: u64 = 250;
@@ -172,7 +169,7 @@ pub(crate) fn assign_global(
     let points: Vec<Vec<f32>> = embeddings.iter().map(|e| e.embedding.clone()).collect();
     let reliable: Vec<bool> = embeddings
         .iter()
-        .map(|e| e.alone_ms >= TRAIN_MIN_MS)
+        .map(|e| e.alone_ms >= cfg.min_alone_ms)
         .collect();
     let params = ClusterParams {
         num_speakers: cfg.num_speakers,
