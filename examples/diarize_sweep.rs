@@ -4,15 +4,23 @@
 //! RTTM and diarization JSON (speaker embeddings included) of the first threshold are written
 //! there (one file each per recording), to score with `qualscribe eval der`.
 //!
+//! With `--segmentation`, the segmentation recipe runs instead (pyannote segmentation-3.0
+//! chunks every `--chunk-step-ms`, one CAM++ embedding per chunk and local speaker), and the
+//! sweep is over `--thresholds` × `--min-chunks`.
+//!
 //! usage: cargo run --release --example diarize_sweep -- --ref REF.rttm [--uem UEM]
-//!        [--thresholds 0.2,0.3] [--min-speaker-ms 1000,4000] [--step-ms 400] [--rttm-dir DIR] AUDIO...
+//!        [--thresholds 0.2,0.3] [--min-speaker-ms 1000,4000] [--step-ms 400] [--rttm-dir DIR]
+//!        [--segmentation [--chunk-step-ms 2500] [--min-chunks 1,2] [--min-alone-ms 1000,2000]]
+//!        AUDIO...
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
+use qualscribe::diarize::segment::Segmenter;
 use qualscribe::diarize::{
-    DiarizeConfig, SpeakerEmbedder, SpeakerWindow, diarize_windows, to_rttm_turns,
+    DiarizeConfig, Method, SpeakerEmbedder, SpeakerWindow, diarize_segmented, diarize_windows,
+    pyannote, to_rttm_turns,
 };
 use qualscribe::eval::der::{DerOptions, diarization_error, total};
 use qualscribe::eval::rttm::{Turn, read_rttm, read_uem, write_rttm};
@@ -34,6 +42,10 @@ struct Args {
     rttm_dir: Option<PathBuf>,
     cache_dir: Option<PathBuf>,
     audio: Vec<PathBuf>,
+    segmentation: bool,
+    chunk_step_ms: u64,
+    min_chunks: Vec<usize>,
+    min_alone_ms: Vec<u64>,
 }
 
 fn parse_args() -> Result<Args> {
@@ -49,6 +61,10 @@ fn parse_args() -> Result<Args> {
         rttm_dir: None,
         cache_dir: None,
         audio: Vec::new(),
+        segmentation: false,
+        chunk_step_ms: DiarizeConfig::default().chunk_step_ms,
+        min_chunks: vec![DiarizeConfig::default().min_cluster_chunks],
+        min_alone_ms: vec![DiarizeConfig::default().min_alone_ms],
     };
     while let Some(a) = it.next() {
         let mut value = || it.next().context("missing value");
@@ -56,6 +72,20 @@ fn parse_args() -> Result<Args> {
             "--ref" => args.reference = value()?.into(),
             "--uem" => args.uem = Some(value()?.into()),
             "--step-ms" => args.step_ms = value()?.parse()?,
+            "--segmentation" => args.segmentation = true,
+            "--chunk-step-ms" => args.chunk_step_ms = value()?.parse()?,
+            "--min-alone-ms" => {
+                args.min_alone_ms = value()?
+                    .split(',')
+                    .map(str::parse)
+                    .collect::<Result<_, _>>()?
+            }
+            "--min-chunks" => {
+                args.min_chunks = value()?
+                    .split(',')
+                    .map(str::parse)
+                    .collect::<Result<_, _>>()?
+            }
             "--vad-threshold" => args.vad.threshold = value()?.parse()?,
             "--vad-pad-ms" => args.vad.speech_pad_ms = value()?.parse()?,
             "--rttm-dir" => args.rttm_dir = Some(value()?.into()),
@@ -172,9 +202,120 @@ fn print_separation(
     );
 }
 
+/// One scored sweep point: DER at collar 0.25 and 0, and the speaker counts found / true.
+fn score(
+    label: &str,
+    reference: &[Turn],
+    hypothesis: &[Turn],
+    uem: Option<&[qualscribe::eval::rttm::UemSegment]>,
+    counts: &[(usize, usize)],
+) {
+    let der = |collar_s| {
+        let opts = DerOptions {
+            collar_s,
+            skip_overlap: false,
+        };
+        let reports: BTreeMap<_, _> = diarization_error(reference, hypothesis, uem, &opts);
+        total(&reports)
+    };
+    let (c, s) = (der(0.25), der(0.0));
+    let hits = counts.iter().filter(|(a, b)| a == b).count();
+    let shown: Vec<String> = counts.iter().map(|(a, b)| format!("{a}/{b}")).collect();
+    println!(
+        "{label}: DER {:.1} % (collar 0.25; missed {:.1} %, false alarm {:.1} %, confusion {:.1} %), {:.1} % (no collar; missed {:.1} %, false alarm {:.1} %, confusion {:.1} %); count right {hits}/{} [{}]",
+        100.0 * c.der(),
+        100.0 * c.missed_s / c.total_s,
+        100.0 * c.false_alarm_s / c.total_s,
+        100.0 * c.confusion_s / c.total_s,
+        100.0 * s.der(),
+        100.0 * s.missed_s / s.total_s,
+        100.0 * s.false_alarm_s / s.total_s,
+        100.0 * s.confusion_s / s.total_s,
+        counts.len(),
+        shown.join(" ")
+    );
+}
+
+/// The segmentation recipe: segment and embed each recording once, then sweep the clustering.
+fn sweep_segmentation(args: &Args, embedder: &SpeakerEmbedder) -> Result<()> {
+    let dir = models::default_models_dir();
+    let segmenter = Segmenter::load(&models::resolve_segmentation(&dir)?)?;
+    let reference = read_rttm(&args.reference)?;
+    let uem = args.uem.as_deref().map(read_uem).transpose()?;
+    let mut prepared = Vec::new();
+    let (mut seg_s, mut emb_s, mut n_emb, mut audio_s) = (0.0, 0.0, 0, 0.0);
+    for path in &args.audio {
+        let audio = qualscribe::audio::decode_file(path)?;
+        audio_s += audio.samples.len() as f64 / 16_000.0;
+        let t = std::time::Instant::now();
+        let seg = pyannote::segment_recording(&segmenter, &audio.samples, args.chunk_step_ms)?;
+        seg_s += t.elapsed().as_secs_f64();
+        let t = std::time::Instant::now();
+        let local = pyannote::embed_local_speakers(embedder, &audio.samples, &seg)?;
+        emb_s += t.elapsed().as_secs_f64();
+        n_emb += local.len();
+        prepared.push((stem(path), seg, local));
+    }
+    eprintln!(
+        "{audio_s:.0} s of audio: segmentation {seg_s:.1} s, {n_emb} CAM++ embeddings {emb_s:.1} s (chunk step {} ms)",
+        args.chunk_step_ms
+    );
+    let reference: Vec<Turn> = reference
+        .into_iter()
+        .filter(|t| prepared.iter().any(|(uri, _, _)| *uri == t.uri))
+        .collect();
+    let mut first = true;
+    let mut grid = Vec::new();
+    for &alone in &args.min_alone_ms {
+        for &min_chunks in &args.min_chunks {
+            for &threshold in &args.thresholds {
+                grid.push((alone, min_chunks, threshold));
+            }
+        }
+    }
+    {
+        for (min_alone_ms, min_chunks, threshold) in grid {
+            let cfg = DiarizeConfig {
+                min_alone_ms,
+                method: Method::Segmentation,
+                segment_threshold: threshold,
+                min_cluster_chunks: min_chunks,
+                chunk_step_ms: args.chunk_step_ms,
+                ..Default::default()
+            };
+            let mut hypothesis = Vec::new();
+            let mut counts = Vec::new();
+            for (uri, seg, local) in &prepared {
+                let d = diarize_segmented(uri, seg, local, &cfg, embedder.model_sha256())?;
+                let turns = to_rttm_turns(&d);
+                if first && let Some(out) = &args.rttm_dir {
+                    std::fs::create_dir_all(out)?;
+                    std::fs::write(out.join(format!("{uri}.rttm")), write_rttm(&turns))?;
+                    std::fs::write(
+                        out.join(format!("{uri}.diarization.json")),
+                        qualscribe::pipeline::diarization_json(&d),
+                    )?;
+                }
+                counts.push((d.speakers.len(), speakers_in(&reference, uri)));
+                hypothesis.extend(turns);
+            }
+            first = false;
+            let label = format!(
+                "segmentation threshold {threshold:.2}, min chunks {min_chunks}, min alone {min_alone_ms} ms"
+            );
+            score(&label, &reference, &hypothesis, uem.as_deref(), &counts);
+        }
+    }
+    Ok(())
+}
+
 fn main() -> Result<()> {
     let args = parse_args()?;
     let dir = models::default_models_dir();
+    if args.segmentation {
+        let embedder = SpeakerEmbedder::load(&models::resolve_speaker(&dir)?)?;
+        return sweep_segmentation(&args, &embedder);
+    }
     let embedder = SpeakerEmbedder::load(&models::resolve_speaker(&dir)?)?;
     let vad = Vad::load(&models::resolve_vad(&dir)?)?;
     let reference = read_rttm(&args.reference)?;

@@ -62,11 +62,14 @@ impl Engines {
     }
 }
 
-/// Loads the speaker model for diarization.
+/// Loads the speaker model for diarization, with the segmentation model when it is installed
+/// (the segmentation recipe needs it; the windows recipe ignores it).
 pub fn load_speaker_embedder(models_dir: &Path) -> Result<SpeakerEmbedder, Error> {
-    Ok(SpeakerEmbedder::load(&models::resolve_speaker(
-        models_dir,
-    )?)?)
+    let embedder = SpeakerEmbedder::load(&models::resolve_speaker(models_dir)?)?;
+    Ok(match models::resolve_segmentation(models_dir) {
+        Ok(path) => embedder.with_segmenter(diarize::segment::Segmenter::load(&path)?),
+        Err(_) => embedder,
+    })
 }
 
 /// Wall-clock seconds one recording spent in each stage (zero for a stage not run), so runs

@@ -6,7 +6,7 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 
 use qualscribe::asr::AsrConfig;
-use qualscribe::diarize::{DiarizeConfig, voices};
+use qualscribe::diarize::{DiarizeConfig, Method, voices};
 use qualscribe::export::qda::{AudioStorage, QdpxOptions};
 use qualscribe::models;
 use qualscribe::pipeline::{AnalysisConfig, TranscribeConfig};
@@ -80,6 +80,18 @@ pub struct SpeakerArgs {
     /// one get its name
     #[arg(long, value_name = "DIR")]
     pub voices: Option<PathBuf>,
+    /// Speaker recipe: `windows` (CAM++ windows inside the VAD's speech) or `segmentation`
+    /// (pyannote segmentation-3.0 + CAM++: finds overlapping speech; needs `models fetch
+    /// --model segmentation`)
+    #[arg(long, value_name = "METHOD", default_value = "windows")]
+    pub speaker_method: SpeakerMethodArg,
+}
+
+/// `--speaker-method` values.
+#[derive(clap::ValueEnum, Clone, Copy, PartialEq, Eq)]
+pub enum SpeakerMethodArg {
+    Windows,
+    Segmentation,
 }
 
 impl SpeakerArgs {
@@ -94,13 +106,20 @@ impl SpeakerArgs {
             min_speakers: self.min_speakers,
             max_speakers: self.max_speakers,
             voices,
+            method: match self.speaker_method {
+                SpeakerMethodArg::Windows => Method::Windows,
+                SpeakerMethodArg::Segmentation => Method::Segmentation,
+            },
             ..DiarizeConfig::default()
         })
     }
 
     /// Whether the user asked for a particular clustering (so a saved one cannot be reused).
     pub fn changes_clustering(&self) -> bool {
-        self.speakers.is_some() || self.min_speakers != 1 || self.max_speakers != 16
+        self.speakers.is_some()
+            || self.min_speakers != 1
+            || self.max_speakers != 16
+            || self.speaker_method != SpeakerMethodArg::Windows
     }
 
     /// The `--names` file's pairs, then the `--rename` pairs (later ones win when applied).

@@ -124,7 +124,7 @@ pub fn batch(args: &BatchArgs) -> Result<ExitCode> {
     install_missing_models(
         &models_dir,
         &args.whisper.model,
-        diarize_cfg.is_some(),
+        diarize_cfg.as_ref().map(|c| c.method),
         quiet,
     )?;
     let themes_wanted = !args.stages.no_themes && shard.is_none();

@@ -4,6 +4,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 
+use qualscribe::diarize::Method;
 use qualscribe::models::{self, FetchOptions, ModelId};
 
 /// The error and its causes on one line, without repeating a cause the message already holds.
@@ -51,14 +52,17 @@ pub fn prepare_output_dir(dir: &Path) -> Result<()> {
 pub fn install_missing_models(
     dir: &Path,
     model_spec: &str,
-    speakers: bool,
+    speakers: Option<Method>,
     quiet: bool,
 ) -> Result<()> {
     if models::resolve_vad(dir).is_err() {
         fetch_one(dir, ModelId::Vad, &FetchOptions::default(), quiet)?;
     }
-    if speakers && models::resolve_speaker(dir).is_err() {
+    if speakers.is_some() && models::resolve_speaker(dir).is_err() {
         fetch_one(dir, ModelId::Speaker, &FetchOptions::default(), quiet)?;
+    }
+    if speakers == Some(Method::Segmentation) && models::resolve_segmentation(dir).is_err() {
+        fetch_one(dir, ModelId::Segmentation, &FetchOptions::default(), quiet)?;
     }
     if models::resolve_whisper(dir, model_spec).is_err()
         && let Some((id, quantization)) = models::installable_whisper(model_spec)

@@ -96,7 +96,7 @@ fn transcribe_and_analyse(
         install_missing_models(
             &models_dir,
             &args.whisper.model,
-            speakers.is_some(),
+            speakers.as_ref().map(|(cfg, _)| cfg.method),
             args.quiet,
         )?;
         if let Some(a) = &analysis {

@@ -61,6 +61,8 @@ impl SpeakerWindow {
 /// The CAM++ speaker model, loaded once and shared (`Send + Sync`).
 pub struct SpeakerEmbedder {
     net: CamPlus,
+    /// The segmentation model, when loaded ([`SpeakerEmbedder::with_segmenter`]).
+    segmenter: Option<super::segment::Segmenter>,
     fbank: KaldiFbank,
     path: PathBuf,
     sha256: String,
@@ -88,10 +90,22 @@ impl SpeakerEmbedder {
             .map_err(|source| unreadable(candle_core::Error::Io(source)))?;
         Ok(SpeakerEmbedder {
             net,
+            segmenter: None,
             fbank: KaldiFbank::new(),
             path: path.to_path_buf(),
             sha256,
         })
+    }
+
+    /// The same embedder, carrying the segmentation model too (for [`super::Method::Segmentation`]).
+    pub fn with_segmenter(mut self, segmenter: super::segment::Segmenter) -> Self {
+        self.segmenter = Some(segmenter);
+        self
+    }
+
+    /// The segmentation model, if loaded.
+    pub fn segmenter(&self) -> Option<&super::segment::Segmenter> {
+        self.segmenter.as_ref()
     }
 
     /// SHA-256 (hex) of the model file, recorded in every diarization for provenance.

@@ -455,6 +455,8 @@ mod tests {
                 smoothing_windows: 3,
                 overlap_margin: None,
                 overlap_min_similarity: 0.5,
+                method: None,
+                chunk_step_ms: None,
                 model_sha256: String::new(),
                 qualscribe_version: String::new(),
             },

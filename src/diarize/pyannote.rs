@@ -1,0 +1,432 @@
+//! Diarization the pyannote.audio 3.x way (`SpeakerDiarization`): segmentation finds who speaks
+//! when inside each 10 s chunk, embeddings join the chunks' local speakers into global ones.
+//!
+//! ```text
+//! samples ─ Segmenter over 10 s chunks every step ─▶ per chunk and frame: active local speakers (≤ 3, ≤ 2 at once)
+//!         ─ CAM++ per (chunk, local speaker)     ─▶ an embedding from the frames it speaks alone
+//!         ─ cluster (the windows path's AHC)     ─▶ a global speaker per (chunk, local speaker)
+//!         ─ reconstruct                          ─▶ per frame: the `count` most active global speakers
+//! ```
+//!
+//! - **Speech** comes from segmentation, not from the VAD: speech the VAD missed (quiet,
+//!   overlapped) can be found.
+//! - **Count per frame**: the number of active local speakers, averaged over the chunks covering
+//!   the frame and rounded (pyannote's `speaker_count`); the most active global speakers fill
+//!   it, so two may speak at once (turns marked `overlap`).
+//! - **Embeddings**: the samples of the frames where the speaker is alone in its chunk (all its
+//!   frames when it is never alone), joined, through CAM++. Only speakers with at least
+//!   `min_alone_ms` alone in a chunk build clusters; the others are then assigned to the
+//!   nearest centroid. Within one chunk two local speakers never get the same global speaker
+//!   (pyannote's constrained assignment).
+//!
+//! Deterministic: fixed orders, no randomness.
+
+use super::cluster::{self, ClusterParams};
+use super::segment::{
+    CHUNK_FRAMES, CHUNK_SAMPLES, FRAME_SPAN_SAMPLES, FRAME_STEP_SAMPLES, LOCAL_SPEAKERS, POWERSET,
+    Segmenter,
+};
+use super::{DiarizeConfig, DiarizeError, SpeakerEmbedder, SpeakerTurn};
+
+/// Chunks pushed through the segmentation network together.
+const SEG_BATCH: usize = 4;
+/// Least audio for an embedding at all (shorter ones are too noisy, and CAM++ needs a few
+/// frames).
+const EMBED_MIN_MS: u64 = 250;
+/// Samples per millisecond.
+const SAMPLES_PER_MS: usize = 16;
+
+/// The segmentation of one recording: each chunk's start and its frames' active local
+/// speakers (bit `k` set: local speaker `k` speaks).
+#[derive(Debug, Clone, PartialEq)]
+pub struct LocalSegmentation {
+    /// Recording length in samples.
+    pub n_samples: usize,
+    /// Each chunk's first sample.
+    pub chunk_starts: Vec<usize>,
+    /// `[chunk][frame]` active local speakers as bits.
+    pub active: Vec<Vec<u8>>,
+}
+
+/// One embedded (chunk, local speaker).
+#[derive(Debug, Clone, PartialEq)]
+pub struct LocalEmbedding {
+    /// The chunk.
+    pub chunk: usize,
+    /// The local speaker (0–2).
+    pub local: usize,
+    /// Milliseconds the speaker speaks alone in the chunk.
+    pub alone_ms: u64,
+    /// Unit-length CAM++ embedding.
+    pub embedding: Vec<f32>,
+}
+
+/// Chunk starts covering `n` samples every `step` samples; the last chunk ends at or past the
+/// end (pyannote zero-pads it), and a recording shorter than a chunk gets one chunk.
+fn chunk_starts(n: usize, step: usize) -> Vec<usize> {
+    let mut starts = vec![0];
+    while starts.last().is_some_and(|&s| s + CHUNK_SAMPLES < n) {
+        let next = starts.last().map_or(0, |s| s + step);
+        starts.push(next);
+    }
+    starts
+}
+
+/// Runs segmentation over 10 s chunks every `step_ms` and keeps each frame's most likely
+/// powerset class, as the set of active local speakers.
+pub fn segment_recording(
+    segmenter: &Segmenter,
+    samples_16k: &[f32],
+    step_ms: u64,
+) -> Result<LocalSegmentation, DiarizeError> {
+    let step = usize::try_from(step_ms).unwrap_or(usize::MAX).max(1) * SAMPLES_PER_MS;
+    let starts = if samples_16k.is_empty() {
+        Vec::new()
+    } else {
+        chunk_starts(samples_16k.len(), step)
+    };
+    let mut active = Vec::with_capacity(starts.len());
+    for batch in starts.chunks(SEG_BATCH) {
+        let chunks: Vec<&[f32]> = batch
+            .iter()
+            .map(|&s| &samples_16k[s..(s + CHUNK_SAMPLES).min(samples_16k.len())])
+            .collect();
+        for frames in segmenter.log_probs(&chunks)? {
+            active.push(
+                frames
+                    .iter()
+                    .map(|lp| {
+                        let best = (0..lp.len())
+                            .max_by(|&i, &j| lp[i].total_cmp(&lp[j]).then(j.cmp(&i)))
+                            .unwrap_or(0);
+                        POWERSET[best]
+                    })
+                    .collect(),
+            );
+        }
+    }
+    Ok(LocalSegmentation {
+        n_samples: samples_16k.len(),
+        chunk_starts: starts,
+        active,
+    })
+}
+
+/// Sample range of frame `f` of a chunk starting at `start`: from halfway between the previous
+/// frame's centre and its own to halfway to the next one's.
+fn frame_samples(start: usize, f: usize) -> (usize, usize) {
+    let centre = start + f * FRAME_STEP_SAMPLES + FRAME_SPAN_SAMPLES / 2;
+    let half = FRAME_STEP_SAMPLES / 2;
+    (
+        centre.saturating_sub(half),
+        centre + FRAME_STEP_SAMPLES - half,
+    )
+}
+
+/// One CAM++ embedding per (chunk, local speaker) that speaks (see the module docs).
+pub fn embed_local_speakers(
+    embedder: &SpeakerEmbedder,
+    samples_16k: &[f32],
+    seg: &LocalSegmentation,
+) -> Result<Vec<LocalEmbedding>, DiarizeError> {
+    let frame_ms = FRAME_STEP_SAMPLES as u64 / SAMPLES_PER_MS as u64;
+    let mut out = Vec::new();
+    for (chunk, (&start, frames)) in seg.chunk_starts.iter().zip(&seg.active).enumerate() {
+        for local in 0..LOCAL_SPEAKERS {
+            let bit = 1u8 << local;
+            let alone: Vec<bool> = frames.iter().map(|&a| a == bit).collect();
+            let any: Vec<bool> = frames.iter().map(|&a| a & bit != 0).collect();
+            let n_alone = alone.iter().filter(|&&x| x).count();
+            let mask = if n_alone > 0 { &alone } else { &any };
+            let mut clip = Vec::new();
+            for (f, _) in mask.iter().enumerate().filter(|(_, on)| **on) {
+                let (a, b) = frame_samples(start, f);
+                let (a, b) = (a.min(samples_16k.len()), b.min(samples_16k.len()));
+                clip.extend_from_slice(&samples_16k[a..b]);
+            }
+            if clip.len() < EMBED_MIN_MS as usize * SAMPLES_PER_MS {
+                continue;
+            }
+            if let Some(embedding) = embedder.embed_clip(&clip)? {
+                out.push(LocalEmbedding {
+                    chunk,
+                    local,
+                    alone_ms: n_alone as u64 * frame_ms,
+                    embedding,
+                });
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Global speakers (cluster indices) of the embedded local speakers and the centroids.
+pub(crate) fn assign_global(
+    embeddings: &[LocalEmbedding],
+    cfg: &DiarizeConfig,
+    threshold: f32,
+) -> Result<(Vec<usize>, Vec<Vec<f32>>), DiarizeError> {
+    let points: Vec<Vec<f32>> = embeddings.iter().map(|e| e.embedding.clone()).collect();
+    let reliable: Vec<bool> = embeddings
+        .iter()
+        .map(|e| e.alone_ms >= cfg.min_alone_ms)
+        .collect();
+    let params = ClusterParams {
+        num_speakers: cfg.num_speakers,
+        min_speakers: cfg.min_speakers,
+        max_speakers: cfg.max_speakers,
+        threshold,
+        min_cluster_windows: cfg.min_cluster_chunks,
+    };
+    let clustering = cluster::cluster(&points, &reliable, &params)
+        .map_err(|source| DiarizeError::Inference { source })?;
+    let mut labels = clustering.labels.clone();
+    constrain_per_chunk(embeddings, &clustering.centroids, &mut labels);
+    Ok((labels, clustering.centroids))
+}
+
+/// Within each chunk, gives its local speakers distinct global speakers, maximising the total
+/// similarity (at most 3 local speakers: every assignment is tried).
+fn constrain_per_chunk(
+    embeddings: &[LocalEmbedding],
+    centroids: &[Vec<f32>],
+    labels: &mut [usize],
+) {
+    let k = centroids.len();
+    let mut i = 0;
+    while i < embeddings.len() {
+        let chunk = embeddings[i].chunk;
+        let end = (i..embeddings.len())
+            .find(|&j| embeddings[j].chunk != chunk)
+            .unwrap_or(embeddings.len());
+        let members: Vec<usize> = (i..end).collect();
+        if members.len() > 1 && members.len() <= k {
+            let sims: Vec<Vec<f32>> = members
+                .iter()
+                .map(|&m| {
+                    centroids
+                        .iter()
+                        .map(|c| cluster::dot(&embeddings[m].embedding, c))
+                        .collect()
+                })
+                .collect();
+            let mut best: Option<(f32, Vec<usize>)> = None;
+            let mut current = Vec::with_capacity(members.len());
+            best_assignment(&sims, k, &mut current, 0.0, &mut best);
+            if let Some((_, choice)) = best {
+                for (&m, c) in members.iter().zip(choice) {
+                    labels[m] = c;
+                }
+            }
+        }
+        i = end;
+    }
+}
+
+/// Exhaustive search for distinct clusters maximising the summed similarity (first found wins
+/// ties, so the result is deterministic).
+fn best_assignment(
+    sims: &[Vec<f32>],
+    k: usize,
+    current: &mut Vec<usize>,
+    score: f32,
+    best: &mut Option<(f32, Vec<usize>)>,
+) {
+    if current.len() == sims.len() {
+        if best.as_ref().is_none_or(|(s, _)| score > *s) {
+            *best = Some((score, current.clone()));
+        }
+        return;
+    }
+    let row = &sims[current.len()];
+    for (c, &sim) in row.iter().enumerate().take(k) {
+        if current.contains(&c) {
+            continue;
+        }
+        current.push(c);
+        best_assignment(sims, k, current, score + sim, best);
+        current.pop();
+    }
+}
+
+/// Per global frame (step [`FRAME_STEP_SAMPLES`] from sample 0): the active global speakers,
+/// as sorted cluster indices (pyannote's `reconstruct` + `to_diarization`).
+pub(crate) fn reconstruct(
+    seg: &LocalSegmentation,
+    embeddings: &[LocalEmbedding],
+    labels: &[usize],
+    n_clusters: usize,
+) -> Vec<Vec<usize>> {
+    let n_frames = seg.n_samples.div_ceil(FRAME_STEP_SAMPLES);
+    let mut count_sum = vec![0f32; n_frames];
+    let mut count_n = vec![0u32; n_frames];
+    let mut act_sum = vec![0f32; n_frames * n_clusters];
+    let mut act_n = vec![0u32; n_frames * n_clusters];
+    let mut global_of = vec![[None::<usize>; LOCAL_SPEAKERS]; seg.chunk_starts.len()];
+    for (e, &l) in embeddings.iter().zip(labels) {
+        global_of[e.chunk][e.local] = Some(l);
+    }
+    for (chunk, (&start, frames)) in seg.chunk_starts.iter().zip(&seg.active).enumerate() {
+        let offset = (start as f64 / FRAME_STEP_SAMPLES as f64).round() as usize;
+        let present: Vec<usize> = {
+            let mut p: Vec<usize> = global_of[chunk].iter().flatten().copied().collect();
+            p.sort_unstable();
+            p.dedup();
+            p
+        };
+        for (f, &bits) in frames.iter().enumerate().take(CHUNK_FRAMES) {
+            let g = offset + f;
+            if g >= n_frames {
+                break;
+            }
+            count_sum[g] += bits.count_ones() as f32;
+            count_n[g] += 1;
+            for &c in &present {
+                let on = (0..LOCAL_SPEAKERS)
+                    .any(|k| bits & (1 << k) != 0 && global_of[chunk][k] == Some(c));
+                act_sum[g * n_clusters + c] += f32::from(u8::from(on));
+                act_n[g * n_clusters + c] += 1;
+            }
+        }
+    }
+    (0..n_frames)
+        .map(|g| {
+            if count_n[g] == 0 || n_clusters == 0 {
+                return Vec::new();
+            }
+            let count = (count_sum[g] / count_n[g] as f32).round() as usize;
+            let mut scored: Vec<(f32, usize)> = (0..n_clusters)
+                .filter(|&c| act_n[g * n_clusters + c] > 0)
+                .map(|c| {
+                    (
+                        act_sum[g * n_clusters + c] / act_n[g * n_clusters + c] as f32,
+                        c,
+                    )
+                })
+                .filter(|&(a, _)| a > 0.0)
+                .collect();
+            scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+            let mut top: Vec<usize> = scored.into_iter().take(count).map(|(_, c)| c).collect();
+            top.sort_unstable();
+            top
+        })
+        .collect()
+}
+
+/// Turns per cluster from the per-frame speaker sets: runs of frames, split where the overlap
+/// state changes. Returns `(cluster, start_ms, end_ms, overlap)` sorted by cluster then start.
+pub(crate) fn frame_turns(
+    active: &[Vec<usize>],
+    n_clusters: usize,
+) -> Vec<(usize, u64, u64, bool)> {
+    let to_ms = |frame: usize| {
+        let sample = frame * FRAME_STEP_SAMPLES + (FRAME_SPAN_SAMPLES - FRAME_STEP_SAMPLES) / 2;
+        (sample / SAMPLES_PER_MS) as u64
+    };
+    let mut out = Vec::new();
+    for c in 0..n_clusters {
+        // The run being built: its first frame and whether it is overlapped.
+        let mut run: Option<(usize, bool)> = None;
+        for f in 0..=active.len() {
+            let here = active
+                .get(f)
+                .and_then(|set| set.contains(&c).then_some(set.len() > 1));
+            if run.map(|r| r.1) != here {
+                if let Some((start, overlap)) = run {
+                    out.push((c, to_ms(start), to_ms(f), overlap));
+                }
+                run = here.map(|overlap| (f, overlap));
+            }
+        }
+    }
+    out
+}
+
+/// Speaker turns in the form [`super::turns`] uses: `SpeakerTurn`s with ids given by first
+/// appearance, plus the cluster index of each speaker in id order.
+pub(crate) fn number_speakers(raw: &[(usize, u64, u64, bool)]) -> (Vec<usize>, Vec<SpeakerTurn>) {
+    let mut first: Vec<(u64, usize)> = Vec::new();
+    for &(c, s, _, _) in raw {
+        match first.iter_mut().find(|(_, cc)| *cc == c) {
+            Some(entry) => entry.0 = entry.0.min(s),
+            None => first.push((s, c)),
+        }
+    }
+    first.sort_unstable();
+    let order: Vec<usize> = first.iter().map(|&(_, c)| c).collect();
+    let mut turns: Vec<SpeakerTurn> = raw
+        .iter()
+        .filter(|t| t.2 > t.1)
+        .map(|&(c, start_ms, end_ms, overlap)| SpeakerTurn {
+            start_ms,
+            end_ms,
+            speaker: format!(
+                "SPEAKER_{:02}",
+                order.iter().position(|&o| o == c).unwrap_or(0)
+            ),
+            overlap,
+        })
+        .collect();
+    turns.sort_by(|a, b| {
+        (a.start_ms, a.end_ms, &a.speaker).cmp(&(b.start_ms, b.end_ms, &b.speaker))
+    });
+    (order, turns)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunks_cover_the_recording() {
+        assert_eq!(chunk_starts(1000, 40_000), vec![0]);
+        assert_eq!(chunk_starts(CHUNK_SAMPLES, 40_000), vec![0]);
+        assert_eq!(chunk_starts(CHUNK_SAMPLES + 1, 40_000), vec![0, 40_000]);
+        let s = chunk_starts(30 * 16_000, 40_000);
+        assert_eq!(
+            s.last().map(|l| l + CHUNK_SAMPLES >= 30 * 16_000),
+            Some(true)
+        );
+        assert_eq!(s.len(), 9);
+    }
+
+    #[test]
+    fn a_chunk_never_gives_two_local_speakers_one_global_speaker() {
+        let e = |chunk, local, v: [f32; 2]| LocalEmbedding {
+            chunk,
+            local,
+            alone_ms: 3000,
+            embedding: v.to_vec(),
+        };
+        // Both local speakers of chunk 0 are nearest to centroid 0; the second fits 1 better
+        // than the first does.
+        let embeddings = [
+            e(0, 0, [1.0, 0.0]),
+            e(0, 1, [0.8, 0.6]),
+            e(1, 0, [0.0, 1.0]),
+        ];
+        let centroids = vec![vec![1.0, 0.0], vec![0.0, 1.0]];
+        let mut labels = vec![0, 0, 1];
+        constrain_per_chunk(&embeddings, &centroids, &mut labels);
+        assert_eq!(labels, vec![0, 1, 1]);
+    }
+
+    #[test]
+    fn overlapping_frames_give_overlapping_turns() {
+        let frames = vec![vec![0], vec![0], vec![0, 1], vec![0, 1], vec![1], vec![]];
+        let raw = frame_turns(&frames, 2);
+        assert_eq!(raw.len(), 4);
+        assert!(raw.iter().filter(|t| t.3).count() == 2);
+        let (order, turns) = number_speakers(&raw);
+        assert_eq!(order, vec![0, 1]);
+        let a = turns
+            .iter()
+            .find(|t| t.speaker == "SPEAKER_00" && t.overlap)
+            .unwrap();
+        let b = turns
+            .iter()
+            .find(|t| t.speaker == "SPEAKER_01" && t.overlap)
+            .unwrap();
+        assert_eq!((a.start_ms, a.end_ms), (b.start_ms, b.end_ms));
+    }
+}

@@ -1,0 +1,385 @@
+//! pyannote segmentation-3.0 (PyanNet, MIT) in candle: raw 16 kHz audio in 10 s chunks →
+//! per 16.875 ms frame, log-probabilities of 7 "powerset" classes (nobody; speaker 1, 2 or 3
+//! alone; two of them at once). The speakers are local to the chunk: speaker 1 of one chunk
+//! need not be speaker 1 of the next (see [`super::pyannote`] for how they are joined).
+//!
+//! Network: instance-normalised waveform → SincNet (80 parametric band-pass filters of 251
+//! taps, stride 10, then two 5-tap convolutions, each stage max-pooled by 3, instance-normalised
+//! and leaky-ReLU'd) → 4 bidirectional LSTM layers (128 per direction) → 2 linear layers →
+//! 7 classes, log-softmax. Checked against the numpy prototype on a real AMI chunk
+//! (`tests/segmentation.rs`).
+//!
+//! Promises: a chunk's output depends only on its own samples; shorter input is zero-padded to
+//! 10 s (as pyannote pads the last chunk); deterministic.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use candle_core::{D, Device, Tensor};
+
+use super::DiarizeError;
+
+/// Samples per chunk (10 s at 16 kHz).
+pub const CHUNK_SAMPLES: usize = 160_000;
+/// Output frames per chunk.
+pub const CHUNK_FRAMES: usize = 589;
+/// Samples between the starts of consecutive output frames (16.875 ms).
+pub const FRAME_STEP_SAMPLES: usize = 270;
+/// Samples each output frame sees (its receptive field, 61.9375 ms).
+pub const FRAME_SPAN_SAMPLES: usize = 991;
+/// Powerset classes: which local speakers (bits 0–2) each class stands for.
+pub const POWERSET: [u8; 7] = [0b000, 0b001, 0b010, 0b100, 0b011, 0b101, 0b110];
+/// Local speakers per chunk.
+pub const LOCAL_SPEAKERS: usize = 3;
+
+const SAMPLE_RATE: f64 = 16_000.0;
+const SINC_STRIDE: usize = 10;
+const LSTM_LAYERS: usize = 4;
+const HIDDEN: usize = 128;
+const EPS: f64 = 1e-5;
+
+struct Norm {
+    weight: Tensor,
+    bias: Tensor,
+}
+
+struct Conv {
+    weight: Tensor,
+    bias: Tensor,
+}
+
+/// One direction of one LSTM layer: the input projection runs in candle; the recurrence in
+/// plain Rust (a 128 × 512 matrix-vector product per step, where candle's per-op overhead
+/// would dominate).
+struct LstmDirection {
+    /// `(in, 512)`: the input weights, transposed for `x @ w`.
+    w_ih_t: Tensor,
+    /// `b_ih + b_hh`.
+    bias: Tensor,
+    /// `(512, 128)` row-major.
+    w_hh: Vec<f32>,
+}
+
+struct Linear {
+    weight_t: Tensor,
+    bias: Tensor,
+}
+
+/// The segmentation network, loaded once and shared (`Send + Sync`).
+pub struct Segmenter {
+    wav_norm: Norm,
+    /// `(80, 1, 251)` band-pass filters computed from the learnt cut-off frequencies.
+    sinc: Tensor,
+    norms: [Norm; 3],
+    convs: [Conv; 2],
+    lstm: Vec<[LstmDirection; 2]>,
+    linear: [Linear; 2],
+    classifier: Linear,
+    path: PathBuf,
+    sha256: String,
+}
+
+impl std::fmt::Debug for Segmenter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Segmenter")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+struct Weights<'a> {
+    tensors: HashMap<String, Tensor>,
+    path: &'a Path,
+}
+
+impl Weights<'_> {
+    fn get(&self, name: &str, shape: &[usize]) -> Result<Tensor, DiarizeError> {
+        let t = self
+            .tensors
+            .get(name)
+            .ok_or_else(|| self.bad(name, "is missing"))?;
+        if t.dims() != shape {
+            return Err(self.bad(name, "has the wrong shape"));
+        }
+        Ok(t.clone())
+    }
+
+    fn bad(&self, tensor: &str, problem: &str) -> DiarizeError {
+        DiarizeError::SegmentationModel {
+            path: self.path.to_path_buf(),
+            problem: format!("tensor `{tensor}` {problem}"),
+        }
+    }
+
+    fn vec(&self, name: &str, shape: &[usize]) -> Result<Vec<f32>, DiarizeError> {
+        self.get(name, shape)?
+            .flatten_all()
+            .and_then(|t| t.to_vec1::<f32>())
+            .map_err(|e| self.bad(name, &format!("is unreadable ({e})")))
+    }
+
+    fn norm(&self, prefix: &str, channels: usize) -> Result<Norm, DiarizeError> {
+        let col = |t: Tensor| {
+            t.reshape((1, channels, 1))
+                .map_err(|e| self.bad(prefix, &e.to_string()))
+        };
+        Ok(Norm {
+            weight: col(self.get(&format!("{prefix}.weight"), &[channels])?)?,
+            bias: col(self.get(&format!("{prefix}.bias"), &[channels])?)?,
+        })
+    }
+
+    fn conv(&self, prefix: &str, out: usize, inp: usize) -> Result<Conv, DiarizeError> {
+        Ok(Conv {
+            weight: self.get(&format!("{prefix}.weight"), &[out, inp, 5])?,
+            bias: self
+                .get(&format!("{prefix}.bias"), &[out])?
+                .reshape((1, out, 1))
+                .map_err(|e| self.bad(prefix, &e.to_string()))?,
+        })
+    }
+
+    fn linear(&self, prefix: &str, out: usize, inp: usize) -> Result<Linear, DiarizeError> {
+        let err = |e: candle_core::Error| self.bad(prefix, &e.to_string());
+        Ok(Linear {
+            weight_t: self
+                .get(&format!("{prefix}.weight"), &[out, inp])?
+                .t()
+                .and_then(|t| t.contiguous())
+                .map_err(err)?,
+            bias: self.get(&format!("{prefix}.bias"), &[out])?,
+        })
+    }
+
+    fn lstm(&self, layer: usize, reverse: bool) -> Result<LstmDirection, DiarizeError> {
+        let inp = if layer == 0 { 60 } else { 2 * HIDDEN };
+        let sfx = if reverse { "_reverse" } else { "" };
+        let name = |w: &str| format!("lstm.{w}_l{layer}{sfx}");
+        let err = |e: candle_core::Error| self.bad(&name("weight_ih"), &e.to_string());
+        let gates = 4 * HIDDEN;
+        let w_ih_t = self
+            .get(&name("weight_ih"), &[gates, inp])?
+            .t()
+            .and_then(|t| t.contiguous())
+            .map_err(err)?;
+        let bias = (self.get(&name("bias_ih"), &[gates])?
+            + self.get(&name("bias_hh"), &[gates])?)
+        .map_err(err)?;
+        Ok(LstmDirection {
+            w_ih_t,
+            bias,
+            w_hh: self.vec(&name("weight_hh"), &[gates, HIDDEN])?,
+        })
+    }
+
+    /// SincNet's band-pass filters (pyannote's `ParamSincFB`): 40 cosine then 40 sine filters.
+    fn sinc_filters(&self) -> Result<Tensor, DiarizeError> {
+        let p = "sincnet.conv1d.0.filterbank";
+        let low_hz = self.vec(&format!("{p}.low_hz_"), &[40, 1])?;
+        let band_hz = self.vec(&format!("{p}.band_hz_"), &[40, 1])?;
+        let window = self.vec(&format!("{p}.window_"), &[125])?;
+        let n = self.vec(&format!("{p}.n_"), &[1, 125])?;
+        let (min_low, min_band) = (50.0, 50.0);
+        let half = window.len();
+        let taps = 2 * half + 1;
+        let mut filters = vec![0f32; 80 * taps];
+        for f in 0..40 {
+            let low = min_low + f64::from(low_hz[f]).abs();
+            let high =
+                (low + min_band + f64::from(band_hz[f]).abs()).clamp(min_low, SAMPLE_RATE / 2.0);
+            let band = high - low;
+            for (kind, row) in [(0, f), (1, 40 + f)] {
+                let out = &mut filters[row * taps..(row + 1) * taps];
+                for k in 0..half {
+                    let (nk, wk) = (f64::from(n[k]), f64::from(window[k]));
+                    let (ft_low, ft_high) = (low * nk, high * nk);
+                    let left = if kind == 0 {
+                        (ft_high.sin() - ft_low.sin()) / (nk / 2.0) * wk
+                    } else {
+                        (ft_low.cos() - ft_high.cos()) / (nk / 2.0) * wk
+                    };
+                    let mirrored = if kind == 0 { left } else { -left };
+                    out[k] = (left / (2.0 * band)) as f32;
+                    out[taps - 1 - k] = (mirrored / (2.0 * band)) as f32;
+                }
+                out[half] = if kind == 0 { 1.0 } else { 0.0 };
+            }
+        }
+        Tensor::from_vec(filters, (80, 1, taps), &Device::Cpu)
+            .map_err(|e| self.bad(p, &e.to_string()))
+    }
+}
+
+impl Segmenter {
+    /// Loads the converted model (`models::resolve_segmentation` finds it), checking every
+    /// tensor the network needs.
+    pub fn load(path: &Path) -> Result<Self, DiarizeError> {
+        let unreadable = |problem: String| DiarizeError::SegmentationModel {
+            path: path.to_path_buf(),
+            problem,
+        };
+        let tensors = candle_core::safetensors::load(path, &Device::Cpu)
+            .map_err(|e| unreadable(format!("not readable as safetensors ({e})")))?;
+        let sha256 = crate::models::sha256_file(path).map_err(|e| unreadable(e.to_string()))?;
+        let w = Weights { tensors, path };
+        let mut lstm = Vec::with_capacity(LSTM_LAYERS);
+        for layer in 0..LSTM_LAYERS {
+            lstm.push([w.lstm(layer, false)?, w.lstm(layer, true)?]);
+        }
+        Ok(Segmenter {
+            wav_norm: w.norm("sincnet.wav_norm1d", 1)?,
+            sinc: w.sinc_filters()?,
+            norms: [
+                w.norm("sincnet.norm1d.0", 80)?,
+                w.norm("sincnet.norm1d.1", 60)?,
+                w.norm("sincnet.norm1d.2", 60)?,
+            ],
+            convs: [
+                w.conv("sincnet.conv1d.1", 60, 80)?,
+                w.conv("sincnet.conv1d.2", 60, 60)?,
+            ],
+            lstm,
+            linear: [
+                w.linear("linear.0", 128, 256)?,
+                w.linear("linear.1", 128, 128)?,
+            ],
+            classifier: w.linear("classifier", 7, 128)?,
+            path: path.to_path_buf(),
+            sha256,
+        })
+    }
+
+    /// SHA-256 (hex) of the model file.
+    pub fn model_sha256(&self) -> &str {
+        &self.sha256
+    }
+
+    /// Log-probabilities `[chunk][frame][class]` ([`CHUNK_FRAMES`] × 7 per chunk) of chunks of
+    /// at most [`CHUNK_SAMPLES`] samples each (shorter ones are zero-padded).
+    pub fn log_probs(&self, chunks: &[&[f32]]) -> Result<Vec<Vec<[f32; 7]>>, DiarizeError> {
+        if chunks.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut flat = vec![0f32; chunks.len() * CHUNK_SAMPLES];
+        for (dst, src) in flat.chunks_exact_mut(CHUNK_SAMPLES).zip(chunks) {
+            let n = src.len().min(CHUNK_SAMPLES);
+            dst[..n].copy_from_slice(&src[..n]);
+        }
+        let x = Tensor::from_vec(flat, (chunks.len(), 1, CHUNK_SAMPLES), &Device::Cpu)
+            .and_then(|x| self.forward(&x))
+            .and_then(|y| y.to_vec3::<f32>())
+            .map_err(|source| DiarizeError::Inference { source })?;
+        Ok(x.into_iter()
+            .map(|frames| {
+                frames
+                    .into_iter()
+                    .map(|c| std::array::from_fn(|k| c[k]))
+                    .collect()
+            })
+            .collect())
+    }
+
+    /// `(B, 1, samples)` → `(B, frames, 7)` log-probabilities.
+    fn forward(&self, wav: &Tensor) -> candle_core::Result<Tensor> {
+        let x = instance_norm(wav, &self.wav_norm)?;
+        let x = x.conv1d(&self.sinc, 0, SINC_STRIDE, 1, 1)?.abs()?;
+        let mut x = leaky_relu(&instance_norm(&max_pool3(&x)?, &self.norms[0])?)?;
+        for (conv, norm) in self.convs.iter().zip(&self.norms[1..]) {
+            let y = x
+                .conv1d(&conv.weight, 0, 1, 1, 1)?
+                .broadcast_add(&conv.bias)?;
+            x = leaky_relu(&instance_norm(&max_pool3(&y)?, norm)?)?;
+        }
+        let mut h = x.transpose(1, 2)?.contiguous()?; // (B, T, 60)
+        for layer in &self.lstm {
+            let forward = lstm_direction(&h, &layer[0], false)?;
+            let backward = lstm_direction(&h, &layer[1], true)?;
+            h = Tensor::cat(&[&forward, &backward], 2)?;
+        }
+        for linear in &self.linear {
+            h = leaky_relu(&apply(&h, linear)?)?;
+        }
+        candle_nn::ops::log_softmax(&apply(&h, &self.classifier)?, D::Minus1)
+    }
+}
+
+fn apply(x: &Tensor, l: &Linear) -> candle_core::Result<Tensor> {
+    x.broadcast_matmul(&l.weight_t)?.broadcast_add(&l.bias)
+}
+
+/// Per (batch, channel) over time, population variance, then the learnt affine.
+fn instance_norm(x: &Tensor, n: &Norm) -> candle_core::Result<Tensor> {
+    let mean = x.mean_keepdim(D::Minus1)?;
+    let centred = x.broadcast_sub(&mean)?;
+    let var = centred.sqr()?.mean_keepdim(D::Minus1)?;
+    centred
+        .broadcast_div(&(var + EPS)?.sqrt()?)?
+        .broadcast_mul(&n.weight)?
+        .broadcast_add(&n.bias)
+}
+
+fn leaky_relu(x: &Tensor) -> candle_core::Result<Tensor> {
+    let neg = (x.minimum(0f32)? * 0.01)?;
+    x.maximum(0f32)? + neg
+}
+
+/// Max over non-overlapping runs of 3 along time (a trailing remainder is dropped).
+fn max_pool3(x: &Tensor) -> candle_core::Result<Tensor> {
+    let (b, c, t) = x.dims3()?;
+    x.narrow(2, 0, t / 3 * 3)?
+        .reshape((b, c, t / 3, 3))?
+        .max(D::Minus1)
+}
+
+/// All hidden states `(B, T, 128)` of one LSTM direction over `x` `(B, T, in)`; `reverse`
+/// runs it from the last frame to the first (outputs stay in time order).
+fn lstm_direction(x: &Tensor, dir: &LstmDirection, reverse: bool) -> candle_core::Result<Tensor> {
+    let (b, t, _) = x.dims3()?;
+    let gates = 4 * HIDDEN;
+    let projected = x
+        .broadcast_matmul(&dir.w_ih_t)?
+        .broadcast_add(&dir.bias)?
+        .flatten_all()?
+        .to_vec1::<f32>()?;
+    let mut out = vec![0f32; b * t * HIDDEN];
+    let mut g = vec![0f32; gates];
+    for batch in 0..b {
+        let mut h = [0f32; HIDDEN];
+        let mut c = [0f32; HIDDEN];
+        for step in 0..t {
+            let frame = if reverse { t - 1 - step } else { step };
+            let base = (batch * t + frame) * gates;
+            g.copy_from_slice(&projected[base..base + gates]);
+            for (gi, row) in g.iter_mut().zip(dir.w_hh.chunks_exact(HIDDEN)) {
+                *gi += dot(row, &h);
+            }
+            // PyTorch's gate order: input, forget, cell, output.
+            for k in 0..HIDDEN {
+                let i = sigmoid(g[k]);
+                let f = sigmoid(g[HIDDEN + k]);
+                let cell = g[2 * HIDDEN + k].tanh();
+                let o = sigmoid(g[3 * HIDDEN + k]);
+                c[k] = f * c[k] + i * cell;
+                h[k] = o * c[k].tanh();
+            }
+            let at = (batch * t + frame) * HIDDEN;
+            out[at..at + HIDDEN].copy_from_slice(&h);
+        }
+    }
+    Tensor::from_vec(out, (b, t, HIDDEN), &Device::Cpu)
+}
+
+fn sigmoid(x: f32) -> f32 {
+    1.0 / (1.0 + (-x).exp())
+}
+
+/// Dot product with 8 independent sums, so the compiler can vectorise it.
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let mut acc = [0f32; 8];
+    for (x, y) in a.chunks_exact(8).zip(b.chunks_exact(8)) {
+        for k in 0..8 {
+            acc[k] += x[k] * y[k];
+        }
+    }
+    acc.iter().sum()
+}
