@@ -123,6 +123,13 @@ async function main() {
     await page.waitForFunction((sel) => !document.querySelector(sel), tid(`suggestion-${home.id}-${moved.id}`), { timeout: 10000 });
     await page.locator(tid(`suggest-${home.id}`)).click();
 
+    step = 'move list ranked by likelihood';
+    await page.locator(`${tid(`code-${home.id}`)} ${tid(`move-${moved.id}`)}`).focus();
+    await page.waitForFunction((sel) => {
+      const s = document.querySelector(sel);
+      return s && [...s.options].some((o) => / \(\d+ %\)$/.test(o.textContent));
+    }, `${tid(`code-${home.id}`)} ${tid(`move-${moved.id}`)}`, { timeout: 10000 });
+
     step = 'rename a code';
     await page.locator(tid(`rename-${a.id}`)).click();
     await page.locator(tid(`rename-input-${a.id}`)).fill(NEW_NAME);
