@@ -118,6 +118,9 @@ fn main() -> Result<()> {
         .flat_map(|t| &t.codes)
         .map(|c| c.id)
         .collect();
+    if codes.is_empty() {
+        bail!("the analysis proposed no codes: use fewer themes");
+    }
     let mut update_ms = Vec::new();
     let mut suggest_ms = Vec::new();
     let mut accepted = 0;

@@ -81,6 +81,55 @@ async function main() {
     check(audioStatuses.some((s) => s === 200 || s === 206), `audio requests answered ${JSON.stringify(audioStatuses)}`);
     await page.evaluate(() => document.getElementById('player').pause());
 
+    step = 'suggest more passages, accept one';
+    // A passage that leans to its own code is split out and merged into the other code (both
+    // keep it a machine placement): its first code must now suggest it back.
+    const chancesOf = (pid) => page.evaluate(async (id) => (await fetch(`api/passage-codes?passage=${id}`)).json(), pid);
+    let home = null, away = null, moved = null;
+    for (const [h, w] of [[a, b], [b, a]]) {
+      if (h.passages.length < 2) continue;
+      for (const p of h.passages) {
+        const chances = await chancesOf(p.id);
+        if (chances.length && chances[0].code === h.id) { home = h; away = w; moved = p; break; }
+      }
+      if (moved) break;
+    }
+    check(moved, 'no machine-coded passage leans to its own code');
+    await page.locator(tid(`split-${home.id}`)).click();
+    await page.locator(tid(`split-check-${moved.id}`)).check();
+    await page.locator(tid(`split-label-${home.id}`)).fill('Sugerencia E2E');
+    await page.locator(tid(`split-go-${home.id}`)).click();
+    const tmpCode = await page.waitForFunction(async () => {
+      const ov = await (await fetch('api/overview')).json();
+      const made = ov.themes.flatMap((th) => th.codes).find((x) => x.label === 'Sugerencia E2E');
+      return made ? made.id : null;
+    }, null, { timeout: 10000 }).then((h) => h.jsonValue());
+    await page.locator(tid(`merge-${tmpCode}`)).selectOption(String(away.id));
+    await page.locator(tid(`merge-go-${tmpCode}`)).click();
+    await page.waitForFunction((sel) => {
+      const n = document.querySelector(sel);
+      return n && n.textContent === 'fusionado';
+    }, tid(`status-${tmpCode}`), { timeout: 10000 });
+    await page.locator(tid(`suggest-${home.id}`)).click();
+    await page.locator(tid(`suggestion-${home.id}-${moved.id}`)).waitFor({ timeout: 10000 });
+    const conf = await page.locator(tid(`confidence-${home.id}-${moved.id}`)).textContent();
+    check(/confianza \d+ %/.test(conf), `confidence shown as ${conf}`);
+    await page.locator(tid(`suggestion-accept-${home.id}-${moved.id}`)).click();
+    await page.waitForFunction(async ([pid, to]) => {
+      const ov = await (await fetch('api/overview')).json();
+      return ov.themes.flatMap((th) => th.codes).find((x) => x.id === to).passages.some((p) => p.id === pid);
+    }, [moved.id, home.id], { timeout: 10000 });
+    // The open panel was asked again: the accepted passage is no longer offered.
+    await page.waitForFunction((sel) => !document.querySelector(sel), tid(`suggestion-${home.id}-${moved.id}`), { timeout: 10000 });
+    await page.locator(tid(`suggest-${home.id}`)).click();
+
+    step = 'move list ranked by likelihood';
+    await page.locator(`${tid(`code-${home.id}`)} ${tid(`move-${moved.id}`)}`).focus();
+    await page.waitForFunction((sel) => {
+      const s = document.querySelector(sel);
+      return s && [...s.options].some((o) => / \(\d+ %\)$/.test(o.textContent));
+    }, `${tid(`code-${home.id}`)} ${tid(`move-${moved.id}`)}`, { timeout: 10000 });
+
     step = 'rename a code';
     await page.locator(tid(`rename-${a.id}`)).click();
     await page.locator(tid(`rename-input-${a.id}`)).fill(NEW_NAME);
@@ -131,23 +180,6 @@ async function main() {
         const has = (id) => all.find((x) => x.id === id).passages.some((p) => p.id === pid);
         return has(to) && !has(from);
       }, [p1.id, c.id, a.id], { timeout: 10000 });
-    }
-
-    step = 'suggest more passages, accept one';
-    await page.locator(tid(`suggest-${a.id}`)).click();
-    await page.locator(tid(`suggestions-${a.id}`)).waitFor({ timeout: 10000 });
-    const sugg = await page.evaluate(async (id) => (await fetch(`api/suggestions?code=${id}`)).json(), a.id);
-    check(Array.isArray(sugg.suggestions) && sugg.examples > 0, `suggestions for code ${a.id}: ${JSON.stringify(sugg)}`);
-    if (sugg.suggestions.length) {
-      const g = sugg.suggestions[0];
-      check(g.confidence > 0 && g.confidence <= 1, `confidence ${g.confidence}`);
-      await page.locator(tid(`suggestion-accept-${a.id}-${g.passage}`)).click();
-      await page.waitForFunction(async ([pid, to]) => {
-        const ov = await (await fetch('api/overview')).json();
-        return ov.themes.flatMap((th) => th.codes).find((x) => x.id === to).passages.some((p) => p.id === pid);
-      }, [g.passage, a.id], { timeout: 10000 });
-      // The open panel was asked again: the accepted passage is no longer offered.
-      await page.waitForFunction((sel) => !document.querySelector(sel), tid(`suggestion-${a.id}-${g.passage}`), { timeout: 10000 });
     }
 
     step = 'new code from a passage';
@@ -225,7 +257,7 @@ async function main() {
     await page.screenshot({ path: shot, fullPage: true });
     check(pageErrors.length === 0, `page errors: ${pageErrors.join('; ')}`);
     check(foreign.length === 0, `requests left the review server: ${foreign.join(', ')}`);
-    console.log(`e2e: played ${passage.uri} from ${t0.toFixed(2)}s, renamed code ${a.id}, merged ${b.id} into it, exported`);
+    console.log(`e2e: played ${passage.uri} from ${t0.toFixed(2)}s, accepted suggested passage ${moved.id} into code ${home.id}, renamed code ${a.id}, merged ${b.id} into it, made a code from a passage, exported`);
   } catch (e) {
     await page.screenshot({ path: shot, fullPage: true }).catch(() => {});
     throw new Error(`${step}: ${e.message}`);

@@ -223,6 +223,7 @@ function renderPassage(code, p, movable) {
     },
   }, el('option', { value: '' }, t('moveTo')),
   movable.filter((c) => c.id !== code.id).map((c) => el('option', { value: c.id }, c.label)));
+  moveSelect.addEventListener('focus', () => rankMoveTargets(moveSelect, p.id, code.id), { once: true });
   return el('li', { className: `passage${p.quote ? ' quote' : ''}`, testid: `passage-${p.id}` },
     el('button', {
       type: 'button', className: 'play', testid: `play-${p.id}`, title: t('play'),
@@ -238,6 +239,25 @@ function renderPassage(code, p, movable) {
       el('button', { type: 'button', testid: `new-code-${p.id}`, onclick: () => toggle(state.newCodeOpen, p.id) }, t('newCode')),
       p.memo ? el('span', { className: 'meta' }, `${t('memo')}: ${p.memo}`) : null),
     state.newCodeOpen.has(p.id) ? newCodeEditor(p.id, code.id) : null);
+}
+
+/** Orders a passage's "Move to…" list by how likely each code is for it, with the percentage
+ *  (nothing changes when the project has no passage vectors). */
+async function rankMoveTargets(select, passageId, currentCode) {
+  let chances;
+  try {
+    chances = await api('GET', `api/passage-codes?passage=${passageId}`);
+  } catch (_) {
+    return;
+  }
+  const chance = new Map(chances.map((c) => [c.code, c.confidence]));
+  const options = [...select.options].slice(1);
+  options.sort((x, y) => (chance.get(Number(y.value)) || 0) - (chance.get(Number(x.value)) || 0));
+  for (const o of options) {
+    const c = chance.get(Number(o.value));
+    if (c !== undefined && Number(o.value) !== currentCode) o.textContent = `${codeLabel(Number(o.value))} (${Math.round(c * 100)} %)`;
+    select.append(o);
+  }
 }
 
 /** "New code from this passage": a name, then the passage leaves `from` for the new code. */
