@@ -602,7 +602,8 @@ fn segmentation_finds_overlapping_speech_on_a_real_meeting() {
     // Overlapped turns are marked, and both speakers' turns cover the overlapped time.
     assert!(d.turns.iter().any(|t| t.overlap));
     assert!(d.turns.iter().all(|t| t.start_ms < t.end_ms));
-    // Measured: MEASURE_ME
-    assert!(found_s >= 0.0, "{found_s} s overlapped");
-    assert!(right_s >= 0.0 * found_s, "{right_s} of {found_s} s");
+    // Measured: 11.8 s overlapped in the RTTM, 11.4 s of it (97 %) overlapped in the reference,
+    // which has 17.8 s (5 speakers found, 4 in the reference). Margins: 8 s and 85 %.
+    assert!(found_s >= 8.0, "{found_s} s overlapped");
+    assert!(right_s >= 0.85 * found_s, "{right_s} of {found_s} s");
 }
