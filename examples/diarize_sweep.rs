@@ -266,16 +266,19 @@ fn sweep_segmentation(args: &Args, embedder: &SpeakerEmbedder) -> Result<()> {
         .collect();
     let mut first = true;
     let mut grid = Vec::new();
-    for &alone in &args.min_alone_ms {
-        for &min_chunks in &args.min_chunks {
-            for &threshold in &args.thresholds {
-                grid.push((alone, min_chunks, threshold));
+    for &margin in &args.margins {
+        for &alone in &args.min_alone_ms {
+            for &min_chunks in &args.min_chunks {
+                for &threshold in &args.thresholds {
+                    grid.push((margin, alone, min_chunks, threshold));
+                }
             }
         }
     }
     {
-        for (min_alone_ms, min_chunks, threshold) in grid {
+        for (segment_margin, min_alone_ms, min_chunks, threshold) in grid {
             let cfg = DiarizeConfig {
+                segment_margin,
                 min_alone_ms,
                 method: Method::Segmentation,
                 segment_threshold: threshold,
@@ -301,7 +304,7 @@ fn sweep_segmentation(args: &Args, embedder: &SpeakerEmbedder) -> Result<()> {
             }
             first = false;
             let label = format!(
-                "segmentation threshold {threshold:.2}, min chunks {min_chunks}, min alone {min_alone_ms} ms"
+                "segmentation threshold {threshold:.2}, margin {segment_margin:?}, min chunks {min_chunks}, min alone {min_alone_ms} ms"
             );
             score(&label, &reference, &hypothesis, uem.as_deref(), &counts);
         }

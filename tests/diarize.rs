@@ -514,18 +514,50 @@ fn segmentation_cfg() -> DiarizeConfig {
     }
 }
 
-/// Seconds where two or more of `turns` (of different speakers) overlap, as intervals.
+#[test]
+fn segmentation_on_the_pyannote_sample() {
+    let _one = one_at_a_time();
+    let wav = corpus("pyannote_sample/sample.wav");
+    let audio = qualscribe::audio::decode_file(&wav).unwrap();
+    let d = diarize(
+        seg_embedder(),
+        "sample",
+        &audio.samples,
+        &[],
+        &segmentation_cfg(),
+    )
+    .unwrap();
+    let reference = read_rttm(&wav.with_extension("rttm")).unwrap();
+    let scores = score(&reference, &to_rttm_turns(&d), None);
+    scores.print("pyannote sample, segmentation");
+    assert_eq!(d.speakers.len(), 2, "{:?}", d.speakers);
+    let (collar, strict) = scores.totals();
+    // Measured 1.5 % / 6.0 % (windows recipe: 9.0 % / 15.6 %); margin +3 pts.
+    assert!(collar < 0.045, "DER {collar}");
+    assert!(strict < 0.09, "DER {strict}");
+}
+
+/// Where two or more of `turns` (of different speakers) overlap, as disjoint sorted intervals
+/// in seconds.
 fn overlapped(turns: &[Turn]) -> Vec<(f64, f64)> {
-    let mut out = Vec::new();
+    let mut pairs = Vec::new();
     for (i, a) in turns.iter().enumerate() {
         for b in &turns[i + 1..] {
             let (s, e) = (a.start_s.max(b.start_s), a.end_s.min(b.end_s));
             if a.speaker != b.speaker && e > s {
-                out.push((s, e));
+                pairs.push((s, e));
             }
         }
     }
-    out
+    pairs.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let mut merged: Vec<(f64, f64)> = Vec::new();
+    for (s, e) in pairs {
+        match merged.last_mut() {
+            Some(last) if s <= last.1 => last.1 = last.1.max(e),
+            _ => merged.push((s, e)),
+        }
+    }
+    merged
 }
 
 fn intersection(a: &[(f64, f64)], b: &[(f64, f64)]) -> f64 {
@@ -570,7 +602,8 @@ fn segmentation_finds_overlapping_speech_on_a_real_meeting() {
     // Overlapped turns are marked, and both speakers' turns cover the overlapped time.
     assert!(d.turns.iter().any(|t| t.overlap));
     assert!(d.turns.iter().all(|t| t.start_ms < t.end_ms));
-    // Measured: MEASURE_ME
-    assert!(found_s >= 0.0, "{found_s} s overlapped");
-    assert!(right_s >= 0.0 * found_s, "{right_s} of {found_s} s");
+    // Measured: 11.8 s overlapped in the RTTM, 11.4 s of it (97 %) overlapped in the reference,
+    // which has 17.8 s (5 speakers found, 4 in the reference). Margins: 8 s and 85 %.
+    assert!(found_s >= 8.0, "{found_s} s overlapped");
+    assert!(right_s >= 0.85 * found_s, "{right_s} of {found_s} s");
 }

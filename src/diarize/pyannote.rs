@@ -160,6 +160,33 @@ pub fn embed_local_speakers(
     Ok(out)
 }
 
+/// The clustering threshold for this recording (see [`DiarizeConfig::segment_margin`]): how
+/// alike one voice sounds to itself here, measured between chunks that do not overlap.
+pub(crate) fn recording_threshold(embeddings: &[LocalEmbedding], cfg: &DiarizeConfig) -> f32 {
+    let Some(margin) = cfg.segment_margin else {
+        return cfg.segment_threshold;
+    };
+    // Chunk indices this far apart do not overlap (chunks are 10 s, every step).
+    let apart = CHUNK_SAMPLES.div_ceil(cfg.chunk_step_ms.max(1) as usize * SAMPLES_PER_MS);
+    let mut nearest: Vec<f32> = embeddings
+        .iter()
+        .filter(|e| e.alone_ms >= cfg.min_alone_ms)
+        .filter_map(|a| {
+            embeddings
+                .iter()
+                .filter(|b| b.chunk.abs_diff(a.chunk) >= apart && b.alone_ms >= cfg.min_alone_ms)
+                .map(|b| cluster::dot(&a.embedding, &b.embedding))
+                .max_by(f32::total_cmp)
+        })
+        .collect();
+    // Too little to measure (a recording of ~20 s or less): the threshold stays fixed.
+    if nearest.len() < 5 {
+        return cfg.segment_threshold;
+    }
+    nearest.sort_by(f32::total_cmp);
+    (nearest[nearest.len() / 2] - margin).max(cfg.segment_threshold)
+}
+
 /// Global speakers (cluster indices) of the embedded local speakers and the centroids.
 pub(crate) fn assign_global(
     embeddings: &[LocalEmbedding],

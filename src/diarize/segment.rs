@@ -179,19 +179,20 @@ impl Weights<'_> {
         let band_hz = self.vec(&format!("{p}.band_hz_"), &[40, 1])?;
         let window = self.vec(&format!("{p}.window_"), &[125])?;
         let n = self.vec(&format!("{p}.n_"), &[1, 125])?;
-        let (min_low, min_band) = (50.0, 50.0);
+        // In f32 step by step as pyannote (torch, float32) computes them: f64 here moved the
+        // output log-probabilities by ~1e-3 against the float32 reference.
+        let (min_low, min_band, nyquist) = (50f32, 50f32, (SAMPLE_RATE / 2.0) as f32);
         let half = window.len();
         let taps = 2 * half + 1;
         let mut filters = vec![0f32; 80 * taps];
         for f in 0..40 {
-            let low = min_low + f64::from(low_hz[f]).abs();
-            let high =
-                (low + min_band + f64::from(band_hz[f]).abs()).clamp(min_low, SAMPLE_RATE / 2.0);
+            let low = min_low + low_hz[f].abs();
+            let high = (low + min_band + band_hz[f].abs()).clamp(min_low, nyquist);
             let band = high - low;
             for (kind, row) in [(0, f), (1, 40 + f)] {
                 let out = &mut filters[row * taps..(row + 1) * taps];
                 for k in 0..half {
-                    let (nk, wk) = (f64::from(n[k]), f64::from(window[k]));
+                    let (nk, wk) = (n[k], window[k]);
                     let (ft_low, ft_high) = (low * nk, high * nk);
                     let left = if kind == 0 {
                         (ft_high.sin() - ft_low.sin()) / (nk / 2.0) * wk
@@ -199,8 +200,8 @@ impl Weights<'_> {
                         (ft_low.cos() - ft_high.cos()) / (nk / 2.0) * wk
                     };
                     let mirrored = if kind == 0 { left } else { -left };
-                    out[k] = (left / (2.0 * band)) as f32;
-                    out[taps - 1 - k] = (mirrored / (2.0 * band)) as f32;
+                    out[k] = left / (2.0 * band);
+                    out[taps - 1 - k] = mirrored / (2.0 * band);
                 }
                 out[half] = if kind == 0 { 1.0 } else { 0.0 };
             }

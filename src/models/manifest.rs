@@ -233,7 +233,18 @@ mod tests {
         let m = manifest();
         assert_eq!(m.schema, 1);
         let ids: Vec<&str> = m.models.iter().map(|e| e.id.as_str()).collect();
-        assert_eq!(ids, ["base", "tiny.en", "vad", "e5", "minilm", "speaker"]);
+        assert_eq!(
+            ids,
+            [
+                "base",
+                "tiny.en",
+                "vad",
+                "e5",
+                "minilm",
+                "speaker",
+                "segmentation"
+            ]
+        );
         for model in &m.models {
             assert!(!model.wheels.is_empty(), "{}", model.id);
             for wheel in &model.wheels {

@@ -920,6 +920,7 @@ mod tests {
                 "all-minilm-l6-v2/config.json",
                 "all-minilm-l6-v2/tokenizer.json",
                 SPEAKER_FILE,
+                SEGMENTATION_FILE,
             ]
         );
         let minilm = targets(manifest_entry(ModelId::MiniLm).unwrap(), Quantization::F16);
