@@ -29,9 +29,10 @@ def load_ref(path):
 
 
 def people(d, ref):
-    """speaker id -> (person, embedding)."""
+    """speaker id -> (person, embedding), in order of most speech first (the speaker a
+    researcher would enrol a person from is the one that holds most of their speech)."""
     out = {}
-    for s in d['speakers']:
+    for s in sorted(d['speakers'], key=lambda s: -s.get('speech_ms', 0)):
         talk = collections.Counter()
         for t in d['turns']:
             if t['speaker'] != s['id']:
@@ -78,7 +79,7 @@ def main():
         for a, b in pairs:
             profiles = {}
             for _, (p, e) in spk[a].items():
-                profiles.setdefault(p, e)  # first speaker of a person, as enrolment would
+                profiles.setdefault(p, e)  # the person's speaker with most speech
             cand = sorted(((cos(e, pe), sid, name) for sid, (_, e) in spk[b].items()
                            for name, pe in profiles.items() if cos(e, pe) >= t), reverse=True)
             named, used = {}, set()
