@@ -21,8 +21,8 @@ use whisper_rs::{
 };
 
 use crate::transcript::{
-    LanguageInfo, MIN_UNTRANSCRIBED_MS, Segment, SpeechRegion, UntranscribedReason,
-    UntranscribedSpan, Word, words_text,
+    FEW_WORDS_MS_PER_WORD, LanguageInfo, MIN_UNTRANSCRIBED_MS, Segment, SpeechRegion,
+    UntranscribedReason, UntranscribedSpan, Word, words_text,
 };
 use crate::vad::{SpeechTimeline, compact_speech};
 
@@ -370,7 +370,9 @@ fn window_chunks(speech: &[SpeechRegion]) -> Vec<Vec<SpeechRegion>> {
 /// The speech regions of at least [`MIN_UNTRANSCRIBED_MS`] that no word of `kept` touches, in
 /// time order. The reason is [`UntranscribedReason::DroppedByGuard`] when a word of `decoded`
 /// (Whisper's output before the guards) touched the region, else
-/// [`UntranscribedReason::NothingDecoded`].
+/// [`UntranscribedReason::NothingDecoded`]. Regions where fewer than one kept word per
+/// [`FEW_WORDS_MS_PER_WORD`] starts are listed too, as [`UntranscribedReason::FewWordsDecoded`]
+/// (measured: a 4.8 s read sentence came out as the single word "All").
 pub fn untranscribed_spans(
     speech: &[SpeechRegion],
     decoded: &[Segment],
@@ -386,15 +388,21 @@ pub fn untranscribed_spans(
     regions.sort_by_key(|r| r.start_ms);
     regions
         .into_iter()
-        .filter(|r| !kept_words.touches(r))
-        .map(|r| UntranscribedSpan {
-            start_ms: r.start_ms,
-            end_ms: r.end_ms,
-            reason: if decoded_words.touches(&r) {
+        .filter_map(|r| {
+            let reason = if kept_words.touches(&r) {
+                let words = kept_words.count_in(&r) as u64;
+                (words * FEW_WORDS_MS_PER_WORD < r.end_ms - r.start_ms)
+                    .then_some(UntranscribedReason::FewWordsDecoded)?
+            } else if decoded_words.touches(&r) {
                 UntranscribedReason::DroppedByGuard
             } else {
                 UntranscribedReason::NothingDecoded
-            },
+            };
+            Some(UntranscribedSpan {
+                start_ms: r.start_ms,
+                end_ms: r.end_ms,
+                reason,
+            })
         })
         .collect()
 }
@@ -425,6 +433,17 @@ impl WordCover {
             starts: spans.iter().map(|&(start, _)| start).collect(),
             max_end_so_far,
         }
+    }
+
+    /// How many words overlap the region: those starting inside it (edges included), plus
+    /// one when a word starting earlier reaches into it.
+    fn count_in(&self, r: &SpeechRegion) -> usize {
+        let before = self.starts.partition_point(|&s| s < r.start_ms);
+        let inside = self.starts.partition_point(|&s| s <= r.end_ms) - before;
+        let reaching_in = before
+            .checked_sub(1)
+            .is_some_and(|last| self.max_end_so_far[last] >= r.start_ms);
+        inside + usize::from(reaching_in)
     }
 
     /// Whether a word overlaps the region (touching an edge counts: words mapped out of the
@@ -946,6 +965,25 @@ mod tests {
         ];
         let sizes: Vec<usize> = window_chunks(&speech).iter().map(Vec::len).collect();
         assert_eq!(sizes, [3, 1, 1, 1]);
+    }
+
+    #[test]
+    fn a_region_with_far_too_few_words_is_flagged() {
+        let speech = [region(0, 4_800), region(10_000, 13_000)];
+        // One word in 4.8 s (measured: a read sentence came out as "All"); three in 3 s.
+        let kept = [segment_with_words(&[
+            (200, 500),
+            (10_100, 10_500),
+            (11_000, 11_400),
+            (12_000, 12_500),
+        ])];
+        let spans = untranscribed_spans(&speech, &kept, &kept);
+        assert_eq!(spans.len(), 1);
+        assert_eq!((spans[0].start_ms, spans[0].end_ms), (0, 4_800));
+        assert_eq!(spans[0].reason, UntranscribedReason::FewWordsDecoded);
+        // Two words in 4.8 s is a slow speaker, not lost speech.
+        let two = [segment_with_words(&[(200, 500), (3_000, 3_400)])];
+        assert!(untranscribed_spans(&speech[..1], &two, &two).is_empty());
     }
 
     #[test]

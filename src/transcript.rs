@@ -33,7 +33,8 @@ pub struct Transcript {
     /// Transcribed segments in time order.
     pub segments: Vec<Segment>,
     /// Stretches of speech (voice activity regions of at least [`MIN_UNTRANSCRIBED_MS`]) that
-    /// ended up with no transcribed word, in time order: what a person should listen to.
+    /// ended up with no transcribed word, or far too few ([`FEW_WORDS_MS_PER_WORD`]), in time
+    /// order: what a person should listen to.
     /// Absent from the JSON when empty (older transcripts read as empty).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub untranscribed: Vec<UntranscribedSpan>,
@@ -69,14 +70,23 @@ pub enum UntranscribedReason {
     DroppedByGuard,
     /// Whisper wrote nothing for this speech.
     NothingDecoded,
+    /// Whisper wrote far fewer words than anyone says in that much speech (under one word per
+    /// [`FEW_WORDS_MS_PER_WORD`] ms): most of it was probably skipped.
+    FewWordsDecoded,
 }
 
+/// A speech region of at least [`MIN_UNTRANSCRIBED_MS`] with fewer than one kept word per this
+/// many milliseconds is marked [`UntranscribedReason::FewWordsDecoded`]. Read speech runs at
+/// 2–3 words a second; one word in 3 s is far below any speaker's rate even with hesitations.
+pub const FEW_WORDS_MS_PER_WORD: u64 = 3_000;
+
 impl UntranscribedReason {
-    /// A short phrase for people (`dropped by a guard`, `nothing decoded`).
+    /// A short phrase for people (`dropped by a guard`, `nothing decoded`, `few words decoded`).
     pub fn describe(self) -> &'static str {
         match self {
             UntranscribedReason::DroppedByGuard => "dropped by a guard",
             UntranscribedReason::NothingDecoded => "nothing decoded",
+            UntranscribedReason::FewWordsDecoded => "few words decoded",
         }
     }
 }

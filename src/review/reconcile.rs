@@ -207,24 +207,24 @@ fn first_token_of_segment(tokens: &[Token], segments: usize) -> Vec<usize> {
 /// The machine tokens a stored passage was sliced from: the occurrence of its text that starts
 /// on a token boundary nearest its start time (the same words can be said twice).
 fn find_tokens(canonical: &str, tokens: &[Token], p: &StoredPassage<'_>) -> Option<Range<usize>> {
-    let wanted = p.text.trim();
+    // Token by token, not as one string: a reviewer's typed speech puts an empty placeholder
+    // segment into the machine text (see `view::add_typed_speech`), which doubles a space.
+    let wanted: Vec<&str> = p.text.split_whitespace().collect();
     if wanted.is_empty() {
         return None;
     }
+    let text = |t: &Token| &canonical[t.byte_start..t.byte_end];
     let mut best: Option<(u64, Range<usize>)> = None;
-    for (a, tok) in tokens.iter().enumerate() {
-        if !canonical[tok.byte_start..].starts_with(wanted) {
+    for a in 0..tokens.len().saturating_sub(wanted.len() - 1) {
+        let run = &tokens[a..a + wanted.len()];
+        if !run.iter().zip(&wanted).all(|(t, w)| text(t) == *w) {
             continue;
         }
-        let end_byte = tok.byte_start + wanted.len();
-        let Some(b) = tokens[a..].iter().position(|t| t.byte_end == end_byte) else {
-            continue;
-        };
-        let distance = tok
+        let distance = tokens[a]
             .start_ms
             .abs_diff(u64::try_from(p.start_ms).unwrap_or(0));
         if best.as_ref().is_none_or(|(d, _)| distance < *d) {
-            best = Some((distance, a..a + b + 1));
+            best = Some((distance, a..a + wanted.len()));
         }
     }
     best.map(|(_, r)| r)
