@@ -496,25 +496,7 @@ fn a_corrected_segment_reaches_passages_quotes_and_every_reviewed_export() {
         "codes.md quotes the corrected text:\n{md}"
     );
 
-    let project = qda::read_qdpx(&out.join("project.qdpx")).unwrap();
-    let source = project
-        .sources
-        .iter()
-        .find(|s| s.name == passage.uri)
-        .unwrap();
-    let coded: Vec<String> = project
-        .codings
-        .iter()
-        .filter(|k| k.source_guid == source.guid)
-        .map(|k| {
-            source
-                .text
-                .chars()
-                .skip(k.start)
-                .take(k.end - k.start)
-                .collect()
-        })
-        .collect();
+    let coded = coded_texts(&out.join("project.qdpx"), &passage.uri);
     assert!(
         coded.contains(&expected),
         "the .qdpx codes exactly the corrected passage: {coded:#?}"
@@ -1440,21 +1422,7 @@ fn untranscribed_speech_is_shown_and_what_the_reviewer_types_reaches_the_exports
         "{txt}"
     );
     // Passages around the typed sentence still code exactly their own words in the .qdpx.
-    let project = qda::read_qdpx(&out.join("project.qdpx")).unwrap();
-    let source = project.sources.iter().find(|s| s.name == uri).unwrap();
-    let coded: Vec<String> = project
-        .codings
-        .iter()
-        .filter(|k| k.source_guid == source.guid)
-        .map(|k| {
-            source
-                .text
-                .chars()
-                .skip(k.start)
-                .take(k.end - k.start)
-                .collect()
-        })
-        .collect();
+    let coded = coded_texts(&out.join("project.qdpx"), &uri);
     let passages: Vec<String> = codes(&p.overview().unwrap())
         .into_iter()
         .filter(|c| c.status != "rejected" && c.status != "merged")
@@ -1483,4 +1451,23 @@ fn untranscribed_speech_is_shown_and_what_the_reviewer_types_reaches_the_exports
 fn export_txt(p: &Project, out: &Path, uri: &str) -> String {
     export_reviewed(p, out).unwrap();
     std::fs::read_to_string(out.join(format!("transcripts/{uri}.txt"))).unwrap()
+}
+
+/// The exact text of every coding on recording `uri` in the project file `qdpx`.
+fn coded_texts(qdpx: &Path, uri: &str) -> Vec<String> {
+    let project = qda::read_qdpx(qdpx).unwrap();
+    let source = project.sources.iter().find(|s| s.name == uri).unwrap();
+    project
+        .codings
+        .iter()
+        .filter(|k| k.source_guid == source.guid)
+        .map(|k| {
+            source
+                .text
+                .chars()
+                .skip(k.start)
+                .take(k.end - k.start)
+                .collect()
+        })
+        .collect()
 }

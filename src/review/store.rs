@@ -734,19 +734,7 @@ fn apply_in(
         }
         Action::Move { passage, from, to } => {
             if let Some(f) = from {
-                let coding: Option<i64> = tx
-                    .query_row(
-                        "SELECT id FROM codings WHERE code_id = ?1 AND passage_id = ?2",
-                        params![f, passage],
-                        |r| r.get(0),
-                    )
-                    .optional()
-                    .map_err(db)?;
-                if let Some(id) = coding {
-                    snapshot(tx, "codings", id, before).map_err(db)?;
-                    tx.execute("DELETE FROM codings WHERE id = ?1", [id])
-                        .map_err(db)?;
-                }
+                remove_coding(tx, *f, *passage, before).map_err(db)?;
             }
             add_coding(tx, *to, *passage, CodingFlags::BY_REVIEWER, before).map_err(db)?;
         }
@@ -756,19 +744,7 @@ fn apply_in(
             from,
         } => {
             if let Some(f) = from {
-                let coding: Option<i64> = tx
-                    .query_row(
-                        "SELECT id FROM codings WHERE code_id = ?1 AND passage_id = ?2",
-                        params![f, passage],
-                        |r| r.get(0),
-                    )
-                    .optional()
-                    .map_err(db)?;
-                if let Some(id) = coding {
-                    snapshot(tx, "codings", id, before).map_err(db)?;
-                    tx.execute("DELETE FROM codings WHERE id = ?1", [id])
-                        .map_err(db)?;
-                }
+                remove_coding(tx, *f, *passage, before).map_err(db)?;
             }
             tx.execute(
                 "INSERT INTO codes(label, status, theme, position)
@@ -1145,6 +1121,27 @@ fn add_coding(
     )?;
     if added > 0 {
         before.push(("codings".to_string(), tx.last_insert_rowid(), Value::Null));
+    }
+    Ok(())
+}
+
+/// Takes `passage` out of `code` (a move's or a new code's source), keeping the row's before-image.
+fn remove_coding(
+    tx: &Transaction<'_>,
+    code: i64,
+    passage: i64,
+    before: &mut BeforeImages,
+) -> rusqlite::Result<()> {
+    let coding: Option<i64> = tx
+        .query_row(
+            "SELECT id FROM codings WHERE code_id = ?1 AND passage_id = ?2",
+            params![code, passage],
+            |r| r.get(0),
+        )
+        .optional()?;
+    if let Some(id) = coding {
+        snapshot(tx, "codings", id, before)?;
+        tx.execute("DELETE FROM codings WHERE id = ?1", [id])?;
     }
     Ok(())
 }
