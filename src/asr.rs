@@ -246,6 +246,24 @@ impl Transcriber {
             decoded.extend(again.iter().cloned());
             segments.extend(guard::clean(again));
         }
+        // A region that came out with far too few words (measured: 4.4 s of a read sentence
+        // as the single word "The") is decoded again on its own too; the second reading
+        // replaces the first only where the first's segments lie wholly inside the region and
+        // the second has more words.
+        let sparse: Vec<SpeechRegion> = untranscribed_spans(speech, &decoded, &segments)
+            .into_iter()
+            .filter(|s| s.reason == UntranscribedReason::FewWordsDecoded)
+            .map(|s| SpeechRegion {
+                start_ms: s.start_ms,
+                end_ms: s.end_ms,
+            })
+            .collect();
+        for region in sparse {
+            let (alone, alone_timeline) = compact_speech(samples_16k, &[region], 0);
+            let again = self.decode(&mut state, &alone, &alone_timeline, &language.code, cfg)?;
+            decoded.extend(again.iter().cloned());
+            replace_if_more_words(&mut segments, &region, guard::clean(again));
+        }
         segments.sort_by_key(|s| s.start_ms);
         for (i, s) in segments.iter_mut().enumerate() {
             s.id = i as u32;
@@ -365,6 +383,40 @@ fn window_chunks(speech: &[SpeechRegion]) -> Vec<Vec<SpeechRegion>> {
         }
     }
     chunks
+}
+
+/// Puts `again` (a region decoded on its own) in place of the words of `segments` inside
+/// `region` when it has more of them. A segment that also holds words of other regions keeps
+/// those (Whisper wrote one word of a sentence, skipped the rest and went on with the next
+/// region inside the same segment). Returns whether it replaced anything.
+fn replace_if_more_words(
+    segments: &mut Vec<Segment>,
+    region: &SpeechRegion,
+    again: Vec<Segment>,
+) -> bool {
+    let inside = |w: &Word| w.start_ms >= region.start_ms && w.end_ms <= region.end_ms;
+    let words_now = segments
+        .iter()
+        .flat_map(|s| &s.words)
+        .filter(|w| inside(w))
+        .count();
+    let words_again: usize = again.iter().map(|s| s.words.len()).sum();
+    if words_again <= words_now {
+        return false;
+    }
+    for s in segments.iter_mut() {
+        if s.words.iter().any(|w| inside(w)) {
+            s.words.retain(|w| !inside(w));
+            s.text = words_text(&s.words);
+            if let (Some(first), Some(last)) = (s.words.first(), s.words.last()) {
+                s.start_ms = first.start_ms;
+                s.end_ms = last.end_ms;
+            }
+        }
+    }
+    segments.retain(|s| !s.words.is_empty());
+    segments.extend(again);
+    true
 }
 
 /// The speech regions of at least [`MIN_UNTRANSCRIBED_MS`] that no word of `kept` touches, in
@@ -965,6 +1017,28 @@ mod tests {
         ];
         let sizes: Vec<usize> = window_chunks(&speech).iter().map(Vec::len).collect();
         assert_eq!(sizes, [3, 1, 1, 1]);
+    }
+
+    #[test]
+    fn a_fuller_second_reading_replaces_only_the_words_inside_a_sparse_region() {
+        let region = region(10_000, 15_000);
+        let fuller = segment_with_words(&[(10_100, 10_400), (10_500, 11_000), (11_200, 12_000)]);
+        // One word inside the region, then Whisper went on with the next region's words.
+        let mut segments = vec![
+            segment_with_words(&[(1_000, 2_000)]),
+            segment_with_words(&[(13_000, 13_500), (16_000, 16_400), (16_500, 17_000)]),
+        ];
+        // Fewer words on the second reading: the first stays.
+        let sparse = segment_with_words(&[(10_500, 10_800)]);
+        assert!(!replace_if_more_words(&mut segments, &region, vec![]));
+        assert!(!replace_if_more_words(&mut segments, &region, vec![sparse]));
+        assert!(replace_if_more_words(&mut segments, &region, vec![fuller]));
+        assert_eq!(segments.len(), 3);
+        // The next region's words stay, with the segment's bounds and text following them.
+        assert_eq!(segments[1].words.len(), 2);
+        assert_eq!((segments[1].start_ms, segments[1].end_ms), (16_000, 17_000));
+        assert_eq!(segments[1].text, words_text(&segments[1].words));
+        assert_eq!(segments[2].words.len(), 3);
     }
 
     #[test]
