@@ -405,7 +405,7 @@ fn replace_if_more_words(
         return false;
     }
     for s in segments.iter_mut() {
-        if s.words.iter().any(|w| inside(w)) {
+        if s.words.iter().any(&inside) {
             s.words.retain(|w| !inside(w));
             s.text = words_text(&s.words);
             if let (Some(first), Some(last)) = (s.words.first(), s.words.last()) {
