@@ -231,38 +231,36 @@ impl Transcriber {
         let mut segments = guard::clean(decoded.clone());
         // Whisper sometimes ends a 30 s window early ("single timestamp ending" skips the rest
         // of the window) or skips it as non-speech, and the speech glued after that point is
-        // never decoded. Each such region is decoded again on its own.
-        let missed: Vec<SpeechRegion> = untranscribed_spans(speech, &decoded, &segments)
-            .into_iter()
-            .filter(|s| s.reason == UntranscribedReason::NothingDecoded)
-            .map(|s| SpeechRegion {
-                start_ms: s.start_ms,
-                end_ms: s.end_ms,
-            })
-            .collect();
-        for region in missed {
+        // never decoded; or it writes far too few words for a region (measured: 4.4 s of a read
+        // sentence as the single word "The"). Each such region is decoded again on its own;
+        // for a sparse one, the second reading replaces the words inside it when it has more.
+        let retry: Vec<(SpeechRegion, UntranscribedReason)> =
+            untranscribed_spans(speech, &decoded, &segments)
+                .into_iter()
+                .filter(|s| {
+                    matches!(
+                        s.reason,
+                        UntranscribedReason::NothingDecoded | UntranscribedReason::FewWordsDecoded
+                    )
+                })
+                .map(|s| {
+                    let region = SpeechRegion {
+                        start_ms: s.start_ms,
+                        end_ms: s.end_ms,
+                    };
+                    (region, s.reason)
+                })
+                .collect();
+        for (region, reason) in retry {
             let (alone, alone_timeline) = compact_speech(samples_16k, &[region], 0);
             let again = self.decode(&mut state, &alone, &alone_timeline, &language.code, cfg)?;
             decoded.extend(again.iter().cloned());
-            segments.extend(guard::clean(again));
-        }
-        // A region that came out with far too few words (measured: 4.4 s of a read sentence
-        // as the single word "The") is decoded again on its own too; the second reading
-        // replaces the first only where the first's segments lie wholly inside the region and
-        // the second has more words.
-        let sparse: Vec<SpeechRegion> = untranscribed_spans(speech, &decoded, &segments)
-            .into_iter()
-            .filter(|s| s.reason == UntranscribedReason::FewWordsDecoded)
-            .map(|s| SpeechRegion {
-                start_ms: s.start_ms,
-                end_ms: s.end_ms,
-            })
-            .collect();
-        for region in sparse {
-            let (alone, alone_timeline) = compact_speech(samples_16k, &[region], 0);
-            let again = self.decode(&mut state, &alone, &alone_timeline, &language.code, cfg)?;
-            decoded.extend(again.iter().cloned());
-            replace_if_more_words(&mut segments, &region, guard::clean(again));
+            let again = guard::clean(again);
+            if reason == UntranscribedReason::NothingDecoded {
+                segments.extend(again);
+            } else {
+                replace_if_more_words(&mut segments, &region, again);
+            }
         }
         segments.sort_by_key(|s| s.start_ms);
         for (i, s) in segments.iter_mut().enumerate() {
