@@ -4,22 +4,11 @@
 
 mod support;
 
-use qualscribe::asr::AsrConfig;
 use qualscribe::audio;
 use qualscribe::eval::longform;
-use qualscribe::pipeline::{Engines, TranscribeConfig, transcribe_file};
+use qualscribe::pipeline::{Engines, transcribe_file};
 use qualscribe::transcript::{Transcript, Word};
-use support::{base, corpus, one_at_a_time, tiny_en};
-
-fn config(language: &str) -> TranscribeConfig {
-    TranscribeConfig {
-        asr: AsrConfig {
-            language: language.to_string(),
-            ..AsrConfig::default()
-        },
-        ..TranscribeConfig::default()
-    }
-}
+use support::{base, config, corpus, one_at_a_time, tiny_en};
 
 fn words(t: &Transcript) -> Vec<Word> {
     t.segments.iter().flat_map(|s| s.words.clone()).collect()

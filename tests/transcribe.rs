@@ -3,21 +3,10 @@
 
 mod support;
 
-use qualscribe::asr::AsrConfig;
 use qualscribe::eval::{normalize_text_lang, word_error_rate};
-use qualscribe::pipeline::{Engines, TranscribeConfig, transcribe_file};
+use qualscribe::pipeline::{Engines, transcribe_file};
 use qualscribe::transcript::Transcript;
-use support::{base, corpus, one_at_a_time, tiny_en};
-
-fn config(language: &str) -> TranscribeConfig {
-    TranscribeConfig {
-        asr: AsrConfig {
-            language: language.to_string(),
-            ..AsrConfig::default()
-        },
-        ..TranscribeConfig::default()
-    }
-}
+use support::{base, config, corpus, one_at_a_time, tiny_en};
 
 /// Corpus WER over FLEURS clips `lang`-000..009: (errors, reference words).
 fn fleurs_wer(engines: &Engines, lang: &str) -> f64 {

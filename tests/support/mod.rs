@@ -4,7 +4,8 @@
 use std::path::PathBuf;
 use std::sync::{Mutex, MutexGuard, OnceLock};
 
-use qualscribe::pipeline::Engines;
+use qualscribe::asr::AsrConfig;
+use qualscribe::pipeline::{Engines, TranscribeConfig};
 
 /// `../shared/corpus` next to the project (see its README).
 pub fn corpus(rel: &str) -> PathBuf {
@@ -41,6 +42,17 @@ pub fn tiny_en() -> &'static Engines {
     E.get_or_init(|| {
         Engines::load(&models_dir(), "tiny.en").expect("tiny.en installed by scripts/test.sh")
     })
+}
+
+/// Transcription settings as the CLI's defaults, in one language ("auto" detects it).
+pub fn config(language: &str) -> TranscribeConfig {
+    TranscribeConfig {
+        asr: AsrConfig {
+            language: language.to_string(),
+            ..AsrConfig::default()
+        },
+        ..TranscribeConfig::default()
+    }
 }
 
 /// The real `qualscribe` binary built for this test run.
