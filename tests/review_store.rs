@@ -22,29 +22,39 @@ fn output_folder() -> &'static Path {
     static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
     DIR.get_or_init(|| {
         let dir = tempfile::tempdir().unwrap();
-        let mut transcripts = Vec::new();
         for i in 1..=3 {
             let name = format!("entrevista_exp{i}.transcript.json");
-            let src = project("tests/fixtures/review").join(&name);
-            std::fs::copy(&src, dir.path().join(&name)).unwrap();
-            transcripts.push(export::read_transcript(&src).unwrap());
+            std::fs::copy(fixture_file(&name), dir.path().join(&name)).unwrap();
         }
-        let mut cfg = AnalysisConfig::default();
-        cfg.themes.themes = Some(3);
-        let embedder = pipeline::load_text_embedder(&models_dir(), "e5").unwrap();
-        let analysis = pipeline::analyse(&transcripts, &embedder, &cfg).unwrap();
-        assert!(analysis.codebook.codes.len() >= 3, "fixture needs 3 codes");
-        pipeline::write_analysis(
-            dir.path(),
-            &transcripts,
-            &analysis,
-            &[],
-            &Default::default(),
-        )
-        .unwrap();
+        write_three_theme_analysis(dir.path(), &fixture_transcripts());
         dir
     })
     .path()
+}
+
+fn fixture_file(name: &str) -> std::path::PathBuf {
+    project("tests/fixtures/review").join(name)
+}
+
+/// The three interview transcripts of `tests/fixtures/review`.
+fn fixture_transcripts() -> Vec<qualscribe::transcript::Transcript> {
+    (1..=3)
+        .map(|i| {
+            export::read_transcript(&fixture_file(&format!("entrevista_exp{i}.transcript.json")))
+                .unwrap()
+        })
+        .collect()
+}
+
+/// Analyses `transcripts` into three themes with the real e5 model and writes the analysis
+/// into `dir`, as `run` does.
+fn write_three_theme_analysis(dir: &Path, transcripts: &[qualscribe::transcript::Transcript]) {
+    let mut cfg = AnalysisConfig::default();
+    cfg.themes.themes = Some(3);
+    let embedder = pipeline::load_text_embedder(&models_dir(), "e5").unwrap();
+    let analysis = pipeline::analyse(transcripts, &embedder, &cfg).unwrap();
+    assert!(analysis.codebook.codes.len() >= 3, "fixture needs 3 codes");
+    pipeline::write_analysis(dir, transcripts, &analysis, &[], &Default::default()).unwrap();
 }
 
 /// A fresh project with the fixture imported.
@@ -895,7 +905,7 @@ fn audio_paths_survive_another_current_folder() {
     std::fs::write(&wav, b"RIFF").unwrap();
     let out = run.path().join("out/x");
     std::fs::create_dir_all(&out).unwrap();
-    let src = project("tests/fixtures/review/entrevista_exp1.transcript.json");
+    let src = fixture_file("entrevista_exp1.transcript.json");
     let mut t = export::read_transcript(&src).unwrap();
     t.source.path = "audio_issue14/entrevista_exp1.wav".into();
     std::fs::write(
@@ -1314,12 +1324,7 @@ fn output_folder_with_lost_speech() -> (tempfile::TempDir, String, qualscribe::t
 {
     use qualscribe::transcript::{UntranscribedReason, UntranscribedSpan};
     let dir = tempfile::tempdir().unwrap();
-    let mut transcripts = Vec::new();
-    for i in 1..=3 {
-        let src =
-            project("tests/fixtures/review").join(format!("entrevista_exp{i}.transcript.json"));
-        transcripts.push(export::read_transcript(&src).unwrap());
-    }
+    let mut transcripts = fixture_transcripts();
     let t = &mut transcripts[0];
     let lost = t.segments.remove(t.segments.len() / 2);
     for (id, s) in t.segments.iter_mut().enumerate() {
@@ -1333,18 +1338,7 @@ fn output_folder_with_lost_speech() -> (tempfile::TempDir, String, qualscribe::t
     for t in &transcripts {
         export::write_all(t, dir.path(), &[export::Format::Json]).unwrap();
     }
-    let mut cfg = AnalysisConfig::default();
-    cfg.themes.themes = Some(3);
-    let embedder = pipeline::load_text_embedder(&models_dir(), "e5").unwrap();
-    let analysis = pipeline::analyse(&transcripts, &embedder, &cfg).unwrap();
-    pipeline::write_analysis(
-        dir.path(),
-        &transcripts,
-        &analysis,
-        &[],
-        &Default::default(),
-    )
-    .unwrap();
+    write_three_theme_analysis(dir.path(), &transcripts);
     (dir, transcripts[0].uri.clone(), lost)
 }
 
