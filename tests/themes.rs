@@ -15,7 +15,7 @@ use qualscribe::eval::themes::{ThemeAgreement, evaluate, read_theme_labels};
 use qualscribe::export::codes_report::{CodesReport, write_codes_report};
 use qualscribe::models::resolve_text_model;
 use qualscribe::passages::{self, PassageConfig, Passages, Role, TextTurn};
-use qualscribe::themes::{self, ThemeConfig, Themes};
+use qualscribe::themes::{self, PassageEmbedder, ThemeConfig, Themes};
 use qualscribe::transcript::Transcript;
 use support::{corpus, models_dir, one_at_a_time, project};
 
@@ -481,11 +481,11 @@ fn labelled_set(name: &'static str, ts: &[Transcript], labels: &str) -> Labelled
     labelled_set_with(name, ts, labels, e5())
 }
 
-fn labelled_set_with(
+fn labelled_set_with<M: PassageEmbedder>(
     name: &'static str,
     ts: &[Transcript],
     labels: &str,
-    model: &TextEmbedder,
+    model: &M,
 ) -> LabelledSet {
     let passages = passages::split(ts, &PassageConfig::default()).unwrap();
     let started = std::time::Instant::now();
@@ -493,7 +493,10 @@ fn labelled_set_with(
     eprintln!(
         "{name}: {} content passages embedded by {} in {:.2} s",
         content.passage_ids.len(),
-        model.name(),
+        std::any::type_name::<M>()
+            .rsplit("::")
+            .next()
+            .unwrap_or_default(),
         started.elapsed().as_secs_f64()
     );
     let labels = read_theme_labels(&corpus(labels)).unwrap();
@@ -625,10 +628,10 @@ fn name_definitions(
     name_definitions_with(set, space, e5())
 }
 
-fn name_definitions_with(
+fn name_definitions_with<M: PassageEmbedder>(
     set: &LabelledSet,
     space: &FusedSpace,
-    model: &TextEmbedder,
+    model: &M,
 ) -> Vec<Option<qualscribe::themes::FusedCentroid>> {
     let names: Vec<String> = set
         .categories
@@ -898,7 +901,7 @@ struct ModelScores {
     ward: (f64, f64),
 }
 
-fn model_scores(set: &LabelledSet, model: &TextEmbedder, weight: f32) -> ModelScores {
+fn model_scores<M: PassageEmbedder>(set: &LabelledSet, model: &M, weight: f32) -> ModelScores {
     let space = themes::fused_space(&set.passages, &set.content, weight);
     let defs = name_definitions_with(set, &space, model);
     let by_example = [1, 2, 3].map(|k| {
