@@ -362,7 +362,8 @@ fn fields(data: &[u8]) -> Result<Vec<(u64, Value<'_>)>, SentencePieceError> {
             }
             2 => {
                 let len = varint(data, &mut pos)? as usize;
-                let bytes = data.get(pos..pos + len).ok_or_else(short)?;
+                let end = pos.checked_add(len).ok_or_else(short)?;
+                let bytes = data.get(pos..end).ok_or_else(short)?;
                 pos += len;
                 Value::Bytes(bytes)
             }
@@ -376,4 +377,60 @@ fn fields(data: &[u8]) -> Result<Vec<(u64, Value<'_>)>, SentencePieceError> {
         out.push((tag >> 3, value));
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A model protobuf of `(piece, score)` pairs and no charsmap.
+    fn model(pieces: &[(&str, f32)]) -> Vec<u8> {
+        let mut out = Vec::new();
+        for (text, score) in pieces {
+            let mut inner = vec![0x0A, text.len() as u8];
+            inner.extend_from_slice(text.as_bytes());
+            inner.push(0x15);
+            inner.extend_from_slice(&score.to_le_bytes());
+            out.push(0x0A);
+            out.push(inner.len() as u8);
+            out.extend(inner);
+        }
+        out
+    }
+
+    fn toy() -> SentencePiece {
+        let pieces = [
+            ("<unk>", 0.0),
+            ("<s>", 0.0),
+            ("</s>", 0.0),
+            ("\u{2581}a", -1.0),
+            ("b", -2.0),
+            ("\u{2581}ab", -2.5),
+            ("\u{2581}", -3.0),
+        ];
+        SentencePiece::from_bytes(&model(&pieces)).unwrap()
+    }
+
+    #[test]
+    fn viterbi_takes_the_best_scoring_segmentation() {
+        let sp = toy();
+        // "▁ab" (-2.5) beats "▁a" + "b" (-3.0).
+        assert_eq!(sp.encode("ab"), [BOS, 5, EOS]);
+        // Extra spaces go; each word gets its own "▁".
+        assert_eq!(sp.encode("  ab   a "), [BOS, 5, 3, EOS]);
+    }
+
+    #[test]
+    fn unknown_characters_and_empty_text_become_unk() {
+        let sp = toy();
+        assert_eq!(sp.encode("az"), [BOS, 3, UNK, EOS]);
+        assert_eq!(sp.encode("   "), [BOS, UNK, EOS]);
+    }
+
+    #[test]
+    fn a_cut_model_is_an_error_not_a_panic() {
+        let bytes = model(&[("\u{2581}a", -1.0)]);
+        assert!(SentencePiece::from_bytes(&bytes[..bytes.len() - 2]).is_err());
+        assert!(SentencePiece::from_bytes(b"").is_err());
+    }
 }
