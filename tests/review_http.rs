@@ -145,6 +145,7 @@ fn analysis(t: &Transcript) -> AnalysisArtifact {
             3,
             VECTORS.iter().enumerate().map(|(i, v)| (i, &v[..])),
         )),
+        text_model: None,
     }
 }
 

@@ -180,7 +180,8 @@ pub struct AnalysisArgs {
     /// The moderator's speaker name (default: the speaker who asks most questions)
     #[arg(long, value_name = "NAME")]
     pub moderator: Option<String>,
-    /// Text embedding model: e5 (multilingual), minilm (English) or a folder
+    /// Text embedding model: e5 (multilingual, default), use (Universal Sentence Encoder
+    /// multilingual v3, 512-d), minilm (English) or a folder
     #[arg(long, default_value = "e5", value_name = "MODEL")]
     pub text_model: String,
     /// Audio in project.qdpx: embed (the recordings inside the file: self-contained),

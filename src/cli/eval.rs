@@ -22,6 +22,9 @@ pub enum EvalMetric {
         /// theme, 20 draws each) and inductive themes on 40 random subsets of 80 %
         #[arg(long, value_name = "TRANSCRIPT", num_args = 1..)]
         transcripts: Vec<PathBuf>,
+        /// Text model the transcripts' passages are embedded with: e5, use, minilm or a folder
+        #[arg(long, default_value = "e5", value_name = "MODEL")]
+        text_model: String,
         #[command(flatten)]
         dir: super::args::ModelsDirArg,
     },
@@ -52,6 +55,7 @@ pub fn run(metric: &EvalMetric) -> Result<ExitCode> {
             reference,
             hypothesis,
             transcripts,
+            text_model,
             dir,
         } => {
             if hypothesis.is_none() && transcripts.is_empty() {
@@ -61,7 +65,7 @@ pub fn run(metric: &EvalMetric) -> Result<ExitCode> {
                 themes(reference, h)?;
             }
             if !transcripts.is_empty() {
-                themes_by_example(reference, transcripts, &dir.resolve())?;
+                themes_by_example(reference, transcripts, text_model, &dir.resolve())?;
             }
         }
         EvalMetric::Der {
@@ -107,7 +111,12 @@ fn themes(reference: &Path, hypothesis: &Path) -> Result<()> {
 }
 
 /// Coding by example and inductive themes on bootstrap subsets, from saved transcripts.
-fn themes_by_example(reference: &Path, transcripts: &[PathBuf], models_dir: &Path) -> Result<()> {
+fn themes_by_example(
+    reference: &Path,
+    transcripts: &[PathBuf],
+    text_model: &str,
+    models_dir: &Path,
+) -> Result<()> {
     use qualscribe::eval::themes::{
         by_example_draws, content_truth, inductive_subsets, read_theme_labels, summarise_draws,
     };
@@ -119,7 +128,7 @@ fn themes_by_example(reference: &Path, transcripts: &[PathBuf], models_dir: &Pat
         .collect::<Result<Vec<_>, _>>()?;
     let passages =
         qualscribe::passages::split(&ts, &qualscribe::passages::PassageConfig::default())?;
-    let embedder = qualscribe::pipeline::load_text_embedder(models_dir, "e5")?;
+    let embedder = qualscribe::pipeline::load_text_embedder(models_dir, text_model)?;
     let content = themes::embed_content(&passages, &embedder)?;
     let (truth, categories) = content_truth(&passages, &content, &labels);
     let cfg = ThemeConfig::default();
@@ -136,6 +145,7 @@ fn themes_by_example(reference: &Path, transcripts: &[PathBuf], models_dir: &Pat
         .zip(queries.iter().zip(&names))
         .map(|(c, (q, n))| themes::has_meaningful_name(c).then(|| space.definition(q, n)))
         .collect();
+    println!("text model {}", embedder.name());
     println!(
         "code by example ({}, {} labelled passages, {} human themes; threshold {:.2})",
         cfg.example_method.name(),

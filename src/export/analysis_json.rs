@@ -35,6 +35,10 @@ pub struct AnalysisArtifact {
     /// page then says to re-run `themes`), and older readers ignore it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vectors: Option<PassageVectors>,
+    /// The text model the passages were embedded with (`e5`, `use`, a folder's name); vectors
+    /// of different models are not comparable. Added like `vectors`: older artifacts have none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text_model: Option<String>,
 }
 
 /// The version of [`PassageVectors`] this build writes and reads.
@@ -119,6 +123,7 @@ pub fn write_analysis_json(
     passages: &Passages,
     themes: &Themes,
     codebook: &Codebook,
+    text_model: &str,
 ) -> Result<PathBuf, crate::Error> {
     let artifact = AnalysisArtifact {
         schema: SCHEMA_NAME.to_string(),
@@ -135,6 +140,7 @@ pub fn write_analysis_json(
             .collect(),
         codebook: codebook.clone(),
         vectors: content_vectors(passages, themes),
+        text_model: Some(text_model.to_string()),
     };
     let path = out_dir.join(ANALYSIS_FILE);
     let mut json = serde_json::to_string_pretty(&artifact).expect("an analysis always serialises");

@@ -166,6 +166,10 @@ pub(crate) struct EmbeddingSettings {
     pub query_prefix: String,
     /// Inputs are truncated to this many tokens, special tokens included.
     pub max_tokens: usize,
+    /// The network: `bert` (default; a sentence-transformers folder) or `use` (Universal
+    /// Sentence Encoder multilingual v3: `weights.npz` + `sp.model`).
+    #[serde(default)]
+    pub architecture: super::text::TextArchitecture,
 }
 
 /// Output file names of a converted Whisper model.
@@ -221,6 +225,7 @@ pub(crate) fn manifest() -> &'static Manifest {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::models::TextArchitecture;
 
     fn is_sha256_hex(s: &str) -> bool {
         s.len() == 64
@@ -241,6 +246,7 @@ mod tests {
                 "vad",
                 "e5",
                 "minilm",
+                "use",
                 "speaker",
                 "segmentation"
             ]
@@ -334,10 +340,11 @@ mod tests {
                     name.to_string()
                 })
                 .collect();
-            assert_eq!(
-                names,
-                ["model.safetensors", "config.json", "tokenizer.json"]
-            );
+            let expected: &[&str] = match settings.architecture {
+                TextArchitecture::Bert => &["model.safetensors", "config.json", "tokenizer.json"],
+                TextArchitecture::UseM3 => &["weights.npz", "sp.model"],
+            };
+            assert_eq!(names, expected);
         }
     }
 }

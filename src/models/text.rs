@@ -33,6 +33,18 @@ pub const TEXT_TOKENIZER_FILE: &str = "tokenizer.json";
 /// (`sentence_bert_config.json`): BERT's usual position limit.
 pub const DEFAULT_USER_MAX_TOKENS: usize = 512;
 
+/// Which network a text model folder holds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, Deserialize)]
+pub enum TextArchitecture {
+    /// BERT (`model.safetensors`, `config.json`, `tokenizer.json`): e5, MiniLM, user folders.
+    #[default]
+    #[serde(rename = "bert")]
+    Bert,
+    /// Universal Sentence Encoder multilingual v3 (`weights.npz`, `sp.model`).
+    #[serde(rename = "use")]
+    UseM3,
+}
+
 /// A text embedding model folder ready to load, with how to use it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct TextModelDir {
@@ -50,6 +62,8 @@ pub struct TextModelDir {
     pub sha256: String,
     /// Whether the model handles languages other than English; `None` if unknown (user folder).
     pub multilingual: Option<bool>,
+    /// The network the folder holds.
+    pub architecture: TextArchitecture,
 }
 
 impl TextModelDir {
@@ -106,6 +120,7 @@ fn installed_text_model(
         max_tokens: settings.max_tokens,
         sha256: sha256.unwrap_or_default(),
         multilingual: entry.multilingual,
+        architecture: settings.architecture,
     })
 }
 
@@ -190,6 +205,7 @@ fn user_text_model(spec: &str) -> Result<TextModelDir, ModelError> {
         max_tokens,
         sha256,
         multilingual: None,
+        architecture: TextArchitecture::Bert,
         dir,
     })
 }
