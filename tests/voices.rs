@@ -110,11 +110,17 @@ fn enrolled_voices_are_named_in_another_clip_and_never_given_to_someone_else() {
     eprintln!(
         "named right {right} of {expected} enrolled people found again, wrong {wrong}, {refused} refused (threshold {DEFAULT_VOICE_THRESHOLD})"
     );
-    // Measured: 2 of 2 named right (MEE009 and MEE012 in dev01), none wrongly. Never
-    // naming someone else is the hard requirement; one miss is allowed (people who say a few
-    // seconds per 30 s clip have noisy profiles: 3 of 5 on the other AMI meetings).
+    // Measured (profiles from the cleanest speech, threshold 0.60, margins 0.10/0.05): MEE009
+    // and MEE012 enrolled from dev00 and named right in dev01; in tst00 MEE073 (3.2 s without
+    // overlap) is refused, MEE071 and FEO072 are enrolled and, as measured, named nowhere in
+    // tst01 (their speakers there are other people by the reference). Never naming someone
+    // else is the hard requirement; every person found again must be named.
     assert_eq!(wrong, 0);
-    assert!(right >= 1 && right + 1 >= expected, "{right}/{expected}");
+    assert!(right >= 2 && right == expected, "{right}/{expected}");
+    assert!(
+        refused >= 1,
+        "a speaker with < 5 s of clean speech is refused"
+    );
 }
 
 #[test]

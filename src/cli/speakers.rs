@@ -109,7 +109,7 @@ fn enroll(args: &EnrollArgs) -> Result<()> {
     );
     if embedding.is_none() {
         eprintln!(
-            "qualscribe: note: recording not found, so the profile is the speaker's saved mean embedding; give the recording with --audio for a profile from their cleanest speech"
+            "qualscribe: note: without the recording the profile is the speaker's saved mean embedding; give it with --audio for a profile from their cleanest speech"
         );
     }
     if clean_ms < voices::WARN_ENROL_MS {

@@ -673,7 +673,7 @@ mod tests {
         let regions = clean_regions(&d, "SPEAKER_00");
         let total: u64 = regions.iter().map(|r| r.end_ms - r.start_ms).sum();
         assert!(
-            total >= CLEAN_PROFILE_MS && total < CLEAN_PROFILE_MS + 5300,
+            (CLEAN_PROFILE_MS..CLEAN_PROFILE_MS + 5300).contains(&total),
             "{total}"
         );
         assert!(
