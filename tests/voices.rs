@@ -147,3 +147,81 @@ fn enrolling_a_missing_speaker_or_a_bad_name_is_a_clear_error() {
     let e = voices::load_profiles(&dir.path().join("absent"), "m").unwrap_err();
     assert!(e.to_string().contains("absent"), "{e}");
 }
+
+/// A saved diarization of one speaker with `clean_ms` of speech outside overlap.
+fn one_speaker(clean_ms: u64) -> Diarization {
+    serde_json::from_value(serde_json::json!({
+        "schema": qualscribe::diarize::SCHEMA_NAME,
+        "schema_version": qualscribe::diarize::SCHEMA_VERSION,
+        "uri": "g1",
+        "speakers": [{"id": "SPEAKER_00", "speech_ms": clean_ms + 2000,
+                      "embedding": [0.6, 0.8]}],
+        "turns": [
+            {"start_ms": 0, "end_ms": clean_ms, "speaker": "SPEAKER_00", "overlap": false},
+            {"start_ms": clean_ms, "end_ms": clean_ms + 2000, "speaker": "SPEAKER_00",
+             "overlap": true}
+        ],
+        "settings": {
+            "num_speakers": null, "min_speakers": 1, "max_speakers": 16, "window_ms": 1600,
+            "step_ms": 800, "threshold": 0.2, "min_speaker_ms": 800, "smoothing_windows": 3,
+            "overlap_margin": null, "overlap_min_similarity": 0.5,
+            "model_sha256": embedder().model_sha256(), "qualscribe_version": "0"
+        }
+    }))
+    .unwrap()
+}
+
+#[test]
+fn the_enroll_command_refuses_too_little_speech_and_warns_below_15_s() {
+    let dir = tempfile::tempdir().unwrap();
+    let enroll = |clean_ms: u64| {
+        let saved = dir.path().join("g1.diarization.json");
+        std::fs::write(
+            &saved,
+            serde_json::to_string(&one_speaker(clean_ms)).unwrap(),
+        )
+        .unwrap();
+        std::process::Command::new(support::qualscribe_bin())
+            .args([
+                "speakers",
+                "enroll",
+                "Ana",
+                "--speaker",
+                "SPEAKER_00",
+                "--from",
+            ])
+            .arg(&saved)
+            .arg("--voices")
+            .arg(dir.path().join("voices"))
+            .output()
+            .unwrap()
+    };
+    let out = enroll(4000);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("g1.diarization.json")
+            && err.contains("SPEAKER_00 of g1 has only 4.0 s of speech without overlap")
+            && err.contains("enroll this person from a recording where they speak longer"),
+        "{err}"
+    );
+    assert!(!dir.path().join("voices/Ana.voice.json").exists());
+    // 10 s: enrolled (from the saved embedding: no recording given), with a warning.
+    let out = enroll(10_000);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("warning: SPEAKER_00 has only 10 s of speech without overlap"),
+        "{err}"
+    );
+    let p: voices::VoiceProfile = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("voices/Ana.voice.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!((p.speech_ms, p.embedding.clone()), (10_000, vec![0.6, 0.8]));
+    // 20 s: no warning.
+    let out = enroll(20_000);
+    assert!(out.status.success());
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("warning"));
+}

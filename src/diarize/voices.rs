@@ -44,8 +44,10 @@ pub const PROFILE_SUFFIX: &str = ".voice.json";
 /// person enrolled from their speaker with most speech) put a person who was never enrolled at
 /// 0.55 to an enrolled voice of the same sex and channel (named wrongly at 0.55), while enrolled
 /// people found again scored 0.72–0.89; 0.60 sits between both sets: 18 of 18 recordings named,
-/// none wrongly (0.55: 2 wrong). Reported half (mix4–6): 14 of 18, 2 wrong at both 0.55 and 0.60
-/// (profiles from speakers that diarization had merged or split).
+/// none wrongly (0.55: 2 wrong). Reported half (mix4–6), with the enrolment minimum and the
+/// margins below, windows recipe: named in 14 of 16 recordings, none wrongly (the two misses:
+/// a person diarization merged into another speaker); segmentation recipe: 10 of 14, 1 wrong (a
+/// speaker mixing three people).
 pub const DEFAULT_VOICE_THRESHOLD: f32 = 0.60;
 /// A speaker takes a name only when the profile is closer to it than to any other speaker of
 /// the recording by at least this: two speakers alike to one voice (a person split in two, or
