@@ -1,21 +1,40 @@
 #!/usr/bin/env python3
-"""Voice-profile threshold on real voices: cosine between speaker embeddings of different
-recordings of the same AMI meeting, for the same person and for different people, and how
-enrolment would name speakers at several thresholds.
+"""Voice enrolment on real voices: enrol each person from one recording, name the speakers of
+another, and count how often the name lands on that person and how often on someone else.
 
 Input: a folder of <uri>.diarization.json (with speaker embeddings), e.g. written by
 `examples/diarize_sweep.rs --rttm-dir DIR`, and the reference RTTM. A found speaker is the
 reference person who talks most during its turns. Pairs are `FROM:TO` (enrol from FROM, name in
-TO). Besides the per-speaker counts, each threshold reports the issue's measure: of the
-recordings an enrolled person occurs in (per the reference), in how many that person's name went
-to a speaker who is that person, and how many names went to someone else.
+TO). A person is enrolled from their speaker with most speech in FROM (the one a researcher
+would pick), and only when that speaker has at least --min-enrol-s of speech outside overlap
+(what `qualscribe speakers enroll` refuses below), and the profile is that speaker's embedding
+in the diarization. With --enrol QUALSCRIBE AUDIO_DIR, the profile is made by the real command
+instead (`QUALSCRIBE speakers enroll PERSON --from DIR/<FROM>.diarization.json --audio
+AUDIO_DIR/<FROM>.wav --speaker ID`: from the speaker's cleanest speech), and a refusal by it
+means the person is not enrolled.
 
-usage: scripts/measure-voices.py DIR REF.rttm [--thresholds 0.4,0.5] FROM:TO...
+Naming mirrors `src/diarize/voices.rs::name_speakers`: a speaker may take a profile's name when
+their cosine is at least the threshold, the speaker has at least --min-speaker-s of speech, the
+profile beats every other profile for that speaker by --profile-margin, and the speaker beats
+every other speaker for that profile by --speaker-margin; among those pairs a name goes to one
+speaker only, best first (greedy) or by the one-to-one assignment with the highest total
+similarity (--assign optimal). Every value given as a comma list is swept.
+
+The issue's measure: of the recordings an enrolled person occurs in (per the reference), in how
+many that person's name went to a speaker who is that person, and how many names went to someone
+else.
+
+usage: scripts/measure-voices.py DIR REF.rttm [--thresholds 0.6] [--min-enrol-s 5]
+       [--min-speaker-s 0] [--profile-margin 0] [--speaker-margin 0] [--assign greedy,optimal]
+       [--enrol QUALSCRIBE AUDIO_DIR] [--verbose] FROM:TO...
 """
 import collections
+import itertools
 import json
 import os
+import subprocess
 import sys
+import tempfile
 
 
 def load_ref(path):
@@ -28,22 +47,25 @@ def load_ref(path):
     return ref
 
 
-def people(d, ref):
-    """speaker id -> (person, embedding), in order of most speech first (the speaker a
-    researcher would enrol a person from is the one that holds most of their speech)."""
+def speakers(d, ref):
+    """speaker id -> dict(person, embedding, speech_s, clean_s), most speech first."""
     out = {}
     for s in sorted(d['speakers'], key=lambda s: -s.get('speech_ms', 0)):
         talk = collections.Counter()
+        clean = 0.0
         for t in d['turns']:
             if t['speaker'] != s['id']:
                 continue
             a, b = t['start_ms'] / 1000, t['end_ms'] / 1000
+            if not t.get('overlap'):
+                clean += b - a
             for rs, re_, who in ref[d['uri']]:
                 o = min(b, re_) - max(a, rs)
                 if o > 0:
                     talk[who] += o
         if talk and s.get('embedding'):
-            out[s['id']] = (talk.most_common(1)[0][0], s['embedding'])
+            out[s['id']] = dict(person=talk.most_common(1)[0][0], embedding=s['embedding'],
+                                speech_s=s.get('speech_ms', 0) / 1000, clean_s=clean)
     return out
 
 
@@ -51,13 +73,64 @@ def cos(a, b):
     return sum(x * y for x, y in zip(a, b))
 
 
+def optimal(pairs):
+    """The one-to-one choice of (sim, speaker, profile) pairs with the highest total."""
+    spk = sorted({s for _, s, _ in pairs})
+    prof = sorted({p for _, _, p in pairs})
+    sim = {(s, p): c for c, s, p in pairs}
+    best, best_total = [], -1.0
+    # Tiny sizes here (≤ 9 speakers, ≤ 5 profiles): try every injection of profiles.
+    for k in range(len(prof), 0, -1):
+        for ps in itertools.combinations(prof, k):
+            for ss in itertools.permutations(spk, k):
+                if all((s, p) in sim for s, p in zip(ss, ps)):
+                    total = sum(sim[(s, p)] for s, p in zip(ss, ps))
+                    if total > best_total:
+                        best, best_total = list(zip(ss, ps)), total
+    return {s: p for s, p in best}
+
+
+def name(target, profiles, o):
+    sims = {(sid, n): cos(sp['embedding'], pe) for sid, sp in target.items()
+            for n, pe in profiles.items()}
+    pairs = []
+    for (sid, n), c in sims.items():
+        if c < o['threshold'] or target[sid]['speech_s'] < o['min_speaker_s']:
+            continue
+        other_p = [sims[(sid, m)] for m in profiles if m != n]
+        other_s = [sims[(t, n)] for t in target if t != sid]
+        if other_p and c - max(other_p) < o['profile_margin']:
+            continue
+        if other_s and c - max(other_s) < o['speaker_margin']:
+            continue
+        pairs.append((c, sid, n))
+    if o['assign'] == 'optimal':
+        return optimal(pairs)
+    named, used = {}, set()
+    for c, sid, n in sorted(pairs, reverse=True):
+        if sid not in named and n not in used:
+            named[sid] = n
+            used.add(n)
+    return named
+
+
 def main():
     args = sys.argv[1:]
-    thresholds = [0.3, 0.4, 0.5, 0.6]
-    if '--thresholds' in args:
-        i = args.index('--thresholds')
-        thresholds = [float(x) for x in args[i + 1].split(',')]
-        del args[i:i + 2]
+    opts = {'thresholds': '0.6', 'min-enrol-s': '5', 'min-speaker-s': '0',
+            'profile-margin': '0', 'speaker-margin': '0', 'assign': 'greedy'}
+    enrol, verbose = None, False
+    if '--enrol' in args:
+        i = args.index('--enrol')
+        enrol = args[i + 1:i + 3]
+        del args[i:i + 3]
+    for key in opts:
+        if f'--{key}' in args:
+            i = args.index(f'--{key}')
+            opts[key] = args[i + 1]
+            del args[i:i + 2]
+    if '--verbose' in args:
+        verbose = True
+        args.remove('--verbose')
     folder, ref_path, pairs = args[0], args[1], [p.split(':') for p in args[2:]]
     ref = load_ref(ref_path)
     spk = {}
@@ -65,40 +138,80 @@ def main():
         for uri in (a, b):
             if uri not in spk:
                 d = json.load(open(os.path.join(folder, f'{uri}.diarization.json')))
-                spk[uri] = people(d, ref)
+                spk[uri] = speakers(d, ref)
+    made = {}  # (uri, person) -> embedding or None (refused), from the real command
+    if enrol:
+        tmp = tempfile.mkdtemp()
+        for uri in sorted({a for a, _ in pairs}):
+            done = set()
+            for sid, sp in spk[uri].items():
+                if sp['person'] in done:
+                    continue
+                done.add(sp['person'])
+                r = subprocess.run(
+                    [enrol[0], 'speakers', 'enroll', sp['person'], '--from',
+                     os.path.join(folder, f'{uri}.diarization.json'), '--audio',
+                     os.path.join(enrol[1], f'{uri}.wav'), '--speaker', sid,
+                     '--voices', os.path.join(tmp, uri)], capture_output=True, text=True)
+                if r.returncode == 0:
+                    f = os.path.join(tmp, uri, f"{sp['person']}.voice.json")
+                    made[(uri, sp['person'])] = json.load(open(f))['embedding']
+                else:
+                    made[(uri, sp['person'])] = None
+                    if verbose:
+                        print(f"  {r.stderr.strip()}")
     same, diff = [], []
     for a, b in pairs:
-        for _, (pa, ea) in spk[a].items():
-            for _, (pb, eb) in spk[b].items():
-                (same if pa == pb else diff).append(cos(ea, eb))
+        for sa in spk[a].values():
+            for sb in spk[b].values():
+                (same if sa['person'] == sb['person'] else diff).append(
+                    cos(sa['embedding'], sb['embedding']))
     fmt = lambda v: f"{min(v):.2f}..{max(v):.2f} (n={len(v)})" if v else "none"
     print(f"same person: {fmt(same)}; different people: {fmt(diff)}")
-    for t in thresholds:
-        right = wrong = expected = 0
-        occurs = named_in = 0
+    floats = lambda k: [float(x) for x in opts[k].split(',')]
+    grid = itertools.product(floats('thresholds'), floats('min-enrol-s'), floats('min-speaker-s'),
+                             floats('profile-margin'), floats('speaker-margin'),
+                             opts['assign'].split(','))
+    for t, me, ms, pm, sm, assign in grid:
+        o = dict(threshold=t, min_speaker_s=ms, profile_margin=pm, speaker_margin=sm,
+                 assign=assign)
+        occurs = named_in = wrong = refused = enrolled = 0
         for a, b in pairs:
             profiles = {}
-            for _, (p, e) in spk[a].items():
-                profiles.setdefault(p, e)  # the person's speaker with most speech
-            cand = sorted(((cos(e, pe), sid, name) for sid, (_, e) in spk[b].items()
-                           for name, pe in profiles.items() if cos(e, pe) >= t), reverse=True)
-            named, used = {}, set()
-            for c, sid, name in cand:
-                if sid not in named and name not in used:
-                    named[sid] = name
-                    used.add(name)
-            for sid, (person, _) in spk[b].items():
-                expected += person in profiles
-                if sid in named:
-                    right += named[sid] == person
-                    wrong += named[sid] != person
+            for sp in spk[a].values():
+                p = sp['person']
+                if p in profiles or p + '?' in profiles:
+                    continue  # the person's speaker with most speech only
+                if enrol:
+                    e = made[(a, p)]
+                    profiles[p if e else p + '?'] = e
+                elif sp['clean_s'] >= me:
+                    profiles[p] = sp['embedding']
+                else:
+                    profiles[p + '?'] = None
+            refused += sum(1 for p in profiles if p.endswith('?'))
+            profiles = {p: e for p, e in profiles.items() if e is not None}
+            enrolled += len(profiles)
+            named = name(spk[b], profiles, o)
             present = {who for _, _, who in ref[b]}
-            for person in profiles:
-                if person in present:
+            for sid, n in named.items():
+                if spk[b][sid]['person'] != n:
+                    wrong += 1
+                    if verbose:
+                        print(f"  {a}->{b}: {sid} ({spk[b][sid]['person']}) named {n}")
+            for p in profiles:
+                if p in present:
                     occurs += 1
-                    named_in += any(named.get(sid) == person == p for sid, (p, _) in spk[b].items())
-        print(f"threshold {t:.2f}: named right {right} of {expected}, wrong {wrong}; "
-              f"recordings with the enrolled person named: {named_in} of {occurs}")
+                    hit = any(named.get(sid) == p == sp['person'] for sid, sp in spk[b].items())
+                    named_in += hit
+                    if verbose and not hit:
+                        best = max(((cos(sp['embedding'], profiles[p]), sid, sp['person'])
+                                    for sid, sp in spk[b].items()), default=None)
+                        print(f"  {a}->{b}: {p} not named (best {best})")
+        pct = 100 * named_in / occurs if occurs else 0
+        print(f"thr {t:.2f} enrol≥{me:g}s spk≥{ms:g}s pmargin {pm:.2f} smargin {sm:.2f} {assign}: "
+              f"named in {named_in}/{occurs} ({pct:.0f} %), wrong {wrong}; "
+              f"enrolled {enrolled}, refused {refused}")
 
 
 if __name__ == '__main__':

@@ -24,11 +24,13 @@ fn embedder() -> &'static SpeakerEmbedder {
     })
 }
 
-fn clip(uri: &str, cfg: &DiarizeConfig) -> Diarization {
+/// The clip's speakers, and its samples (16 kHz).
+fn clip(uri: &str, cfg: &DiarizeConfig) -> (Diarization, Vec<f32>) {
     let vad = Vad::load(&models::resolve_vad(&models_dir()).unwrap()).unwrap();
     let audio = qualscribe::audio::decode_file(&corpus(&format!("ami_clips/{uri}.wav"))).unwrap();
     let speech = vad.detect(&audio.samples, &VadConfig::default()).unwrap();
-    diarize(embedder(), uri, &audio.samples, &speech, cfg).unwrap()
+    let d = diarize(embedder(), uri, &audio.samples, &speech, cfg).unwrap();
+    (d, audio.samples)
 }
 
 /// The reference speaker who talks most during `id`'s turns.
@@ -52,15 +54,28 @@ fn person(d: &Diarization, id: &str, reference: &[Turn]) -> Option<String> {
 fn enrolled_voices_are_named_in_another_clip_and_never_given_to_someone_else() {
     let _one = one_at_a_time();
     let reference = read_rttm(&corpus("ami_clips/reference.rttm")).unwrap();
-    let (mut right, mut wrong, mut expected) = (0, 0, 0);
+    let (mut right, mut wrong, mut expected, mut refused) = (0, 0, 0, 0);
     for (from, to) in [("dev00", "dev01"), ("tst00", "tst01")] {
         let dir = tempfile::tempdir().unwrap();
-        let enrolled_from = clip(from, &DiarizeConfig::default());
+        let (enrolled_from, samples) = clip(from, &DiarizeConfig::default());
         let mut enrolled = Vec::new();
         for s in &enrolled_from.speakers {
-            if let Some(name) = person(&enrolled_from, &s.id, &reference) {
-                voices::enroll(dir.path(), &name, &enrolled_from, &s.id).unwrap();
-                enrolled.push(name);
+            let Some(name) = person(&enrolled_from, &s.id, &reference) else {
+                continue;
+            };
+            // As `speakers enroll` does with the recording at hand: from the cleanest speech.
+            let clean = voices::clean_embedding(embedder(), &samples, &enrolled_from, &s.id);
+            match voices::enroll(dir.path(), &name, &enrolled_from, &s.id, clean.unwrap()) {
+                Ok(p) => {
+                    assert!(p.speech_ms >= voices::MIN_ENROL_MS, "{p:?}");
+                    enrolled.push(name);
+                }
+                Err(voices::VoiceError::TooLittleSpeech { clean_ms, .. }) => {
+                    assert!(clean_ms < voices::MIN_ENROL_MS);
+                    eprintln!("{from}: {} ({name}) refused, {clean_ms} ms", s.id);
+                    refused += 1;
+                }
+                Err(e) => panic!("{e}"),
             }
         }
         let profiles = voices::load_profiles(dir.path(), embedder().model_sha256()).unwrap();
@@ -68,7 +83,7 @@ fn enrolled_voices_are_named_in_another_clip_and_never_given_to_someone_else() {
             voices: profiles,
             ..DiarizeConfig::default()
         };
-        let named = clip(to, &cfg);
+        let (named, _) = clip(to, &cfg);
         for s in &named.speakers {
             let truth = person(&named, &s.id, &reference);
             if truth.as_ref().is_some_and(|t| enrolled.contains(t)) {
@@ -93,13 +108,19 @@ fn enrolled_voices_are_named_in_another_clip_and_never_given_to_someone_else() {
         );
     }
     eprintln!(
-        "named right {right} of {expected} enrolled people found again, wrong {wrong} (threshold {DEFAULT_VOICE_THRESHOLD})"
+        "named right {right} of {expected} enrolled people found again, wrong {wrong}, {refused} refused (threshold {DEFAULT_VOICE_THRESHOLD})"
     );
-    // Measured: 2 of 2 named right (MEE009 and MEE012 in dev01), none wrongly. Never
-    // naming someone else is the hard requirement; one miss is allowed (people who say a few
-    // seconds per 30 s clip have noisy profiles: 3 of 5 on the other AMI meetings).
+    // Measured (profiles from the cleanest speech, threshold 0.60, margins 0.10/0.05): MEE009
+    // and MEE012 enrolled from dev00 and named right in dev01; in tst00 MEE073 (3.2 s without
+    // overlap) is refused, MEE071 and FEO072 are enrolled and, as measured, named nowhere in
+    // tst01 (their speakers there are other people by the reference). Never naming someone
+    // else is the hard requirement; every person found again must be named.
     assert_eq!(wrong, 0);
-    assert!(right >= 1 && right + 1 >= expected, "{right}/{expected}");
+    assert!(right >= 2 && right == expected, "{right}/{expected}");
+    assert!(
+        refused >= 1,
+        "a speaker with < 5 s of clean speech is refused"
+    );
 }
 
 #[test]
@@ -119,10 +140,88 @@ fn enrolling_a_missing_speaker_or_a_bad_name_is_a_clear_error() {
         .unwrap(),
     };
     let dir = tempfile::tempdir().unwrap();
-    let e = voices::enroll(dir.path(), "Ana", &d, "SPEAKER_07").unwrap_err();
+    let e = voices::enroll(dir.path(), "Ana", &d, "SPEAKER_07", None).unwrap_err();
     assert!(e.to_string().contains("no speaker SPEAKER_07 in g1"), "{e}");
-    let e = voices::enroll(dir.path(), "../x", &d, "SPEAKER_00").unwrap_err();
+    let e = voices::enroll(dir.path(), "../x", &d, "SPEAKER_00", None).unwrap_err();
     assert!(e.to_string().contains("cannot be a voice name"), "{e}");
     let e = voices::load_profiles(&dir.path().join("absent"), "m").unwrap_err();
     assert!(e.to_string().contains("absent"), "{e}");
+}
+
+/// A saved diarization of one speaker with `clean_ms` of speech outside overlap.
+fn one_speaker(clean_ms: u64) -> Diarization {
+    serde_json::from_value(serde_json::json!({
+        "schema": qualscribe::diarize::SCHEMA_NAME,
+        "schema_version": qualscribe::diarize::SCHEMA_VERSION,
+        "uri": "g1",
+        "speakers": [{"id": "SPEAKER_00", "speech_ms": clean_ms + 2000,
+                      "embedding": [0.6, 0.8]}],
+        "turns": [
+            {"start_ms": 0, "end_ms": clean_ms, "speaker": "SPEAKER_00", "overlap": false},
+            {"start_ms": clean_ms, "end_ms": clean_ms + 2000, "speaker": "SPEAKER_00",
+             "overlap": true}
+        ],
+        "settings": {
+            "num_speakers": null, "min_speakers": 1, "max_speakers": 16, "window_ms": 1600,
+            "step_ms": 800, "threshold": 0.2, "min_speaker_ms": 800, "smoothing_windows": 3,
+            "overlap_margin": null, "overlap_min_similarity": 0.5,
+            "model_sha256": embedder().model_sha256(), "qualscribe_version": "0"
+        }
+    }))
+    .unwrap()
+}
+
+#[test]
+fn the_enroll_command_refuses_too_little_speech_and_warns_below_15_s() {
+    let dir = tempfile::tempdir().unwrap();
+    let enroll = |clean_ms: u64| {
+        let saved = dir.path().join("g1.diarization.json");
+        std::fs::write(
+            &saved,
+            serde_json::to_string(&one_speaker(clean_ms)).unwrap(),
+        )
+        .unwrap();
+        std::process::Command::new(support::qualscribe_bin())
+            .args([
+                "speakers",
+                "enroll",
+                "Ana",
+                "--speaker",
+                "SPEAKER_00",
+                "--from",
+            ])
+            .arg(&saved)
+            .arg("--voices")
+            .arg(dir.path().join("voices"))
+            .output()
+            .unwrap()
+    };
+    let out = enroll(4000);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("g1.diarization.json")
+            && err.contains("SPEAKER_00 of g1 has only 4.0 s of speech without overlap")
+            && err.contains("enroll this person from a recording where they speak longer"),
+        "{err}"
+    );
+    assert!(!dir.path().join("voices/Ana.voice.json").exists());
+    // 10 s: enrolled (from the saved embedding: no recording given), with a warning.
+    let out = enroll(10_000);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("warning: SPEAKER_00 has only 10 s of speech without overlap"),
+        "{err}"
+    );
+    let p: voices::VoiceProfile = serde_json::from_str(
+        &std::fs::read_to_string(dir.path().join("voices/Ana.voice.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!((p.speech_ms, p.embedding.clone()), (10_000, vec![0.6, 0.8]));
+    // 20 s: no warning.
+    let out = enroll(20_000);
+    assert!(out.status.success());
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("warning"));
 }
