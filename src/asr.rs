@@ -718,6 +718,13 @@ pub mod guard {
         "obrigado por assistir",
     ];
 
+    /// No one says more than about 8 words a second (fast Spanish is 4–5; the fastest real
+    /// segment in the long-form sets is 5.3); two short words of slack for a quick "sí, sí".
+    /// Whisper writing a whole sentence into a third of a second of music (measured: six
+    /// words in 348 ms) is invented text, not speech.
+    const MAX_WORDS_PER_S: f64 = 8.0;
+    const WORD_RATE_SLACK: f64 = 2.0;
+
     /// Drops non-speech and hallucinated segments, cuts repetition loops, renumbers.
     pub fn clean(segments: Vec<Segment>) -> Vec<Segment> {
         let mut kept: Vec<Segment> = Vec::with_capacity(segments.len());
@@ -732,8 +739,9 @@ pub mod guard {
             let repeats_twice = repeats_previous
                 && kept.len() >= 2
                 && normalized(&kept[kept.len() - 2].text) == normalized(&s.text);
-            if repeats_twice || s.words.is_empty() {
-                continue; // the third identical segment in a row is a loop across windows
+            // The third identical segment in a row is a loop across windows.
+            if repeats_twice || s.words.is_empty() || is_faster_than_speech(&s) {
+                continue;
             }
             kept.push(s);
         }
@@ -745,6 +753,11 @@ pub mod guard {
 
     fn is_probably_not_speech(s: &Segment) -> bool {
         s.no_speech_prob > NO_SPEECH_PROB && s.avg_logprob < LOW_AVG_LOGPROB
+    }
+
+    fn is_faster_than_speech(s: &Segment) -> bool {
+        let seconds = s.end_ms.saturating_sub(s.start_ms) as f64 / 1000.0;
+        s.words.len() as f64 > WORD_RATE_SLACK + MAX_WORDS_PER_S * seconds
     }
 
     fn normalized(text: &str) -> String {
@@ -861,6 +874,17 @@ pub mod guard {
         fn keeps_ordinary_repetition() {
             let keys: Vec<String> = "no no no quiero".split(' ').map(String::from).collect();
             assert_eq!(loop_cut_index(&keys), None);
+        }
+
+        #[test]
+        fn drops_a_sentence_squeezed_into_a_third_of_a_second() {
+            let mut squeezed = seg("y por favor no me gustan.", 0.0, -0.7);
+            squeezed.end_ms = 348;
+            let mut quick_yes = seg("sí, sí.", 0.0, -0.2);
+            quick_yes.end_ms = 200;
+            let out = clean(vec![squeezed, quick_yes]);
+            assert_eq!(out.len(), 1);
+            assert_eq!(out[0].text, "sí, sí.");
         }
 
         #[test]
