@@ -53,13 +53,30 @@ pub struct LocalSegmentation {
 pub struct LocalEmbedding {
     /// The chunk.
     pub chunk: usize,
-    /// The local speaker (0–2).
+    /// The local speaker (0–2; 3–5 for the later side of a split one, see [`split_mixed`]).
     pub local: usize,
     /// Milliseconds the speaker speaks alone in the chunk.
     pub alone_ms: u64,
     /// Unit-length CAM++ embedding.
     pub embedding: Vec<f32>,
+    /// The same speech cut into consecutive pieces of about [`PIECE_MS`], each embedded: where
+    /// they disagree, segmentation gave two voices one local speaker ([`split_mixed`]).
+    pub pieces: Vec<Piece>,
 }
+
+/// A consecutive part of a local speaker's embedded frames.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Piece {
+    /// Its first frame in the chunk.
+    pub first_frame: usize,
+    /// Unit-length CAM++ embedding.
+    pub embedding: Vec<f32>,
+}
+
+/// Speech per piece (a shorter last piece joins the one before it when under half of this).
+pub const PIECE_MS: u64 = 2000;
+/// Local speaker slots per chunk: the segmentation's 3, and the later side of each split.
+pub const SLOTS: usize = 2 * LOCAL_SPEAKERS;
 
 /// Chunk starts covering `n` samples every `step` samples; the last chunk ends at or past the
 /// end (pyannote zero-pads it), and a recording shorter than a chunk gets one chunk.
@@ -138,26 +155,134 @@ pub fn embed_local_speakers(
             let any: Vec<bool> = frames.iter().map(|&a| a & bit != 0).collect();
             let n_alone = alone.iter().filter(|&&x| x).count();
             let mask = if n_alone > 0 { &alone } else { &any };
-            let mut clip = Vec::new();
-            for (f, _) in mask.iter().enumerate().filter(|(_, on)| **on) {
-                let (a, b) = frame_samples(start, f);
-                let (a, b) = (a.min(samples_16k.len()), b.min(samples_16k.len()));
-                clip.extend_from_slice(&samples_16k[a..b]);
-            }
+            let on: Vec<usize> = (0..mask.len()).filter(|&f| mask[f]).collect();
+            let clip = frames_audio(samples_16k, start, &on);
             if clip.len() < EMBED_MIN_MS as usize * SAMPLES_PER_MS {
                 continue;
             }
-            if let Some(embedding) = embedder.embed_clip(&clip)? {
-                out.push(LocalEmbedding {
-                    chunk,
-                    local,
-                    alone_ms: n_alone as u64 * frame_ms,
-                    embedding,
-                });
+            let Some(embedding) = embedder.embed_clip(&clip)? else {
+                continue;
+            };
+            let mut pieces = Vec::new();
+            for frames in piece_frames(&on, frame_ms) {
+                if let Some(e) = embedder.embed_clip(&frames_audio(samples_16k, start, frames))? {
+                    pieces.push(Piece {
+                        first_frame: frames[0],
+                        embedding: e,
+                    });
+                }
             }
+            out.push(LocalEmbedding {
+                chunk,
+                local,
+                alone_ms: n_alone as u64 * frame_ms,
+                embedding,
+                pieces,
+            });
         }
     }
     Ok(out)
+}
+
+/// The samples of these frames of a chunk starting at `start`, joined.
+fn frames_audio(samples_16k: &[f32], start: usize, frames: &[usize]) -> Vec<f32> {
+    let mut clip = Vec::new();
+    for &f in frames {
+        let (a, b) = frame_samples(start, f);
+        let (a, b) = (a.min(samples_16k.len()), b.min(samples_16k.len()));
+        clip.extend_from_slice(&samples_16k[a..b]);
+    }
+    clip
+}
+
+/// `frames` (in time order) cut into consecutive runs of about [`PIECE_MS`]; a last run under
+/// half of that joins the one before. Fewer than two pieces' worth: no pieces.
+fn piece_frames(frames: &[usize], frame_ms: u64) -> Vec<&[usize]> {
+    let per = usize::try_from(PIECE_MS / frame_ms.max(1))
+        .unwrap_or(usize::MAX)
+        .max(1);
+    if frames.len() < 2 * per {
+        return Vec::new();
+    }
+    let mut out: Vec<&[usize]> = frames.chunks(per).collect();
+    if out.len() > 1 && out.last().is_some_and(|l| l.len() < per / 2) {
+        let n = out.len();
+        let joined = frames.len() - out[n - 2].len() - out[n - 1].len();
+        out.truncate(n - 2);
+        out.push(&frames[joined..]);
+    }
+    out
+}
+
+fn mean_unit(vectors: &[&[f32]]) -> Vec<f32> {
+    let mut sum = vec![0f32; vectors.first().map_or(0, |v| v.len())];
+    for v in vectors {
+        sum.iter_mut().zip(v.iter()).for_each(|(s, x)| *s += x);
+    }
+    super::embed::l2_normalize(&mut sum);
+    sum
+}
+
+/// Where segmentation gave two voices one local speaker in a chunk (its pieces fall into two
+/// runs whose mean embeddings are less similar than `min_similarity`), the local speaker is
+/// split at the most dissimilar piece boundary: frames from there on belong to local speaker
+/// `local + 3`, with its own embedding (mean of its pieces; the earlier side's likewise).
+/// Returns the segmentation and embeddings to cluster.
+pub fn split_mixed(
+    seg: &LocalSegmentation,
+    local: &[LocalEmbedding],
+    min_similarity: f32,
+) -> (LocalSegmentation, Vec<LocalEmbedding>) {
+    let frame_ms = FRAME_STEP_SAMPLES as u64 / SAMPLES_PER_MS as u64;
+    let mut seg = seg.clone();
+    let mut out = Vec::with_capacity(local.len());
+    for e in local {
+        let best = (1..e.pieces.len())
+            .map(|s| {
+                let a: Vec<&[f32]> = e.pieces[..s]
+                    .iter()
+                    .map(|p| p.embedding.as_slice())
+                    .collect();
+                let b: Vec<&[f32]> = e.pieces[s..]
+                    .iter()
+                    .map(|p| p.embedding.as_slice())
+                    .collect();
+                (cluster::dot(&mean_unit(&a), &mean_unit(&b)), s)
+            })
+            .min_by(|x, y| x.0.total_cmp(&y.0).then(x.1.cmp(&y.1)));
+        let Some((_, s)) = best.filter(|b| b.0 < min_similarity) else {
+            out.push(e.clone());
+            continue;
+        };
+        let at = e.pieces[s].first_frame;
+        let (bit, later_bit) = (1u8 << e.local, 1u8 << (e.local + LOCAL_SPEAKERS));
+        let frames = &mut seg.active[e.chunk];
+        for a in frames.iter_mut().skip(at) {
+            if *a & bit != 0 {
+                *a = (*a & !bit) | later_bit;
+            }
+        }
+        let alone = |range: std::ops::Range<usize>, b: u8| {
+            frames[range].iter().filter(|&&a| a == b).count() as u64 * frame_ms
+        };
+        let (early_alone, late_alone) = (alone(0..at, bit), alone(at..frames.len(), later_bit));
+        let side = |pieces: &[Piece], local, alone_ms| LocalEmbedding {
+            chunk: e.chunk,
+            local,
+            alone_ms,
+            embedding: mean_unit(
+                &pieces
+                    .iter()
+                    .map(|p| p.embedding.as_slice())
+                    .collect::<Vec<_>>(),
+            ),
+            pieces: pieces.to_vec(),
+        };
+        out.push(side(&e.pieces[..s], e.local, early_alone));
+        out.push(side(&e.pieces[s..], e.local + LOCAL_SPEAKERS, late_alone));
+    }
+    out.sort_by_key(|e| (e.chunk, e.local));
+    (seg, out)
 }
 
 /// The clustering threshold for this recording (see [`DiarizeConfig::segment_margin`]): how
@@ -203,13 +328,20 @@ pub(crate) fn assign_global(
         min_speakers: cfg.min_speakers,
         max_speakers: cfg.max_speakers,
         threshold,
-        min_cluster_windows: cfg.min_cluster_chunks,
+        min_cluster_windows: min_cluster_size(cfg.min_cluster_chunks, &reliable),
     };
     let clustering = cluster::cluster(&points, &reliable, &params)
         .map_err(|source| DiarizeError::Inference { source })?;
     let mut labels = clustering.labels.clone();
     constrain_per_chunk(embeddings, &clustering.centroids, &mut labels);
     Ok((labels, clustering.centroids))
+}
+
+/// pyannote's `min_cluster_size` heuristic: at most `wanted`, and at most a tenth of the
+/// clustered embeddings (at least 1), so a short recording's quieter people still count.
+fn min_cluster_size(wanted: usize, reliable: &[bool]) -> usize {
+    let n = reliable.iter().filter(|&&r| r).count();
+    wanted.min(((n as f64 * 0.1).round() as usize).max(1))
 }
 
 /// Within each chunk, gives its local speakers distinct global speakers, maximising the total
@@ -227,7 +359,9 @@ fn constrain_per_chunk(
             .find(|&j| embeddings[j].chunk != chunk)
             .unwrap_or(embeddings.len());
         let members: Vec<usize> = (i..end).collect();
-        if members.len() > 1 && members.len() <= k {
+        if members.len() > LOCAL_SPEAKERS && members.len() <= k {
+            greedy_distinct(embeddings, centroids, &members, labels);
+        } else if members.len() > 1 && members.len() <= k {
             let sims: Vec<Vec<f32>> = members
                 .iter()
                 .map(|&m| {
@@ -247,6 +381,34 @@ fn constrain_per_chunk(
             }
         }
         i = end;
+    }
+}
+
+/// Distinct clusters for `members` (more than an exhaustive search affords): the most similar
+/// (member, cluster) pair first, then the next among those left.
+fn greedy_distinct(
+    embeddings: &[LocalEmbedding],
+    centroids: &[Vec<f32>],
+    members: &[usize],
+    labels: &mut [usize],
+) {
+    let mut pairs: Vec<(f32, usize, usize)> = members
+        .iter()
+        .flat_map(|&m| {
+            centroids
+                .iter()
+                .enumerate()
+                .map(move |(c, centroid)| (cluster::dot(&embeddings[m].embedding, centroid), m, c))
+        })
+        .collect();
+    pairs.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)));
+    let (mut done, mut taken) = (Vec::new(), Vec::new());
+    for (_, m, c) in pairs {
+        if !done.contains(&m) && !taken.contains(&c) {
+            labels[m] = c;
+            done.push(m);
+            taken.push(c);
+        }
     }
 }
 
@@ -289,7 +451,7 @@ pub(crate) fn reconstruct(
     let mut count_n = vec![0u32; n_frames];
     let mut act_sum = vec![0f32; n_frames * n_clusters];
     let mut act_n = vec![0u32; n_frames * n_clusters];
-    let mut global_of = vec![[None::<usize>; LOCAL_SPEAKERS]; seg.chunk_starts.len()];
+    let mut global_of = vec![[None::<usize>; SLOTS]; seg.chunk_starts.len()];
     for (e, &l) in embeddings.iter().zip(labels) {
         global_of[e.chunk][e.local] = Some(l);
     }
@@ -309,8 +471,7 @@ pub(crate) fn reconstruct(
             count_sum[g] += bits.count_ones() as f32;
             count_n[g] += 1;
             for &c in &present {
-                let on = (0..LOCAL_SPEAKERS)
-                    .any(|k| bits & (1 << k) != 0 && global_of[chunk][k] == Some(c));
+                let on = (0..SLOTS).any(|k| bits & (1 << k) != 0 && global_of[chunk][k] == Some(c));
                 act_sum[g * n_clusters + c] += f32::from(u8::from(on));
                 act_n[g * n_clusters + c] += 1;
             }
@@ -424,6 +585,7 @@ mod tests {
             local,
             alone_ms: 3000,
             embedding: v.to_vec(),
+            pieces: Vec::new(),
         };
         // Both local speakers of chunk 0 are nearest to centroid 0; the second fits 1 better
         // than the first does.
