@@ -53,7 +53,7 @@ struct Args {
     chunk_step_ms: u64,
     min_chunks: Vec<usize>,
     min_alone_ms: Vec<u64>,
-    splits: Vec<Option<f32>>,
+    piece_margins: Vec<Option<f32>>,
 }
 
 fn parse_args() -> Result<Args> {
@@ -75,7 +75,7 @@ fn parse_args() -> Result<Args> {
         chunk_step_ms: DiarizeConfig::default().chunk_step_ms,
         min_chunks: vec![DiarizeConfig::default().min_cluster_chunks],
         min_alone_ms: vec![DiarizeConfig::default().min_alone_ms],
-        splits: vec![DiarizeConfig::default().split_similarity],
+        piece_margins: vec![DiarizeConfig::default().piece_margin],
     };
     while let Some(a) = it.next() {
         let mut value = || it.next().context("missing value");
@@ -103,8 +103,8 @@ fn parse_args() -> Result<Args> {
             "--vad-pad-ms" => args.vad.speech_pad_ms = value()?.parse()?,
             "--rttm-dir" => args.rttm_dir = Some(value()?.into()),
             "--cache-dir" => args.cache_dir = Some(value()?.into()),
-            "--splits" => {
-                args.splits = value()?
+            "--piece-margins" => {
+                args.piece_margins = value()?
                     .split(',')
                     .map(|m| {
                         if m == "none" {
@@ -488,21 +488,21 @@ fn sweep_segmentation(args: &Args, embedder: &SpeakerEmbedder) -> Result<()> {
     }
     let mut first = true;
     let mut grid = Vec::new();
-    for &split in &args.splits {
+    for &piece in &args.piece_margins {
         for &margin in &args.margins {
             for &alone in &args.min_alone_ms {
                 for &min_chunks in &args.min_chunks {
                     for &threshold in &args.thresholds {
-                        grid.push((split, margin, alone, min_chunks, threshold));
+                        grid.push((piece, margin, alone, min_chunks, threshold));
                     }
                 }
             }
         }
     }
     {
-        for (split_similarity, segment_margin, min_alone_ms, min_chunks, threshold) in grid {
+        for (piece_margin, segment_margin, min_alone_ms, min_chunks, threshold) in grid {
             let cfg = DiarizeConfig {
-                split_similarity,
+                piece_margin,
                 segment_margin,
                 min_alone_ms,
                 method: Method::Segmentation,
@@ -532,7 +532,7 @@ fn sweep_segmentation(args: &Args, embedder: &SpeakerEmbedder) -> Result<()> {
             }
             first = false;
             let label = format!(
-                "segmentation split {split_similarity:?} threshold {threshold:.2}, margin {segment_margin:?}, min chunks {min_chunks}, min alone {min_alone_ms} ms"
+                "segmentation pieces {piece_margin:?} threshold {threshold:.2}, margin {segment_margin:?}, min chunks {min_chunks}, min alone {min_alone_ms} ms"
             );
             score(&label, &reference, &hypothesis, uem.as_deref(), &counts);
         }

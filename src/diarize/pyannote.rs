@@ -53,14 +53,14 @@ pub struct LocalSegmentation {
 pub struct LocalEmbedding {
     /// The chunk.
     pub chunk: usize,
-    /// The local speaker (0–2; 3–5 for the later side of a split one, see [`split_mixed`]).
+    /// The local speaker (0–2).
     pub local: usize,
     /// Milliseconds the speaker speaks alone in the chunk.
     pub alone_ms: u64,
     /// Unit-length CAM++ embedding.
     pub embedding: Vec<f32>,
     /// The same speech cut into consecutive pieces of about [`PIECE_MS`], each embedded: where
-    /// they disagree, segmentation gave two voices one local speaker ([`split_mixed`]).
+    /// one is nearer another speaker, segmentation gave two voices one local speaker ([`piece_runs`]).
     pub pieces: Vec<Piece>,
 }
 
@@ -75,8 +75,6 @@ pub struct Piece {
 
 /// Speech per piece (a shorter last piece joins the one before it when under half of this).
 pub const PIECE_MS: u64 = 2000;
-/// Local speaker slots per chunk: the segmentation's 3, and the later side of each split.
-pub const SLOTS: usize = 2 * LOCAL_SPEAKERS;
 
 /// Chunk starts covering `n` samples every `step` samples; the last chunk ends at or past the
 /// end (pyannote zero-pads it), and a recording shorter than a chunk gets one chunk.
@@ -214,77 +212,6 @@ fn piece_frames(frames: &[usize], frame_ms: u64) -> Vec<&[usize]> {
     out
 }
 
-fn mean_unit(vectors: &[&[f32]]) -> Vec<f32> {
-    let mut sum = vec![0f32; vectors.first().map_or(0, |v| v.len())];
-    for v in vectors {
-        sum.iter_mut().zip(v.iter()).for_each(|(s, x)| *s += x);
-    }
-    super::embed::l2_normalize(&mut sum);
-    sum
-}
-
-/// Where segmentation gave two voices one local speaker in a chunk (its pieces fall into two
-/// runs whose mean embeddings are less similar than `min_similarity`), the local speaker is
-/// split at the most dissimilar piece boundary: frames from there on belong to local speaker
-/// `local + 3`, with its own embedding (mean of its pieces; the earlier side's likewise).
-/// Returns the segmentation and embeddings to cluster.
-pub fn split_mixed(
-    seg: &LocalSegmentation,
-    local: &[LocalEmbedding],
-    min_similarity: f32,
-) -> (LocalSegmentation, Vec<LocalEmbedding>) {
-    let frame_ms = FRAME_STEP_SAMPLES as u64 / SAMPLES_PER_MS as u64;
-    let mut seg = seg.clone();
-    let mut out = Vec::with_capacity(local.len());
-    for e in local {
-        let best = (1..e.pieces.len())
-            .map(|s| {
-                let a: Vec<&[f32]> = e.pieces[..s]
-                    .iter()
-                    .map(|p| p.embedding.as_slice())
-                    .collect();
-                let b: Vec<&[f32]> = e.pieces[s..]
-                    .iter()
-                    .map(|p| p.embedding.as_slice())
-                    .collect();
-                (cluster::dot(&mean_unit(&a), &mean_unit(&b)), s)
-            })
-            .min_by(|x, y| x.0.total_cmp(&y.0).then(x.1.cmp(&y.1)));
-        let Some((_, s)) = best.filter(|b| b.0 < min_similarity) else {
-            out.push(e.clone());
-            continue;
-        };
-        let at = e.pieces[s].first_frame;
-        let (bit, later_bit) = (1u8 << e.local, 1u8 << (e.local + LOCAL_SPEAKERS));
-        let frames = &mut seg.active[e.chunk];
-        for a in frames.iter_mut().skip(at) {
-            if *a & bit != 0 {
-                *a = (*a & !bit) | later_bit;
-            }
-        }
-        let alone = |range: std::ops::Range<usize>, b: u8| {
-            frames[range].iter().filter(|&&a| a == b).count() as u64 * frame_ms
-        };
-        let (early_alone, late_alone) = (alone(0..at, bit), alone(at..frames.len(), later_bit));
-        let side = |pieces: &[Piece], local, alone_ms| LocalEmbedding {
-            chunk: e.chunk,
-            local,
-            alone_ms,
-            embedding: mean_unit(
-                &pieces
-                    .iter()
-                    .map(|p| p.embedding.as_slice())
-                    .collect::<Vec<_>>(),
-            ),
-            pieces: pieces.to_vec(),
-        };
-        out.push(side(&e.pieces[..s], e.local, early_alone));
-        out.push(side(&e.pieces[s..], e.local + LOCAL_SPEAKERS, late_alone));
-    }
-    out.sort_by_key(|e| (e.chunk, e.local));
-    (seg, out)
-}
-
 /// The clustering threshold for this recording (see [`DiarizeConfig::segment_margin`]): how
 /// alike one voice sounds to itself here, measured between chunks that do not overlap.
 pub(crate) fn recording_threshold(embeddings: &[LocalEmbedding], cfg: &DiarizeConfig) -> f32 {
@@ -359,9 +286,7 @@ fn constrain_per_chunk(
             .find(|&j| embeddings[j].chunk != chunk)
             .unwrap_or(embeddings.len());
         let members: Vec<usize> = (i..end).collect();
-        if members.len() > LOCAL_SPEAKERS && members.len() <= k {
-            greedy_distinct(embeddings, centroids, &members, labels);
-        } else if members.len() > 1 && members.len() <= k {
+        if members.len() > 1 && members.len() <= k {
             let sims: Vec<Vec<f32>> = members
                 .iter()
                 .map(|&m| {
@@ -381,34 +306,6 @@ fn constrain_per_chunk(
             }
         }
         i = end;
-    }
-}
-
-/// Distinct clusters for `members` (more than an exhaustive search affords): the most similar
-/// (member, cluster) pair first, then the next among those left.
-fn greedy_distinct(
-    embeddings: &[LocalEmbedding],
-    centroids: &[Vec<f32>],
-    members: &[usize],
-    labels: &mut [usize],
-) {
-    let mut pairs: Vec<(f32, usize, usize)> = members
-        .iter()
-        .flat_map(|&m| {
-            centroids
-                .iter()
-                .enumerate()
-                .map(move |(c, centroid)| (cluster::dot(&embeddings[m].embedding, centroid), m, c))
-        })
-        .collect();
-    pairs.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)));
-    let (mut done, mut taken) = (Vec::new(), Vec::new());
-    for (_, m, c) in pairs {
-        if !done.contains(&m) && !taken.contains(&c) {
-            labels[m] = c;
-            done.push(m);
-            taken.push(c);
-        }
     }
 }
 
@@ -446,19 +343,81 @@ pub(crate) fn reconstruct(
     labels: &[usize],
     n_clusters: usize,
 ) -> Vec<Vec<usize>> {
+    let runs: Vec<Vec<(usize, usize)>> = labels.iter().map(|&l| vec![(0, l)]).collect();
+    reconstruct_runs(seg, embeddings, &runs, n_clusters)
+}
+
+/// Per embedded local speaker, its global speaker from each piece on (`(first_frame, cluster)`,
+/// in frame order): a piece much nearer another centroid than its own speaker's (by at least
+/// `margin`) takes that one, so a voice segmentation left inside another's local speaker still
+/// gets its own frames.
+pub(crate) fn piece_runs(
+    embeddings: &[LocalEmbedding],
+    labels: &[usize],
+    centroids: &[Vec<f32>],
+    margin: f32,
+) -> Vec<Vec<(usize, usize)>> {
+    embeddings
+        .iter()
+        .zip(labels)
+        .map(|(e, &own)| {
+            let mut runs = vec![(0, own)];
+            for p in &e.pieces {
+                let own_sim = centroids
+                    .get(own)
+                    .map_or(0.0, |c| cluster::dot(&p.embedding, c));
+                let best = centroids
+                    .iter()
+                    .enumerate()
+                    .map(|(c, centroid)| (cluster::dot(&p.embedding, centroid), c))
+                    .max_by(|a, b| a.0.total_cmp(&b.0).then(b.1.cmp(&a.1)));
+                let label = match best {
+                    Some((sim, c)) if sim - own_sim >= margin => c,
+                    _ => own,
+                };
+                if runs.len() == 1 && p.first_frame == e.pieces[0].first_frame {
+                    runs[0].1 = label;
+                } else if runs.last().is_some_and(|r| r.1 != label) {
+                    runs.push((p.first_frame, label));
+                }
+            }
+            runs
+        })
+        .collect()
+}
+
+/// [`reconstruct`] with each local speaker's global speaker given per run of frames.
+pub(crate) fn reconstruct_runs(
+    seg: &LocalSegmentation,
+    embeddings: &[LocalEmbedding],
+    runs: &[Vec<(usize, usize)>],
+    n_clusters: usize,
+) -> Vec<Vec<usize>> {
     let n_frames = seg.n_samples.div_ceil(FRAME_STEP_SAMPLES);
     let mut count_sum = vec![0f32; n_frames];
     let mut count_n = vec![0u32; n_frames];
     let mut act_sum = vec![0f32; n_frames * n_clusters];
     let mut act_n = vec![0u32; n_frames * n_clusters];
-    let mut global_of = vec![[None::<usize>; SLOTS]; seg.chunk_starts.len()];
-    for (e, &l) in embeddings.iter().zip(labels) {
-        global_of[e.chunk][e.local] = Some(l);
+    let mut runs_of = vec![vec![None::<&[(usize, usize)]>; LOCAL_SPEAKERS]; seg.chunk_starts.len()];
+    for (e, r) in embeddings.iter().zip(runs) {
+        runs_of[e.chunk][e.local] = Some(r.as_slice());
     }
+    let global_at = |chunk: usize, k: usize, f: usize| -> Option<usize> {
+        let r = runs_of[chunk][k]?;
+        r.iter()
+            .rev()
+            .find(|(first, _)| *first <= f)
+            .or(r.first())
+            .map(|x| x.1)
+    };
     for (chunk, (&start, frames)) in seg.chunk_starts.iter().zip(&seg.active).enumerate() {
         let offset = (start as f64 / FRAME_STEP_SAMPLES as f64).round() as usize;
         let present: Vec<usize> = {
-            let mut p: Vec<usize> = global_of[chunk].iter().flatten().copied().collect();
+            let mut p: Vec<usize> = runs_of[chunk]
+                .iter()
+                .flatten()
+                .flat_map(|r| r.iter().map(|x| x.1))
+                .collect();
             p.sort_unstable();
             p.dedup();
             p
@@ -471,7 +430,8 @@ pub(crate) fn reconstruct(
             count_sum[g] += bits.count_ones() as f32;
             count_n[g] += 1;
             for &c in &present {
-                let on = (0..SLOTS).any(|k| bits & (1 << k) != 0 && global_of[chunk][k] == Some(c));
+                let on = (0..LOCAL_SPEAKERS)
+                    .any(|k| bits & (1 << k) != 0 && global_at(chunk, k, f) == Some(c));
                 act_sum[g * n_clusters + c] += f32::from(u8::from(on));
                 act_n[g * n_clusters + c] += 1;
             }
@@ -598,6 +558,37 @@ mod tests {
         let mut labels = vec![0, 0, 1];
         constrain_per_chunk(&embeddings, &centroids, &mut labels);
         assert_eq!(labels, vec![0, 1, 1]);
+    }
+
+    #[test]
+    fn a_piece_nearer_another_speaker_takes_its_frames() {
+        let piece = |first_frame, v: [f32; 2]| Piece {
+            first_frame,
+            embedding: v.to_vec(),
+        };
+        // Clustered as speaker 0 as a whole, but its second piece is speaker 1's voice.
+        let e = LocalEmbedding {
+            chunk: 0,
+            local: 0,
+            alone_ms: 8000,
+            embedding: vec![0.8, 0.6],
+            pieces: vec![
+                piece(10, [1.0, 0.0]),
+                piece(200, [0.1, 0.99]),
+                piece(320, [0.2, 0.98]),
+            ],
+        };
+        let centroids = vec![vec![1.0, 0.0], vec![0.0, 1.0]];
+        assert_eq!(
+            piece_runs(std::slice::from_ref(&e), &[0], &centroids, 0.0),
+            vec![vec![(0, 0), (200, 1)]]
+        );
+        // A margin larger than the difference keeps the local speaker whole.
+        assert_eq!(piece_runs(&[e], &[0], &centroids, 2.0), vec![vec![(0, 0)]]);
+        assert_eq!(piece_frames(&(0..100).collect::<Vec<_>>(), 16).len(), 0);
+        let frames: Vec<usize> = (0..300).collect();
+        let cut = piece_frames(&frames, 16);
+        assert_eq!(cut.iter().map(|p| p.len()).collect::<Vec<_>>(), [125, 175]);
     }
 
     #[test]
