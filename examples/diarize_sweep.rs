@@ -239,7 +239,7 @@ fn local_truth<'a>(
     let start = seg.chunk_starts[e.chunk];
     let frames = &seg.active[e.chunk];
     let bit = 1u8 << e.local;
-    let alone = frames.iter().any(|&a| a == bit);
+    let alone = frames.contains(&bit);
     let mut cover: BTreeMap<&str, f64> = BTreeMap::new();
     let turns: Vec<&Turn> = reference.iter().filter(|t| t.uri == uri).collect();
     for (f, &a) in frames.iter().enumerate() {
