@@ -152,7 +152,7 @@ pub struct DiarizeConfig {
     /// Why: on the voice mixes segmentation often gives two voices taking turns one local
     /// speaker (35 of 83 local speakers in mix3 under 80 % one voice), whose embedding is a
     /// blend. Default 0 (the nearest centroid), on the tuning sets (threshold 0.40, margin 0.25,
-    /// min chunks 5): mixes 1–3 DER 26.6 → 8.8 %, AMI tuning half 33.6 → 33.2 %; 0.1: 11.2 %
+    /// min chunks 5): mixes 1–3 DER 24.7 → 8.8 %, AMI tuning half 33.6 → 33.2 %; 0.1: 11.2 %
     /// and 32.5 %. Costs a second CAM++ pass over each local speaker's speech (the pieces).
     pub piece_margin: Option<f32>,
 }
