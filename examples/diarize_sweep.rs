@@ -19,8 +19,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result, bail};
 use qualscribe::diarize::segment::Segmenter;
 use qualscribe::diarize::{
-    DiarizeConfig, Method, SpeakerEmbedder, SpeakerWindow, diarize_segmented, diarize_windows,
-    pyannote, to_rttm_turns,
+    DiarizeConfig, LocalEmbedding, LocalSegmentation, Method, Piece, SpeakerEmbedder,
+    SpeakerWindow, diarize_segmented, diarize_windows, pyannote, to_rttm_turns,
 };
 use qualscribe::eval::der::{DerOptions, diarization_error, total};
 use qualscribe::eval::rttm::{Turn, read_rttm, read_uem, write_rttm};
@@ -30,6 +30,11 @@ use qualscribe::vad::{Vad, VadConfig};
 
 /// A window as cached: start ms, end ms, region, embedding.
 type CachedWindow = (u64, u64, usize, Vec<f32>);
+/// A segmented recording as cached: samples, chunk starts, active local speakers per chunk and
+/// frame, and (chunk, local speaker, alone ms, embedding) per embedded local speaker.
+type CachedSegmentation = (usize, Vec<usize>, Vec<Vec<u8>>, Vec<CachedLocal>);
+/// chunk, local speaker, alone ms, embedding, pieces (first frame, embedding).
+type CachedLocal = (usize, usize, u64, Vec<f32>, Vec<(usize, Vec<f32>)>);
 
 struct Args {
     reference: PathBuf,
@@ -41,11 +46,14 @@ struct Args {
     vad: VadConfig,
     rttm_dir: Option<PathBuf>,
     cache_dir: Option<PathBuf>,
+    dump: bool,
+    purity: bool,
     audio: Vec<PathBuf>,
     segmentation: bool,
     chunk_step_ms: u64,
     min_chunks: Vec<usize>,
     min_alone_ms: Vec<u64>,
+    piece_margins: Vec<Option<f32>>,
 }
 
 fn parse_args() -> Result<Args> {
@@ -60,11 +68,14 @@ fn parse_args() -> Result<Args> {
         vad: VadConfig::default(),
         rttm_dir: None,
         cache_dir: None,
+        dump: false,
+        purity: false,
         audio: Vec::new(),
         segmentation: false,
         chunk_step_ms: DiarizeConfig::default().chunk_step_ms,
         min_chunks: vec![DiarizeConfig::default().min_cluster_chunks],
         min_alone_ms: vec![DiarizeConfig::default().min_alone_ms],
+        piece_margins: vec![DiarizeConfig::default().piece_margin],
     };
     while let Some(a) = it.next() {
         let mut value = || it.next().context("missing value");
@@ -73,6 +84,8 @@ fn parse_args() -> Result<Args> {
             "--uem" => args.uem = Some(value()?.into()),
             "--step-ms" => args.step_ms = value()?.parse()?,
             "--segmentation" => args.segmentation = true,
+            "--dump" => args.dump = true,
+            "--purity" => args.purity = true,
             "--chunk-step-ms" => args.chunk_step_ms = value()?.parse()?,
             "--min-alone-ms" => {
                 args.min_alone_ms = value()?
@@ -90,6 +103,18 @@ fn parse_args() -> Result<Args> {
             "--vad-pad-ms" => args.vad.speech_pad_ms = value()?.parse()?,
             "--rttm-dir" => args.rttm_dir = Some(value()?.into()),
             "--cache-dir" => args.cache_dir = Some(value()?.into()),
+            "--piece-margins" => {
+                args.piece_margins = value()?
+                    .split(',')
+                    .map(|m| {
+                        if m == "none" {
+                            Ok(None)
+                        } else {
+                            m.parse().map(Some)
+                        }
+                    })
+                    .collect::<Result<_, std::num::ParseFloatError>>()?
+            }
             "--margins" => {
                 args.margins = value()?
                     .split(',')
@@ -202,6 +227,137 @@ fn print_separation(
     );
 }
 
+/// The reference speaker most heard in the frames a local speaker is embedded from, and the
+/// share of those frames' reference speech that is theirs.
+fn local_truth<'a>(
+    reference: &'a [Turn],
+    uri: &str,
+    seg: &LocalSegmentation,
+    e: &LocalEmbedding,
+) -> Option<(&'a str, f64)> {
+    use qualscribe::diarize::segment::{FRAME_SPAN_SAMPLES, FRAME_STEP_SAMPLES};
+    let start = seg.chunk_starts[e.chunk];
+    let frames = &seg.active[e.chunk];
+    let bit = 1u8 << e.local;
+    let alone = frames.contains(&bit);
+    let mut cover: BTreeMap<&str, f64> = BTreeMap::new();
+    let turns: Vec<&Turn> = reference.iter().filter(|t| t.uri == uri).collect();
+    for (f, &a) in frames.iter().enumerate() {
+        if !(if alone { a == bit } else { a & bit != 0 }) {
+            continue;
+        }
+        let c = (start + f * FRAME_STEP_SAMPLES + FRAME_SPAN_SAMPLES / 2) as f64 / 16_000.0;
+        for t in &turns {
+            if t.start_s <= c && c < t.end_s {
+                *cover.entry(t.speaker.as_str()).or_default() += 1.0;
+            }
+        }
+    }
+    let sum: f64 = cover.values().sum();
+    cover
+        .into_iter()
+        .max_by(|a, b| a.1.total_cmp(&b.1))
+        .map(|(s, n)| (s, n / sum))
+}
+
+/// How pure the embedded local speakers are, and how alike pure ones of the same / different
+/// reference speakers are (`--purity`).
+fn print_purity(uri: &str, seg: &LocalSegmentation, local: &[LocalEmbedding], reference: &[Turn]) {
+    let truth: Vec<Option<(&str, f64)>> = local
+        .iter()
+        .map(|e| local_truth(reference, uri, seg, e))
+        .collect();
+    let impure = truth
+        .iter()
+        .filter(|t| t.is_none_or(|(_, p)| p < 0.8))
+        .count();
+    let (mut same, mut diff) = (Vec::new(), Vec::new());
+    for i in 0..local.len() {
+        for j in i + 1..local.len() {
+            if let (Some((a, pa)), Some((b, pb))) = (truth[i], truth[j])
+                && pa >= 0.9
+                && pb >= 0.9
+            {
+                let c: f32 = local[i]
+                    .embedding
+                    .iter()
+                    .zip(&local[j].embedding)
+                    .map(|(x, y)| x * y)
+                    .sum();
+                if a == b { same.push(c) } else { diff.push(c) }
+            }
+        }
+    }
+    let q = |v: &mut Vec<f32>, f: f64| {
+        v.sort_by(f32::total_cmp);
+        v.get(((v.len() as f64 - 1.0) * f) as usize)
+            .copied()
+            .unwrap_or(f32::NAN)
+    };
+    let mut speakers: BTreeMap<&str, (usize, u64)> = BTreeMap::new();
+    for (t, e) in truth.iter().zip(local) {
+        if let Some((s, p)) = t
+            && *p >= 0.8
+        {
+            let entry = speakers.entry(s).or_default();
+            entry.0 += 1;
+            entry.1 += e.alone_ms;
+        }
+    }
+    if std::env::var_os("SWEEP_IMPURE").is_some() {
+        for (t, e) in truth.iter().zip(local) {
+            if t.is_none_or(|(_, p)| p < 0.8) {
+                let frames = &seg.active[e.chunk];
+                let any = frames.iter().filter(|&&a| a & (1 << e.local) != 0).count();
+                eprintln!(
+                    "  impure chunk {} local {}: alone {} ms, active {} frames, {:?}",
+                    e.chunk, e.local, e.alone_ms, any, t
+                );
+            }
+        }
+    }
+    let per: Vec<String> = speakers
+        .iter()
+        .map(|(s, (n, ms))| format!("{s} {n} ({:.0} s alone)", *ms as f64 / 1000.0))
+        .collect();
+    eprintln!(
+        "{uri}: {} local speakers, {impure} impure (< 80 %); pure ones: {}; cosine same p10/p50 {:.2}/{:.2} ({}), different p50/p90 {:.2}/{:.2} ({})",
+        local.len(),
+        per.join(", "),
+        q(&mut same, 0.1),
+        q(&mut same, 0.5),
+        same.len(),
+        q(&mut diff, 0.5),
+        q(&mut diff, 0.9),
+        diff.len()
+    );
+}
+
+/// Per found speaker: seconds, and seconds shared with each reference speaker (`--dump`).
+fn dump_clusters(uri: &str, reference: &[Turn], hypothesis: &[Turn]) {
+    let mut found: BTreeMap<&str, (f64, BTreeMap<&str, f64>)> = BTreeMap::new();
+    for h in hypothesis.iter().filter(|t| t.uri == uri) {
+        let entry = found.entry(h.speaker.as_str()).or_default();
+        entry.0 += h.end_s - h.start_s;
+        for r in reference.iter().filter(|t| t.uri == uri) {
+            let o = r.end_s.min(h.end_s) - r.start_s.max(h.start_s);
+            if o > 0.0 {
+                *entry.1.entry(r.speaker.as_str()).or_default() += o;
+            }
+        }
+    }
+    let mut truth: BTreeMap<&str, f64> = BTreeMap::new();
+    for r in reference.iter().filter(|t| t.uri == uri) {
+        *truth.entry(r.speaker.as_str()).or_default() += r.end_s - r.start_s;
+    }
+    let truth: Vec<String> = truth.iter().map(|(s, t)| format!("{s} {t:.1}")).collect();
+    eprintln!("  {uri}: true [{}]", truth.join(", "));
+    for (speaker, (seconds, shared)) in &found {
+        let shared: Vec<String> = shared.iter().map(|(s, t)| format!("{s} {t:.1}")).collect();
+        eprintln!("    {speaker} {seconds:.1} s: {}", shared.join(", "));
+    }
+}
+
 /// One scored sweep point: DER at collar 0.25 and 0, and the speaker counts found / true.
 fn score(
     label: &str,
@@ -245,6 +401,47 @@ fn sweep_segmentation(args: &Args, embedder: &SpeakerEmbedder) -> Result<()> {
     let mut prepared = Vec::new();
     let (mut seg_s, mut emb_s, mut n_emb, mut audio_s) = (0.0, 0.0, 0, 0.0);
     for path in &args.audio {
+        // Segmentation and embeddings are cached per model, file and chunk step: sweeps
+        // re-cluster only.
+        let cache = args.cache_dir.as_ref().map(|d| {
+            d.join(format!(
+                "seg2-{}-{}-{}.json",
+                &embedder.model_sha256()[..12],
+                stem(path),
+                args.chunk_step_ms
+            ))
+        });
+        if let Some(c) = cache.as_ref().filter(|c| c.is_file()) {
+            let (n_samples, chunk_starts, active, local): CachedSegmentation =
+                serde_json::from_str(&std::fs::read_to_string(c)?)?;
+            audio_s += n_samples as f64 / 16_000.0;
+            let local: Vec<LocalEmbedding> = local
+                .into_iter()
+                .map(
+                    |(chunk, local, alone_ms, embedding, pieces)| LocalEmbedding {
+                        chunk,
+                        local,
+                        alone_ms,
+                        embedding,
+                        pieces: pieces
+                            .into_iter()
+                            .map(|(first_frame, embedding)| Piece {
+                                first_frame,
+                                embedding,
+                            })
+                            .collect(),
+                    },
+                )
+                .collect();
+            n_emb += local.len();
+            let seg = LocalSegmentation {
+                n_samples,
+                chunk_starts,
+                active,
+            };
+            prepared.push((stem(path), seg, local));
+            continue;
+        }
         let audio = qualscribe::audio::decode_file(path)?;
         audio_s += audio.samples.len() as f64 / 16_000.0;
         let t = std::time::Instant::now();
@@ -254,6 +451,26 @@ fn sweep_segmentation(args: &Args, embedder: &SpeakerEmbedder) -> Result<()> {
         let local = pyannote::embed_local_speakers(embedder, &audio.samples, &seg)?;
         emb_s += t.elapsed().as_secs_f64();
         n_emb += local.len();
+        if let Some(c) = &cache {
+            std::fs::create_dir_all(c.parent().unwrap_or(Path::new(".")))?;
+            let flat: CachedSegmentation = (
+                seg.n_samples,
+                seg.chunk_starts.clone(),
+                seg.active.clone(),
+                local
+                    .iter()
+                    .map(|e| {
+                        let pieces = e
+                            .pieces
+                            .iter()
+                            .map(|p| (p.first_frame, p.embedding.clone()))
+                            .collect();
+                        (e.chunk, e.local, e.alone_ms, e.embedding.clone(), pieces)
+                    })
+                    .collect(),
+            );
+            std::fs::write(c, serde_json::to_string(&flat)?)?;
+        }
         prepared.push((stem(path), seg, local));
     }
     eprintln!(
@@ -264,20 +481,28 @@ fn sweep_segmentation(args: &Args, embedder: &SpeakerEmbedder) -> Result<()> {
         .into_iter()
         .filter(|t| prepared.iter().any(|(uri, _, _)| *uri == t.uri))
         .collect();
+    if args.purity {
+        for (uri, seg, local) in &prepared {
+            print_purity(uri, seg, local, &reference);
+        }
+    }
     let mut first = true;
     let mut grid = Vec::new();
-    for &margin in &args.margins {
-        for &alone in &args.min_alone_ms {
-            for &min_chunks in &args.min_chunks {
-                for &threshold in &args.thresholds {
-                    grid.push((margin, alone, min_chunks, threshold));
+    for &piece in &args.piece_margins {
+        for &margin in &args.margins {
+            for &alone in &args.min_alone_ms {
+                for &min_chunks in &args.min_chunks {
+                    for &threshold in &args.thresholds {
+                        grid.push((piece, margin, alone, min_chunks, threshold));
+                    }
                 }
             }
         }
     }
     {
-        for (segment_margin, min_alone_ms, min_chunks, threshold) in grid {
+        for (piece_margin, segment_margin, min_alone_ms, min_chunks, threshold) in grid {
             let cfg = DiarizeConfig {
+                piece_margin,
                 segment_margin,
                 min_alone_ms,
                 method: Method::Segmentation,
@@ -300,11 +525,14 @@ fn sweep_segmentation(args: &Args, embedder: &SpeakerEmbedder) -> Result<()> {
                     )?;
                 }
                 counts.push((d.speakers.len(), speakers_in(&reference, uri)));
+                if args.dump {
+                    dump_clusters(uri, &reference, &turns);
+                }
                 hypothesis.extend(turns);
             }
             first = false;
             let label = format!(
-                "segmentation threshold {threshold:.2}, margin {segment_margin:?}, min chunks {min_chunks}, min alone {min_alone_ms} ms"
+                "segmentation pieces {piece_margin:?} threshold {threshold:.2}, margin {segment_margin:?}, min chunks {min_chunks}, min alone {min_alone_ms} ms"
             );
             score(&label, &reference, &hypothesis, uem.as_deref(), &counts);
         }

@@ -59,7 +59,22 @@ pub struct LocalEmbedding {
     pub alone_ms: u64,
     /// Unit-length CAM++ embedding.
     pub embedding: Vec<f32>,
+    /// The same speech cut into consecutive pieces of about [`PIECE_MS`], each embedded: where
+    /// one is nearer another speaker, segmentation gave two voices one local speaker ([`piece_runs`]).
+    pub pieces: Vec<Piece>,
 }
+
+/// A consecutive part of a local speaker's embedded frames.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Piece {
+    /// Its first frame in the chunk.
+    pub first_frame: usize,
+    /// Unit-length CAM++ embedding.
+    pub embedding: Vec<f32>,
+}
+
+/// Speech per piece (a shorter last piece joins the one before it when under half of this).
+pub const PIECE_MS: u64 = 2000;
 
 /// Chunk starts covering `n` samples every `step` samples; the last chunk ends at or past the
 /// end (pyannote zero-pads it), and a recording shorter than a chunk gets one chunk.
@@ -138,26 +153,63 @@ pub fn embed_local_speakers(
             let any: Vec<bool> = frames.iter().map(|&a| a & bit != 0).collect();
             let n_alone = alone.iter().filter(|&&x| x).count();
             let mask = if n_alone > 0 { &alone } else { &any };
-            let mut clip = Vec::new();
-            for (f, _) in mask.iter().enumerate().filter(|(_, on)| **on) {
-                let (a, b) = frame_samples(start, f);
-                let (a, b) = (a.min(samples_16k.len()), b.min(samples_16k.len()));
-                clip.extend_from_slice(&samples_16k[a..b]);
-            }
+            let on: Vec<usize> = (0..mask.len()).filter(|&f| mask[f]).collect();
+            let clip = frames_audio(samples_16k, start, &on);
             if clip.len() < EMBED_MIN_MS as usize * SAMPLES_PER_MS {
                 continue;
             }
-            if let Some(embedding) = embedder.embed_clip(&clip)? {
-                out.push(LocalEmbedding {
-                    chunk,
-                    local,
-                    alone_ms: n_alone as u64 * frame_ms,
-                    embedding,
-                });
+            let Some(embedding) = embedder.embed_clip(&clip)? else {
+                continue;
+            };
+            let mut pieces = Vec::new();
+            for frames in piece_frames(&on, frame_ms) {
+                if let Some(e) = embedder.embed_clip(&frames_audio(samples_16k, start, frames))? {
+                    pieces.push(Piece {
+                        first_frame: frames[0],
+                        embedding: e,
+                    });
+                }
             }
+            out.push(LocalEmbedding {
+                chunk,
+                local,
+                alone_ms: n_alone as u64 * frame_ms,
+                embedding,
+                pieces,
+            });
         }
     }
     Ok(out)
+}
+
+/// The samples of these frames of a chunk starting at `start`, joined.
+fn frames_audio(samples_16k: &[f32], start: usize, frames: &[usize]) -> Vec<f32> {
+    let mut clip = Vec::new();
+    for &f in frames {
+        let (a, b) = frame_samples(start, f);
+        let (a, b) = (a.min(samples_16k.len()), b.min(samples_16k.len()));
+        clip.extend_from_slice(&samples_16k[a..b]);
+    }
+    clip
+}
+
+/// `frames` (in time order) cut into consecutive runs of about [`PIECE_MS`]; a last run under
+/// half of that joins the one before. Fewer than two pieces' worth: no pieces.
+fn piece_frames(frames: &[usize], frame_ms: u64) -> Vec<&[usize]> {
+    let per = usize::try_from(PIECE_MS / frame_ms.max(1))
+        .unwrap_or(usize::MAX)
+        .max(1);
+    if frames.len() < 2 * per {
+        return Vec::new();
+    }
+    let mut out: Vec<&[usize]> = frames.chunks(per).collect();
+    if out.len() > 1 && out.last().is_some_and(|l| l.len() < per / 2) {
+        let n = out.len();
+        let joined = frames.len() - out[n - 2].len() - out[n - 1].len();
+        out.truncate(n - 2);
+        out.push(&frames[joined..]);
+    }
+    out
 }
 
 /// The clustering threshold for this recording (see [`DiarizeConfig::segment_margin`]): how
@@ -203,13 +255,20 @@ pub(crate) fn assign_global(
         min_speakers: cfg.min_speakers,
         max_speakers: cfg.max_speakers,
         threshold,
-        min_cluster_windows: cfg.min_cluster_chunks,
+        min_cluster_windows: min_cluster_size(cfg.min_cluster_chunks, &reliable),
     };
     let clustering = cluster::cluster(&points, &reliable, &params)
         .map_err(|source| DiarizeError::Inference { source })?;
     let mut labels = clustering.labels.clone();
     constrain_per_chunk(embeddings, &clustering.centroids, &mut labels);
     Ok((labels, clustering.centroids))
+}
+
+/// pyannote's `min_cluster_size` heuristic: at most `wanted`, and at most a tenth of the
+/// clustered embeddings (at least 1), so a short recording's quieter people still count.
+fn min_cluster_size(wanted: usize, reliable: &[bool]) -> usize {
+    let n = reliable.iter().filter(|&&r| r).count();
+    wanted.min(((n as f64 * 0.1).round() as usize).max(1))
 }
 
 /// Within each chunk, gives its local speakers distinct global speakers, maximising the total
@@ -284,19 +343,81 @@ pub(crate) fn reconstruct(
     labels: &[usize],
     n_clusters: usize,
 ) -> Vec<Vec<usize>> {
+    let runs: Vec<Vec<(usize, usize)>> = labels.iter().map(|&l| vec![(0, l)]).collect();
+    reconstruct_runs(seg, embeddings, &runs, n_clusters)
+}
+
+/// Per embedded local speaker, its global speaker from each piece on (`(first_frame, cluster)`,
+/// in frame order): a piece much nearer another centroid than its own speaker's (by at least
+/// `margin`) takes that one, so a voice segmentation left inside another's local speaker still
+/// gets its own frames.
+pub(crate) fn piece_runs(
+    embeddings: &[LocalEmbedding],
+    labels: &[usize],
+    centroids: &[Vec<f32>],
+    margin: f32,
+) -> Vec<Vec<(usize, usize)>> {
+    embeddings
+        .iter()
+        .zip(labels)
+        .map(|(e, &own)| {
+            let mut runs = vec![(0, own)];
+            for p in &e.pieces {
+                let own_sim = centroids
+                    .get(own)
+                    .map_or(0.0, |c| cluster::dot(&p.embedding, c));
+                let best = centroids
+                    .iter()
+                    .enumerate()
+                    .map(|(c, centroid)| (cluster::dot(&p.embedding, centroid), c))
+                    .max_by(|a, b| a.0.total_cmp(&b.0).then(b.1.cmp(&a.1)));
+                let label = match best {
+                    Some((sim, c)) if sim - own_sim >= margin => c,
+                    _ => own,
+                };
+                if runs.len() == 1 && p.first_frame == e.pieces[0].first_frame {
+                    runs[0].1 = label;
+                } else if runs.last().is_some_and(|r| r.1 != label) {
+                    runs.push((p.first_frame, label));
+                }
+            }
+            runs
+        })
+        .collect()
+}
+
+/// [`reconstruct`] with each local speaker's global speaker given per run of frames.
+pub(crate) fn reconstruct_runs(
+    seg: &LocalSegmentation,
+    embeddings: &[LocalEmbedding],
+    runs: &[Vec<(usize, usize)>],
+    n_clusters: usize,
+) -> Vec<Vec<usize>> {
     let n_frames = seg.n_samples.div_ceil(FRAME_STEP_SAMPLES);
     let mut count_sum = vec![0f32; n_frames];
     let mut count_n = vec![0u32; n_frames];
     let mut act_sum = vec![0f32; n_frames * n_clusters];
     let mut act_n = vec![0u32; n_frames * n_clusters];
-    let mut global_of = vec![[None::<usize>; LOCAL_SPEAKERS]; seg.chunk_starts.len()];
-    for (e, &l) in embeddings.iter().zip(labels) {
-        global_of[e.chunk][e.local] = Some(l);
+    let mut runs_of = vec![vec![None::<&[(usize, usize)]>; LOCAL_SPEAKERS]; seg.chunk_starts.len()];
+    for (e, r) in embeddings.iter().zip(runs) {
+        runs_of[e.chunk][e.local] = Some(r.as_slice());
     }
+    let global_at = |chunk: usize, k: usize, f: usize| -> Option<usize> {
+        let r = runs_of[chunk][k]?;
+        r.iter()
+            .rev()
+            .find(|(first, _)| *first <= f)
+            .or(r.first())
+            .map(|x| x.1)
+    };
     for (chunk, (&start, frames)) in seg.chunk_starts.iter().zip(&seg.active).enumerate() {
         let offset = (start as f64 / FRAME_STEP_SAMPLES as f64).round() as usize;
         let present: Vec<usize> = {
-            let mut p: Vec<usize> = global_of[chunk].iter().flatten().copied().collect();
+            let mut p: Vec<usize> = runs_of[chunk]
+                .iter()
+                .flatten()
+                .flat_map(|r| r.iter().map(|x| x.1))
+                .collect();
             p.sort_unstable();
             p.dedup();
             p
@@ -310,7 +431,7 @@ pub(crate) fn reconstruct(
             count_n[g] += 1;
             for &c in &present {
                 let on = (0..LOCAL_SPEAKERS)
-                    .any(|k| bits & (1 << k) != 0 && global_of[chunk][k] == Some(c));
+                    .any(|k| bits & (1 << k) != 0 && global_at(chunk, k, f) == Some(c));
                 act_sum[g * n_clusters + c] += f32::from(u8::from(on));
                 act_n[g * n_clusters + c] += 1;
             }
@@ -424,6 +545,7 @@ mod tests {
             local,
             alone_ms: 3000,
             embedding: v.to_vec(),
+            pieces: Vec::new(),
         };
         // Both local speakers of chunk 0 are nearest to centroid 0; the second fits 1 better
         // than the first does.
@@ -436,6 +558,37 @@ mod tests {
         let mut labels = vec![0, 0, 1];
         constrain_per_chunk(&embeddings, &centroids, &mut labels);
         assert_eq!(labels, vec![0, 1, 1]);
+    }
+
+    #[test]
+    fn a_piece_nearer_another_speaker_takes_its_frames() {
+        let piece = |first_frame, v: [f32; 2]| Piece {
+            first_frame,
+            embedding: v.to_vec(),
+        };
+        // Clustered as speaker 0 as a whole, but its second piece is speaker 1's voice.
+        let e = LocalEmbedding {
+            chunk: 0,
+            local: 0,
+            alone_ms: 8000,
+            embedding: vec![0.8, 0.6],
+            pieces: vec![
+                piece(10, [1.0, 0.0]),
+                piece(200, [0.1, 0.99]),
+                piece(320, [0.2, 0.98]),
+            ],
+        };
+        let centroids = vec![vec![1.0, 0.0], vec![0.0, 1.0]];
+        assert_eq!(
+            piece_runs(std::slice::from_ref(&e), &[0], &centroids, 0.0),
+            vec![vec![(0, 0), (200, 1)]]
+        );
+        // A margin larger than the difference keeps the local speaker whole.
+        assert_eq!(piece_runs(&[e], &[0], &centroids, 2.0), vec![vec![(0, 0)]]);
+        assert_eq!(piece_frames(&(0..100).collect::<Vec<_>>(), 16).len(), 0);
+        let frames: Vec<usize> = (0..300).collect();
+        let cut = piece_frames(&frames, 16);
+        assert_eq!(cut.iter().map(|p| p.len()).collect::<Vec<_>>(), [125, 175]);
     }
 
     #[test]
