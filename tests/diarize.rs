@@ -11,9 +11,7 @@ mod support;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
-use std::time::Instant;
 
-use qualscribe::diarize::segment::Segmenter;
 use qualscribe::diarize::{
     self, Diarization, DiarizeConfig, DiarizeError, Method, SpeakerEmbedder, attribute, diarize,
     to_rttm_turns,
@@ -24,7 +22,7 @@ use qualscribe::models;
 use qualscribe::pipeline::{TranscribeConfig, transcribe_file};
 use qualscribe::transcript::SpeechRegion;
 use qualscribe::vad::{Vad, VadConfig};
-use support::{corpus, models_dir, one_at_a_time, tiny_en};
+use support::{corpus, models_dir, one_at_a_time, speaker_and_segmentation, tiny_en};
 
 fn embedder() -> &'static SpeakerEmbedder {
     static E: OnceLock<SpeakerEmbedder> = OnceLock::new();
@@ -467,46 +465,6 @@ fn missing_or_damaged_model_is_a_clear_error() {
     assert!(e.to_string().contains("--model speaker"), "{e}");
 }
 
-#[test]
-fn embedding_speed() {
-    let _one = one_at_a_time();
-    let wav = corpus("grupo_focal_reparto/grupo_focal_01.wav");
-    let (samples, speech) = speech_of(&wav);
-    let audio_s = samples.len() as f64 / 16_000.0;
-    let started = Instant::now();
-    let d = diarize(
-        embedder(),
-        "g",
-        &samples,
-        &speech,
-        &DiarizeConfig::default(),
-    )
-    .unwrap();
-    let took = started.elapsed().as_secs_f64();
-    eprintln!(
-        "diarization of {audio_s:.0} s: {took:.2} s = {:.1}x realtime ({:.0} ms per audio second), {} turns",
-        audio_s / took,
-        1000.0 * took / audio_s,
-        d.turns.len()
-    );
-    // CAM++ costs ~30x GE2E per window (GE2E: 2.7–4.3 s here). Measured 84 s (1.5x realtime) on
-    // 2 cores shared with 4 other sessions; a loose guard against a several-fold slowdown.
-    assert!(audio_s / took > 0.4, "{:.1}x realtime", audio_s / took);
-}
-
-/// The CAM++ model with the segmentation model (`models fetch --model segmentation`).
-fn seg_embedder() -> &'static SpeakerEmbedder {
-    static E: OnceLock<SpeakerEmbedder> = OnceLock::new();
-    E.get_or_init(|| {
-        let dir = models_dir();
-        let path = models::resolve_speaker(&dir).unwrap_or_else(|e| panic!("{e}"));
-        let seg = models::resolve_segmentation(&dir).unwrap_or_else(|e| panic!("{e}"));
-        SpeakerEmbedder::load(&path)
-            .unwrap_or_else(|e| panic!("{e}"))
-            .with_segmenter(Segmenter::load(&seg).unwrap_or_else(|e| panic!("{e}")))
-    })
-}
-
 fn segmentation_cfg() -> DiarizeConfig {
     DiarizeConfig {
         method: Method::Segmentation,
@@ -520,7 +478,7 @@ fn segmentation_on_the_pyannote_sample() {
     let wav = corpus("pyannote_sample/sample.wav");
     let audio = qualscribe::audio::decode_file(&wav).unwrap();
     let d = diarize(
-        seg_embedder(),
+        speaker_and_segmentation(),
         "sample",
         &audio.samples,
         &[],
@@ -576,7 +534,7 @@ fn segmentation_finds_overlapping_speech_on_a_real_meeting() {
     let audio = qualscribe::audio::decode_file(&wav).unwrap();
     // No VAD regions: with segmentation, speech comes from the segmentation model.
     let d = diarize(
-        seg_embedder(),
+        speaker_and_segmentation(),
         "tst00",
         &audio.samples,
         &[],

@@ -3,26 +3,11 @@
 
 mod support;
 
-use std::sync::OnceLock;
-
-use qualscribe::diarize::segment::Segmenter;
-use qualscribe::diarize::{DiarizeConfig, Method, SpeakerEmbedder, diarize};
+use qualscribe::diarize::{DiarizeConfig, Method, diarize};
 use qualscribe::models;
 use qualscribe::transcript::SpeechRegion;
 use qualscribe::vad::{Vad, VadConfig};
-use support::{models_dir, project};
-
-fn embedder() -> &'static SpeakerEmbedder {
-    static E: OnceLock<SpeakerEmbedder> = OnceLock::new();
-    E.get_or_init(|| {
-        let dir = models_dir();
-        let path = models::resolve_speaker(&dir).unwrap_or_else(|e| panic!("{e}"));
-        let seg = models::resolve_segmentation(&dir).unwrap_or_else(|e| panic!("{e}"));
-        SpeakerEmbedder::load(&path)
-            .unwrap_or_else(|e| panic!("{e}"))
-            .with_segmenter(Segmenter::load(&seg).unwrap_or_else(|e| panic!("{e}")))
-    })
-}
+use support::{models_dir, project, speaker_and_segmentation};
 
 #[test]
 fn music_gives_zero_or_one_speaker_with_both_recipes() {
@@ -48,7 +33,7 @@ fn music_gives_zero_or_one_speaker_with_both_recipes() {
         ),
         ("segmentation", &speech[..], segmentation),
     ] {
-        let d = diarize(embedder(), "music", &samples, regions, &cfg)
+        let d = diarize(speaker_and_segmentation(), "music", &samples, regions, &cfg)
             .unwrap_or_else(|e| panic!("{what}: {e}"));
         let secs: Vec<f64> = d
             .speakers

@@ -5,6 +5,8 @@ use std::path::PathBuf;
 use std::sync::{Mutex, MutexGuard, OnceLock};
 
 use qualscribe::asr::AsrConfig;
+use qualscribe::diarize::SpeakerEmbedder;
+use qualscribe::diarize::segment::Segmenter;
 use qualscribe::pipeline::{Engines, TranscribeConfig};
 
 /// `../shared/corpus` next to the project (see its README).
@@ -53,6 +55,20 @@ pub fn config(language: &str) -> TranscribeConfig {
         },
         ..TranscribeConfig::default()
     }
+}
+
+/// The CAM++ speaker model with the segmentation model (`models fetch --model segmentation`),
+/// loaded once per test binary.
+pub fn speaker_and_segmentation() -> &'static SpeakerEmbedder {
+    static E: OnceLock<SpeakerEmbedder> = OnceLock::new();
+    E.get_or_init(|| {
+        let dir = models_dir();
+        let path = qualscribe::models::resolve_speaker(&dir).unwrap_or_else(|e| panic!("{e}"));
+        let seg = qualscribe::models::resolve_segmentation(&dir).unwrap_or_else(|e| panic!("{e}"));
+        SpeakerEmbedder::load(&path)
+            .unwrap_or_else(|e| panic!("{e}"))
+            .with_segmenter(Segmenter::load(&seg).unwrap_or_else(|e| panic!("{e}")))
+    })
 }
 
 /// The real `qualscribe` binary built for this test run.
