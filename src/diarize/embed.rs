@@ -17,6 +17,7 @@
 use std::path::{Path, PathBuf};
 
 use candle_core::{Device, Tensor};
+use rayon::prelude::*;
 
 use super::DiarizeError;
 use super::campplus::{CamPlus, EMBEDDING_DIM};
@@ -145,7 +146,7 @@ impl SpeakerEmbedder {
         // keeping the order (and so the output) deterministic.
         let mut order: Vec<usize> = (0..plans.len()).filter(|&i| !feats[i].is_empty()).collect();
         order.sort_by_key(|&i| (std::cmp::Reverse(feats[i].len()), i));
-        let mut embeddings = vec![Vec::new(); plans.len()];
+        let mut batches = Vec::new();
         let mut rest = order.as_slice();
         while let Some(&first) = rest.first() {
             let same = rest
@@ -154,14 +155,24 @@ impl SpeakerEmbedder {
                 .take_while(|&&i| feats[i].len() == feats[first].len())
                 .count();
             let (batch, tail) = rest.split_at(same);
-            let inputs: Vec<Vec<f32>> = batch.iter().map(|&i| feats[i].clone()).collect();
-            let out = self
-                .forward(&inputs)
-                .map_err(|source| DiarizeError::Inference { source })?;
+            batches.push(batch);
+            rest = tail;
+        }
+        // Batches are independent: run them on every core (much of the network is small
+        // convolutions that one batch alone keeps on a single thread).
+        let outputs: Vec<Vec<Vec<f32>>> = batches
+            .par_iter()
+            .map(|batch| {
+                let inputs: Vec<Vec<f32>> = batch.iter().map(|&i| feats[i].clone()).collect();
+                self.forward(&inputs)
+            })
+            .collect::<Result<_, _>>()
+            .map_err(|source| DiarizeError::Inference { source })?;
+        let mut embeddings = vec![Vec::new(); plans.len()];
+        for (batch, out) in batches.iter().zip(outputs) {
             for (&i, e) in batch.iter().zip(out) {
                 embeddings[i] = e;
             }
-            rest = tail;
         }
         Ok(plans
             .iter()
