@@ -87,58 +87,16 @@ fn parse_args() -> Result<Args> {
             "--dump" => args.dump = true,
             "--purity" => args.purity = true,
             "--chunk-step-ms" => args.chunk_step_ms = value()?.parse()?,
-            "--min-alone-ms" => {
-                args.min_alone_ms = value()?
-                    .split(',')
-                    .map(str::parse)
-                    .collect::<Result<_, _>>()?
-            }
-            "--min-chunks" => {
-                args.min_chunks = value()?
-                    .split(',')
-                    .map(str::parse)
-                    .collect::<Result<_, _>>()?
-            }
+            "--min-alone-ms" => args.min_alone_ms = list(&value()?)?,
+            "--min-chunks" => args.min_chunks = list(&value()?)?,
             "--vad-threshold" => args.vad.threshold = value()?.parse()?,
             "--vad-pad-ms" => args.vad.speech_pad_ms = value()?.parse()?,
             "--rttm-dir" => args.rttm_dir = Some(value()?.into()),
             "--cache-dir" => args.cache_dir = Some(value()?.into()),
-            "--piece-margins" => {
-                args.piece_margins = value()?
-                    .split(',')
-                    .map(|m| {
-                        if m == "none" {
-                            Ok(None)
-                        } else {
-                            m.parse().map(Some)
-                        }
-                    })
-                    .collect::<Result<_, std::num::ParseFloatError>>()?
-            }
-            "--margins" => {
-                args.margins = value()?
-                    .split(',')
-                    .map(|m| {
-                        if m == "none" {
-                            Ok(None)
-                        } else {
-                            m.parse().map(Some)
-                        }
-                    })
-                    .collect::<Result<_, std::num::ParseFloatError>>()?
-            }
-            "--min-speaker-ms" => {
-                args.min_speaker_ms = value()?
-                    .split(',')
-                    .map(str::parse)
-                    .collect::<Result<_, _>>()?
-            }
-            "--thresholds" => {
-                args.thresholds = value()?
-                    .split(',')
-                    .map(str::parse)
-                    .collect::<Result<_, _>>()?
-            }
+            "--piece-margins" => args.piece_margins = optional_list(&value()?)?,
+            "--margins" => args.margins = optional_list(&value()?)?,
+            "--min-speaker-ms" => args.min_speaker_ms = list(&value()?)?,
+            "--thresholds" => args.thresholds = list(&value()?)?,
             _ => args.audio.push(a.into()),
         }
     }
@@ -146,6 +104,24 @@ fn parse_args() -> Result<Args> {
         bail!("usage: diarize_sweep --ref REF.rttm [--uem UEM] [--thresholds a,b] AUDIO...");
     }
     Ok(args)
+}
+
+/// "0.3,0.4" → [0.3, 0.4].
+fn list<T: std::str::FromStr>(csv: &str) -> Result<Vec<T>, T::Err> {
+    csv.split(',').map(str::parse).collect()
+}
+
+/// As [`list`], where "none" turns the setting off.
+fn optional_list(csv: &str) -> Result<Vec<Option<f32>>, std::num::ParseFloatError> {
+    csv.split(',')
+        .map(|m| {
+            if m == "none" {
+                Ok(None)
+            } else {
+                m.parse().map(Some)
+            }
+        })
+        .collect()
 }
 
 fn stem(p: &Path) -> String {
