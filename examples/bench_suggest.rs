@@ -16,22 +16,9 @@ use anyhow::{Context, Result, bail};
 use qualscribe::export::analysis_json::{self, PassageVectors, ThemeMembers};
 use qualscribe::review::{Action, Project};
 
-/// xorshift64*: the same noise on every machine.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> f32 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        let x = self.0.wrapping_mul(0x2545_F491_4F6C_DD1D);
-        (x >> 40) as f32 / (1u64 << 24) as f32
-    }
-
-    fn normal(&mut self) -> f32 {
-        (0..4).map(|_| self.next()).sum::<f32>() - 2.0
-    }
-}
+#[path = "common/rng.rs"]
+mod rng;
+use rng::Rng;
 
 /// Writes into `out` the transcripts of `src` and an analysis of `n` passages made from its.
 fn replicate(src: &Path, out: &Path, n: usize) -> Result<usize> {

@@ -12,30 +12,9 @@ use qualscribe::eval::themes::adjusted_rand_index;
 use qualscribe::passages::{Passage, Passages, Role, TextSpan};
 use qualscribe::themes::{ContentEmbeddings, Matrix, ThemeConfig, discover};
 
-/// xorshift64*: enough for synthetic data, and the same on every machine.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> f32 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        let x = self.0.wrapping_mul(0x2545_F491_4F6C_DD1D);
-        (x >> 40) as f32 / (1u64 << 24) as f32
-    }
-
-    /// Roughly standard normal (sum of uniforms).
-    fn normal(&mut self) -> f32 {
-        (0..4).map(|_| self.next()).sum::<f32>() - 2.0
-    }
-
-    fn unit(&mut self, dim: usize) -> Vec<f32> {
-        let mut v: Vec<f32> = (0..dim).map(|_| self.normal()).collect();
-        let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
-        v.iter_mut().for_each(|x| *x /= n);
-        v
-    }
-}
+#[path = "common/rng.rs"]
+mod rng;
+use rng::Rng;
 
 fn main() -> Result<()> {
     let mut args = std::env::args().skip(1);
