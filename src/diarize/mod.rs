@@ -396,6 +396,23 @@ pub struct DiarizeSettings {
 }
 
 impl Diarization {
+    /// A diarization of recording `uri` in this version's schema.
+    fn new(
+        uri: &str,
+        speakers: Vec<Speaker>,
+        turns: Vec<SpeakerTurn>,
+        settings: DiarizeSettings,
+    ) -> Self {
+        Diarization {
+            schema: SCHEMA_NAME.to_string(),
+            schema_version: SCHEMA_VERSION,
+            uri: uri.to_string(),
+            speakers,
+            turns,
+            settings,
+        }
+    }
+
     /// The speaker with this id.
     pub fn speaker(&self, id: &str) -> Option<&Speaker> {
         self.speakers.iter().find(|s| s.id == id)
@@ -476,14 +493,7 @@ pub fn diarize_segmented(
     settings.threshold_margin = cfg.segment_margin;
     settings.window_ms = segment::CHUNK_SAMPLES as u64 / 16;
     settings.threshold = cfg.segment_threshold;
-    Ok(Diarization {
-        schema: SCHEMA_NAME.to_string(),
-        schema_version: SCHEMA_VERSION,
-        uri: uri.to_string(),
-        speakers,
-        turns,
-        settings,
-    })
+    Ok(Diarization::new(uri, speakers, turns, settings))
 }
 
 /// The clustering half of [`diarize`], on windows already embedded with
@@ -502,14 +512,8 @@ pub fn diarize_windows(
     let (mut speakers, turns) = turns::build(speech, windows, &labels);
     set_speaker_embeddings(&mut speakers, &turns, windows);
     voices::name_speakers(&mut speakers, &cfg.voices, cfg.voice_threshold);
-    Ok(Diarization {
-        schema: SCHEMA_NAME.to_string(),
-        schema_version: SCHEMA_VERSION,
-        uri: uri.to_string(),
-        speakers,
-        turns,
-        settings: settings(cfg, model_sha256, threshold_used),
-    })
+    let settings = settings(cfg, model_sha256, threshold_used);
+    Ok(Diarization::new(uri, speakers, turns, settings))
 }
 
 fn settings(cfg: &DiarizeConfig, model_sha256: &str, threshold_used: f32) -> DiarizeSettings {
