@@ -11,8 +11,8 @@ use std::sync::OnceLock;
 
 use qualscribe::codes::{self, Codebook, CodesConfig, SeedCode};
 use qualscribe::embed::TextEmbedder;
-use qualscribe::eval::themes::example_draws;
 use qualscribe::eval::themes::{ThemeAgreement, evaluate, read_theme_labels};
+use qualscribe::eval::themes::{example_draws, fused_by_example_draws};
 use qualscribe::export::codes_report::{CodesReport, write_codes_report};
 use qualscribe::models::resolve_text_model;
 use qualscribe::passages::{self, PassageConfig, Passages, Role, TextTurn};
@@ -1080,7 +1080,7 @@ fn mean3(a: &[f64; 3]) -> f64 {
 #[test]
 fn balanced_code_by_example_with_e5_and_use_fused() {
     let (e5s, uses) = (labelled_sets(), use_sets());
-    let temperatures = [0.01f32, 0.02, 0.03, 0.05];
+    let temperatures = [0.1f32, 0.2, 0.3, 0.4, 0.5, 0.7, 1.0];
     let mut balanced: Vec<[[f64; 3]; 2]> = Vec::new();
     let mut centroid = Vec::new();
     for s in 0..2 {
@@ -1114,22 +1114,24 @@ fn balanced_code_by_example_with_e5_and_use_fused() {
             e5s[tuned].name, temperatures[best], e5s[reported].name, r[0], r[1], r[2]
         );
     }
-    // The product's constant, chosen on the interviews: reported on the focus group (measured
-    // 0.795 / 0.807 / 0.820), its interviews score is the tuned one (0.843 / 0.864 / 0.831).
-    let fg = fused_accuracy(&e5s[0], &uses[0], |v| {
+    // The constant was chosen on the focus group (measured there 0.832 / 0.843 / 0.870); the
+    // interviews measured 0.825 / 0.832 / 0.819 (e5 + TF-IDF centroid: 0.621 / 0.623 / 0.625).
+    let int = fused_accuracy(&e5s[1], &uses[1], |v| {
         balanced_probabilities(v, BALANCED_TEMPERATURE)
     });
     assert!(
-        fg[0] >= 0.75 && fg[2] >= 0.78,
-        "focus group balanced {fg:?}"
+        int[0] >= 0.78 && int[2] >= 0.78,
+        "interviews balanced {int:?}"
     );
-    // Chosen on the focus group instead (t = 0.05), the interviews measured 0.764 / 0.782 /
-    // 0.744: still above today's centroid on e5 + TF-IDF (0.621 / 0.623 / 0.625).
-    let int = fused_accuracy(&e5s[1], &uses[1], |v| balanced_probabilities(v, 0.05));
-    assert!(
-        int[0] >= 0.70 && int[2] >= 0.70,
-        "interviews balanced t=0.05 {int:?}"
-    );
+    // Chosen on the interviews instead (0.3 and 0.4 within 0.001), the focus group measured
+    // 0.818 / 0.829 / 0.840 (0.3) or 0.827 / 0.843 / 0.870 (0.4).
+    for t in [0.3, 0.4] {
+        let fg = fused_accuracy(&e5s[0], &uses[0], |v| balanced_probabilities(v, t));
+        assert!(
+            fg[0] >= 0.78 && fg[2] >= 0.8,
+            "focus group balanced t={t} {fg:?}"
+        );
+    }
     // Score-level fusion with centroids, nothing tuned: measured FG 0.786 / 0.829 / 0.890,
     // interviews 0.696 / 0.732 / 0.681.
     assert!(
@@ -1142,4 +1144,116 @@ fn balanced_code_by_example_with_e5_and_use_fused() {
         "interviews fused centroid {:?}",
         centroid[1]
     );
+}
+
+/// Rows `keep` of a fused space.
+fn subset(f: &qualscribe::themes::Fused, keep: &[usize]) -> qualscribe::themes::Fused {
+    let rows: Vec<Vec<f32>> = keep.iter().map(|&r| f.dense.row(r).to_vec()).collect();
+    qualscribe::themes::Fused {
+        dense: qualscribe::themes::Matrix::from_rows(&rows).unwrap(),
+        lexical: keep.iter().map(|&r| f.lexical[r].clone()).collect(),
+        weight: f.weight,
+    }
+}
+
+/// Held-out accuracy with 1 example per code when category `rare` keeps only 2 passages (10
+/// random choices of which): `views` as `(fused, definitions)`, `method` fused over them.
+fn rare_code_accuracy(
+    views: &[(
+        qualscribe::themes::Fused,
+        Vec<Option<qualscribe::themes::FusedCentroid>>,
+    )],
+    truth: &[Option<usize>],
+    rare: usize,
+    method: ExampleMethod,
+) -> f64 {
+    let mut rng = themes::SplitMix64::new(5);
+    let mut total = 0.0;
+    for _ in 0..10 {
+        let mut rare_rows: Vec<usize> = (0..truth.len())
+            .filter(|&r| truth[r] == Some(rare))
+            .collect();
+        let keep_rare = 2.min(rare_rows.len());
+        for i in 0..keep_rare {
+            let j = i + rng.below(rare_rows.len() - i);
+            rare_rows.swap(i, j);
+        }
+        rare_rows.truncate(keep_rare);
+        let keep: Vec<usize> = (0..truth.len())
+            .filter(|&r| truth[r] != Some(rare) || rare_rows.contains(&r))
+            .collect();
+        let sub: Vec<_> = views
+            .iter()
+            .map(|(f, d)| (subset(f, &keep), d.as_slice()))
+            .collect();
+        let refs: Vec<(
+            &qualscribe::themes::Fused,
+            &[Option<qualscribe::themes::FusedCentroid>],
+        )> = sub.iter().map(|(f, d)| (f, *d)).collect();
+        let t: Vec<Option<usize>> = keep.iter().map(|&r| truth[r]).collect();
+        let d = fused_by_example_draws(&refs, &t, 1, DRAWS, 7, method);
+        total += summarise_draws(&d, 0.0).accuracy;
+    }
+    total / 10.0
+}
+
+#[test]
+fn balanced_with_a_rare_code_and_zero_shot() {
+    let (e5s, uses) = (labelled_sets(), use_sets());
+    for s in 0..2 {
+        let (e5set, useset) = (&e5s[s], &uses[s]);
+        // The product's space (e5 + TF-IDF) and the fused e5 + USE views.
+        let space = themes::fused_space(&e5set.passages, &e5set.content, E5_WEIGHT);
+        let product = vec![(space.fused.clone(), name_definitions(e5set, &space))];
+        let fused = vec![
+            dense_view(e5set, e5(), false),
+            dense_view(useset, use_m3(), false),
+        ];
+        for rare in 0..e5set.categories.len() {
+            let base = rare_code_accuracy(&product, &e5set.truth, rare, ExampleMethod::Centroid);
+            let cen = rare_code_accuracy(&fused, &e5set.truth, rare, ExampleMethod::Centroid);
+            let bal = rare_code_accuracy(&fused, &e5set.truth, rare, ExampleMethod::Balanced);
+            eprintln!(
+                "{:<12} rare {:<16} k=1: e5+tfidf centroid {base:.3}  e5+USE centroid {cen:.3}  balanced {bal:.3}",
+                e5set.name, e5set.categories[rare]
+            );
+        }
+        // Zero-shot codebook (names + one-line definitions), no examples.
+        let book = [
+            dense_view(e5set, e5(), true),
+            dense_view(useset, use_m3(), true),
+        ];
+        let codes: Vec<Vec<CodeEvidence>> = book
+            .iter()
+            .map(|(_, defs)| {
+                defs.iter()
+                    .map(|d| CodeEvidence {
+                        definition: d.clone(),
+                        ..CodeEvidence::default()
+                    })
+                    .collect()
+            })
+            .collect();
+        let views: Vec<ModelView> = book
+            .iter()
+            .zip(&codes)
+            .map(|((fused, _), codes)| ModelView { fused, codes })
+            .collect();
+        for method in [ExampleMethod::Centroid, ExampleMethod::Balanced] {
+            let p = fused_code_probabilities(&views, method);
+            let best: Vec<usize> = p.iter().map(|r| argmax(r)).collect();
+            let accuracy = accuracy_of(e5set, &best);
+            eprintln!(
+                "{:<12} zero-shot codebook e5+USE {} {accuracy:.3}",
+                e5set.name,
+                method.name()
+            );
+            assert!(
+                accuracy >= 0.6,
+                "{} {}: {accuracy}",
+                e5set.name,
+                method.name()
+            );
+        }
+    }
 }
