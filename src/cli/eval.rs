@@ -189,9 +189,10 @@ fn themes_by_example(
     let model_names: Vec<&str> = embedders.iter().map(|e| e.name()).collect();
     println!("text model {}", model_names.join(" + "));
     println!(
-        "code by example ({}, {} labelled passages, {} human themes; threshold {:.2})",
+        "code by example ({}, {} labelled of {} content passages, {} human themes; threshold {:.2})",
         method.name(),
         truth.iter().flatten().count(),
+        truth.len(),
         categories.len(),
         cfg.confidence_threshold
     );
