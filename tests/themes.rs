@@ -12,9 +12,13 @@ use std::sync::OnceLock;
 use qualscribe::codes::{self, Codebook, CodesConfig, SeedCode};
 use qualscribe::embed::TextEmbedder;
 use qualscribe::eval::themes::{ThemeAgreement, evaluate, read_theme_labels};
+use qualscribe::eval::themes::{example_draws, fused_by_example_draws};
 use qualscribe::export::codes_report::{CodesReport, write_codes_report};
 use qualscribe::models::resolve_text_model;
 use qualscribe::passages::{self, PassageConfig, Passages, Role, TextTurn};
+use qualscribe::themes::by_example::{
+    BALANCED_TEMPERATURE, ModelView, balanced_probabilities, fused_code_probabilities,
+};
 use qualscribe::themes::{self, PassageEmbedder, ThemeConfig, Themes};
 use qualscribe::transcript::Transcript;
 use support::{corpus, models_dir, one_at_a_time, project};
@@ -993,5 +997,296 @@ fn use_against_e5_on_both_corpus_sets() {
         assert!(s.by_example[2] >= k3, "{set}: USE k=3 {}", s.by_example[2]);
         assert!(s.codebook >= book, "{set}: USE codebook {}", s.codebook);
         assert!(s.inductive.0 >= ari, "{set}: USE ARI {}", s.inductive.0);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Code by example with e5 and USE fused at the score level (each model's per-code cosines
+// averaged), with centroids and with the transductive balanced method; the temperature of the
+// latter tuned on one set and reported on the other, both ways.
+
+/// A set's dense-only fused space (weight 1) and its names as definitions, for one model.
+fn dense_view<M: PassageEmbedder>(
+    set: &LabelledSet,
+    model: &M,
+    codebook: bool,
+) -> (
+    qualscribe::themes::Fused,
+    Vec<Option<qualscribe::themes::FusedCentroid>>,
+) {
+    let space = themes::fused_space(&set.passages, &set.content, 1.0);
+    let defs = if codebook {
+        let book = codebook_of(set);
+        let texts: Vec<String> = book
+            .iter()
+            .map(|c| themes::seed_text(&c.name, &c.description))
+            .collect();
+        let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+        let q = model.embed_queries(&refs).unwrap();
+        q.iter()
+            .zip(&texts)
+            .map(|(q, t)| Some(space.definition(q, t)))
+            .collect()
+    } else {
+        name_definitions_with(set, &space, model)
+    };
+    (space.fused, defs)
+}
+
+/// Accuracy for k = 1, 2, 3 of e5 + USE fused, with `probabilities` turning the views into
+/// per-row code probabilities; each code defined by its name.
+fn fused_accuracy<F>(e5_set: &LabelledSet, use_set: &LabelledSet, probabilities: F) -> [f64; 3]
+where
+    F: Fn(&[ModelView]) -> Vec<Vec<f32>>,
+{
+    fused_accuracy_with(e5_set, use_set, false, probabilities)
+}
+
+/// [`fused_accuracy`], each code defined by its codebook entry (name and one-line
+/// definition) when `codebook`.
+fn fused_accuracy_with<F>(
+    e5_set: &LabelledSet,
+    use_set: &LabelledSet,
+    codebook: bool,
+    probabilities: F,
+) -> [f64; 3]
+where
+    F: Fn(&[ModelView]) -> Vec<Vec<f32>>,
+{
+    let views = [
+        dense_view(e5_set, e5(), codebook),
+        dense_view(use_set, use_m3(), codebook),
+    ];
+    [1, 2, 3].map(|k| {
+        let d = example_draws(&e5_set.truth, k, DRAWS, 7, |examples| {
+            let codes: Vec<Vec<CodeEvidence>> = views
+                .iter()
+                .map(|(_, defs)| {
+                    examples
+                        .iter()
+                        .zip(defs)
+                        .map(|(e, d)| CodeEvidence {
+                            examples: e.clone(),
+                            definition: d.clone(),
+                            definition_share: None,
+                        })
+                        .collect()
+                })
+                .collect();
+            let mv: Vec<ModelView> = views
+                .iter()
+                .zip(&codes)
+                .map(|((fused, _), codes)| ModelView { fused, codes })
+                .collect();
+            probabilities(&mv)
+                .iter()
+                .map(|p| best_code(p).unwrap())
+                .collect()
+        });
+        summarise_draws(&d, 0.0).accuracy
+    })
+}
+
+fn mean3(a: &[f64; 3]) -> f64 {
+    a.iter().sum::<f64>() / 3.0
+}
+
+#[test]
+fn balanced_code_by_example_with_e5_and_use_fused() {
+    let (e5s, uses) = (labelled_sets(), use_sets());
+    let temperatures = [0.1f32, 0.2, 0.3, 0.4, 0.5, 0.7, 1.0];
+    let mut balanced: Vec<[[f64; 3]; 2]> = Vec::new();
+    let mut centroid = Vec::new();
+    for s in 0..2 {
+        let c = fused_accuracy(&e5s[s], &uses[s], |v| {
+            fused_code_probabilities(v, ExampleMethod::Centroid)
+        });
+        eprintln!(
+            "{:<12} e5+USE centroid      k=1/2/3 {:.3} {:.3} {:.3}",
+            e5s[s].name, c[0], c[1], c[2]
+        );
+        centroid.push(c);
+    }
+    for &t in &temperatures {
+        let r = [0, 1].map(|s| fused_accuracy(&e5s[s], &uses[s], |v| balanced_probabilities(v, t)));
+        for s in 0..2 {
+            eprintln!(
+                "{:<12} e5+USE balanced t={t:<4} k=1/2/3 {:.3} {:.3} {:.3}",
+                e5s[s].name, r[s][0], r[s][1], r[s][2]
+            );
+        }
+        balanced.push(r);
+    }
+    // Honest protocol: the temperature chosen on one set (mean over k), reported on the other.
+    for (tuned, reported) in [(0, 1), (1, 0)] {
+        let best = (0..temperatures.len())
+            .max_by(|&a, &b| mean3(&balanced[a][tuned]).total_cmp(&mean3(&balanced[b][tuned])))
+            .unwrap();
+        let r = balanced[best][reported];
+        eprintln!(
+            "tuned on {} (t={}), reported on {}: {:.3} {:.3} {:.3}",
+            e5s[tuned].name, temperatures[best], e5s[reported].name, r[0], r[1], r[2]
+        );
+    }
+    // The constant was chosen on the focus group (measured there 0.832 / 0.843 / 0.870); the
+    // interviews measured 0.825 / 0.832 / 0.819 (e5 + TF-IDF centroid: 0.621 / 0.623 / 0.625).
+    let int = fused_accuracy(&e5s[1], &uses[1], |v| {
+        balanced_probabilities(v, BALANCED_TEMPERATURE)
+    });
+    assert!(
+        int[0] >= 0.78 && int[2] >= 0.78,
+        "interviews balanced {int:?}"
+    );
+    // Chosen on the interviews instead (0.3 and 0.4 within 0.001), the focus group measured
+    // 0.818 / 0.829 / 0.840 (0.3) or 0.827 / 0.843 / 0.870 (0.4).
+    for t in [0.3, 0.4] {
+        let fg = fused_accuracy(&e5s[0], &uses[0], |v| balanced_probabilities(v, t));
+        assert!(
+            fg[0] >= 0.78 && fg[2] >= 0.8,
+            "focus group balanced t={t} {fg:?}"
+        );
+    }
+    // Score-level fusion with centroids, nothing tuned: measured FG 0.786 / 0.829 / 0.890,
+    // interviews 0.696 / 0.732 / 0.681.
+    assert!(
+        centroid[0][2] >= 0.82,
+        "focus group fused centroid {:?}",
+        centroid[0]
+    );
+    assert!(
+        centroid[1][0] >= 0.66,
+        "interviews fused centroid {:?}",
+        centroid[1]
+    );
+}
+
+/// Rows `keep` of a fused space.
+fn subset(f: &qualscribe::themes::Fused, keep: &[usize]) -> qualscribe::themes::Fused {
+    let rows: Vec<Vec<f32>> = keep.iter().map(|&r| f.dense.row(r).to_vec()).collect();
+    qualscribe::themes::Fused {
+        dense: qualscribe::themes::Matrix::from_rows(&rows).unwrap(),
+        lexical: keep.iter().map(|&r| f.lexical[r].clone()).collect(),
+        weight: f.weight,
+    }
+}
+
+/// Held-out accuracy with 1 example per code when category `rare` keeps only 2 passages (10
+/// random choices of which): `views` as `(fused, definitions)`, `method` fused over them.
+fn rare_code_accuracy(
+    views: &[(
+        qualscribe::themes::Fused,
+        Vec<Option<qualscribe::themes::FusedCentroid>>,
+    )],
+    truth: &[Option<usize>],
+    rare: usize,
+    method: ExampleMethod,
+) -> f64 {
+    let mut rng = themes::SplitMix64::new(5);
+    let mut total = 0.0;
+    for _ in 0..10 {
+        let mut rare_rows: Vec<usize> = (0..truth.len())
+            .filter(|&r| truth[r] == Some(rare))
+            .collect();
+        let keep_rare = 2.min(rare_rows.len());
+        for i in 0..keep_rare {
+            let j = i + rng.below(rare_rows.len() - i);
+            rare_rows.swap(i, j);
+        }
+        rare_rows.truncate(keep_rare);
+        let keep: Vec<usize> = (0..truth.len())
+            .filter(|&r| truth[r] != Some(rare) || rare_rows.contains(&r))
+            .collect();
+        let sub: Vec<_> = views
+            .iter()
+            .map(|(f, d)| (subset(f, &keep), d.as_slice()))
+            .collect();
+        let refs: Vec<(
+            &qualscribe::themes::Fused,
+            &[Option<qualscribe::themes::FusedCentroid>],
+        )> = sub.iter().map(|(f, d)| (f, *d)).collect();
+        let t: Vec<Option<usize>> = keep.iter().map(|&r| truth[r]).collect();
+        let d = fused_by_example_draws(&refs, &t, 1, DRAWS, 7, method);
+        total += summarise_draws(&d, 0.0).accuracy;
+    }
+    total / 10.0
+}
+
+#[test]
+fn balanced_with_a_rare_code_and_zero_shot() {
+    let (e5s, uses) = (labelled_sets(), use_sets());
+    for s in 0..2 {
+        let (e5set, useset) = (&e5s[s], &uses[s]);
+        // The product's space (e5 + TF-IDF) and the fused e5 + USE views.
+        let space = themes::fused_space(&e5set.passages, &e5set.content, E5_WEIGHT);
+        let product = vec![(space.fused.clone(), name_definitions(e5set, &space))];
+        let fused = vec![
+            dense_view(e5set, e5(), false),
+            dense_view(useset, use_m3(), false),
+        ];
+        for rare in 0..e5set.categories.len() {
+            let base = rare_code_accuracy(&product, &e5set.truth, rare, ExampleMethod::Centroid);
+            let cen = rare_code_accuracy(&fused, &e5set.truth, rare, ExampleMethod::Centroid);
+            let bal = rare_code_accuracy(&fused, &e5set.truth, rare, ExampleMethod::Balanced);
+            eprintln!(
+                "{:<12} rare {:<16} k=1: e5+tfidf centroid {base:.3}  e5+USE centroid {cen:.3}  balanced {bal:.3}",
+                e5set.name, e5set.categories[rare]
+            );
+        }
+        // Codebook definitions sharpened by k examples (nothing tuned: definition share 0.75,
+        // chosen earlier with e5 on the focus group). Measured: centroid FG 0.827 / 0.836 /
+        // 0.900, interviews 0.793 / 0.823 / 0.812; balanced FG 0.814 / 0.850 / 0.870,
+        // interviews 0.800 / 0.818 / 0.781.
+        for method in [ExampleMethod::Centroid, ExampleMethod::Balanced] {
+            let a =
+                fused_accuracy_with(e5set, useset, true, |v| fused_code_probabilities(v, method));
+            eprintln!(
+                "{:<12} codebook + examples e5+USE {} k=1/2/3 {:.3} {:.3} {:.3}",
+                e5set.name,
+                method.name(),
+                a[0],
+                a[1],
+                a[2]
+            );
+            if method == ExampleMethod::Centroid {
+                assert!(a[0] >= 0.75 && a[2] >= 0.78, "{} {a:?}", e5set.name);
+            }
+        }
+        // Zero-shot codebook (names + one-line definitions), no examples.
+        let book = [
+            dense_view(e5set, e5(), true),
+            dense_view(useset, use_m3(), true),
+        ];
+        let codes: Vec<Vec<CodeEvidence>> = book
+            .iter()
+            .map(|(_, defs)| {
+                defs.iter()
+                    .map(|d| CodeEvidence {
+                        definition: d.clone(),
+                        ..CodeEvidence::default()
+                    })
+                    .collect()
+            })
+            .collect();
+        let views: Vec<ModelView> = book
+            .iter()
+            .zip(&codes)
+            .map(|((fused, _), codes)| ModelView { fused, codes })
+            .collect();
+        for method in [ExampleMethod::Centroid, ExampleMethod::Balanced] {
+            let p = fused_code_probabilities(&views, method);
+            let best: Vec<usize> = p.iter().map(|r| argmax(r)).collect();
+            let accuracy = accuracy_of(e5set, &best);
+            eprintln!(
+                "{:<12} zero-shot codebook e5+USE {} {accuracy:.3}",
+                e5set.name,
+                method.name()
+            );
+            assert!(
+                accuracy >= 0.6,
+                "{} {}: {accuracy}",
+                e5set.name,
+                method.name()
+            );
+        }
     }
 }

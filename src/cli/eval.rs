@@ -22,9 +22,15 @@ pub enum EvalMetric {
         /// theme, 20 draws each) and inductive themes on 40 random subsets of 80 %
         #[arg(long, value_name = "TRANSCRIPT", num_args = 1..)]
         transcripts: Vec<PathBuf>,
-        /// Text model the transcripts' passages are embedded with: e5, use, minilm or a folder
+        /// Text model the transcripts' passages are embedded with: e5, use, minilm or a folder;
+        /// two joined by `+` (e.g. `e5+use`) are fused at the score level for coding by example
+        /// (each model's vectors alone, without TF-IDF; inductive themes use the first)
         #[arg(long, default_value = "e5", value_name = "MODEL")]
         text_model: String,
+        /// How examples become codes: centroid, nearest, propagation or balanced (default: the
+        /// product's)
+        #[arg(long, value_name = "METHOD")]
+        example_method: Option<String>,
         #[command(flatten)]
         dir: super::args::ModelsDirArg,
     },
@@ -56,6 +62,7 @@ pub fn run(metric: &EvalMetric) -> Result<ExitCode> {
             hypothesis,
             transcripts,
             text_model,
+            example_method,
             dir,
         } => {
             if hypothesis.is_none() && transcripts.is_empty() {
@@ -65,7 +72,11 @@ pub fn run(metric: &EvalMetric) -> Result<ExitCode> {
                 themes(reference, h)?;
             }
             if !transcripts.is_empty() {
-                themes_by_example(reference, transcripts, text_model, &dir.resolve())?;
+                let method = match example_method {
+                    None => qualscribe::themes::ThemeConfig::default().example_method,
+                    Some(name) => example_method_named(name)?,
+                };
+                themes_by_example(reference, transcripts, text_model, method, &dir.resolve())?;
             }
         }
         EvalMetric::Der {
@@ -110,15 +121,28 @@ fn themes(reference: &Path, hypothesis: &Path) -> Result<()> {
     Ok(())
 }
 
+fn example_method_named(name: &str) -> Result<qualscribe::themes::by_example::ExampleMethod> {
+    use qualscribe::themes::by_example::ExampleMethod;
+    match ExampleMethod::ALL.iter().find(|m| m.name() == name) {
+        Some(&m) => Ok(m),
+        None => bail!(
+            "--example-method {name:?}: use one of {}",
+            ExampleMethod::ALL.map(|m| m.name()).join(", ")
+        ),
+    }
+}
+
 /// Coding by example and inductive themes on bootstrap subsets, from saved transcripts.
 fn themes_by_example(
     reference: &Path,
     transcripts: &[PathBuf],
     text_model: &str,
+    method: qualscribe::themes::by_example::ExampleMethod,
     models_dir: &Path,
 ) -> Result<()> {
     use qualscribe::eval::themes::{
-        by_example_draws, content_truth, inductive_subsets, read_theme_labels, summarise_draws,
+        by_example_draws, content_truth, fused_by_example_draws, inductive_subsets,
+        read_theme_labels, summarise_draws,
     };
     use qualscribe::themes::{self, ThemeConfig};
     let labels = read_theme_labels(reference)?;
@@ -128,50 +152,65 @@ fn themes_by_example(
         .collect::<Result<Vec<_>, _>>()?;
     let passages =
         qualscribe::passages::split(&ts, &qualscribe::passages::PassageConfig::default())?;
-    let embedder = qualscribe::pipeline::load_text_embedder(models_dir, text_model)?;
-    let content = themes::embed_content(&passages, &embedder)?;
-    let (truth, categories) = content_truth(&passages, &content, &labels);
+    let specs: Vec<&str> = text_model.split('+').collect();
+    let embedders = specs
+        .iter()
+        .map(|spec| Ok(qualscribe::pipeline::load_text_embedder(models_dir, spec)?))
+        .collect::<Result<Vec<_>>>()?;
+    let contents = embedders
+        .iter()
+        .map(|e| themes::embed_content(&passages, e))
+        .collect::<Result<Vec<_>, _>>()?;
+    let (truth, categories) = content_truth(&passages, &contents[0], &labels);
     let cfg = ThemeConfig::default();
-    let space = themes::fused_space(&passages, &content, cfg.e5_weight);
+    // Several models: each alone (weight 1), fused at the score level.
+    let weight = if embedders.len() > 1 {
+        1.0
+    } else {
+        cfg.e5_weight
+    };
     // Each human theme's name is its code's name, and defines it as `--examples` does.
     let names: Vec<String> = categories
         .iter()
         .map(|c| themes::seed_text(c, ""))
         .collect();
     let refs: Vec<&str> = names.iter().map(String::as_str).collect();
-    let queries = embedder.embed_queries(&refs)?;
-    let definitions: Vec<_> = categories
-        .iter()
-        .zip(queries.iter().zip(&names))
-        .map(|(c, (q, n))| themes::has_meaningful_name(c).then(|| space.definition(q, n)))
-        .collect();
-    println!("text model {}", embedder.name());
+    let mut views = Vec::new();
+    for (embedder, content) in embedders.iter().zip(&contents) {
+        let space = themes::fused_space(&passages, content, weight);
+        let queries = embedder.embed_queries(&refs)?;
+        let definitions: Vec<_> = categories
+            .iter()
+            .zip(queries.iter().zip(&names))
+            .map(|(c, (q, n))| themes::has_meaningful_name(c).then(|| space.definition(q, n)))
+            .collect();
+        views.push((space.fused, definitions));
+    }
+    let model_names: Vec<&str> = embedders.iter().map(|e| e.name()).collect();
+    println!("text model {}", model_names.join(" + "));
     println!(
-        "code by example ({}, {} labelled passages, {} human themes; threshold {:.2})",
-        cfg.example_method.name(),
+        "code by example ({}, {} labelled of {} content passages, {} human themes; threshold {:.2})",
+        method.name(),
         truth.iter().flatten().count(),
+        truth.len(),
         categories.len(),
         cfg.confidence_threshold
     );
     println!("  k  accuracy      ARI    assigned  precision");
     for k in 1..=3 {
-        let draws = by_example_draws(
-            &space.fused,
-            &truth,
-            k,
-            20,
-            7,
-            cfg.example_method,
-            &definitions,
-            None,
-        );
+        let draws = if views.len() == 1 {
+            by_example_draws(&views[0].0, &truth, k, 20, 7, method, &views[0].1, None)
+        } else {
+            let refs: Vec<_> = views.iter().map(|(f, d)| (f, d.as_slice())).collect();
+            fused_by_example_draws(&refs, &truth, k, 20, 7, method)
+        };
         let s = summarise_draws(&draws, cfg.confidence_threshold);
         println!(
             "  {k}  {:.3}±{:.3}  {:.3}  {:.2}      {:.3}",
             s.accuracy, s.accuracy_sd, s.ari, s.assigned, s.precision
         );
     }
-    let s = inductive_subsets(&passages, &content, &truth, &cfg, 40, 11)?;
+    let s = inductive_subsets(&passages, &contents[0], &truth, &cfg, 40, 11)?;
     println!(
         "inductive themes on {} subsets of 80 %: ARI {:.3} ± {:.3}, NMI {:.3}",
         s.subsets, s.ari, s.ari_sd, s.nmi

@@ -631,6 +631,48 @@ pub fn by_example_draws(
     })
 }
 
+/// [`by_example_draws`] with several text models fused at the score level
+/// ([`crate::themes::by_example::fused_code_probabilities`]): one `(fused space, definitions)`
+/// pair per model, the same passages in the same row order in each.
+pub fn fused_by_example_draws(
+    views: &[(
+        &crate::themes::Fused,
+        &[Option<crate::themes::FusedCentroid>],
+    )],
+    truth: &[Option<usize>],
+    k: usize,
+    draws: usize,
+    seed: u64,
+    method: crate::themes::by_example::ExampleMethod,
+) -> Vec<Vec<HeldOut>> {
+    use crate::themes::by_example::{CodeEvidence, ModelView, best_code, fused_code_probabilities};
+    example_draws(truth, k, draws, seed, |examples| {
+        let codes: Vec<Vec<CodeEvidence>> = views
+            .iter()
+            .map(|(_, definitions)| {
+                examples
+                    .iter()
+                    .enumerate()
+                    .map(|(c, e)| CodeEvidence {
+                        examples: e.clone(),
+                        definition: definitions.get(c).cloned().flatten(),
+                        definition_share: None,
+                    })
+                    .collect()
+            })
+            .collect();
+        let model_views: Vec<ModelView> = views
+            .iter()
+            .zip(&codes)
+            .map(|((fused, _), codes)| ModelView { fused, codes })
+            .collect();
+        fused_code_probabilities(&model_views, method)
+            .iter()
+            .map(|p| best_code(p).unwrap_or((0, 0.0)))
+            .collect()
+    })
+}
+
 /// Inductive agreement over random subsets of the content passages.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct SubsetScore {

@@ -11,6 +11,17 @@
 //! the only passage of a code (it is what defines it). Probabilities are a softmax over the codes' cosines with
 //! [`crate::themes::by_example::TEMPERATURE`], as on the command line.
 //!
+//! A code's name and definition count as on the command line too (`--examples`, `--codebook`):
+//! the code's text (`name: definition`, the name only when it is made of words) is a point of
+//! the fused space mixed with its examples' centroid, both as unit points, the text's share
+//! [`DEFINITION_SHARE`]; a code with a text and no passages is its text alone, so it gets
+//! suggestions too. Only the text's TF-IDF half is used: the review page has no text model to
+//! embed it with, and the stored passage vectors are centred on a mean it does not keep.
+//! Measured with the command line's mixing on the labelled corpus sets (e5 + TF-IDF, k = 1
+//! example per code, 20 draws): names' words alone raised held-out accuracy on the focus group
+//! from 0.48 to 0.59 (codebook definitions 0.63; with the e5 half too 0.86) and left the
+//! interviews at 0.54 (their category names occur in no passage; codebook definitions 0.62).
+//!
 //! Nothing here writes: accepting a suggestion is an ordinary `move` (or `new_code`) action,
 //! with its audit entry and undo.
 
@@ -21,8 +32,8 @@ use serde::Serialize;
 
 use super::ReviewError;
 use super::store::Project;
-use crate::themes::by_example::{CONFIDENCE_THRESHOLD, TEMPERATURE, softmax};
-use crate::themes::features::{E5_WEIGHT, TfIdf};
+use crate::themes::by_example::{CONFIDENCE_THRESHOLD, DEFINITION_SHARE, TEMPERATURE, softmax};
+use crate::themes::features::{E5_WEIGHT, Sparse, TfIdf, sparse_dot};
 
 /// What to tell the page when the project has no passage vectors.
 pub const NO_VECTORS: &str = "suggestions need the passages' vectors, which this project's analysis does not have: re-run `qualscribe themes` (or `run`/`batch`) on the transcripts and import the output again";
@@ -40,6 +51,8 @@ pub struct SuggestIndex {
     dim: usize,
     /// Unit TF-IDF rows, `(term, weight)` sorted by term.
     lexical: Vec<Vec<(u32, f32)>>,
+    /// The TF-IDF the rows come from, to place code texts in the same space.
+    tfidf: TfIdf,
     /// Terms in the vocabulary (bound of every term id).
     vocabulary: usize,
     /// Share of the dense part in the fused cosine.
@@ -91,10 +104,11 @@ pub struct CodeChance {
     pub confidence: f32,
 }
 
-/// What the store says now: live codes (proposed or accepted) in order, every coding
-/// `(code, passage)`, and the passages a reviewer placed.
+/// What the store says now: live codes (proposed or accepted) in order with their texts
+/// (see [`code_text`]), every coding `(code, passage)`, and the passages a reviewer placed.
 struct Coding {
     live: Vec<i64>,
+    texts: Vec<Option<String>>,
     codings: Vec<(i64, i64)>,
     reviewed: HashSet<i64>,
 }
@@ -112,6 +126,30 @@ struct CodeSums {
     norm2: Vec<f32>,
     /// Code of each row (None: in no live code).
     code_of_row: Vec<Option<usize>>,
+    /// Each code's text in the fused space (None: no text, or none of its words in the
+    /// passages).
+    definitions: Vec<Option<Definition>>,
+}
+
+/// A code's text as a point of the fused space (TF-IDF half only).
+struct Definition {
+    /// Its TF-IDF vector.
+    lexical: Sparse,
+    /// Its weighted squared norm.
+    norm2: f32,
+    /// Weighted dot product with the code's sum of members.
+    dot_sum: f32,
+}
+
+/// The text that defines a code, as the command line builds it: `name: definition`, the name
+/// left out when it is not made of words (`C1`), None when nothing is left.
+fn code_text(label: &str, definition: &str) -> Option<String> {
+    let meaningful = crate::themes::has_meaningful_name(label);
+    match (meaningful, definition.trim().is_empty()) {
+        (true, _) => Some(crate::themes::seed_text(label, definition)),
+        (false, false) => Some(definition.trim().to_string()),
+        (false, true) => None,
+    }
 }
 
 impl SuggestIndex {
@@ -133,7 +171,8 @@ impl SuggestIndex {
             ids,
             dense: rows.iter().flat_map(|r| r.2.iter().copied()).collect(),
             dim,
-            lexical: tfidf.rows,
+            lexical: tfidf.rows.clone(),
+            tfidf,
             vocabulary,
             weight: E5_WEIGHT,
         })
@@ -160,7 +199,7 @@ impl SuggestIndex {
         self.weight * d + (1.0 - self.weight) * l
     }
 
-    fn sums(&self, codings: &[(i64, i64)], live: &[i64]) -> CodeSums {
+    fn sums(&self, codings: &[(i64, i64)], live: &[i64], texts: &[Option<String>]) -> CodeSums {
         let index_of: HashMap<i64, usize> =
             live.iter().enumerate().map(|(c, &id)| (id, c)).collect();
         let m = live.len();
@@ -171,6 +210,7 @@ impl SuggestIndex {
             lexical: vec![0f32; m * self.vocabulary],
             norm2: vec![0f32; m],
             code_of_row: vec![None; self.ids.len()],
+            definitions: Vec::with_capacity(m),
         };
         for (code, passage) in codings {
             let (Some(&c), Some(&r)) = (index_of.get(code), self.row_of.get(passage)) else {
@@ -198,6 +238,24 @@ impl SuggestIndex {
                 .sum();
             s.norm2[c] = self.weight * d + (1.0 - self.weight) * l;
         }
+        s.definitions = (0..m)
+            .map(|c| {
+                let text = texts.get(c)?.as_deref()?;
+                let lexical = self.tfidf.vectorise(text);
+                let norm2 = (1.0 - self.weight) * lexical.iter().map(|e| e.1 * e.1).sum::<f32>();
+                let sum = &s.lexical[c * self.vocabulary..(c + 1) * self.vocabulary];
+                let dot_sum = (1.0 - self.weight)
+                    * lexical
+                        .iter()
+                        .map(|&(t, v)| v * sum[t as usize])
+                        .sum::<f32>();
+                (norm2 > 1e-9).then_some(Definition {
+                    lexical,
+                    norm2,
+                    dot_sum,
+                })
+            })
+            .collect();
         s
     }
 
@@ -229,15 +287,34 @@ impl SuggestIndex {
             let mut dot = self.dot_sum(i, s, c);
             let mut norm2 = s.norm2[c];
             let mut members = s.members[c].len();
+            let definition = s.definitions[c].as_ref().map(|d| {
+                let to_row = (1.0 - self.weight) * sparse_dot(&self.lexical[i], &d.lexical);
+                (d, to_row)
+            });
+            let mut cross = definition.as_ref().map_or(0.0, |(d, _)| d.dot_sum);
             if own == Some(c) {
                 // Leave the row out of its own code: S' = S − x.
                 norm2 += self2 - 2.0 * dot;
                 dot -= self2;
                 members -= 1;
+                cross -= definition.as_ref().map_or(0.0, |(_, to_row)| *to_row);
             }
-            if members > 0 && norm2 > 1e-9 {
-                *cos = dot / norm2.sqrt();
-            }
+            let examples = (members > 0 && norm2 > 1e-9).then(|| (dot, norm2.sqrt()));
+            *cos = match (examples, definition) {
+                (Some((dot, norm)), None) => dot / norm,
+                (None, Some((d, to_row))) => to_row / d.norm2.sqrt(),
+                (Some((dot, norm)), Some((d, to_row))) => {
+                    // Cosine to (1−s)·S'/|S'| + s·d/|d|, as the command line mixes them.
+                    let share = DEFINITION_SHARE;
+                    let dn = d.norm2.sqrt();
+                    let along = (1.0 - share) * dot / norm + share * to_row / dn;
+                    let point2 = (1.0 - share).powi(2)
+                        + share * share
+                        + 2.0 * share * (1.0 - share) * cross / (norm * dn);
+                    along / point2.max(1e-12).sqrt()
+                }
+                (None, None) => f32::NEG_INFINITY,
+            };
         }
         if cosines.iter().all(|c| *c == f32::NEG_INFINITY) {
             return vec![0.0; m];
@@ -284,14 +361,16 @@ impl Project {
     /// The codes and codings as they are now.
     fn live_codes_and_codings(&self) -> Result<Coding, ReviewError> {
         let db = self.db();
-        let live = self
+        let codes = self
             .conn()
-            .prepare("SELECT id FROM codes WHERE status IN ('proposed', 'accepted') ORDER BY position, id")
+            .prepare("SELECT id, label, definition FROM codes WHERE status IN ('proposed', 'accepted') ORDER BY position, id")
             .map_err(&db)?
-            .query_map([], |r| r.get(0))
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
             .map_err(&db)?
-            .collect::<Result<Vec<i64>, _>>()
+            .collect::<Result<Vec<(i64, String, String)>, _>>()
             .map_err(&db)?;
+        let live = codes.iter().map(|c| c.0).collect();
+        let texts = codes.iter().map(|c| code_text(&c.1, &c.2)).collect();
         let rows = self
             .conn()
             .prepare("SELECT code_id, passage_id, reviewed FROM codings ORDER BY id")
@@ -304,6 +383,7 @@ impl Project {
         let codings = rows.into_iter().map(|(c, p, _)| (c, p)).collect();
         Ok(Coding {
             live,
+            texts,
             codings,
             reviewed,
         })
@@ -319,13 +399,14 @@ impl Project {
     ) -> Result<Suggestions, ReviewError> {
         let Coding {
             live,
+            texts,
             codings,
             reviewed,
         } = self.live_codes_and_codings()?;
         let Some(target) = live.iter().position(|&c| c == code) else {
             return Err(self.not_live(code)?);
         };
-        let sums = index.sums(&codings, &live);
+        let sums = index.sums(&codings, &live, &texts);
         let code_now: HashMap<i64, i64> = codings.iter().map(|&(c, p)| (p, c)).collect();
         let candidate = |i: usize| match sums.code_of_row[i] {
             Some(c) => {
@@ -382,11 +463,16 @@ impl Project {
         index: &SuggestIndex,
         passage: i64,
     ) -> Result<Vec<CodeChance>, ReviewError> {
-        let Coding { live, codings, .. } = self.live_codes_and_codings()?;
+        let Coding {
+            live,
+            texts,
+            codings,
+            ..
+        } = self.live_codes_and_codings()?;
         let Some(&row) = index.row_of.get(&passage) else {
             return Ok(Vec::new());
         };
-        let sums = index.sums(&codings, &live);
+        let sums = index.sums(&codings, &live, &texts);
         let p = index.probabilities(row, &sums);
         let db = self.db();
         let mut stmt = self
@@ -457,13 +543,88 @@ mod tests {
         let ix = index();
         let live = [1, 2];
         // Code 1 has passages 10 and 12 (12 misplaced by the machine), code 2 has 13.
-        let sums = ix.sums(&[(1, 10), (1, 12), (2, 13)], &live);
+        let sums = ix.sums(&[(1, 10), (1, 12), (2, 13)], &live, &[]);
         let p = ix.probabilities(ix.row_of[&12], &sums);
         assert!(p[1] > 0.9, "12 is about design, like 13: {p:?}");
         let p = ix.probabilities(ix.row_of[&14], &sums);
         assert!(p[0] > p[1], "14 is about prices: {p:?}");
         // A code whose only member is the row itself gives it no evidence.
-        let sums = ix.sums(&[(1, 10), (2, 13)], &live);
+        let sums = ix.sums(&[(1, 10), (2, 13)], &live, &[]);
         assert_eq!(ix.probabilities(ix.row_of[&13], &sums)[1], 0.0);
+    }
+
+    #[test]
+    fn a_code_with_a_definition_and_no_passages_gets_the_passages_its_words_describe() {
+        let ix = index();
+        let live = [1, 2];
+        // Code 1 has passage 12 (design); code 2 has no passage, only its name and definition.
+        let texts = [
+            code_text("diseño", ""),
+            code_text("precio_envio", "lo que cuesta el envío"),
+        ];
+        let sums = ix.sums(&[(1, 12)], &live, &texts);
+        for id in [10, 11, 14] {
+            let p = ix.probabilities(ix.row_of[&id], &sums);
+            assert!(p[1] > 0.9, "{id} is about the price of shipping: {p:?}");
+        }
+        let p = ix.probabilities(ix.row_of[&13], &sums);
+        assert!(p[0] > 0.9, "13 is about design: {p:?}");
+        // Without texts, code 2 has no evidence at all.
+        let sums = ix.sums(&[(1, 12)], &live, &[None, None]);
+        assert_eq!(ix.probabilities(ix.row_of[&10], &sums)[1], 0.0);
+    }
+
+    #[test]
+    fn a_name_mixes_with_the_examples_as_on_the_command_line() {
+        let ix = index();
+        let w = ix.weight;
+        // A fused point as unit parts (dense, lexical).
+        let unit = |dense: Vec<f32>, lex: Sparse| {
+            let n = (w * dense.iter().map(|v| v * v).sum::<f32>()
+                + (1.0 - w) * lex.iter().map(|e| e.1 * e.1).sum::<f32>())
+            .sqrt();
+            let dense: Vec<f32> = dense.iter().map(|v| v / n).collect();
+            let lex: Sparse = lex.iter().map(|&(t, v)| (t, v / n)).collect();
+            (dense, lex)
+        };
+        // The command line's point: (1−s)·unit(example) + s·unit(text), then its cosine.
+        let cosine = |row: usize, example: usize, text: &str| {
+            let e = unit(ix.dense_row(example).to_vec(), ix.lexical[example].clone());
+            let d = unit(vec![0.0; ix.dim], ix.tfidf.vectorise(text));
+            let s = DEFINITION_SHARE;
+            let dense =
+                e.0.iter()
+                    .zip(&d.0)
+                    .map(|(a, b)| (1.0 - s) * a + s * b)
+                    .collect();
+            let mut lex: std::collections::BTreeMap<u32, f32> = Default::default();
+            for &(t, v) in &e.1 {
+                *lex.entry(t).or_default() += (1.0 - s) * v;
+            }
+            for &(t, v) in &d.1 {
+                *lex.entry(t).or_default() += s * v;
+            }
+            let (pd, pl) = unit(dense, lex.into_iter().collect());
+            w * ix
+                .dense_row(row)
+                .iter()
+                .zip(&pd)
+                .map(|(a, b)| a * b)
+                .sum::<f32>()
+                + (1.0 - w) * sparse_dot(&ix.lexical[row], &pl)
+        };
+        let texts = [code_text("precio", ""), code_text("diseño", "")];
+        let sums = ix.sums(&[(1, 10), (2, 12)], &[1, 2], &texts);
+        let row = ix.row_of[&14];
+        let p = ix.probabilities(row, &sums);
+        let expected = softmax(
+            &[
+                cosine(row, ix.row_of[&10], "precio"),
+                cosine(row, ix.row_of[&12], "diseño"),
+            ],
+            TEMPERATURE,
+        );
+        assert!((p[0] - expected[0]).abs() < 1e-4, "{p:?} vs {expected:?}");
+        assert!(p[0] > 0.5, "14 is about prices: {p:?}");
     }
 }

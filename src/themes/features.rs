@@ -217,6 +217,27 @@ impl Fused {
         FusedCentroid::new(dense, lexical, self.weight)
     }
 
+    /// Sum of the rows weighted by `weights` (one per row), as a centroid (not divided by the
+    /// total weight; its `norm` is that of the sum).
+    pub fn weighted_sum(&self, weights: &[f32]) -> FusedCentroid {
+        let mut dense = vec![0f32; self.dense.dim()];
+        let mut lex: HashMap<u32, f32> = HashMap::new();
+        for (r, &w) in weights.iter().enumerate().take(self.rows()) {
+            if w == 0.0 {
+                continue;
+            }
+            for (d, v) in dense.iter_mut().zip(self.dense.row(r)) {
+                *d += w * v;
+            }
+            for &(id, v) in &self.lexical[r] {
+                *lex.entry(id).or_default() += w * v;
+            }
+        }
+        let mut lexical: Sparse = lex.into_iter().collect();
+        lexical.sort_by_key(|e| e.0);
+        FusedCentroid::new(dense, lexical, self.weight)
+    }
+
     /// Fused cosine of row `i` with a centroid.
     pub fn sim_to(&self, i: usize, c: &FusedCentroid) -> f32 {
         if c.norm <= 0.0 {
