@@ -593,11 +593,7 @@ pub fn diarize_segmented(
         .enumerate()
         .map(|(n, &c)| {
             let id = format!("SPEAKER_{n:02}");
-            let mut sum = vec![0f32; EMBEDDING_DIM];
-            for (e, _) in local.iter().zip(&labels).filter(|(_, l)| **l == c) {
-                sum.iter_mut().zip(&e.embedding).for_each(|(s, x)| *s += x);
-            }
-            embed::l2_normalize(&mut sum);
+            let sum = segmented_speaker_embedding(local, &labels, &centroids, c, cfg);
             Speaker {
                 speech_ms: turns
                     .iter()
@@ -616,6 +612,36 @@ pub fn diarize_segmented(
     settings.window_ms = segment::CHUNK_SAMPLES as u64 / 16;
     settings.threshold = cfg.segment_threshold;
     Ok(Diarization::new(uri, speakers, turns, settings))
+}
+
+/// Speaker `c`'s embedding in the segmentation recipe (what enrolment and naming compare): the
+/// normalised mean of the ~2 s pieces that [`pyannote::piece_speaker`] gives `c` (with
+/// `piece_margin`), plus the whole embedding of each local speaker labelled `c` that has no
+/// pieces. Why pieces rather than whole local speakers: a local speaker often holds two voices
+/// taking turns, so the mean of whole ones blends in other people; measured with
+/// scripts/measure-voices.py (see the report of issue 10).
+fn segmented_speaker_embedding(
+    local: &[pyannote::LocalEmbedding],
+    labels: &[usize],
+    centroids: &[Vec<f32>],
+    c: usize,
+    cfg: &DiarizeConfig,
+) -> Vec<f32> {
+    let mut sum = vec![0f32; EMBEDDING_DIM];
+    let mut add = |e: &[f32]| sum.iter_mut().zip(e).for_each(|(s, x)| *s += x);
+    for (e, &own) in local.iter().zip(labels) {
+        match cfg.piece_margin {
+            Some(margin) if !e.pieces.is_empty() => e
+                .pieces
+                .iter()
+                .filter(|p| pyannote::piece_speaker(p, own, centroids, margin) == c)
+                .for_each(|p| add(&p.embedding)),
+            _ if own == c => add(&e.embedding),
+            _ => {}
+        }
+    }
+    embed::l2_normalize(&mut sum);
+    sum
 }
 
 /// The clustering half of [`diarize`], on windows already embedded with
