@@ -474,8 +474,16 @@ fn sweep_segmentation(args: &Args, embedder: &SpeakerEmbedder) -> Result<()> {
         }
         prepared.push((stem(path), seg, local, speech, audio.samples));
     }
+    let n_chunks: usize = prepared
+        .iter()
+        .map(|(_, seg, ..)| seg.chunk_starts.len())
+        .sum();
+    let n_pieces: usize = prepared
+        .iter()
+        .flat_map(|(_, _, local, ..)| local.iter().map(|e| e.pieces.len()))
+        .sum();
     eprintln!(
-        "{audio_s:.0} s of audio: segmentation {seg_s:.1} s, {n_emb} CAM++ embeddings {emb_s:.1} s (chunk step {} ms)",
+        "{audio_s:.0} s of audio: {n_chunks} segmentation chunks {seg_s:.1} s, {n_emb} local-speaker + {n_pieces} piece CAM++ embeddings {emb_s:.1} s (chunk step {} ms)",
         args.chunk_step_ms
     );
     let reference: Vec<Turn> = reference
@@ -610,7 +618,11 @@ fn main() -> Result<()> {
         }
         prepared.push((stem(path), speech, windows));
     }
-    eprintln!("embedded in {:.1} s", started.elapsed().as_secs_f64());
+    let n_windows: usize = prepared.iter().map(|(_, _, w)| w.len()).sum();
+    eprintln!(
+        "{n_windows} CAM++ windows embedded in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
     for (uri, speech, windows) in &prepared {
         print_separation(uri, speech, windows, &reference);
     }
