@@ -56,7 +56,9 @@ pub enum Method {
     Windows,
     /// pyannote segmentation-3.0 over 10 s chunks, one CAM++ embedding per chunk and local
     /// speaker, clustered, then reconstructed with overlap ([`pyannote`]). Speech comes from
-    /// segmentation, not the VAD. Needs `models fetch --model segmentation`.
+    /// segmentation, not the VAD; where it covers less than [`MIN_SEGMENTATION_SPEECH_SHARE`]
+    /// of the VAD's speech the windows recipe runs instead ([`windows_fallback`]). Needs
+    /// `models fetch --model segmentation`.
     Segmentation,
 }
 
