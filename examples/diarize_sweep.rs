@@ -6,12 +6,14 @@
 //!
 //! With `--segmentation`, the segmentation recipe runs instead (pyannote segmentation-3.0
 //! chunks every `--chunk-step-ms`, one CAM++ embedding per chunk and local speaker), and the
-//! sweep is over `--thresholds` × `--min-chunks`.
+//! sweep is over `--thresholds` × `--min-chunks`. As in `diarize`, a recording whose
+//! segmentation covers too little of the VAD's speech falls back to the windows recipe (each
+//! recording's covered share is printed); `--no-fallback` scores segmentation alone.
 //!
 //! usage: cargo run --release --example diarize_sweep -- --ref REF.rttm [--uem UEM]
 //!        [--thresholds 0.2,0.3] [--min-speaker-ms 1000,4000] [--step-ms 400] [--rttm-dir DIR]
-//!        [--segmentation [--chunk-step-ms 2500] [--min-chunks 1,2] [--min-alone-ms 1000,2000]]
-//!        AUDIO...
+//!        [--segmentation [--chunk-step-ms 2500] [--min-chunks 1,2] [--min-alone-ms 1000,2000]
+//!        [--no-fallback]] AUDIO...
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -20,7 +22,8 @@ use anyhow::{Context, Result, bail};
 use qualscribe::diarize::segment::Segmenter;
 use qualscribe::diarize::{
     DiarizeConfig, LocalEmbedding, LocalSegmentation, Method, Piece, SpeakerEmbedder,
-    SpeakerWindow, diarize_segmented, diarize_windows, pyannote, to_rttm_turns,
+    SpeakerWindow, diarize_segmented, diarize_windows, needs_windows_fallback, pyannote,
+    to_rttm_turns, vad_speech_share, windows_fallback,
 };
 use qualscribe::eval::der::{DerOptions, diarization_error, total};
 use qualscribe::eval::rttm::{Turn, read_rttm, read_uem, write_rttm};
@@ -54,6 +57,7 @@ struct Args {
     min_chunks: Vec<usize>,
     min_alone_ms: Vec<u64>,
     piece_margins: Vec<Option<f32>>,
+    no_fallback: bool,
 }
 
 fn parse_args() -> Result<Args> {
@@ -76,7 +80,9 @@ fn parse_args() -> Result<Args> {
         min_chunks: vec![DiarizeConfig::default().min_cluster_chunks],
         min_alone_ms: vec![DiarizeConfig::default().min_alone_ms],
         piece_margins: vec![DiarizeConfig::default().piece_margin],
+        no_fallback: false,
     };
+    let (mut thresholds_given, mut margins_given) = (false, false);
     while let Some(a) = it.next() {
         let mut value = || it.next().context("missing value");
         match a.as_str() {
@@ -86,6 +92,7 @@ fn parse_args() -> Result<Args> {
             "--segmentation" => args.segmentation = true,
             "--dump" => args.dump = true,
             "--purity" => args.purity = true,
+            "--no-fallback" => args.no_fallback = true,
             "--chunk-step-ms" => args.chunk_step_ms = value()?.parse()?,
             "--min-alone-ms" => args.min_alone_ms = list(&value()?)?,
             "--min-chunks" => args.min_chunks = list(&value()?)?,
@@ -94,10 +101,26 @@ fn parse_args() -> Result<Args> {
             "--rttm-dir" => args.rttm_dir = Some(value()?.into()),
             "--cache-dir" => args.cache_dir = Some(value()?.into()),
             "--piece-margins" => args.piece_margins = optional_list(&value()?)?,
-            "--margins" => args.margins = optional_list(&value()?)?,
+            "--margins" => {
+                args.margins = optional_list(&value()?)?;
+                margins_given = true;
+            }
             "--min-speaker-ms" => args.min_speaker_ms = list(&value()?)?,
-            "--thresholds" => args.thresholds = list(&value()?)?,
+            "--thresholds" => {
+                args.thresholds = list(&value()?)?;
+                thresholds_given = true;
+            }
             _ => args.audio.push(a.into()),
+        }
+    }
+    if args.segmentation {
+        // The segmentation recipe's own defaults, unless the sweep names its own values.
+        let d = DiarizeConfig::default();
+        if !thresholds_given {
+            args.thresholds = vec![d.segment_threshold];
+        }
+        if !margins_given {
+            args.margins = vec![d.segment_margin];
         }
     }
     if args.audio.is_empty() || args.reference.as_os_str().is_empty() {
@@ -372,6 +395,7 @@ fn score(
 fn sweep_segmentation(args: &Args, embedder: &SpeakerEmbedder) -> Result<()> {
     let dir = models::default_models_dir();
     let segmenter = Segmenter::load(&models::resolve_segmentation(&dir)?)?;
+    let vad = Vad::load(&models::resolve_vad(&dir)?)?;
     let reference = read_rttm(&args.reference)?;
     let uem = args.uem.as_deref().map(read_uem).transpose()?;
     let mut prepared = Vec::new();
@@ -387,6 +411,8 @@ fn sweep_segmentation(args: &Args, embedder: &SpeakerEmbedder) -> Result<()> {
                 args.chunk_step_ms
             ))
         });
+        let audio = qualscribe::audio::decode_file(path)?;
+        let speech = vad.detect(&audio.samples, &args.vad)?;
         if let Some(c) = cache.as_ref().filter(|c| c.is_file()) {
             let (n_samples, chunk_starts, active, local): CachedSegmentation =
                 serde_json::from_str(&std::fs::read_to_string(c)?)?;
@@ -415,10 +441,9 @@ fn sweep_segmentation(args: &Args, embedder: &SpeakerEmbedder) -> Result<()> {
                 chunk_starts,
                 active,
             };
-            prepared.push((stem(path), seg, local));
+            prepared.push((stem(path), seg, local, speech, audio.samples));
             continue;
         }
-        let audio = qualscribe::audio::decode_file(path)?;
         audio_s += audio.samples.len() as f64 / 16_000.0;
         let t = std::time::Instant::now();
         let seg = pyannote::segment_recording(&segmenter, &audio.samples, args.chunk_step_ms)?;
@@ -447,18 +472,28 @@ fn sweep_segmentation(args: &Args, embedder: &SpeakerEmbedder) -> Result<()> {
             );
             std::fs::write(c, serde_json::to_string(&flat)?)?;
         }
-        prepared.push((stem(path), seg, local));
+        prepared.push((stem(path), seg, local, speech, audio.samples));
     }
+    let n_chunks: usize = prepared
+        .iter()
+        .map(|(_, seg, ..)| seg.chunk_starts.len())
+        .sum();
+    let n_pieces: usize = prepared
+        .iter()
+        .flat_map(|(_, _, local, ..)| local.iter().map(|e| e.pieces.len()))
+        .sum();
     eprintln!(
-        "{audio_s:.0} s of audio: segmentation {seg_s:.1} s, {n_emb} CAM++ embeddings {emb_s:.1} s (chunk step {} ms)",
+        "{audio_s:.0} s of audio: {n_chunks} segmentation chunks {seg_s:.1} s, {n_emb} local-speaker + {n_pieces} piece CAM++ embeddings {emb_s:.1} s (chunk step {} ms)",
         args.chunk_step_ms
     );
     let reference: Vec<Turn> = reference
         .into_iter()
-        .filter(|t| prepared.iter().any(|(uri, _, _)| *uri == t.uri))
+        .filter(|t| prepared.iter().any(|(uri, ..)| *uri == t.uri))
         .collect();
+    // Windows embeddings of the recordings that fall back, made when first needed.
+    let mut fallback_windows: BTreeMap<String, Vec<SpeakerWindow>> = BTreeMap::new();
     if args.purity {
-        for (uri, seg, local) in &prepared {
+        for (uri, seg, local, ..) in &prepared {
             print_purity(uri, seg, local, &reference);
         }
     }
@@ -489,8 +524,22 @@ fn sweep_segmentation(args: &Args, embedder: &SpeakerEmbedder) -> Result<()> {
             };
             let mut hypothesis = Vec::new();
             let mut counts = Vec::new();
-            for (uri, seg, local) in &prepared {
-                let d = diarize_segmented(uri, seg, local, &cfg, embedder.model_sha256())?;
+            let mut fell_back = Vec::new();
+            for (uri, seg, local, speech, samples) in &prepared {
+                let mut d = diarize_segmented(uri, seg, local, &cfg, embedder.model_sha256())?;
+                if first {
+                    let share = vad_speech_share(&d, speech).map(|s| 100.0 * s);
+                    eprintln!("  {uri}: segmentation covers {share:.0?} % of the VAD's speech");
+                }
+                if !args.no_fallback && needs_windows_fallback(&d, speech) {
+                    if !fallback_windows.contains_key(uri) {
+                        let w = embedder.embed_windows(samples, speech, cfg.step_ms)?;
+                        fallback_windows.insert(uri.clone(), w);
+                    }
+                    let windows = &fallback_windows[uri];
+                    d = windows_fallback(uri, speech, windows, &cfg, embedder.model_sha256())?;
+                    fell_back.push(uri.as_str());
+                }
                 let turns = to_rttm_turns(&d);
                 if first && let Some(out) = &args.rttm_dir {
                     std::fs::create_dir_all(out)?;
@@ -508,7 +557,8 @@ fn sweep_segmentation(args: &Args, embedder: &SpeakerEmbedder) -> Result<()> {
             }
             first = false;
             let label = format!(
-                "segmentation pieces {piece_margin:?} threshold {threshold:.2}, margin {segment_margin:?}, min chunks {min_chunks}, min alone {min_alone_ms} ms"
+                "segmentation pieces {piece_margin:?} threshold {threshold:.2}, margin {segment_margin:?}, min chunks {min_chunks}, min alone {min_alone_ms} ms, windows fallback on [{}]",
+                fell_back.join(" ")
             );
             score(&label, &reference, &hypothesis, uem.as_deref(), &counts);
         }
@@ -568,7 +618,11 @@ fn main() -> Result<()> {
         }
         prepared.push((stem(path), speech, windows));
     }
-    eprintln!("embedded in {:.1} s", started.elapsed().as_secs_f64());
+    let n_windows: usize = prepared.iter().map(|(_, _, w)| w.len()).sum();
+    eprintln!(
+        "{n_windows} CAM++ windows embedded in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
     for (uri, speech, windows) in &prepared {
         print_separation(uri, speech, windows, &reference);
     }

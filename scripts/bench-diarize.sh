@@ -73,6 +73,18 @@ $SW --ref "$OUT/ami_heldout.ref.rttm" --uem $C/ami_clips/reference.uem \
 $SW --ref $C/pyannote_sample/sample.rttm $C/pyannote_sample/sample.wav | sed 's/^/pyannote_sample /'
 $SW --ref $C/grupo_focal_reparto/grupo_focal_01.rttm $C/grupo_focal_reparto/grupo_focal_01.wav | sed 's/^/focus_group /'
 
+# Cost of the two recipes on the same recording, back to back (CPU seconds, which the other
+# load on a shared machine disturbs less than wall time): decode + VAD + embedding (+
+# segmentation) + clustering, no transcription. The sweep prints the work done (CAM++ windows;
+# segmentation chunks, local-speaker and piece embeddings).
+SWEEP="$CARGO_TARGET_DIR/release/examples/diarize_sweep"
+FG=$C/grupo_focal_reparto/grupo_focal_01
+for recipe in windows segmentation; do
+    flag=(); [ "$recipe" = segmentation ] && flag=(--segmentation)
+    /usr/bin/time -f "recipe_cost $recipe: CPU %U s user + %S s sys, wall %e s" \
+        "$SWEEP" "${flag[@]}" --ref "$FG.rttm" "$FG.wav" 2>&1 | grep -E 'recipe_cost|embedd'
+done
+
 # Time and memory of the speaker stage, on the focus group and the interviews (Spanish, base):
 # `run` reports per-stage seconds; the speaker stage (embedding + clustering) is compared with
 # transcription (read + decode + VAD + Whisper) of the same run, and peak memory comes from

@@ -565,3 +565,54 @@ fn segmentation_finds_overlapping_speech_on_a_real_meeting() {
     assert!(found_s >= 8.0, "{found_s} s overlapped");
     assert!(right_s >= 0.85 * found_s, "{right_s} of {found_s} s");
 }
+
+#[test]
+fn segmentation_that_hears_no_speech_falls_back_to_the_windows() {
+    let _one = one_at_a_time();
+    // AMI trn01: four people, short quiet utterances. Segmentation hears none of them; with a
+    // lower VAD threshold (0.35, as a user may set) the VAD hears two, and Whisper would
+    // transcribe them, so those words need a speaker.
+    let wav = corpus("ami_clips/trn01.wav");
+    let audio = qualscribe::audio::decode_file(&wav).unwrap();
+    let vad_cfg = VadConfig {
+        threshold: 0.35,
+        ..VadConfig::default()
+    };
+    let speech = vad().detect(&audio.samples, &vad_cfg).unwrap();
+    assert!(!speech.is_empty(), "the VAD hears speech in trn01 at 0.35");
+    let d = diarize(
+        speaker_and_segmentation(),
+        "trn01",
+        &audio.samples,
+        &speech,
+        &segmentation_cfg(),
+    )
+    .unwrap();
+    eprintln!("trn01: {:?} {:?}", d.turns, d.settings.fallback);
+    // Measured: the windows recipe ran and gave each of the two regions a speaker.
+    assert_eq!(d.settings.method, Some(Method::Windows));
+    assert!(d.settings.fallback.is_some());
+    assert!(!d.speakers.is_empty());
+    for r in &speech {
+        assert!(
+            d.turns
+                .iter()
+                .any(|t| t.start_ms < r.end_ms && r.start_ms < t.end_ms),
+            "VAD region {r:?} has no speaker turn: {:?}",
+            d.turns
+        );
+    }
+    // Where segmentation hears the speech (the pyannote sample: 99 % of the VAD's), it is kept.
+    let (samples, speech) = speech_of(&corpus("pyannote_sample/sample.wav"));
+    let d = diarize(
+        speaker_and_segmentation(),
+        "sample",
+        &samples,
+        &speech,
+        &segmentation_cfg(),
+    )
+    .unwrap();
+    assert_eq!(d.settings.method, Some(Method::Segmentation));
+    assert_eq!(d.settings.fallback, None);
+    assert!(diarize::vad_speech_share(&d, &speech).is_some_and(|s| s > 0.95));
+}

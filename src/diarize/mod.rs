@@ -56,7 +56,9 @@ pub enum Method {
     Windows,
     /// pyannote segmentation-3.0 over 10 s chunks, one CAM++ embedding per chunk and local
     /// speaker, clustered, then reconstructed with overlap ([`pyannote`]). Speech comes from
-    /// segmentation, not the VAD. Needs `models fetch --model segmentation`.
+    /// segmentation, not the VAD; where it covers less than [`MIN_SEGMENTATION_SPEECH_SHARE`]
+    /// of the VAD's speech the windows recipe runs instead ([`windows_fallback`]). Needs
+    /// `models fetch --model segmentation`.
     Segmentation,
 }
 
@@ -119,7 +121,12 @@ pub struct DiarizeConfig {
     /// The recipe (default [`Method::Windows`]).
     pub method: Method,
     /// Segmentation: step between 10 s chunks, in ms (default 2500: each second of speech is
-    /// embedded about 4 times, as in the windows path at its 400 ms step).
+    /// embedded about 4 times, as in the windows path at its 400 ms step). Longer steps are
+    /// cheaper but worse on the tuning sets (DER collar 0.25, AMI tuning half / mixes 1–3;
+    /// held-out AMI half / mixes 4–6 / pyannote sample; CPU seconds against the windows recipe
+    /// on AMI 14 clips and mixes 1–6, one thread): 2500: 33.2 / 8.8 %; 22.6 / 12.0 / 1.5 %;
+    /// 5.1× and 5.3×. 5000: 36.0 / 10.2 %; 23.7 / 16.3 / 3.1 %; 3.4× and 2.8×. 10000: 40.1 /
+    /// 20.5 %; 19.7 / 15.1 / 5.1 %; 1.9× and 1.5×. (Windows: 47.1 %; 33.2 / 13.6 / 8.2 %.)
     pub chunk_step_ms: u64,
     /// Segmentation: clusters of (chunk, local speaker) embeddings whose average similarity is
     /// at least this are one speaker (default 0.40, chosen on the AMI tuning half: DER 33.9 %
@@ -389,6 +396,10 @@ pub struct DiarizeSettings {
     /// Segmentation: step between 10 s chunks.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub chunk_step_ms: Option<u64>,
+    /// Why the windows recipe ran although segmentation was asked for (segmentation heard too
+    /// little of the VAD's speech, [`needs_windows_fallback`]); absent when it did not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fallback: Option<String>,
     /// SHA-256 of the speaker model file.
     pub model_sha256: String,
     /// qualscribe version that made it.
@@ -438,10 +449,128 @@ pub fn diarize(
         let segmenter = embedder.segmenter().ok_or(DiarizeError::NoSegmenter)?;
         let seg = pyannote::segment_recording(segmenter, samples_16k, cfg.chunk_step_ms)?;
         let local = pyannote::embed_local_speakers(embedder, samples_16k, &seg)?;
-        return diarize_segmented(uri, &seg, &local, cfg, embedder.model_sha256());
+        let segmented = diarize_segmented(uri, &seg, &local, cfg, embedder.model_sha256())?;
+        if !needs_windows_fallback(&segmented, speech) {
+            return Ok(segmented);
+        }
+        let windows = embedder.embed_windows(samples_16k, speech, cfg.step_ms)?;
+        return windows_fallback(uri, speech, &windows, cfg, embedder.model_sha256());
     }
     let windows = embedder.embed_windows(samples_16k, speech, cfg.step_ms)?;
     diarize_windows(uri, speech, &windows, cfg, embedder.model_sha256())
+}
+
+/// Segmentation's turns must cover at least this share of the speech the VAD heard, else the
+/// windows recipe runs on the VAD's regions instead ([`windows_fallback`]). Why: segmentation
+/// hears nothing in some quiet or very short recordings the VAD (and so Whisper) hears speech
+/// in (AMI trn01: 4 people, 5.8 s of short quiet utterances; a 1 s speech clip), which would
+/// leave every word without a speaker. Measured share on recordings where segmentation works:
+/// see `examples/diarize_sweep.rs --segmentation` (it prints each recording's share).
+pub const MIN_SEGMENTATION_SPEECH_SHARE: f64 = 0.5;
+
+/// The share of the VAD's speech (`speech`) covered by the diarization's turns, in 0..=1;
+/// `None` when the VAD heard no speech.
+pub fn vad_speech_share(diarization: &Diarization, speech: &[SpeechRegion]) -> Option<f64> {
+    let vad_ms: u64 = speech
+        .iter()
+        .map(|r| r.end_ms.saturating_sub(r.start_ms))
+        .sum();
+    if vad_ms == 0 {
+        return None;
+    }
+    let mut spans: Vec<(u64, u64)> = diarization
+        .turns
+        .iter()
+        .map(|t| (t.start_ms, t.end_ms))
+        .collect();
+    spans.sort_unstable();
+    let mut merged: Vec<(u64, u64)> = Vec::with_capacity(spans.len());
+    for (start, end) in spans {
+        match merged.last_mut() {
+            Some(last) if start <= last.1 => last.1 = last.1.max(end),
+            _ => merged.push((start, end)),
+        }
+    }
+    let covered: u64 = speech
+        .iter()
+        .map(|r| {
+            merged
+                .iter()
+                .map(|&(s, e)| e.min(r.end_ms).saturating_sub(s.max(r.start_ms)))
+                .sum::<u64>()
+        })
+        .sum();
+    Some(covered as f64 / vad_ms as f64)
+}
+
+/// True when a segmentation result covers less than [`MIN_SEGMENTATION_SPEECH_SHARE`] of the
+/// VAD's speech, so the windows recipe should run instead.
+pub fn needs_windows_fallback(segmented: &Diarization, speech: &[SpeechRegion]) -> bool {
+    vad_speech_share(segmented, speech).is_some_and(|s| s < MIN_SEGMENTATION_SPEECH_SHARE)
+}
+
+/// The windows recipe on the VAD's regions, for a recording segmentation heard too little
+/// speech in; `settings.fallback` says so. Should even the windows find no speaker (too little
+/// speech to cluster), the VAD's regions become one speaker's turns, so no word that the VAD
+/// heard is left without a speaker.
+pub fn windows_fallback(
+    uri: &str,
+    speech: &[SpeechRegion],
+    windows: &[SpeakerWindow],
+    cfg: &DiarizeConfig,
+    model_sha256: &str,
+) -> Result<Diarization, DiarizeError> {
+    let windows_cfg = DiarizeConfig {
+        method: Method::Windows,
+        ..cfg.clone()
+    };
+    let mut d = diarize_windows(uri, speech, windows, &windows_cfg, model_sha256)?;
+    if d.turns.is_empty() && !speech.is_empty() {
+        d = one_speaker(uri, speech, windows, &windows_cfg, model_sha256);
+    }
+    d.settings.fallback = Some(format!(
+        "segmentation heard less than {:.0} % of the VAD's speech; speakers from the windows recipe",
+        100.0 * MIN_SEGMENTATION_SPEECH_SHARE
+    ));
+    Ok(d)
+}
+
+/// All of `speech` as one speaker's turns (the speaker's embedding: the mean of all windows).
+fn one_speaker(
+    uri: &str,
+    speech: &[SpeechRegion],
+    windows: &[SpeakerWindow],
+    cfg: &DiarizeConfig,
+    model_sha256: &str,
+) -> Diarization {
+    let id = "SPEAKER_00".to_string();
+    let turns: Vec<SpeakerTurn> = speech
+        .iter()
+        .filter(|r| r.end_ms > r.start_ms)
+        .map(|r| SpeakerTurn {
+            start_ms: r.start_ms,
+            end_ms: r.end_ms,
+            speaker: id.clone(),
+            overlap: false,
+        })
+        .collect();
+    let embedding = windows.first().map(|first| {
+        let mut sum = vec![0f32; first.embedding.len()];
+        for w in windows {
+            sum.iter_mut().zip(&w.embedding).for_each(|(s, x)| *s += x);
+        }
+        embed::l2_normalize(&mut sum);
+        sum
+    });
+    let mut speakers = vec![Speaker {
+        id,
+        name: None,
+        speech_ms: turns.iter().map(|t| t.end_ms - t.start_ms).sum(),
+        embedding,
+    }];
+    voices::name_speakers(&mut speakers, &cfg.voices, cfg.voice_threshold);
+    let settings = settings(cfg, model_sha256, cfg.threshold);
+    Diarization::new(uri, speakers, turns, settings)
 }
 
 /// The clustering and reconstruction half of the segmentation recipe, on a recording already
@@ -471,11 +600,7 @@ pub fn diarize_segmented(
         .enumerate()
         .map(|(n, &c)| {
             let id = format!("SPEAKER_{n:02}");
-            let mut sum = vec![0f32; EMBEDDING_DIM];
-            for (e, _) in local.iter().zip(&labels).filter(|(_, l)| **l == c) {
-                sum.iter_mut().zip(&e.embedding).for_each(|(s, x)| *s += x);
-            }
-            embed::l2_normalize(&mut sum);
+            let sum = segmented_speaker_embedding(local, &labels, &centroids, c, cfg);
             Speaker {
                 speech_ms: turns
                     .iter()
@@ -494,6 +619,36 @@ pub fn diarize_segmented(
     settings.window_ms = segment::CHUNK_SAMPLES as u64 / 16;
     settings.threshold = cfg.segment_threshold;
     Ok(Diarization::new(uri, speakers, turns, settings))
+}
+
+/// Speaker `c`'s embedding in the segmentation recipe (what enrolment and naming compare): the
+/// normalised mean of the ~2 s pieces that [`pyannote::piece_speaker`] gives `c` (with
+/// `piece_margin`), plus the whole embedding of each local speaker labelled `c` that has no
+/// pieces. Why pieces rather than whole local speakers: a local speaker often holds two voices
+/// taking turns, so the mean of whole ones blends in other people; measured with
+/// scripts/measure-voices.py (see the report of issue 10).
+fn segmented_speaker_embedding(
+    local: &[pyannote::LocalEmbedding],
+    labels: &[usize],
+    centroids: &[Vec<f32>],
+    c: usize,
+    cfg: &DiarizeConfig,
+) -> Vec<f32> {
+    let mut sum = vec![0f32; EMBEDDING_DIM];
+    let mut add = |e: &[f32]| sum.iter_mut().zip(e).for_each(|(s, x)| *s += x);
+    for (e, &own) in local.iter().zip(labels) {
+        match cfg.piece_margin {
+            Some(margin) if !e.pieces.is_empty() => e
+                .pieces
+                .iter()
+                .filter(|p| pyannote::piece_speaker(p, own, centroids, margin) == c)
+                .for_each(|p| add(&p.embedding)),
+            _ if own == c => add(&e.embedding),
+            _ => {}
+        }
+    }
+    embed::l2_normalize(&mut sum);
+    sum
 }
 
 /// The clustering half of [`diarize`], on windows already embedded with
@@ -532,6 +687,7 @@ fn settings(cfg: &DiarizeConfig, model_sha256: &str, threshold_used: f32) -> Dia
         overlap_min_similarity: cfg.overlap_min_similarity,
         method: Some(cfg.method),
         chunk_step_ms: (cfg.method == Method::Segmentation).then_some(cfg.chunk_step_ms),
+        fallback: None,
         model_sha256: model_sha256.to_string(),
         qualscribe_version: env!("CARGO_PKG_VERSION").to_string(),
     }
@@ -723,6 +879,45 @@ mod tests {
             .validate()
             .is_ok()
         );
+    }
+
+    fn turn(start_ms: u64, end_ms: u64) -> SpeakerTurn {
+        SpeakerTurn {
+            start_ms,
+            end_ms,
+            speaker: "SPEAKER_00".to_string(),
+            overlap: false,
+        }
+    }
+
+    #[test]
+    fn speech_share_counts_overlapping_turns_once_and_only_inside_the_vad() {
+        let speech = [
+            SpeechRegion {
+                start_ms: 0,
+                end_ms: 1000,
+            },
+            SpeechRegion {
+                start_ms: 2000,
+                end_ms: 3000,
+            },
+        ];
+        let mut d = Diarization::new(
+            "x",
+            Vec::new(),
+            Vec::new(),
+            settings(&DiarizeConfig::default(), "", 0.2),
+        );
+        assert_eq!(vad_speech_share(&d, &speech), Some(0.0));
+        assert!(needs_windows_fallback(&d, &speech));
+        assert_eq!(vad_speech_share(&d, &[]), None);
+        assert!(!needs_windows_fallback(&d, &[]));
+        // Two overlapping turns over 0–1000 ms count once; 1000–2000 lies outside the VAD's.
+        d.turns = vec![turn(0, 800), turn(200, 1000), turn(1000, 2000)];
+        assert_eq!(vad_speech_share(&d, &speech), Some(0.5));
+        assert!(!needs_windows_fallback(&d, &speech));
+        d.turns = vec![turn(0, 900)];
+        assert!(needs_windows_fallback(&d, &speech));
     }
 
     #[test]

@@ -363,18 +363,7 @@ pub(crate) fn piece_runs(
         .map(|(e, &own)| {
             let mut runs = vec![(0, own)];
             for p in &e.pieces {
-                let own_sim = centroids
-                    .get(own)
-                    .map_or(0.0, |c| cluster::dot(&p.embedding, c));
-                let best = centroids
-                    .iter()
-                    .enumerate()
-                    .map(|(c, centroid)| (cluster::dot(&p.embedding, centroid), c))
-                    .max_by(|a, b| a.0.total_cmp(&b.0).then(b.1.cmp(&a.1)));
-                let label = match best {
-                    Some((sim, c)) if sim - own_sim >= margin => c,
-                    _ => own,
-                };
+                let label = piece_speaker(p, own, centroids, margin);
                 if runs.len() == 1 && p.first_frame == e.pieces[0].first_frame {
                     runs[0].1 = label;
                 } else if runs.last().is_some_and(|r| r.1 != label) {
@@ -384,6 +373,28 @@ pub(crate) fn piece_runs(
             runs
         })
         .collect()
+}
+
+/// The global speaker of a piece of a local speaker labelled `own`: the nearest centroid when
+/// it beats `own`'s by at least `margin`, else `own`.
+pub(crate) fn piece_speaker(
+    piece: &Piece,
+    own: usize,
+    centroids: &[Vec<f32>],
+    margin: f32,
+) -> usize {
+    let own_sim = centroids
+        .get(own)
+        .map_or(0.0, |c| cluster::dot(&piece.embedding, c));
+    let best = centroids
+        .iter()
+        .enumerate()
+        .map(|(c, centroid)| (cluster::dot(&piece.embedding, centroid), c))
+        .max_by(|a, b| a.0.total_cmp(&b.0).then(b.1.cmp(&a.1)));
+    match best {
+        Some((sim, c)) if sim - own_sim >= margin => c,
+        _ => own,
+    }
 }
 
 /// [`reconstruct`] with each local speaker's global speaker given per run of frames.

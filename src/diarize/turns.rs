@@ -457,6 +457,7 @@ mod tests {
                 overlap_min_similarity: 0.5,
                 method: None,
                 chunk_step_ms: None,
+                fallback: None,
                 model_sha256: String::new(),
                 qualscribe_version: String::new(),
             },
