@@ -13,13 +13,11 @@
 //! - segments Whisper itself marks as probable non-speech, known silence hallucinations and
 //!   repetition loops are dropped or cut (see [`guard`]).
 
-use std::collections::VecDeque;
-use std::ffi::c_void;
 use std::path::{Path, PathBuf};
 
 use whisper_rs::{
     DtwMode, DtwModelPreset, DtwParameters, FullParams, SamplingStrategy, WhisperContext,
-    WhisperContextParameters, WhisperSegment, WhisperState, WhisperSysContext, WhisperSysState,
+    WhisperContextParameters, WhisperSegment, WhisperState,
 };
 
 use crate::transcript::{
@@ -218,8 +216,18 @@ impl Transcriber {
             Some(code) => given_language(code),
             None => detect_language(&mut state, &compact, threads)?,
         };
-        let mut decoded =
-            self.decode_speech(&mut state, samples_16k, speech, &language.code, cfg)?;
+        let mut decoded = Vec::new();
+        for chunk in window_chunks(speech) {
+            let (audio, chunk_timeline) =
+                compact_speech(samples_16k, &chunk, GAP_BETWEEN_REGIONS_MS);
+            decoded.extend(self.decode(
+                &mut state,
+                &audio,
+                &chunk_timeline,
+                &language.code,
+                cfg,
+            )?);
+        }
         let mut segments = guard::clean(decoded.clone());
         // Whisper sometimes ends a 30 s window early ("single timestamp ending" skips the rest
         // of the window) or skips it as non-speech, and the speech glued after that point is
@@ -243,9 +251,6 @@ impl Transcriber {
                     (region, s.reason)
                 })
                 .collect();
-        if std::env::var_os("QUALSCRIBE_ASR_PROBE").is_some() {
-            eprintln!("PROBE retries={}", retry.len());
-        }
         for (region, reason) in retry {
             let (alone, alone_timeline) = compact_speech(samples_16k, &[region], 0);
             let again = self.decode(&mut state, &alone, &alone_timeline, &language.code, cfg)?;
@@ -269,48 +274,6 @@ impl Transcriber {
         })
     }
 
-    /// Decodes the speech regions in chunks of whole regions (see [`take_chunk`]), one Whisper
-    /// window each. Whisper sometimes ends a window seconds before the chunk's end (it writes
-    /// its last timestamp there and stops; measured on 5 of 22 chunks of Spanish talk, the
-    /// rest holding 5–13 real words), and would then run a whole 30 s encoder pass on just
-    /// that remainder. Instead the remainder goes back in front of the regions still to
-    /// decode and starts the next chunk: the same audio from the same point, but that encoder
-    /// pass also covers the next regions.
-    fn decode_speech(
-        &self,
-        state: &mut WhisperState,
-        samples_16k: &[f32],
-        speech: &[SpeechRegion],
-        language: &str,
-        cfg: &AsrConfig,
-    ) -> Result<Vec<Segment>, AsrError> {
-        let mut regions = speech.to_vec();
-        regions.sort_by_key(|r| r.start_ms);
-        let mut queue = VecDeque::from(regions);
-        let mut decoded = Vec::new();
-        while !queue.is_empty() {
-            let chunk = take_chunk(&mut queue);
-            let (audio, timeline) = compact_speech(samples_16k, &chunk, GAP_BETWEEN_REGIONS_MS);
-            let window = self.decode_window(state, &audio, &timeline, language, cfg, true)?;
-            decoded.extend(window.segments);
-            let Some(resume_compact_ms) = window.resume_at_ms else {
-                continue;
-            };
-            let rest = regions_from(&chunk, timeline.to_original_ms(resume_compact_ms));
-            if speech_ms(&rest) < speech_ms(&chunk) {
-                for r in rest.into_iter().rev() {
-                    queue.push_front(r);
-                }
-            } else {
-                // Whisper stopped before the chunk's first sound: putting it back would loop.
-                // Let Whisper go on through the chunk on its own instead.
-                let window = self.decode_window(state, &audio, &timeline, language, cfg, false)?;
-                decoded.extend(window.segments);
-            }
-        }
-        Ok(decoded)
-    }
-
     /// Runs Whisper on `audio` (compacted speech) and maps its segments back through
     /// `timeline`; no guard applied yet.
     fn decode(
@@ -321,50 +284,9 @@ impl Transcriber {
         language: &str,
         cfg: &AsrConfig,
     ) -> Result<Vec<Segment>, AsrError> {
-        Ok(self
-            .decode_window(state, audio, timeline, language, cfg, false)?
-            .segments)
-    }
-
-    /// Runs Whisper on `audio` (compacted speech) and maps its segments back through
-    /// `timeline`; no guard applied yet. With `one_window`, Whisper stops where it would start
-    /// a second 30 s window, and says where in `audio` that window would have started.
-    fn decode_window(
-        &self,
-        state: &mut WhisperState,
-        audio: &[f32],
-        timeline: &SpeechTimeline,
-        language: &str,
-        cfg: &AsrConfig,
-        one_window: bool,
-    ) -> Result<DecodedWindow, AsrError> {
-        let mut params = self.full_params(language, cfg, cfg.threads.max(1));
-        let mut stop = WindowStop {
-            one_window,
-            ..WindowStop::default()
-        };
-        // SAFETY: the callback only reads the state whisper.cpp hands it and writes `stop`,
-        // which outlives `state.full` below and is not touched until it returns.
-        unsafe {
-            params.set_start_encoder_callback(Some(stop_before_second_window));
-            params.set_start_encoder_callback_user_data((&raw mut stop).cast::<c_void>());
-        }
-        let mut probe = probe::Probe::default();
-        probe.attach(&mut params);
+        let params = self.full_params(language, cfg, cfg.threads.max(1));
         state.full(params, audio).map_err(whisper_err("decoding"))?;
-        let segments = self.collect_segments(state, timeline)?;
-        probe.report(
-            state,
-            audio.len(),
-            stop.encoder_passes,
-            stop.resume_at_ticks,
-        );
-        Ok(DecodedWindow {
-            segments,
-            resume_at_ms: stop
-                .resume_at_ticks
-                .map(|t| u64::try_from(t * MS_PER_WHISPER_TICK).unwrap_or(0)),
-        })
+        self.collect_segments(state, timeline)
     }
 
     /// `None` means "detect"; English-only models never detect.
@@ -438,95 +360,27 @@ impl Transcriber {
     }
 }
 
-/// What one call of Whisper on a chunk gave.
-struct DecodedWindow {
-    segments: Vec<Segment>,
-    /// Where in the chunk's audio Whisper would have started another window (ms), if it was
-    /// stopped there.
-    resume_at_ms: Option<u64>,
-}
-
-/// Filled in by [`stop_before_second_window`].
-#[derive(Default)]
-struct WindowStop {
-    /// Whether to stop before a second window.
-    one_window: bool,
-    /// Encoder passes run (each is one 30 s window, the bulk of Whisper's work).
-    encoder_passes: u32,
-    /// Whisper's position (in its 10 ms ticks) when it was about to encode another window.
-    resume_at_ticks: Option<i64>,
-}
-
-// Two whisper.cpp functions whisper-rs binds only behind its `raw-api` feature; the library is
-// linked by whisper-rs-sys either way. Signatures as in whisper.h.
-unsafe extern "C" {
-    fn whisper_full_n_segments_from_state(state: *mut WhisperSysState) -> i32;
-    fn whisper_full_get_segment_t1_from_state(state: *mut WhisperSysState, i_segment: i32) -> i64;
-}
-
-/// whisper.cpp's `encoder_begin_callback`: it runs before each 30 s encoder pass of
-/// `whisper_full`, and `false` ends the call there (with what was decoded so far). Once a
-/// window has produced segments, another pass means Whisper moves on from its last timestamp,
-/// which is the end of the last segment: that is recorded and the call ends.
-/// `user_data` must point to a [`WindowStop`].
-unsafe extern "C" fn stop_before_second_window(
-    _ctx: *mut WhisperSysContext,
-    state: *mut WhisperSysState,
-    user_data: *mut c_void,
-) -> bool {
-    // SAFETY: `user_data` is the caller's `WindowStop`, alive for the whole call.
-    let stop = unsafe { &mut *user_data.cast::<WindowStop>() };
-    // SAFETY: whisper.cpp passes the live state of the running call; segments are cleared at
-    // the start of each call, so none exist before the first pass.
-    let n = unsafe { whisper_full_n_segments_from_state(state) };
-    if !stop.one_window || n == 0 {
-        // Before the first window, or nothing written in the windows so far: carry on.
-        stop.encoder_passes += 1;
-        return true;
-    }
-    // SAFETY: `n - 1` is a valid segment index of that state.
-    let resume_at = unsafe { whisper_full_get_segment_t1_from_state(state, n - 1) };
-    stop.resume_at_ticks = Some(resume_at);
-    false
-}
-
-/// Takes the next chunk from the front of `queue`: regions in time order, greedily, while
-/// they join (with [`GAP_BETWEEN_REGIONS_MS`] gaps) into at most [`CHUNK_MS`]; a longer region
-/// is a chunk of its own.
-fn take_chunk(queue: &mut VecDeque<SpeechRegion>) -> Vec<SpeechRegion> {
-    let mut chunk: Vec<SpeechRegion> = Vec::new();
+/// The speech regions in time order, grouped greedily into chunks of at most [`CHUNK_MS`]
+/// once joined with [`GAP_BETWEEN_REGIONS_MS`] gaps; a longer region is a chunk of its own.
+fn window_chunks(speech: &[SpeechRegion]) -> Vec<Vec<SpeechRegion>> {
+    let mut regions = speech.to_vec();
+    regions.sort_by_key(|r| r.start_ms);
+    let mut chunks: Vec<Vec<SpeechRegion>> = Vec::new();
     let mut joined_ms = 0;
-    while let Some(&r) = queue.front() {
+    for r in regions {
         let len = r.end_ms.saturating_sub(r.start_ms);
-        if !chunk.is_empty() && joined_ms + GAP_BETWEEN_REGIONS_MS + len > CHUNK_MS {
-            break;
+        match chunks.last_mut() {
+            Some(chunk) if joined_ms + GAP_BETWEEN_REGIONS_MS + len <= CHUNK_MS => {
+                chunk.push(r);
+                joined_ms += GAP_BETWEEN_REGIONS_MS + len;
+            }
+            _ => {
+                chunks.push(vec![r]);
+                joined_ms = len;
+            }
         }
-        joined_ms += if chunk.is_empty() {
-            len
-        } else {
-            GAP_BETWEEN_REGIONS_MS + len
-        };
-        chunk.push(r);
-        queue.pop_front();
     }
-    chunk
-}
-
-/// What is left of `chunk` from `original_ms` on: regions ending by then are gone, a region
-/// holding that time is cut there.
-fn regions_from(chunk: &[SpeechRegion], original_ms: u64) -> Vec<SpeechRegion> {
-    chunk
-        .iter()
-        .filter(|r| r.end_ms > original_ms)
-        .map(|r| SpeechRegion {
-            start_ms: r.start_ms.max(original_ms),
-            end_ms: r.end_ms,
-        })
-        .collect()
-}
-
-fn speech_ms(regions: &[SpeechRegion]) -> u64 {
-    regions.iter().map(|r| r.end_ms - r.start_ms).sum()
+    chunks
 }
 
 /// Puts `again` (a region decoded on its own) in place of the words of `segments` inside
@@ -830,69 +684,6 @@ fn words_from_pieces(pieces: &[TokenPiece], seg_start: i64, seg_end: i64) -> Vec
         cursor = start;
     }
     words
-}
-
-/// TEMPORARY measurement probe (issue 11 speed work): counts encoder runs and decoder steps
-/// per `state.full` call; prints one stderr line per call when QUALSCRIBE_ASR_PROBE is set.
-mod probe {
-    use std::ffi::c_void;
-
-    #[derive(Default)]
-    pub struct Probe {
-        pub decoder_steps: u64,
-    }
-
-    unsafe extern "C" fn on_logits(
-        _ctx: *mut whisper_rs::WhisperSysContext,
-        _state: *mut whisper_rs::WhisperSysState,
-        _tokens: *const whisper_rs::WhisperTokenData,
-        _n: std::os::raw::c_int,
-        _logits: *mut f32,
-        user: *mut c_void,
-    ) {
-        let probe = unsafe { &mut *(user as *mut Probe) };
-        probe.decoder_steps += 1;
-    }
-
-    impl Probe {
-        pub fn attach(&mut self, params: &mut whisper_rs::FullParams<'_, '_>) {
-            if std::env::var_os("QUALSCRIBE_ASR_PROBE").is_none() {
-                return;
-            }
-            let me = self as *mut Probe as *mut c_void;
-            unsafe {
-                params.set_filter_logits_callback(Some(on_logits));
-                params.set_filter_logits_callback_user_data(me);
-            }
-        }
-
-        pub fn report(
-            &self,
-            state: &whisper_rs::WhisperState,
-            samples: usize,
-            passes: u32,
-            resume: Option<i64>,
-        ) {
-            if std::env::var_os("QUALSCRIBE_ASR_PROBE").is_none() {
-                return;
-            }
-            let n = state.full_n_segments();
-            let words: usize = (0..n)
-                .filter_map(|i| state.get_segment(i))
-                .map(|s| {
-                    s.to_str_lossy()
-                        .map(|t| t.split_whitespace().count())
-                        .unwrap_or(0)
-                })
-                .sum();
-            eprintln!(
-                "PROBE full audio_ms={} encoder_runs={passes} resume_ms={:?} decoder_steps={} segments={n} words={words}",
-                samples / 16,
-                resume.map(|t| t * 10),
-                self.decoder_steps,
-            );
-        }
-    }
 }
 
 pub mod guard {
@@ -1246,42 +1037,8 @@ mod tests {
             region(40_000, 80_000), // longer than a window: alone
             region(81_000, 82_000),
         ];
-        let mut queue = VecDeque::from(speech.to_vec());
-        let mut sizes = Vec::new();
-        while !queue.is_empty() {
-            sizes.push(take_chunk(&mut queue).len());
-        }
+        let sizes: Vec<usize> = window_chunks(&speech).iter().map(Vec::len).collect();
         assert_eq!(sizes, [3, 1, 1, 1]);
-    }
-
-    #[test]
-    fn what_whisper_left_of_a_chunk_goes_back_in_front_of_the_queue() {
-        let chunk = [
-            region(1_000, 5_000),
-            region(6_000, 9_000),
-            region(10_000, 12_000),
-        ];
-        // Stopped inside the second region: its rest and the third region remain.
-        assert_eq!(
-            regions_from(&chunk, 7_500),
-            [region(7_500, 9_000), region(10_000, 12_000)]
-        );
-        // Stopped at a region's end (a time in a cut gap maps to the nearer edge).
-        assert_eq!(regions_from(&chunk, 9_000), [region(10_000, 12_000)]);
-        assert!(regions_from(&chunk, 12_000).is_empty());
-        // The rest starts the next chunk, which fills up with the regions after it.
-        let mut queue = VecDeque::from(vec![region(13_000, 20_000), region(21_000, 40_000)]);
-        for r in regions_from(&chunk, 7_500).into_iter().rev() {
-            queue.push_front(r);
-        }
-        assert_eq!(
-            take_chunk(&mut queue),
-            [
-                region(7_500, 9_000),
-                region(10_000, 12_000),
-                region(13_000, 20_000)
-            ]
-        );
     }
 
     #[test]
