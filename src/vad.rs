@@ -214,7 +214,7 @@ impl Vad {
                 0
             };
             if quiet_chunks == QUIET_CHUNKS_BEFORE_RESET {
-                stream = ChunkStream::new(self)?;
+                stream.start_afresh();
             }
             probs.push(p);
         }
@@ -232,10 +232,13 @@ impl Vad {
         samples_16k: &[f32],
         cfg: &VadConfig,
     ) -> Result<Vec<SpeechRegion>, VadError> {
-        let probs = self.probabilities(samples_16k)?;
-        let first = regions_from_probabilities(&probs, samples_16k.len(), cfg);
-        let fresh = self.probabilities_fresh_after_pauses(samples_16k)?;
-        let second = regions_from_probabilities(&fresh, samples_16k.len(), cfg);
+        // The passes are independent (each keeps its own state), so they run side by side.
+        let (probs, fresh) = rayon::join(
+            || self.probabilities(samples_16k),
+            || self.probabilities_fresh_after_pauses(samples_16k),
+        );
+        let first = regions_from_probabilities(&probs?, samples_16k.len(), cfg);
+        let second = regions_from_probabilities(&fresh?, samples_16k.len(), cfg);
         Ok(with_regions_missed(first, &second))
     }
 }
@@ -291,6 +294,7 @@ struct ChunkStream<'a> {
     vad: &'a Vad,
     session: TypedSimpleState,
     state: TValue,
+    zero_state: TValue,
     context: [f32; CONTEXT_SAMPLES],
 }
 
@@ -301,15 +305,23 @@ impl<'a> ChunkStream<'a> {
             source: err.into(),
         };
         let session = vad.plan.spawn().map_err(spawn_failed)?;
-        let state = Tensor::zero::<f32>(&STATE_SHAPE)
+        let zero_state: TValue = Tensor::zero::<f32>(&STATE_SHAPE)
             .map_err(spawn_failed)?
             .into();
         Ok(ChunkStream {
             vad,
             session,
-            state,
+            state: zero_state.clone(),
+            zero_state,
             context: [0.0; CONTEXT_SAMPLES],
         })
+    }
+
+    /// Zero recurrent state and zero context, as at the start of a file. The session itself
+    /// keeps nothing between runs (the recurrent state is an input), so it is reused.
+    fn start_afresh(&mut self) {
+        self.state = self.zero_state.clone();
+        self.context = [0.0; CONTEXT_SAMPLES];
     }
 
     /// Runs one chunk (at most 512 samples; shorter ones are zero-padded) and returns its
