@@ -67,6 +67,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    keep_candle_elementwise_ops_on_the_calling_thread();
     let cli = Cli::parse();
     match dispatch(&cli.command) {
         Ok(code) => code,
@@ -74,6 +75,19 @@ fn main() -> ExitCode {
             eprintln!("qualscribe: {}", cli::common::error_line(&e));
             ExitCode::from(2)
         }
+    }
+}
+
+/// candle (0.11) runs large element-wise ops on its own pool of threads that spin at a barrier,
+/// one pool per process behind one lock; the speaker embeddings already run window batches on
+/// every core with rayon, so those pool threads only spun and queued (measured, 10 min of
+/// Spanish, CAM++ windows: 67 → 38 CPU-s, identical RTTM). Matrix products still use every core
+/// (candle takes their thread count from `RAYON_NUM_THREADS`, not this variable). A value the
+/// user set is kept.
+fn keep_candle_elementwise_ops_on_the_calling_thread() {
+    if std::env::var_os("CANDLE_NUM_THREADS").is_none() {
+        // SAFETY: called first thing in `main`, before any other thread exists.
+        unsafe { std::env::set_var("CANDLE_NUM_THREADS", "1") };
     }
 }
 
