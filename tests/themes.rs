@@ -572,16 +572,7 @@ fn code_by_example_sorts_held_out_passages() {
     let product = |set: &LabelledSet, k: usize| {
         let space = themes::fused_space(&set.passages, &set.content, E5_WEIGHT);
         let defs = name_definitions(set, &space);
-        by_example_draws(
-            &space.fused,
-            &set.truth,
-            k,
-            DRAWS,
-            7,
-            method_default(),
-            &defs,
-            None,
-        )
+        default_draws(&space, set, k, &defs)
     };
     let tuned: Vec<HeldOut> = (1..=3)
         .flat_map(|k| product(&sets[1], k))
@@ -622,6 +613,26 @@ fn code_by_example_sorts_held_out_passages() {
 
 fn method_default() -> ExampleMethod {
     ThemeConfig::default().example_method
+}
+
+/// `k` examples per category drawn [`DRAWS`] times (seed 7), every other passage coded the
+/// product's default way, with `defs` as the codes' definitions.
+fn default_draws(
+    space: &FusedSpace,
+    set: &LabelledSet,
+    k: usize,
+    defs: &[Option<qualscribe::themes::FusedCentroid>],
+) -> Vec<Vec<HeldOut>> {
+    by_example_draws(
+        &space.fused,
+        &set.truth,
+        k,
+        DRAWS,
+        7,
+        method_default(),
+        defs,
+        None,
+    )
 }
 
 /// Each category's name as a code definition, as `--examples` uses it.
@@ -908,19 +919,8 @@ struct ModelScores {
 fn model_scores<M: PassageEmbedder>(set: &LabelledSet, model: &M, weight: f32) -> ModelScores {
     let space = themes::fused_space(&set.passages, &set.content, weight);
     let defs = name_definitions_with(set, &space, model);
-    let by_example = [1, 2, 3].map(|k| {
-        let d = by_example_draws(
-            &space.fused,
-            &set.truth,
-            k,
-            DRAWS,
-            7,
-            method_default(),
-            &defs,
-            None,
-        );
-        summarise_draws(&d, 0.0).accuracy
-    });
+    let by_example =
+        [1, 2, 3].map(|k| summarise_draws(&default_draws(&space, set, k, &defs), 0.0).accuracy);
     let book = codebook_of(set);
     let texts: Vec<String> = book
         .iter()

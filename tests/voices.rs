@@ -125,20 +125,18 @@ fn enrolled_voices_are_named_in_another_clip_and_never_given_to_someone_else() {
 
 #[test]
 fn enrolling_a_missing_speaker_or_a_bad_name_is_a_clear_error() {
-    let d = Diarization {
-        schema: qualscribe::diarize::SCHEMA_NAME.into(),
-        schema_version: qualscribe::diarize::SCHEMA_VERSION,
-        uri: "g1".into(),
-        speakers: Vec::new(),
-        turns: Vec::new(),
-        settings: serde_json::from_value(serde_json::json!({
+    let d = Diarization::new(
+        "g1",
+        Vec::new(),
+        Vec::new(),
+        serde_json::from_value(serde_json::json!({
             "num_speakers": null, "min_speakers": 1, "max_speakers": 16, "window_ms": 1600,
             "step_ms": 400, "threshold": 0.3, "min_speaker_ms": 800, "smoothing_windows": 3,
             "overlap_margin": null, "overlap_min_similarity": 0.5, "model_sha256": "m",
             "qualscribe_version": "0"
         }))
         .unwrap(),
-    };
+    );
     let dir = tempfile::tempdir().unwrap();
     let e = voices::enroll(dir.path(), "Ana", &d, "SPEAKER_07", None).unwrap_err();
     assert!(e.to_string().contains("no speaker SPEAKER_07 in g1"), "{e}");

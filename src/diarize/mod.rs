@@ -408,7 +408,7 @@ pub struct DiarizeSettings {
 
 impl Diarization {
     /// A diarization of recording `uri` in this version's schema.
-    fn new(
+    pub fn new(
         uri: &str,
         speakers: Vec<Speaker>,
         turns: Vec<SpeakerTurn>,

@@ -428,12 +428,9 @@ mod tests {
         let mut ids: Vec<String> = turns.iter().map(|t| t.speaker.clone()).collect();
         ids.sort();
         ids.dedup();
-        Diarization {
-            schema: crate::diarize::SCHEMA_NAME.into(),
-            schema_version: 1,
-            uri: "rec".into(),
-            speakers: ids
-                .into_iter()
+        Diarization::new(
+            "rec",
+            ids.into_iter()
                 .map(|id| Speaker {
                     name: (id == "SPEAKER_01").then(|| "Ana".to_string()),
                     id,
@@ -442,7 +439,7 @@ mod tests {
                 })
                 .collect(),
             turns,
-            settings: DiarizeSettings {
+            DiarizeSettings {
                 num_speakers: None,
                 min_speakers: 1,
                 max_speakers: 16,
@@ -461,7 +458,7 @@ mod tests {
                 model_sha256: String::new(),
                 qualscribe_version: String::new(),
             },
-        }
+        )
     }
 
     fn transcript(segments: Vec<Vec<Word>>) -> Transcript {

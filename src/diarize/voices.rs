@@ -612,20 +612,18 @@ mod tests {
     }
 
     fn diarization(turns: Vec<crate::diarize::SpeakerTurn>) -> Diarization {
-        Diarization {
-            schema: crate::diarize::SCHEMA_NAME.into(),
-            schema_version: crate::diarize::SCHEMA_VERSION,
-            uri: "g1".into(),
-            speakers: vec![speaker("SPEAKER_00", &[1.0, 0.0])],
+        Diarization::new(
+            "g1",
+            vec![speaker("SPEAKER_00", &[1.0, 0.0])],
             turns,
-            settings: serde_json::from_value(serde_json::json!({
+            serde_json::from_value(serde_json::json!({
                 "num_speakers": null, "min_speakers": 1, "max_speakers": 16, "window_ms": 1600,
                 "step_ms": 800, "threshold": 0.2, "min_speaker_ms": 800, "smoothing_windows": 3,
                 "overlap_margin": null, "overlap_min_similarity": 0.5, "model_sha256": "m",
                 "qualscribe_version": "0"
             }))
             .unwrap(),
-        }
+        )
     }
 
     #[test]
