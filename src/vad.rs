@@ -607,7 +607,7 @@ pub fn compact_speech(
 }
 
 /// Regions clipped to `[0, duration_ms]`, empty ones dropped, sorted, overlaps merged.
-fn merged_regions(regions: &[SpeechRegion], duration_ms: u64) -> Vec<SpeechRegion> {
+pub(crate) fn merged_regions(regions: &[SpeechRegion], duration_ms: u64) -> Vec<SpeechRegion> {
     let mut clipped: Vec<SpeechRegion> = regions
         .iter()
         .map(|r| SpeechRegion {

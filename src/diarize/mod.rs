@@ -478,25 +478,26 @@ pub fn vad_speech_share(diarization: &Diarization, speech: &[SpeechRegion]) -> O
     if vad_ms == 0 {
         return None;
     }
-    let mut spans: Vec<(u64, u64)> = diarization
+    let turns: Vec<SpeechRegion> = diarization
         .turns
         .iter()
-        .map(|t| (t.start_ms, t.end_ms))
+        .map(|t| SpeechRegion {
+            start_ms: t.start_ms,
+            end_ms: t.end_ms,
+        })
         .collect();
-    spans.sort_unstable();
-    let mut merged: Vec<(u64, u64)> = Vec::with_capacity(spans.len());
-    for (start, end) in spans {
-        match merged.last_mut() {
-            Some(last) if start <= last.1 => last.1 = last.1.max(end),
-            _ => merged.push((start, end)),
-        }
-    }
+    // Overlapping turns count once.
+    let merged = crate::vad::merged_regions(&turns, u64::MAX);
     let covered: u64 = speech
         .iter()
         .map(|r| {
             merged
                 .iter()
-                .map(|&(s, e)| e.min(r.end_ms).saturating_sub(s.max(r.start_ms)))
+                .map(|m| {
+                    m.end_ms
+                        .min(r.end_ms)
+                        .saturating_sub(m.start_ms.max(r.start_ms))
+                })
                 .sum::<u64>()
         })
         .sum();
