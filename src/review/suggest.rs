@@ -49,9 +49,8 @@ pub struct SuggestIndex {
     /// Centred unit text vectors, row-major `ids.len() × dim`.
     dense: Vec<f32>,
     dim: usize,
-    /// Unit TF-IDF rows, `(term, weight)` sorted by term.
-    lexical: Vec<Vec<(u32, f32)>>,
-    /// The TF-IDF the rows come from, to place code texts in the same space.
+    /// The passages' unit TF-IDF rows (`tfidf.rows`, `(term, weight)` sorted by term), kept
+    /// to place code texts in the same space.
     tfidf: TfIdf,
     /// Terms in the vocabulary (bound of every term id).
     vocabulary: usize,
@@ -171,7 +170,6 @@ impl SuggestIndex {
             ids,
             dense: rows.iter().flat_map(|r| r.2.iter().copied()).collect(),
             dim,
-            lexical: tfidf.rows.clone(),
             tfidf,
             vocabulary,
             weight: E5_WEIGHT,
@@ -195,7 +193,7 @@ impl SuggestIndex {
     /// Weighted squared norm of row `i` (1, or the dense share alone without content words).
     fn norm2(&self, i: usize) -> f32 {
         let d: f32 = self.dense_row(i).iter().map(|v| v * v).sum();
-        let l: f32 = self.lexical[i].iter().map(|e| e.1 * e.1).sum();
+        let l: f32 = self.tfidf.rows[i].iter().map(|e| e.1 * e.1).sum();
         self.weight * d + (1.0 - self.weight) * l
     }
 
@@ -223,7 +221,7 @@ impl SuggestIndex {
                 *a += v;
             }
             let lexical = &mut s.lexical[c * self.vocabulary..(c + 1) * self.vocabulary];
-            for &(t, v) in &self.lexical[r] {
+            for &(t, v) in &self.tfidf.rows[r] {
                 lexical[t as usize] += v;
             }
         }
@@ -269,7 +267,7 @@ impl SuggestIndex {
             .map(|(a, b)| a * b)
             .sum();
         let lexical = &s.lexical[c * self.vocabulary..(c + 1) * self.vocabulary];
-        let l: f32 = self.lexical[i]
+        let l: f32 = self.tfidf.rows[i]
             .iter()
             .map(|&(t, v)| v * lexical[t as usize])
             .sum();
@@ -288,7 +286,7 @@ impl SuggestIndex {
             let mut norm2 = s.norm2[c];
             let mut members = s.members[c].len();
             let definition = s.definitions[c].as_ref().map(|d| {
-                let to_row = (1.0 - self.weight) * sparse_dot(&self.lexical[i], &d.lexical);
+                let to_row = (1.0 - self.weight) * sparse_dot(&self.tfidf.rows[i], &d.lexical);
                 (d, to_row)
             });
             let mut cross = definition.as_ref().map_or(0.0, |(d, _)| d.dot_sum);
@@ -589,7 +587,10 @@ mod tests {
         };
         // The command line's point: (1−s)·unit(example) + s·unit(text), then its cosine.
         let cosine = |row: usize, example: usize, text: &str| {
-            let e = unit(ix.dense_row(example).to_vec(), ix.lexical[example].clone());
+            let e = unit(
+                ix.dense_row(example).to_vec(),
+                ix.tfidf.rows[example].clone(),
+            );
             let d = unit(vec![0.0; ix.dim], ix.tfidf.vectorise(text));
             let s = DEFINITION_SHARE;
             let dense =
@@ -611,7 +612,7 @@ mod tests {
                 .zip(&pd)
                 .map(|(a, b)| a * b)
                 .sum::<f32>()
-                + (1.0 - w) * sparse_dot(&ix.lexical[row], &pl)
+                + (1.0 - w) * sparse_dot(&ix.tfidf.rows[row], &pl)
         };
         let texts = [code_text("precio", ""), code_text("diseño", "")];
         let sums = ix.sums(&[(1, 10), (2, 12)], &[1, 2], &texts);
