@@ -370,12 +370,45 @@ pub fn load_text_embedder(models_dir: &Path, spec: &str) -> Result<TextEmbedder,
     )?)?)
 }
 
+/// Loads the text models of a `--text-model` spec: one model (`e5`, `use`, `minilm`, a
+/// folder) or several joined by `+` (`e5+use`: fused at the score level for coding by example
+/// and by codebook; inductive themes use the first).
+pub fn load_text_embedders(models_dir: &Path, spec: &str) -> Result<Vec<TextEmbedder>, Error> {
+    spec.split('+')
+        .map(|one| load_text_embedder(models_dir, one.trim()))
+        .collect()
+}
+
 /// Finds themes and proposes codes over `transcripts` (one recording or an archive).
 pub fn analyse(
     transcripts: &[Transcript],
     embedder: &TextEmbedder,
     cfg: &AnalysisConfig,
 ) -> Result<Analysis, Error> {
+    analyse_with(transcripts, &[embedder], cfg)
+}
+
+/// [`analyse`] with one or more text models ([`load_text_embedders`]): codes are assigned
+/// with every model's scores fused ([`themes::code_passages_fused`]); inductive themes are
+/// found with the first model. `embedders` must not be empty.
+pub fn analyse_with(
+    transcripts: &[Transcript],
+    embedders: &[&TextEmbedder],
+    cfg: &AnalysisConfig,
+) -> Result<Analysis, Error> {
+    let Some(&embedder) = embedders.first() else {
+        return Err(themes::ThemeError::EmbeddingCount {
+            what: "text models",
+            expected: 1,
+            got: 0,
+        }
+        .into());
+    };
+    let text_model = embedders
+        .iter()
+        .map(|e| e.name())
+        .collect::<Vec<_>>()
+        .join("+");
     let passages = passages::split(transcripts, &cfg.passages)?;
     if cfg.examples.is_some() || !cfg.seeds.is_empty() {
         // Deductive: every content passage is sorted into the codebook's and the examples'
@@ -388,7 +421,7 @@ pub fn analyse(
             None => (&[][..], Vec::new()),
         };
         let specs = code_specs(&cfg.seeds, examples, &ids);
-        let themes = themes::code_passages(&passages, embedder, &specs, &cfg.themes)?;
+        let themes = themes::code_passages_fused(&passages, embedders, &specs, &cfg.themes)?;
         let seeds: Vec<SeedCode> = specs
             .iter()
             .map(|s| SeedCode {
@@ -401,7 +434,7 @@ pub fn analyse(
             passages,
             themes,
             codebook,
-            text_model: embedder.name().to_string(),
+            text_model,
         });
     }
     let seeds: Vec<(String, String)> = cfg
@@ -415,7 +448,7 @@ pub fn analyse(
         passages,
         themes,
         codebook,
-        text_model: embedder.name().to_string(),
+        text_model,
     })
 }
 

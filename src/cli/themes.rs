@@ -56,14 +56,15 @@ pub fn analyse_and_write(
     quiet: bool,
 ) -> Result<()> {
     let started = Instant::now();
-    let embedder = pipeline::load_text_embedder(models_dir, &settings.text_model)?;
-    let analysis = pipeline::analyse(transcripts, &embedder, &settings.cfg)?;
+    let embedders = pipeline::load_text_embedders(models_dir, &settings.text_model)?;
+    let refs: Vec<&_> = embedders.iter().collect();
+    let analysis = pipeline::analyse_with(transcripts, &refs, &settings.cfg)?;
     let provenance = vec![
         (
             "qualscribe".to_string(),
             env!("CARGO_PKG_VERSION").to_string(),
         ),
-        ("text model".to_string(), embedder.name().to_string()),
+        ("text model".to_string(), analysis.text_model.clone()),
         (
             "recordings".to_string(),
             transcripts

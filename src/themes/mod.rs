@@ -98,6 +98,9 @@ pub struct ThemeConfig {
     pub e5_weight: f32,
     /// Below this best-code probability a passage stays unassigned (coding by example).
     pub confidence_threshold: f32,
+    /// [`Self::confidence_threshold`] when several text models are fused at the score level
+    /// ([`assign_codes_fused`]).
+    pub fused_confidence_threshold: f32,
     /// How inductive themes are clustered.
     pub clustering: ClusterMethod,
 }
@@ -126,6 +129,7 @@ impl Default for ThemeConfig {
             example_method: by_example::ExampleMethod::default(),
             e5_weight: features::E5_WEIGHT,
             confidence_threshold: by_example::CONFIDENCE_THRESHOLD,
+            fused_confidence_threshold: by_example::FUSED_CONFIDENCE_THRESHOLD,
             clustering: ClusterMethod::default(),
         }
     }
@@ -455,23 +459,55 @@ pub fn code_passages<E: PassageEmbedder>(
     codes: &[CodeSpec],
     cfg: &ThemeConfig,
 ) -> Result<Themes, ThemeError> {
-    let content = embed_content(passages, embedder)?;
+    code_passages_fused(passages, &[embedder], codes, cfg)
+}
+
+/// [`code_passages`] with several text models fused at the score level (see
+/// [`assign_codes_fused`]); one model is [`code_passages`].
+pub fn code_passages_fused<E: PassageEmbedder>(
+    passages: &Passages,
+    embedders: &[&E],
+    codes: &[CodeSpec],
+    cfg: &ThemeConfig,
+) -> Result<Themes, ThemeError> {
     let defined: Vec<(String, String)> = codes
         .iter()
         .filter(|c| c.is_defined())
         .map(|c| (c.name.clone(), c.description.clone()))
         .collect();
-    let vectors = embed_seeds(&defined, embedder)?;
-    let mut rows = 0..vectors.rows();
-    let definitions: Vec<Option<Vec<f32>>> = codes
+    let mut models = Vec::with_capacity(embedders.len());
+    for embedder in embedders {
+        let content = embed_content(passages, *embedder)?;
+        let vectors = embed_seeds(&defined, *embedder)?;
+        let mut rows = 0..vectors.rows();
+        let definitions: Vec<Option<Vec<f32>>> = codes
+            .iter()
+            .map(|c| {
+                c.is_defined()
+                    .then(|| rows.next().map(|r| vectors.row(r).to_vec()))
+                    .flatten()
+            })
+            .collect();
+        models.push((content, definitions));
+    }
+    let views: Vec<ModelEmbeddings> = models
         .iter()
-        .map(|c| {
-            c.is_defined()
-                .then(|| rows.next().map(|r| vectors.row(r).to_vec()))
-                .flatten()
+        .map(|(content, definitions)| ModelEmbeddings {
+            content,
+            definitions,
         })
         .collect();
-    assign_codes(passages, &content, codes, &definitions, cfg)
+    assign_codes_fused(passages, &views, codes, cfg)
+}
+
+/// One text model's embeddings for [`assign_codes_fused`]: the content passages, and each
+/// code's raw query vector (`None`: the code has no definition).
+#[derive(Debug, Clone, Copy)]
+pub struct ModelEmbeddings<'a> {
+    /// The content passages' embeddings (the same passages in every model).
+    pub content: &'a ContentEmbeddings,
+    /// Each code's definition as a query vector, in the codes' order.
+    pub definitions: &'a [Option<Vec<f32>>],
 }
 
 /// Coding by example and by codebook: every content passage goes to its most probable code
@@ -486,40 +522,71 @@ pub fn assign_codes(
     definitions: &[Option<Vec<f32>>],
     cfg: &ThemeConfig,
 ) -> Result<Themes, ThemeError> {
-    check_content(passages, content)?;
+    let model = ModelEmbeddings {
+        content,
+        definitions,
+    };
+    assign_codes_fused(passages, &[model], codes, cfg)
+}
+
+/// [`assign_codes`] over several text models fused at the score level
+/// ([`by_example::fused_code_probabilities`]): each model's space is dense only (no TF-IDF),
+/// its per-code cosines averaged with the others', and a passage is assigned at
+/// [`ThemeConfig::fused_confidence_threshold`] (the scores spread differently). The first
+/// model's vectors are the themes' vectors (what the review page and analysis.json keep). One
+/// model is [`assign_codes`] (e5 + TF-IDF at [`ThemeConfig::e5_weight`]).
+pub fn assign_codes_fused(
+    passages: &Passages,
+    models: &[ModelEmbeddings],
+    codes: &[CodeSpec],
+    cfg: &ThemeConfig,
+) -> Result<Themes, ThemeError> {
+    let Some(first) = models.first() else {
+        return Err(ThemeError::EmbeddingCount {
+            what: "text models",
+            expected: 1,
+            got: 0,
+        });
+    };
+    for m in models {
+        check_content(passages, m.content)?;
+        if m.content.passage_ids != first.content.passage_ids {
+            return Err(ThemeError::EmbeddingCount {
+                what: "passages",
+                expected: first.content.passage_ids.len(),
+                got: m.content.passage_ids.len(),
+            });
+        }
+    }
     let mut row_of = vec![None; passages.passages.len()];
-    for (row, &id) in content.passage_ids.iter().enumerate() {
+    for (row, &id) in first.content.passage_ids.iter().enumerate() {
         row_of[id] = Some(row);
     }
-    let space = fused_space(passages, content, cfg.e5_weight);
-    let evidence: Vec<by_example::CodeEvidence> = codes
+    let (weight, threshold) = if models.len() > 1 {
+        (1.0, cfg.fused_confidence_threshold)
+    } else {
+        (cfg.e5_weight, cfg.confidence_threshold)
+    };
+    let spaces: Vec<FusedSpace> = models
         .iter()
-        .enumerate()
-        .map(|(c, code)| {
-            let examples = code
-                .examples
-                .iter()
-                .map(|&p| {
-                    row_of
-                        .get(p)
-                        .copied()
-                        .flatten()
-                        .ok_or(ThemeError::NotClustered { passage: p })
-                })
-                .collect::<Result<Vec<usize>, ThemeError>>()?;
-            let definition = definitions
-                .get(c)
-                .cloned()
-                .flatten()
-                .map(|q| space.definition(&q, &seed_text(&code.name, &code.description)));
-            Ok(by_example::CodeEvidence {
-                examples,
-                definition,
-                definition_share: None,
-            })
+        .map(|m| fused_space(passages, m.content, weight))
+        .collect();
+    let evidences = spaces
+        .iter()
+        .zip(models)
+        .map(|(space, m)| code_evidence(space, codes, m.definitions, &row_of))
+        .collect::<Result<Vec<_>, ThemeError>>()?;
+    let views: Vec<by_example::ModelView> = spaces
+        .iter()
+        .zip(&evidences)
+        .map(|(space, codes)| by_example::ModelView {
+            fused: &space.fused,
+            codes,
         })
-        .collect::<Result<_, ThemeError>>()?;
-    let probabilities = by_example::code_probabilities(&space.fused, &evidence, cfg.example_method);
+        .collect();
+    let probabilities = by_example::fused_code_probabilities(&views, cfg.example_method);
+    let (space, evidence) = (&spaces[0], &evidences[0]);
+    let content = first.content;
     let mut themes: Vec<Theme> = codes
         .iter()
         .enumerate()
@@ -549,7 +616,7 @@ pub fn assign_codes(
             }
             (None, Some((t, p))) => {
                 confidence[id] = Some(p);
-                if p >= cfg.confidence_threshold {
+                if p >= threshold {
                     themes[t].members.push(id);
                 } else {
                     unassigned.push(id);
@@ -560,7 +627,7 @@ pub fn assign_codes(
     }
     let x = space.fused.dense.clone();
     let mut seed_vectors = Matrix::with_dim(x.dim());
-    for e in &evidence {
+    for e in evidence {
         // Stands for a code left without members (see `centroid_of_rows`).
         let mut v = match (&e.definition, e.examples.is_empty()) {
             (_, false) => space.fused.centroid(&e.examples).dense,
@@ -588,6 +655,42 @@ pub fn assign_codes(
         out.refresh_centroid(t);
     }
     Ok(out)
+}
+
+/// Each code's examples (as rows of `space`) and definition (in `space`).
+fn code_evidence(
+    space: &FusedSpace,
+    codes: &[CodeSpec],
+    definitions: &[Option<Vec<f32>>],
+    row_of: &[Option<usize>],
+) -> Result<Vec<by_example::CodeEvidence>, ThemeError> {
+    codes
+        .iter()
+        .enumerate()
+        .map(|(c, code)| {
+            let examples = code
+                .examples
+                .iter()
+                .map(|&p| {
+                    row_of
+                        .get(p)
+                        .copied()
+                        .flatten()
+                        .ok_or(ThemeError::NotClustered { passage: p })
+                })
+                .collect::<Result<Vec<usize>, ThemeError>>()?;
+            let definition = definitions
+                .get(c)
+                .cloned()
+                .flatten()
+                .map(|q| space.definition(&q, &seed_text(&code.name, &code.description)));
+            Ok(by_example::CodeEvidence {
+                examples,
+                definition,
+                definition_share: None,
+            })
+        })
+        .collect()
 }
 
 impl Themes {
