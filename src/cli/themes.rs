@@ -47,6 +47,32 @@ pub fn run(args: &ThemesArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// With several text models (`e5+use`) of which more than one is missing, one line naming
+/// every `models fetch` to run (one missing model: the loader's own error says it).
+fn check_text_models_installed(models_dir: &Path, spec: &str) -> Result<()> {
+    let missing: Vec<&str> = spec
+        .split('+')
+        .map(str::trim)
+        .filter(|one| {
+            one.parse::<qualscribe::models::ModelId>().is_ok()
+                && qualscribe::models::resolve_text_model(models_dir, one).is_err()
+        })
+        .collect();
+    if missing.len() > 1 {
+        let fetch: Vec<String> = missing
+            .iter()
+            .map(|m| format!("`qualscribe models fetch --model {m}`"))
+            .collect();
+        anyhow::bail!(
+            "text models {} are not installed in {}; run {}",
+            missing.join(" and "),
+            models_dir.display(),
+            fetch.join(" and ")
+        );
+    }
+    Ok(())
+}
+
 /// Themes and proposed codes over the transcripts, written into `out_dir`.
 pub fn analyse_and_write(
     transcripts: &[Transcript],
@@ -56,6 +82,7 @@ pub fn analyse_and_write(
     quiet: bool,
 ) -> Result<()> {
     let started = Instant::now();
+    check_text_models_installed(models_dir, &settings.text_model)?;
     let embedders = pipeline::load_text_embedders(models_dir, &settings.text_model)?;
     let refs: Vec<&_> = embedders.iter().collect();
     let analysis = pipeline::analyse_with(transcripts, &refs, &settings.cfg)?;
