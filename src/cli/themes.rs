@@ -82,8 +82,14 @@ pub fn analyse_and_write(
     quiet: bool,
 ) -> Result<()> {
     let started = Instant::now();
-    check_text_models_installed(models_dir, &settings.text_model)?;
-    let embedders = pipeline::load_text_embedders(models_dir, &settings.text_model)?;
+    // Several models serve only to assign codes; inductive themes use the first.
+    let deductive = settings.cfg.examples.is_some() || !settings.cfg.seeds.is_empty();
+    let spec = match settings.text_model.split_once('+') {
+        Some((first, _)) if !deductive => first,
+        _ => settings.text_model.as_str(),
+    };
+    check_text_models_installed(models_dir, spec)?;
+    let embedders = pipeline::load_text_embedders(models_dir, spec)?;
     let refs: Vec<&_> = embedders.iter().collect();
     let analysis = pipeline::analyse_with(transcripts, &refs, &settings.cfg)?;
     let provenance = vec![
