@@ -361,6 +361,9 @@ pub struct Analysis {
     pub codebook: Codebook,
     /// The text model the passages were embedded with (`e5`, `use`, …).
     pub text_model: String,
+    /// Each proposed code's text ([`themes::code_text`]) as a vector of the themes' space
+    /// (first text model), for the review page's suggestions.
+    pub code_text_vectors: Vec<(String, Vec<f32>)>,
 }
 
 /// Loads a text embedding model (`e5`, `minilm` or a folder).
@@ -430,11 +433,13 @@ pub fn analyse_with(
             })
             .collect();
         let codebook = codes::propose(transcripts, &passages, &themes, &seeds, &cfg.codes)?;
+        let code_text_vectors = code_text_vectors(&themes, &codebook, embedder)?;
         return Ok(Analysis {
             passages,
             themes,
             codebook,
             text_model,
+            code_text_vectors,
         });
     }
     let seeds: Vec<(String, String)> = cfg
@@ -444,12 +449,41 @@ pub fn analyse_with(
         .collect();
     let themes = themes::run(&passages, embedder, &seeds, &cfg.themes)?;
     let codebook = codes::propose(transcripts, &passages, &themes, &cfg.seeds, &cfg.codes)?;
+    let code_text_vectors = code_text_vectors(&themes, &codebook, embedder)?;
     Ok(Analysis {
         passages,
         themes,
         codebook,
         text_model,
+        code_text_vectors,
     })
+}
+
+/// Each code's text embedded as a query and placed in the themes' space (the review page has
+/// no text model; see [`Analysis::code_text_vectors`]). Repeated texts once.
+fn code_text_vectors(
+    themes: &themes::Themes,
+    codebook: &codes::Codebook,
+    embedder: &TextEmbedder,
+) -> Result<Vec<(String, Vec<f32>)>, Error> {
+    let mut texts: Vec<String> = Vec::new();
+    for c in &codebook.codes {
+        if let Some(t) = themes::code_text(&c.label, &c.definition)
+            && !texts.contains(&t)
+        {
+            texts.push(t);
+        }
+    }
+    if texts.is_empty() {
+        return Ok(Vec::new());
+    }
+    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    let raw = embedder.embed_queries(&refs)?;
+    Ok(texts
+        .into_iter()
+        .zip(raw)
+        .filter_map(|(t, v)| themes.place_query(&v).map(|v| (t, v)))
+        .collect())
 }
 
 /// The codes to sort passages into: the codebook's, in its order, then codes that only the
@@ -505,6 +539,7 @@ pub fn write_analysis(
         &analysis.themes,
         &analysis.codebook,
         &analysis.text_model,
+        &analysis.code_text_vectors,
     )?);
     if !analysis.codebook.codes.is_empty() {
         written.extend(export::codes_qda::write_qda(

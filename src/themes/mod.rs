@@ -189,6 +189,8 @@ pub struct Themes {
     /// Centred unit vector of each seed code.
     seed_vectors: Matrix,
     seed: u64,
+    /// Mean of the raw passage vectors `vectors` were centred on (to place other texts).
+    mean: Vec<f32>,
 }
 
 /// Failure to build or revise themes.
@@ -414,6 +416,7 @@ pub fn discover(
         row_of,
         seed_vectors: seeds,
         seed: cfg.seed,
+        mean,
     };
     themes.settle(groups, cfg, &content.passage_ids);
     Ok(themes)
@@ -440,6 +443,16 @@ impl CodeSpec {
     /// Whether the code has a definition to embed: from a codebook, or a name of words.
     pub fn is_defined(&self) -> bool {
         self.from_codebook || has_meaningful_name(&self.name)
+    }
+}
+
+/// The text that defines a code, as coding by example builds it: `name: definition`, the name
+/// left out when it is not made of words (`C1`), None when nothing is left.
+pub fn code_text(label: &str, definition: &str) -> Option<String> {
+    match (has_meaningful_name(label), definition.trim().is_empty()) {
+        (true, _) => Some(seed_text(label, definition)),
+        (false, false) => Some(definition.trim().to_string()),
+        (false, true) => None,
     }
 }
 
@@ -650,6 +663,7 @@ pub fn assign_codes_fused(
         row_of,
         seed_vectors,
         seed: cfg.seed,
+        mean: space.mean.clone(),
     };
     for t in 0..out.themes.len() {
         out.refresh_centroid(t);
@@ -694,6 +708,13 @@ fn code_evidence(
 }
 
 impl Themes {
+    /// A raw query vector of the same text model (a code's text) centred like the passages'
+    /// vectors and scaled to unit length; None when its length is not theirs.
+    pub fn place_query(&self, raw: &[f32]) -> Option<Vec<f32>> {
+        (!self.mean.is_empty() && raw.len() == self.mean.len())
+            .then(|| vectors::centre_unit(raw, &self.mean))
+    }
+
     /// The members of theme `t` that are not its examples, most confident first.
     pub fn suggestions(&self, t: usize) -> Vec<(usize, f32)> {
         let Some(theme) = self.themes.get(t) else {
