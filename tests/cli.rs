@@ -909,4 +909,35 @@ fn themes_with_e5_and_use_fused() {
     }
     eprintln!("{assigned} assigned, {unassigned} unassigned");
     assert!(assigned >= 4, "{tsv}");
+
+    // analysis.json keeps each code's text as a vector of the passages' space (for the review
+    // page): closer to the passages assigned to its code than to the others.
+    let a: qualscribe::export::analysis_json::AnalysisArtifact =
+        serde_json::from_value(json).unwrap();
+    let texts = a.code_text_vectors.as_ref().unwrap().unpack().unwrap();
+    let passages = a.vectors.as_ref().unwrap().unpack().unwrap();
+    assert_eq!(texts[0].1.len(), passages[0].1.len());
+    let (mut closer, mut with_members) = (0, 0);
+    for code in &a.codebook.codes {
+        let text = qualscribe::themes::code_text(&code.label, &code.definition).unwrap();
+        let v = &texts.iter().find(|t| t.0 == text).unwrap().1;
+        let members = &a.themes[code.theme].members;
+        let mean = |own: bool| {
+            let dots: Vec<f32> = passages
+                .iter()
+                .filter(|(id, _)| members.contains(id) == own)
+                .map(|(_, p)| p.iter().zip(v).map(|(x, y)| x * y).sum())
+                .collect();
+            dots.iter().sum::<f32>() / dots.len().max(1) as f32
+        };
+        if !members.is_empty() {
+            with_members += 1;
+            closer += usize::from(mean(true) > mean(false));
+        }
+    }
+    eprintln!("{closer} of {with_members} code texts closer to their own passages");
+    assert!(
+        with_members >= 4 && closer == with_members,
+        "{closer} of {with_members}"
+    );
 }
