@@ -224,6 +224,46 @@ fn themes_by_example(
         threshold
     );
     println!("  k  accuracy      ARI    assigned  precision");
+    if !codebook.is_empty() {
+        // k = 0: the definitions alone (zero-shot), every labelled passage held out.
+        use qualscribe::themes::by_example::{
+            CodeEvidence, ModelView, best_code, fused_code_probabilities,
+        };
+        let codes: Vec<Vec<CodeEvidence>> = views
+            .iter()
+            .map(|(_, defs)| {
+                defs.iter()
+                    .map(|d| CodeEvidence {
+                        definition: d.clone(),
+                        ..CodeEvidence::default()
+                    })
+                    .collect()
+            })
+            .collect();
+        let model_views: Vec<ModelView> = views
+            .iter()
+            .zip(&codes)
+            .map(|((fused, _), codes)| ModelView { fused, codes })
+            .collect();
+        let held_out: Vec<qualscribe::eval::themes::HeldOut> =
+            fused_code_probabilities(&model_views, method)
+                .iter()
+                .zip(&truth)
+                .filter_map(|(p, t)| {
+                    let (predicted, confidence) = best_code(p).unwrap_or((0, 0.0));
+                    t.map(|truth| qualscribe::eval::themes::HeldOut {
+                        truth,
+                        predicted,
+                        confidence,
+                    })
+                })
+                .collect();
+        let s = summarise_draws(&[held_out], threshold);
+        println!(
+            "  0  {:.3}         {:.3}  {:.2}      {:.3}   (codebook alone)",
+            s.accuracy, s.ari, s.assigned, s.precision
+        );
+    }
     for k in 1..=3 {
         let draws = if views.len() == 1 {
             by_example_draws(&views[0].0, &truth, k, 20, 7, method, &views[0].1, None)
