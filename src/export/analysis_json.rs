@@ -36,7 +36,8 @@ pub struct AnalysisArtifact {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vectors: Option<PassageVectors>,
     /// The text model the passages were embedded with (`e5`, `use`, a folder's name); vectors
-    /// of different models are not comparable. Added like `vectors`: older artifacts have none.
+    /// of different models are not comparable. `e5+use`: codes were assigned with both models,
+    /// the stored vectors are the first's. Added like `vectors`: older artifacts have none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub text_model: Option<String>,
     /// The proposed codes' texts (`name: definition`, as the review page builds them) as
