@@ -361,6 +361,9 @@ pub struct Analysis {
     pub codebook: Codebook,
     /// The text model the passages were embedded with (`e5`, `use`, …).
     pub text_model: String,
+    /// Each proposed code's text ([`themes::code_text`]) as a vector of the themes' space
+    /// (first text model), for the review page's suggestions.
+    pub code_text_vectors: Vec<(String, Vec<f32>)>,
 }
 
 /// Loads a text embedding model (`e5`, `minilm` or a folder).
@@ -370,12 +373,45 @@ pub fn load_text_embedder(models_dir: &Path, spec: &str) -> Result<TextEmbedder,
     )?)?)
 }
 
+/// Loads the text models of a `--text-model` spec: one model (`e5`, `use`, `minilm`, a
+/// folder) or several joined by `+` (`e5+use`: fused at the score level for coding by example
+/// and by codebook; inductive themes use the first).
+pub fn load_text_embedders(models_dir: &Path, spec: &str) -> Result<Vec<TextEmbedder>, Error> {
+    spec.split('+')
+        .map(|one| load_text_embedder(models_dir, one.trim()))
+        .collect()
+}
+
 /// Finds themes and proposes codes over `transcripts` (one recording or an archive).
 pub fn analyse(
     transcripts: &[Transcript],
     embedder: &TextEmbedder,
     cfg: &AnalysisConfig,
 ) -> Result<Analysis, Error> {
+    analyse_with(transcripts, &[embedder], cfg)
+}
+
+/// [`analyse`] with one or more text models ([`load_text_embedders`]): codes are assigned
+/// with every model's scores fused ([`themes::code_passages_fused`]); inductive themes are
+/// found with the first model. `embedders` must not be empty.
+pub fn analyse_with(
+    transcripts: &[Transcript],
+    embedders: &[&TextEmbedder],
+    cfg: &AnalysisConfig,
+) -> Result<Analysis, Error> {
+    let Some(&embedder) = embedders.first() else {
+        return Err(themes::ThemeError::EmbeddingCount {
+            what: "text models",
+            expected: 1,
+            got: 0,
+        }
+        .into());
+    };
+    let text_model = embedders
+        .iter()
+        .map(|e| e.name())
+        .collect::<Vec<_>>()
+        .join("+");
     let passages = passages::split(transcripts, &cfg.passages)?;
     if cfg.examples.is_some() || !cfg.seeds.is_empty() {
         // Deductive: every content passage is sorted into the codebook's and the examples'
@@ -388,7 +424,7 @@ pub fn analyse(
             None => (&[][..], Vec::new()),
         };
         let specs = code_specs(&cfg.seeds, examples, &ids);
-        let themes = themes::code_passages(&passages, embedder, &specs, &cfg.themes)?;
+        let themes = themes::code_passages_fused(&passages, embedders, &specs, &cfg.themes)?;
         let seeds: Vec<SeedCode> = specs
             .iter()
             .map(|s| SeedCode {
@@ -397,11 +433,13 @@ pub fn analyse(
             })
             .collect();
         let codebook = codes::propose(transcripts, &passages, &themes, &seeds, &cfg.codes)?;
+        let code_text_vectors = code_text_vectors(&themes, &codebook, embedder)?;
         return Ok(Analysis {
             passages,
             themes,
             codebook,
-            text_model: embedder.name().to_string(),
+            text_model,
+            code_text_vectors,
         });
     }
     let seeds: Vec<(String, String)> = cfg
@@ -411,12 +449,41 @@ pub fn analyse(
         .collect();
     let themes = themes::run(&passages, embedder, &seeds, &cfg.themes)?;
     let codebook = codes::propose(transcripts, &passages, &themes, &cfg.seeds, &cfg.codes)?;
+    let code_text_vectors = code_text_vectors(&themes, &codebook, embedder)?;
     Ok(Analysis {
         passages,
         themes,
         codebook,
-        text_model: embedder.name().to_string(),
+        text_model,
+        code_text_vectors,
     })
+}
+
+/// Each code's text embedded as a query and placed in the themes' space (the review page has
+/// no text model; see [`Analysis::code_text_vectors`]). Repeated texts once.
+fn code_text_vectors(
+    themes: &themes::Themes,
+    codebook: &codes::Codebook,
+    embedder: &TextEmbedder,
+) -> Result<Vec<(String, Vec<f32>)>, Error> {
+    let mut texts: Vec<String> = Vec::new();
+    for c in &codebook.codes {
+        if let Some(t) = themes::code_text(&c.label, &c.definition)
+            && !texts.contains(&t)
+        {
+            texts.push(t);
+        }
+    }
+    if texts.is_empty() {
+        return Ok(Vec::new());
+    }
+    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    let raw = embedder.embed_queries(&refs)?;
+    Ok(texts
+        .into_iter()
+        .zip(raw)
+        .filter_map(|(t, v)| themes.place_query(&v).map(|v| (t, v)))
+        .collect())
 }
 
 /// The codes to sort passages into: the codebook's, in its order, then codes that only the
@@ -472,6 +539,7 @@ pub fn write_analysis(
         &analysis.themes,
         &analysis.codebook,
         &analysis.text_model,
+        &analysis.code_text_vectors,
     )?);
     if !analysis.codebook.codes.is_empty() {
         written.extend(export::codes_qda::write_qda(

@@ -847,3 +847,97 @@ fn themes_code_by_example_from_the_command_line() {
         "{report}"
     );
 }
+
+/// `--text-model e5+use`: the codebook's codes assigned with both models fused; same files,
+/// same `passages.tsv` columns, the fused threshold (0.75) between assigned and unassigned;
+/// with neither model installed, one line names both `models fetch` commands.
+#[test]
+fn themes_with_e5_and_use_fused() {
+    let _one = one_at_a_time();
+    let tmp = tempfile::tempdir().unwrap();
+    let transcript = reference_transcript(tmp.path(), "grupo_focal_reparto/grupo_focal_01.json");
+    let codebook = project("tests/fixtures/themes/reparto_codebook.csv");
+    let args = |dir: &Path| {
+        let mut c = Command::new(qualscribe_bin());
+        c.arg("themes")
+            .arg(&transcript)
+            .arg("--codebook")
+            .arg(&codebook)
+            .args(["--text-model", "e5+use", "-o"])
+            .arg(tmp.path().join("out"))
+            .env("QUALSCRIBE_MODELS", dir);
+        c.output().unwrap()
+    };
+    let empty = tmp.path().join("no-models");
+    std::fs::create_dir(&empty).unwrap();
+    let o = args(&empty);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(
+        err.contains("qualscribe models fetch --model e5")
+            && err.contains("qualscribe models fetch --model use"),
+        "{err}"
+    );
+    assert!(files_in(&tmp.path().join("out")).is_empty());
+
+    let o = args(&models_dir());
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = tmp.path().join("out");
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("analysis.json")).unwrap()).unwrap();
+    assert_eq!(json["text_model"], "e5+use");
+    let tsv = std::fs::read_to_string(out.join("passages.tsv")).unwrap();
+    let mut lines = tsv.lines();
+    assert_eq!(
+        lines.next(),
+        Some("uri\tstart\tend\tspeaker\ttheme\tcode\tconfidence\ttext")
+    );
+    let (mut assigned, mut unassigned) = (0, 0);
+    for row in lines.map(|l| l.split('\t').collect::<Vec<_>>()) {
+        if row[4] == "moderator" {
+            continue;
+        }
+        let c: f64 = row[6].parse().unwrap_or_else(|_| panic!("{row:?}"));
+        if row[4] == "unassigned" {
+            assert!(c < 0.75, "{row:?}");
+            unassigned += 1;
+        } else {
+            assert!(c >= 0.75, "{row:?}");
+            assigned += 1;
+        }
+    }
+    eprintln!("{assigned} assigned, {unassigned} unassigned");
+    assert!(assigned >= 4, "{tsv}");
+
+    // analysis.json keeps each code's text as a vector of the passages' space (for the review
+    // page): closer to the passages assigned to its code than to the others.
+    let a: qualscribe::export::analysis_json::AnalysisArtifact =
+        serde_json::from_value(json).unwrap();
+    let texts = a.code_text_vectors.as_ref().unwrap().unpack().unwrap();
+    let passages = a.vectors.as_ref().unwrap().unpack().unwrap();
+    assert_eq!(texts[0].1.len(), passages[0].1.len());
+    let (mut closer, mut with_members) = (0, 0);
+    for code in &a.codebook.codes {
+        let text = qualscribe::themes::code_text(&code.label, &code.definition).unwrap();
+        let v = &texts.iter().find(|t| t.0 == text).unwrap().1;
+        let members = &a.themes[code.theme].members;
+        let mean = |own: bool| {
+            let dots: Vec<f32> = passages
+                .iter()
+                .filter(|(id, _)| members.contains(id) == own)
+                .map(|(_, p)| p.iter().zip(v).map(|(x, y)| x * y).sum())
+                .collect();
+            dots.iter().sum::<f32>() / dots.len().max(1) as f32
+        };
+        if !members.is_empty() {
+            with_members += 1;
+            closer += usize::from(mean(true) > mean(false));
+        }
+    }
+    eprintln!("{closer} of {with_members} code texts closer to their own passages");
+    assert!(
+        with_members >= 4 && closer == with_members,
+        "{closer} of {with_members}"
+    );
+}

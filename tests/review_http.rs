@@ -146,6 +146,7 @@ fn analysis(t: &Transcript) -> AnalysisArtifact {
             VECTORS.iter().enumerate().map(|(i, v)| (i, &v[..])),
         )),
         text_model: None,
+        code_text_vectors: None,
     }
 }
 

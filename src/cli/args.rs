@@ -181,7 +181,10 @@ pub struct AnalysisArgs {
     #[arg(long, value_name = "NAME")]
     pub moderator: Option<String>,
     /// Text embedding model: e5 (multilingual, default), use (Universal Sentence Encoder
-    /// multilingual v3, 512-d), minilm (English) or a folder
+    /// multilingual v3, 512-d), minilm (English) or a folder. e5+use: codes from --codebook
+    /// and --examples are assigned with both models' scores averaged, unassigned below 0.75
+    /// (with a codebook's one-line definitions: better on interviews, as good elsewhere; with
+    /// names only: worse on the focus group); inductive themes use e5
     #[arg(long, default_value = "e5", value_name = "MODEL")]
     pub text_model: String,
     /// Audio in project.qdpx: embed (the recordings inside the file: self-contained),

@@ -80,12 +80,15 @@ pub fn install_missing_models(
     Ok(())
 }
 
-/// Installs the text model named by `--text-model` when it is one of ours and missing.
+/// Installs the text models named by `--text-model` (`e5`, or several joined by `+`) when they
+/// are ours and missing.
 pub fn install_missing_text_model(dir: &Path, spec: &str, quiet: bool) -> Result<()> {
-    if models::resolve_text_model(dir, spec).is_err()
-        && let Ok(id) = spec.parse::<ModelId>()
-    {
-        fetch_one(dir, id, &FetchOptions::default(), quiet)?;
+    for one in spec.split('+').map(str::trim) {
+        if models::resolve_text_model(dir, one).is_err()
+            && let Ok(id) = one.parse::<ModelId>()
+        {
+            fetch_one(dir, id, &FetchOptions::default(), quiet)?;
+        }
     }
     Ok(())
 }

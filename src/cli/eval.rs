@@ -31,6 +31,10 @@ pub enum EvalMetric {
         /// product's)
         #[arg(long, value_name = "METHOD")]
         example_method: Option<String>,
+        /// Codebook (as `themes --codebook`): a human theme with an entry of the same name is
+        /// defined by its name and definition (otherwise by its name alone)
+        #[arg(long, value_name = "FILE")]
+        codebook: Option<PathBuf>,
         #[command(flatten)]
         dir: super::args::ModelsDirArg,
     },
@@ -63,6 +67,7 @@ pub fn run(metric: &EvalMetric) -> Result<ExitCode> {
             transcripts,
             text_model,
             example_method,
+            codebook,
             dir,
         } => {
             if hypothesis.is_none() && transcripts.is_empty() {
@@ -76,7 +81,18 @@ pub fn run(metric: &EvalMetric) -> Result<ExitCode> {
                     None => qualscribe::themes::ThemeConfig::default().example_method,
                     Some(name) => example_method_named(name)?,
                 };
-                themes_by_example(reference, transcripts, text_model, method, &dir.resolve())?;
+                let book = match codebook {
+                    Some(path) => qualscribe::codes::read_seed_codes(path)?,
+                    None => Vec::new(),
+                };
+                themes_by_example(
+                    reference,
+                    transcripts,
+                    text_model,
+                    method,
+                    &book,
+                    &dir.resolve(),
+                )?;
             }
         }
         EvalMetric::Der {
@@ -138,6 +154,7 @@ fn themes_by_example(
     transcripts: &[PathBuf],
     text_model: &str,
     method: qualscribe::themes::by_example::ExampleMethod,
+    codebook: &[qualscribe::codes::SeedCode],
     models_dir: &Path,
 ) -> Result<()> {
     use qualscribe::eval::themes::{
@@ -169,10 +186,12 @@ fn themes_by_example(
     } else {
         cfg.e5_weight
     };
-    // Each human theme's name is its code's name, and defines it as `--examples` does.
+    // Each human theme's name is its code's name, and defines it as `--examples` does (with
+    // its codebook entry's definition, when there is one).
+    let entry = |c: &str| codebook.iter().find(|s| s.name == c);
     let names: Vec<String> = categories
         .iter()
-        .map(|c| themes::seed_text(c, ""))
+        .map(|c| themes::seed_text(c, entry(c).map_or("", |s| s.description.as_str())))
         .collect();
     let refs: Vec<&str> = names.iter().map(String::as_str).collect();
     let mut views = Vec::new();
@@ -182,11 +201,19 @@ fn themes_by_example(
         let definitions: Vec<_> = categories
             .iter()
             .zip(queries.iter().zip(&names))
-            .map(|(c, (q, n))| themes::has_meaningful_name(c).then(|| space.definition(q, n)))
+            .map(|(c, (q, n))| {
+                (entry(c).is_some() || themes::has_meaningful_name(c))
+                    .then(|| space.definition(q, n))
+            })
             .collect();
         views.push((space.fused, definitions));
     }
     let model_names: Vec<&str> = embedders.iter().map(|e| e.name()).collect();
+    let threshold = if embedders.len() > 1 {
+        cfg.fused_confidence_threshold
+    } else {
+        cfg.confidence_threshold
+    };
     println!("text model {}", model_names.join(" + "));
     println!(
         "code by example ({}, {} labelled of {} content passages, {} human themes; threshold {:.2})",
@@ -194,9 +221,49 @@ fn themes_by_example(
         truth.iter().flatten().count(),
         truth.len(),
         categories.len(),
-        cfg.confidence_threshold
+        threshold
     );
     println!("  k  accuracy      ARI    assigned  precision");
+    if !codebook.is_empty() {
+        // k = 0: the definitions alone (zero-shot), every labelled passage held out.
+        use qualscribe::themes::by_example::{
+            CodeEvidence, ModelView, best_code, fused_code_probabilities,
+        };
+        let codes: Vec<Vec<CodeEvidence>> = views
+            .iter()
+            .map(|(_, defs)| {
+                defs.iter()
+                    .map(|d| CodeEvidence {
+                        definition: d.clone(),
+                        ..CodeEvidence::default()
+                    })
+                    .collect()
+            })
+            .collect();
+        let model_views: Vec<ModelView> = views
+            .iter()
+            .zip(&codes)
+            .map(|((fused, _), codes)| ModelView { fused, codes })
+            .collect();
+        let held_out: Vec<qualscribe::eval::themes::HeldOut> =
+            fused_code_probabilities(&model_views, method)
+                .iter()
+                .zip(&truth)
+                .filter_map(|(p, t)| {
+                    let (predicted, confidence) = best_code(p).unwrap_or((0, 0.0));
+                    t.map(|truth| qualscribe::eval::themes::HeldOut {
+                        truth,
+                        predicted,
+                        confidence,
+                    })
+                })
+                .collect();
+        let s = summarise_draws(&[held_out], threshold);
+        println!(
+            "  0  {:.3}         {:.3}  {:.2}      {:.3}   (codebook alone)",
+            s.accuracy, s.ari, s.assigned, s.precision
+        );
+    }
     for k in 1..=3 {
         let draws = if views.len() == 1 {
             by_example_draws(&views[0].0, &truth, k, 20, 7, method, &views[0].1, None)
@@ -204,7 +271,7 @@ fn themes_by_example(
             let refs: Vec<_> = views.iter().map(|(f, d)| (f, d.as_slice())).collect();
             fused_by_example_draws(&refs, &truth, k, 20, 7, method)
         };
-        let s = summarise_draws(&draws, cfg.confidence_threshold);
+        let s = summarise_draws(&draws, threshold);
         println!(
             "  {k}  {:.3}±{:.3}  {:.3}  {:.2}      {:.3}",
             s.accuracy, s.accuracy_sd, s.ari, s.assigned, s.precision

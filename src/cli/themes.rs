@@ -47,6 +47,32 @@ pub fn run(args: &ThemesArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// With several text models (`e5+use`) of which more than one is missing, one line naming
+/// every `models fetch` to run (one missing model: the loader's own error says it).
+fn check_text_models_installed(models_dir: &Path, spec: &str) -> Result<()> {
+    let missing: Vec<&str> = spec
+        .split('+')
+        .map(str::trim)
+        .filter(|one| {
+            one.parse::<qualscribe::models::ModelId>().is_ok()
+                && qualscribe::models::resolve_text_model(models_dir, one).is_err()
+        })
+        .collect();
+    if missing.len() > 1 {
+        let fetch: Vec<String> = missing
+            .iter()
+            .map(|m| format!("`qualscribe models fetch --model {m}`"))
+            .collect();
+        anyhow::bail!(
+            "text models {} are not installed in {}; run {}",
+            missing.join(" and "),
+            models_dir.display(),
+            fetch.join(" and ")
+        );
+    }
+    Ok(())
+}
+
 /// Themes and proposed codes over the transcripts, written into `out_dir`.
 pub fn analyse_and_write(
     transcripts: &[Transcript],
@@ -56,14 +82,22 @@ pub fn analyse_and_write(
     quiet: bool,
 ) -> Result<()> {
     let started = Instant::now();
-    let embedder = pipeline::load_text_embedder(models_dir, &settings.text_model)?;
-    let analysis = pipeline::analyse(transcripts, &embedder, &settings.cfg)?;
+    // Several models serve only to assign codes; inductive themes use the first.
+    let deductive = settings.cfg.examples.is_some() || !settings.cfg.seeds.is_empty();
+    let spec = match settings.text_model.split_once('+') {
+        Some((first, _)) if !deductive => first,
+        _ => settings.text_model.as_str(),
+    };
+    check_text_models_installed(models_dir, spec)?;
+    let embedders = pipeline::load_text_embedders(models_dir, spec)?;
+    let refs: Vec<&_> = embedders.iter().collect();
+    let analysis = pipeline::analyse_with(transcripts, &refs, &settings.cfg)?;
     let provenance = vec![
         (
             "qualscribe".to_string(),
             env!("CARGO_PKG_VERSION").to_string(),
         ),
-        ("text model".to_string(), embedder.name().to_string()),
+        ("text model".to_string(), analysis.text_model.clone()),
         (
             "recordings".to_string(),
             transcripts

@@ -36,9 +36,83 @@ pub struct AnalysisArtifact {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vectors: Option<PassageVectors>,
     /// The text model the passages were embedded with (`e5`, `use`, a folder's name); vectors
-    /// of different models are not comparable. Added like `vectors`: older artifacts have none.
+    /// of different models are not comparable. `e5+use`: codes were assigned with both models,
+    /// the stored vectors are the first's. Added like `vectors`: older artifacts have none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub text_model: Option<String>,
+    /// The proposed codes' texts (`name: definition`, as the review page builds them) as
+    /// vectors of the same space as `vectors`, so a code's definition counts with its meaning
+    /// in the review page's suggestions, not only with its words. Added like `vectors`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code_text_vectors: Option<TextVectors>,
+}
+
+/// One vector per text (a code's `name: definition`), in the space of [`PassageVectors`]
+/// (the text model's query vector, centred on the passages' mean, unit length); packed the
+/// same way.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TextVectors {
+    /// Always [`VECTORS_VERSION`] when written by this version.
+    pub version: u32,
+    /// Values per vector.
+    pub dim: usize,
+    /// The text of each vector, in order.
+    pub texts: Vec<String>,
+    /// `texts.len() × dim` little-endian `f32`s, base64 (standard alphabet, padded).
+    pub data: String,
+}
+
+impl TextVectors {
+    /// Packs `(text, vector)` pairs (all of length `dim`).
+    pub fn pack(dim: usize, rows: &[(String, Vec<f32>)]) -> Self {
+        TextVectors {
+            version: VECTORS_VERSION,
+            dim,
+            texts: rows.iter().map(|r| r.0.clone()).collect(),
+            data: pack_values(rows.iter().map(|r| r.1.as_slice())),
+        }
+    }
+
+    /// The `(text, vector)` pairs, or `None` when the data is not what the header says.
+    pub fn unpack(&self) -> Option<Vec<(String, Vec<f32>)>> {
+        if self.version != VECTORS_VERSION {
+            return None;
+        }
+        let rows = unpack_values(&self.data, self.texts.len(), self.dim)?;
+        Some(self.texts.iter().cloned().zip(rows).collect())
+    }
+}
+
+/// Little-endian `f32`s of every row, base64.
+fn pack_values<'a>(rows: impl IntoIterator<Item = &'a [f32]>) -> String {
+    use base64::Engine as _;
+    let bytes: Vec<u8> = rows
+        .into_iter()
+        .flat_map(|v| v.iter().flat_map(|x| x.to_le_bytes()))
+        .collect();
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// `rows × dim` finite `f32`s from [`pack_values`]'s base64; None when it is not that.
+fn unpack_values(data: &str, rows: usize, dim: usize) -> Option<Vec<Vec<f32>>> {
+    use base64::Engine as _;
+    if dim == 0 {
+        return None;
+    }
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(data)
+        .ok()?;
+    if bytes.len() != rows * dim * 4 {
+        return None;
+    }
+    let values: Vec<f32> = bytes
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect();
+    if values.iter().any(|v| !v.is_finite()) {
+        return None;
+    }
+    Some(values.chunks_exact(dim).map(<[f32]>::to_vec).collect())
 }
 
 /// The version of [`PassageVectors`] this build writes and reads.
@@ -62,49 +136,24 @@ pub struct PassageVectors {
 impl PassageVectors {
     /// Packs `(passage id, vector)` pairs (all of length `dim`).
     pub fn pack<'a>(dim: usize, rows: impl IntoIterator<Item = (usize, &'a [f32])>) -> Self {
-        use base64::Engine as _;
-        let mut passages = Vec::new();
-        let mut bytes = Vec::new();
-        for (id, v) in rows {
-            debug_assert_eq!(v.len(), dim);
-            passages.push(id);
-            bytes.extend(v.iter().flat_map(|x| x.to_le_bytes()));
-        }
+        let (passages, vectors): (Vec<usize>, Vec<&[f32]>) = rows.into_iter().unzip();
+        debug_assert!(vectors.iter().all(|v| v.len() == dim));
         PassageVectors {
             version: VECTORS_VERSION,
             dim,
             passages,
-            data: base64::engine::general_purpose::STANDARD.encode(bytes),
+            data: pack_values(vectors),
         }
     }
 
     /// The `(passage id, vector)` pairs, or `None` when the data is not what the header says
     /// (another version, bad base64, wrong length, values that are not finite).
     pub fn unpack(&self) -> Option<Vec<(usize, Vec<f32>)>> {
-        use base64::Engine as _;
-        if self.version != VECTORS_VERSION || self.dim == 0 {
+        if self.version != VECTORS_VERSION {
             return None;
         }
-        let bytes = base64::engine::general_purpose::STANDARD
-            .decode(&self.data)
-            .ok()?;
-        if bytes.len() != self.passages.len() * self.dim * 4 {
-            return None;
-        }
-        let values: Vec<f32> = bytes
-            .chunks_exact(4)
-            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-            .collect();
-        if values.iter().any(|v| !v.is_finite()) {
-            return None;
-        }
-        Some(
-            self.passages
-                .iter()
-                .zip(values.chunks_exact(self.dim))
-                .map(|(&id, v)| (id, v.to_vec()))
-                .collect(),
-        )
+        let rows = unpack_values(&self.data, self.passages.len(), self.dim)?;
+        Some(self.passages.iter().copied().zip(rows).collect())
     }
 }
 
@@ -124,6 +173,7 @@ pub fn write_analysis_json(
     themes: &Themes,
     codebook: &Codebook,
     text_model: &str,
+    code_text_vectors: &[(String, Vec<f32>)],
 ) -> Result<PathBuf, crate::Error> {
     let artifact = AnalysisArtifact {
         schema: SCHEMA_NAME.to_string(),
@@ -141,6 +191,9 @@ pub fn write_analysis_json(
         codebook: codebook.clone(),
         vectors: content_vectors(passages, themes),
         text_model: Some(text_model.to_string()),
+        code_text_vectors: code_text_vectors
+            .first()
+            .map(|first| TextVectors::pack(first.1.len(), code_text_vectors)),
     };
     let path = out_dir.join(ANALYSIS_FILE);
     let mut json = serde_json::to_string_pretty(&artifact).expect("an analysis always serialises");
@@ -205,5 +258,10 @@ mod tests {
             ..packed
         };
         assert!(garbage.unpack().is_none());
+        let texts = vec![("precio: lo que cuesta".to_string(), a.to_vec())];
+        let packed = TextVectors::pack(3, &texts);
+        assert_eq!(packed.unpack().unwrap(), texts);
+        let short = TextVectors { dim: 2, ..packed };
+        assert!(short.unpack().is_none());
     }
 }

@@ -51,6 +51,8 @@ CREATE TABLE IF NOT EXISTS codings(
 CREATE TABLE IF NOT EXISTS memos(id INTEGER PRIMARY KEY, target TEXT NOT NULL UNIQUE, text TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS passage_vectors(
     passage_id INTEGER PRIMARY KEY, version INTEGER NOT NULL, vector BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS code_text_vectors(
+    text TEXT PRIMARY KEY, version INTEGER NOT NULL, vector BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS audit(
     id INTEGER PRIMARY KEY, at TEXT NOT NULL, who TEXT NOT NULL, action TEXT NOT NULL,
     detail TEXT NOT NULL, before TEXT NOT NULL, undone_by INTEGER);
@@ -597,6 +599,7 @@ fn import_analysis(
         row_of.insert(p.id, id);
     }
     import_vectors(tx, a, &row_of)?;
+    import_code_text_vectors(tx, a)?;
     let mut position: i64 =
         tx.query_row("SELECT COALESCE(MAX(position), 0) FROM codes", [], |r| {
             r.get(0)
@@ -668,6 +671,22 @@ fn import_vectors(
             let blob: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
             insert.execute(params![pid, analysis_json::VECTORS_VERSION, blob])?;
         }
+    }
+    Ok(())
+}
+
+/// Stores the codes' texts as vectors (machine data, like the passages' vectors: a newer
+/// analysis's replace older ones; without them, what is stored stays).
+fn import_code_text_vectors(tx: &Transaction<'_>, a: &AnalysisArtifact) -> rusqlite::Result<()> {
+    let Some(rows) = a.code_text_vectors.as_ref().and_then(|v| v.unpack()) else {
+        return Ok(());
+    };
+    let mut insert = tx.prepare(
+        "INSERT OR REPLACE INTO code_text_vectors(text, version, vector) VALUES (?1, ?2, ?3)",
+    )?;
+    for (text, v) in rows {
+        let blob: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
+        insert.execute(params![text, analysis_json::VECTORS_VERSION, blob])?;
     }
     Ok(())
 }

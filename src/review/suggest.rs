@@ -15,12 +15,14 @@
 //! the code's text (`name: definition`, the name only when it is made of words) is a point of
 //! the fused space mixed with its examples' centroid, both as unit points, the text's share
 //! [`DEFINITION_SHARE`]; a code with a text and no passages is its text alone, so it gets
-//! suggestions too. Only the text's TF-IDF half is used: the review page has no text model to
-//! embed it with, and the stored passage vectors are centred on a mean it does not keep.
-//! Measured with the command line's mixing on the labelled corpus sets (e5 + TF-IDF, k = 1
-//! example per code, 20 draws): names' words alone raised held-out accuracy on the focus group
-//! from 0.48 to 0.59 (codebook definitions 0.63; with the e5 half too 0.86) and left the
-//! interviews at 0.54 (their category names occur in no passage; codebook definitions 0.62).
+//! suggestions too. The review page has no text model: the text's dense half is the vector
+//! `themes` stored for it in `analysis.json` (`code_text_vectors`, placed like the passages'
+//! vectors); a text without one (a code renamed or made here, an older analysis) counts by its
+//! TF-IDF half alone. Measured with the command line's mixing on the labelled corpus sets
+//! (e5 + TF-IDF, k = 1 example per code, 20 draws): names' words alone raised held-out accuracy
+//! on the focus group from 0.48 to 0.59 (codebook definitions 0.63; with the e5 half too 0.86)
+//! and left the interviews at 0.54 (their category names occur in no passage; codebook
+//! definitions 0.62).
 //!
 //! Nothing here writes: accepting a suggestion is an ordinary `move` (or `new_code`) action,
 //! with its audit entry and undo.
@@ -33,7 +35,12 @@ use serde::Serialize;
 use super::ReviewError;
 use super::store::Project;
 use crate::themes::by_example::{CONFIDENCE_THRESHOLD, DEFINITION_SHARE, TEMPERATURE, softmax};
+use crate::themes::code_text;
 use crate::themes::features::{E5_WEIGHT, Sparse, TfIdf, sparse_dot};
+
+fn dot_product(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
 
 /// What to tell the page when the project has no passage vectors.
 pub const NO_VECTORS: &str = "suggestions need the passages' vectors, which this project's analysis does not have: re-run `qualscribe themes` (or `run`/`batch`) on the transcripts and import the output again";
@@ -49,9 +56,11 @@ pub struct SuggestIndex {
     /// Centred unit text vectors, row-major `ids.len() × dim`.
     dense: Vec<f32>,
     dim: usize,
-    /// The passages' unit TF-IDF rows (`tfidf.rows`, `(term, weight)` sorted by term), kept
+    /// The TF-IDF of the passages (`rows`: unit rows, `(term, weight)` sorted by term), also
     /// to place code texts in the same space.
     tfidf: TfIdf,
+    /// Code texts' dense vectors stored by the analysis (same space as `dense`).
+    text_vectors: HashMap<String, Vec<f32>>,
     /// Terms in the vocabulary (bound of every term id).
     vocabulary: usize,
     /// Share of the dense part in the fused cosine.
@@ -130,25 +139,16 @@ struct CodeSums {
     definitions: Vec<Option<Definition>>,
 }
 
-/// A code's text as a point of the fused space (TF-IDF half only).
+/// A code's text as a point of the fused space.
 struct Definition {
+    /// Its dense vector, when the analysis stored one for this text.
+    dense: Option<Vec<f32>>,
     /// Its TF-IDF vector.
     lexical: Sparse,
     /// Its weighted squared norm.
     norm2: f32,
     /// Weighted dot product with the code's sum of members.
     dot_sum: f32,
-}
-
-/// The text that defines a code, as the command line builds it: `name: definition`, the name
-/// left out when it is not made of words (`C1`), None when nothing is left.
-fn code_text(label: &str, definition: &str) -> Option<String> {
-    let meaningful = crate::themes::has_meaningful_name(label);
-    match (meaningful, definition.trim().is_empty()) {
-        (true, _) => Some(crate::themes::seed_text(label, definition)),
-        (false, false) => Some(definition.trim().to_string()),
-        (false, true) => None,
-    }
 }
 
 impl SuggestIndex {
@@ -171,9 +171,22 @@ impl SuggestIndex {
             dense: rows.iter().flat_map(|r| r.2.iter().copied()).collect(),
             dim,
             tfidf,
+            text_vectors: HashMap::new(),
             vocabulary,
             weight: E5_WEIGHT,
         })
+    }
+
+    /// Adds the code texts' dense vectors (those of another length are left out).
+    pub fn with_text_vectors(
+        mut self,
+        vectors: impl IntoIterator<Item = (String, Vec<f32>)>,
+    ) -> Self {
+        self.text_vectors = vectors
+            .into_iter()
+            .filter(|(_, v)| v.len() == self.dim)
+            .collect();
+        self
     }
 
     /// Passages in the index.
@@ -240,14 +253,22 @@ impl SuggestIndex {
             .map(|c| {
                 let text = texts.get(c)?.as_deref()?;
                 let lexical = self.tfidf.vectorise(text);
-                let norm2 = (1.0 - self.weight) * lexical.iter().map(|e| e.1 * e.1).sum::<f32>();
+                let dense = self.text_vectors.get(text).cloned();
+                let dense_sum = &s.dense[c * self.dim..(c + 1) * self.dim];
+                let (dense2, dense_dot) = dense.as_ref().map_or((0.0, 0.0), |d| {
+                    (dot_product(d, d), dot_product(d, dense_sum))
+                });
                 let sum = &s.lexical[c * self.vocabulary..(c + 1) * self.vocabulary];
-                let dot_sum = (1.0 - self.weight)
-                    * lexical
-                        .iter()
-                        .map(|&(t, v)| v * sum[t as usize])
-                        .sum::<f32>();
+                let norm2 = self.weight * dense2
+                    + (1.0 - self.weight) * lexical.iter().map(|e| e.1 * e.1).sum::<f32>();
+                let dot_sum = self.weight * dense_dot
+                    + (1.0 - self.weight)
+                        * lexical
+                            .iter()
+                            .map(|&(t, v)| v * sum[t as usize])
+                            .sum::<f32>();
                 (norm2 > 1e-9).then_some(Definition {
+                    dense,
                     lexical,
                     norm2,
                     dot_sum,
@@ -286,7 +307,12 @@ impl SuggestIndex {
             let mut norm2 = s.norm2[c];
             let mut members = s.members[c].len();
             let definition = s.definitions[c].as_ref().map(|d| {
-                let to_row = (1.0 - self.weight) * sparse_dot(&self.tfidf.rows[i], &d.lexical);
+                let dense = d
+                    .dense
+                    .as_ref()
+                    .map_or(0.0, |v| dot_product(v, self.dense_row(i)));
+                let to_row = self.weight * dense
+                    + (1.0 - self.weight) * sparse_dot(&self.tfidf.rows[i], &d.lexical);
                 (d, to_row)
             });
             let mut cross = definition.as_ref().map_or(0.0, |(d, _)| d.dot_sum);
@@ -353,7 +379,22 @@ impl Project {
                 |r| r.get(0),
             )
             .unwrap_or_else(|_| "es".to_string());
-        Ok(SuggestIndex::build(rows, &language))
+        let texts = self
+            .conn()
+            .prepare("SELECT text, vector FROM code_text_vectors WHERE version = ?1")
+            .map_err(&db)?
+            .query_map([crate::export::analysis_json::VECTORS_VERSION], |r| {
+                let blob: Vec<u8> = r.get(1)?;
+                let vector: Vec<f32> = blob
+                    .chunks_exact(4)
+                    .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                    .collect();
+                Ok((r.get::<_, String>(0)?, vector))
+            })
+            .map_err(&db)?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(&db)?;
+        Ok(SuggestIndex::build(rows, &language).map(|ix| ix.with_text_vectors(texts)))
     }
 
     /// The codes and codings as they are now.
@@ -573,8 +614,47 @@ mod tests {
     }
 
     #[test]
-    fn a_name_mixes_with_the_examples_as_on_the_command_line() {
+    fn a_definition_counts_by_its_stored_meaning_when_its_words_are_in_no_passage() {
+        let live = [1, 2];
+        // Code 2's words occur in no passage: by TF-IDF alone it has no evidence.
+        let texts = [
+            code_text("diseño", ""),
+            code_text("coste", "gastos de transporte"),
+        ];
         let ix = index();
+        let sums = ix.sums(&[(1, 12)], &live, &texts);
+        assert_eq!(ix.probabilities(ix.row_of[&10], &sums)[1], 0.0);
+        // With the vector the analysis stored for its text, it gets the passages it means.
+        let stored = texts[1].clone().unwrap();
+        let ix = index().with_text_vectors([(stored, vec![1.0, 0.0]), ("x".into(), vec![1.0])]);
+        assert_eq!(
+            ix.text_vectors.len(),
+            1,
+            "a vector of another length is left out"
+        );
+        let sums = ix.sums(&[(1, 12)], &live, &texts);
+        for id in [10, 11, 14] {
+            let p = ix.probabilities(ix.row_of[&id], &sums);
+            assert!(p[1] > 0.9, "{id} is about what shipping costs: {p:?}");
+        }
+        let p = ix.probabilities(ix.row_of[&13], &sums);
+        assert!(p[0] > 0.9, "13 is about design: {p:?}");
+    }
+
+    #[test]
+    fn a_name_mixes_with_the_examples_as_on_the_command_line() {
+        let n = (0.95f32 * 0.95 + 0.05 * 0.05).sqrt();
+        let stored = [
+            ("precio".to_string(), vec![0.95 / n, 0.05 / n]),
+            ("diseño".to_string(), vec![0.0, 1.0]),
+        ];
+        // The text's TF-IDF half alone, and with its stored dense half.
+        for ix in [index(), index().with_text_vectors(stored.clone())] {
+            name_mixes_like_the_command_line(&ix);
+        }
+    }
+
+    fn name_mixes_like_the_command_line(ix: &SuggestIndex) {
         let w = ix.weight;
         // A fused point as unit parts (dense, lexical).
         let unit = |dense: Vec<f32>, lex: Sparse| {
@@ -591,7 +671,11 @@ mod tests {
                 ix.dense_row(example).to_vec(),
                 ix.tfidf.rows[example].clone(),
             );
-            let d = unit(vec![0.0; ix.dim], ix.tfidf.vectorise(text));
+            let dense = ix.text_vectors.get(text).cloned();
+            let d = unit(
+                dense.unwrap_or_else(|| vec![0.0; ix.dim]),
+                ix.tfidf.vectorise(text),
+            );
             let s = DEFINITION_SHARE;
             let dense =
                 e.0.iter()

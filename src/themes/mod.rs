@@ -98,6 +98,9 @@ pub struct ThemeConfig {
     pub e5_weight: f32,
     /// Below this best-code probability a passage stays unassigned (coding by example).
     pub confidence_threshold: f32,
+    /// [`Self::confidence_threshold`] when several text models are fused at the score level
+    /// ([`assign_codes_fused`]).
+    pub fused_confidence_threshold: f32,
     /// How inductive themes are clustered.
     pub clustering: ClusterMethod,
 }
@@ -126,6 +129,7 @@ impl Default for ThemeConfig {
             example_method: by_example::ExampleMethod::default(),
             e5_weight: features::E5_WEIGHT,
             confidence_threshold: by_example::CONFIDENCE_THRESHOLD,
+            fused_confidence_threshold: by_example::FUSED_CONFIDENCE_THRESHOLD,
             clustering: ClusterMethod::default(),
         }
     }
@@ -185,6 +189,8 @@ pub struct Themes {
     /// Centred unit vector of each seed code.
     seed_vectors: Matrix,
     seed: u64,
+    /// Mean of the raw passage vectors `vectors` were centred on (to place other texts).
+    mean: Vec<f32>,
 }
 
 /// Failure to build or revise themes.
@@ -410,6 +416,7 @@ pub fn discover(
         row_of,
         seed_vectors: seeds,
         seed: cfg.seed,
+        mean,
     };
     themes.settle(groups, cfg, &content.passage_ids);
     Ok(themes)
@@ -439,6 +446,16 @@ impl CodeSpec {
     }
 }
 
+/// The text that defines a code, as coding by example builds it: `name: definition`, the name
+/// left out when it is not made of words (`C1`), None when nothing is left.
+pub fn code_text(label: &str, definition: &str) -> Option<String> {
+    match (has_meaningful_name(label), definition.trim().is_empty()) {
+        (true, _) => Some(seed_text(label, definition)),
+        (false, false) => Some(definition.trim().to_string()),
+        (false, true) => None,
+    }
+}
+
 /// A code name that says something: at least one word of three or more letters ("precio",
 /// "atención_cliente"; not "C1" or "T2"). Measured on the focus group, a code's name used as
 /// its definition next to one example raised held-out accuracy from 0.48 to 0.86.
@@ -455,23 +472,55 @@ pub fn code_passages<E: PassageEmbedder>(
     codes: &[CodeSpec],
     cfg: &ThemeConfig,
 ) -> Result<Themes, ThemeError> {
-    let content = embed_content(passages, embedder)?;
+    code_passages_fused(passages, &[embedder], codes, cfg)
+}
+
+/// [`code_passages`] with several text models fused at the score level (see
+/// [`assign_codes_fused`]); one model is [`code_passages`].
+pub fn code_passages_fused<E: PassageEmbedder>(
+    passages: &Passages,
+    embedders: &[&E],
+    codes: &[CodeSpec],
+    cfg: &ThemeConfig,
+) -> Result<Themes, ThemeError> {
     let defined: Vec<(String, String)> = codes
         .iter()
         .filter(|c| c.is_defined())
         .map(|c| (c.name.clone(), c.description.clone()))
         .collect();
-    let vectors = embed_seeds(&defined, embedder)?;
-    let mut rows = 0..vectors.rows();
-    let definitions: Vec<Option<Vec<f32>>> = codes
+    let mut models = Vec::with_capacity(embedders.len());
+    for embedder in embedders {
+        let content = embed_content(passages, *embedder)?;
+        let vectors = embed_seeds(&defined, *embedder)?;
+        let mut rows = 0..vectors.rows();
+        let definitions: Vec<Option<Vec<f32>>> = codes
+            .iter()
+            .map(|c| {
+                c.is_defined()
+                    .then(|| rows.next().map(|r| vectors.row(r).to_vec()))
+                    .flatten()
+            })
+            .collect();
+        models.push((content, definitions));
+    }
+    let views: Vec<ModelEmbeddings> = models
         .iter()
-        .map(|c| {
-            c.is_defined()
-                .then(|| rows.next().map(|r| vectors.row(r).to_vec()))
-                .flatten()
+        .map(|(content, definitions)| ModelEmbeddings {
+            content,
+            definitions,
         })
         .collect();
-    assign_codes(passages, &content, codes, &definitions, cfg)
+    assign_codes_fused(passages, &views, codes, cfg)
+}
+
+/// One text model's embeddings for [`assign_codes_fused`]: the content passages, and each
+/// code's raw query vector (`None`: the code has no definition).
+#[derive(Debug, Clone, Copy)]
+pub struct ModelEmbeddings<'a> {
+    /// The content passages' embeddings (the same passages in every model).
+    pub content: &'a ContentEmbeddings,
+    /// Each code's definition as a query vector, in the codes' order.
+    pub definitions: &'a [Option<Vec<f32>>],
 }
 
 /// Coding by example and by codebook: every content passage goes to its most probable code
@@ -486,40 +535,71 @@ pub fn assign_codes(
     definitions: &[Option<Vec<f32>>],
     cfg: &ThemeConfig,
 ) -> Result<Themes, ThemeError> {
-    check_content(passages, content)?;
+    let model = ModelEmbeddings {
+        content,
+        definitions,
+    };
+    assign_codes_fused(passages, &[model], codes, cfg)
+}
+
+/// [`assign_codes`] over several text models fused at the score level
+/// ([`by_example::fused_code_probabilities`]): each model's space is dense only (no TF-IDF),
+/// its per-code cosines averaged with the others', and a passage is assigned at
+/// [`ThemeConfig::fused_confidence_threshold`] (the scores spread differently). The first
+/// model's vectors are the themes' vectors (what the review page and analysis.json keep). One
+/// model is [`assign_codes`] (e5 + TF-IDF at [`ThemeConfig::e5_weight`]).
+pub fn assign_codes_fused(
+    passages: &Passages,
+    models: &[ModelEmbeddings],
+    codes: &[CodeSpec],
+    cfg: &ThemeConfig,
+) -> Result<Themes, ThemeError> {
+    let Some(first) = models.first() else {
+        return Err(ThemeError::EmbeddingCount {
+            what: "text models",
+            expected: 1,
+            got: 0,
+        });
+    };
+    for m in models {
+        check_content(passages, m.content)?;
+        if m.content.passage_ids != first.content.passage_ids {
+            return Err(ThemeError::EmbeddingCount {
+                what: "passages",
+                expected: first.content.passage_ids.len(),
+                got: m.content.passage_ids.len(),
+            });
+        }
+    }
     let mut row_of = vec![None; passages.passages.len()];
-    for (row, &id) in content.passage_ids.iter().enumerate() {
+    for (row, &id) in first.content.passage_ids.iter().enumerate() {
         row_of[id] = Some(row);
     }
-    let space = fused_space(passages, content, cfg.e5_weight);
-    let evidence: Vec<by_example::CodeEvidence> = codes
+    let (weight, threshold) = if models.len() > 1 {
+        (1.0, cfg.fused_confidence_threshold)
+    } else {
+        (cfg.e5_weight, cfg.confidence_threshold)
+    };
+    let spaces: Vec<FusedSpace> = models
         .iter()
-        .enumerate()
-        .map(|(c, code)| {
-            let examples = code
-                .examples
-                .iter()
-                .map(|&p| {
-                    row_of
-                        .get(p)
-                        .copied()
-                        .flatten()
-                        .ok_or(ThemeError::NotClustered { passage: p })
-                })
-                .collect::<Result<Vec<usize>, ThemeError>>()?;
-            let definition = definitions
-                .get(c)
-                .cloned()
-                .flatten()
-                .map(|q| space.definition(&q, &seed_text(&code.name, &code.description)));
-            Ok(by_example::CodeEvidence {
-                examples,
-                definition,
-                definition_share: None,
-            })
+        .map(|m| fused_space(passages, m.content, weight))
+        .collect();
+    let evidences = spaces
+        .iter()
+        .zip(models)
+        .map(|(space, m)| code_evidence(space, codes, m.definitions, &row_of))
+        .collect::<Result<Vec<_>, ThemeError>>()?;
+    let views: Vec<by_example::ModelView> = spaces
+        .iter()
+        .zip(&evidences)
+        .map(|(space, codes)| by_example::ModelView {
+            fused: &space.fused,
+            codes,
         })
-        .collect::<Result<_, ThemeError>>()?;
-    let probabilities = by_example::code_probabilities(&space.fused, &evidence, cfg.example_method);
+        .collect();
+    let probabilities = by_example::fused_code_probabilities(&views, cfg.example_method);
+    let (space, evidence) = (&spaces[0], &evidences[0]);
+    let content = first.content;
     let mut themes: Vec<Theme> = codes
         .iter()
         .enumerate()
@@ -549,7 +629,7 @@ pub fn assign_codes(
             }
             (None, Some((t, p))) => {
                 confidence[id] = Some(p);
-                if p >= cfg.confidence_threshold {
+                if p >= threshold {
                     themes[t].members.push(id);
                 } else {
                     unassigned.push(id);
@@ -560,7 +640,7 @@ pub fn assign_codes(
     }
     let x = space.fused.dense.clone();
     let mut seed_vectors = Matrix::with_dim(x.dim());
-    for e in &evidence {
+    for e in evidence {
         // Stands for a code left without members (see `centroid_of_rows`).
         let mut v = match (&e.definition, e.examples.is_empty()) {
             (_, false) => space.fused.centroid(&e.examples).dense,
@@ -583,6 +663,7 @@ pub fn assign_codes(
         row_of,
         seed_vectors,
         seed: cfg.seed,
+        mean: space.mean.clone(),
     };
     for t in 0..out.themes.len() {
         out.refresh_centroid(t);
@@ -590,7 +671,50 @@ pub fn assign_codes(
     Ok(out)
 }
 
+/// Each code's examples (as rows of `space`) and definition (in `space`).
+fn code_evidence(
+    space: &FusedSpace,
+    codes: &[CodeSpec],
+    definitions: &[Option<Vec<f32>>],
+    row_of: &[Option<usize>],
+) -> Result<Vec<by_example::CodeEvidence>, ThemeError> {
+    codes
+        .iter()
+        .enumerate()
+        .map(|(c, code)| {
+            let examples = code
+                .examples
+                .iter()
+                .map(|&p| {
+                    row_of
+                        .get(p)
+                        .copied()
+                        .flatten()
+                        .ok_or(ThemeError::NotClustered { passage: p })
+                })
+                .collect::<Result<Vec<usize>, ThemeError>>()?;
+            let definition = definitions
+                .get(c)
+                .cloned()
+                .flatten()
+                .map(|q| space.definition(&q, &seed_text(&code.name, &code.description)));
+            Ok(by_example::CodeEvidence {
+                examples,
+                definition,
+                definition_share: None,
+            })
+        })
+        .collect()
+}
+
 impl Themes {
+    /// A raw query vector of the same text model (a code's text) centred like the passages'
+    /// vectors and scaled to unit length; None when its length is not theirs.
+    pub fn place_query(&self, raw: &[f32]) -> Option<Vec<f32>> {
+        (!self.mean.is_empty() && raw.len() == self.mean.len())
+            .then(|| vectors::centre_unit(raw, &self.mean))
+    }
+
     /// The members of theme `t` that are not its examples, most confident first.
     pub fn suggestions(&self, t: usize) -> Vec<(usize, f32)> {
         let Some(theme) = self.themes.get(t) else {
