@@ -778,6 +778,54 @@ mod tests {
     use super::*;
 
     #[test]
+    fn one_voice_across_a_chunk_seam_is_one_stretch_embedded_once() {
+        // Two chunks 2.5 s apart; local speaker 0 of chunk 0 and local speaker 1 of chunk 1 are
+        // one voice speaking alone from 2 s to 8.5 s, then nobody; chunk 1 also hears its
+        // speaker 0 alone from 10 s on.
+        let starts = vec![0, 40_000];
+        let frame_at = |start: usize, s: f64| {
+            ((s * 16_000.0 - (start + FRAME_SPAN_SAMPLES / 2) as f64) / FRAME_STEP_SAMPLES as f64)
+                .round() as usize
+        };
+        let mut active = vec![vec![0u8; CHUNK_FRAMES]; 2];
+        active[0][frame_at(0, 2.0)..frame_at(0, 8.5)].fill(0b001);
+        active[1][..frame_at(40_000, 8.5)].fill(0b010);
+        active[1][frame_at(40_000, 10.0)..].fill(0b001);
+        let seg = LocalSegmentation {
+            n_samples: 200_000,
+            chunk_starts: starts,
+            active,
+        };
+        let pieces = timeline_pieces(&seg, PIECE_MS);
+        // 2–8.5 s: 6.5 s, in 3 pieces of about 2 s; 10–12.5 s: one piece.
+        let seconds: Vec<f64> = pieces
+            .iter()
+            .map(|(a, b)| (b - a) as f64 / 16_000.0)
+            .collect();
+        assert_eq!(pieces.len(), 4, "{seconds:?}");
+        assert!(
+            seconds[..3].iter().all(|s| (2.1..=2.25).contains(s)),
+            "{seconds:?}"
+        );
+        assert!(
+            pieces.windows(2).all(|w| w[0].1 <= w[1].0),
+            "pieces overlap"
+        );
+        // Each piece belongs to the local speaker its chunk hears alone there.
+        let embedded: Vec<(usize, usize, Vec<f32>)> = pieces
+            .iter()
+            .enumerate()
+            .map(|(i, &(a, b))| (a, b, vec![i as f32, 1.0]))
+            .collect();
+        let local = local_speakers_from_pieces(&seg, &embedded);
+        let owners: Vec<(usize, usize, usize)> = local
+            .iter()
+            .map(|e| (e.chunk, e.local, e.pieces.len()))
+            .collect();
+        assert_eq!(owners, vec![(0, 0, 3), (1, 0, 0), (1, 1, 3)]);
+    }
+
+    #[test]
     fn chunks_cover_the_recording() {
         assert_eq!(chunk_starts(1000, 40_000), vec![0]);
         assert_eq!(chunk_starts(CHUNK_SAMPLES, 40_000), vec![0]);
