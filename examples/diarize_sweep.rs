@@ -5,15 +5,17 @@
 //! there (one file each per recording), to score with `qualscribe eval der`.
 //!
 //! With `--segmentation`, the segmentation recipe runs instead (pyannote segmentation-3.0
-//! chunks every `--chunk-step-ms`, one CAM++ embedding per chunk and local speaker), and the
-//! sweep is over `--thresholds` × `--min-chunks`. As in `diarize`, a recording whose
+//! chunks every `--chunk-step-ms`, single-voice timeline pieces of `--piece-ms` embedded once
+//! and shared by the chunks' local speakers; `--per-chunk`: the earlier recipe that embeds each
+//! chunk's local speakers whole and in pieces), and the sweep is over `--thresholds` ×
+//! `--min-chunks`. Stage costs are printed in CPU seconds. As in `diarize`, a recording whose
 //! segmentation covers too little of the VAD's speech falls back to the windows recipe (each
 //! recording's covered share is printed); `--no-fallback` scores segmentation alone.
 //!
 //! usage: cargo run --release --example diarize_sweep -- --ref REF.rttm [--uem UEM]
 //!        [--thresholds 0.2,0.3] [--min-speaker-ms 1000,4000] [--step-ms 400] [--rttm-dir DIR]
 //!        [--segmentation [--chunk-step-ms 2500] [--min-chunks 1,2] [--min-alone-ms 1000,2000]
-//!        [--no-fallback]] AUDIO...
+//!        [--no-fallback] [--per-chunk] [--piece-ms 2000]] AUDIO...
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -58,6 +60,8 @@ struct Args {
     min_alone_ms: Vec<u64>,
     piece_margins: Vec<Option<f32>>,
     no_fallback: bool,
+    per_chunk: bool,
+    piece_ms: u64,
 }
 
 fn parse_args() -> Result<Args> {
@@ -81,6 +85,8 @@ fn parse_args() -> Result<Args> {
         min_alone_ms: vec![DiarizeConfig::default().min_alone_ms],
         piece_margins: vec![DiarizeConfig::default().piece_margin],
         no_fallback: false,
+        per_chunk: false,
+        piece_ms: pyannote::PIECE_MS,
     };
     let (mut thresholds_given, mut margins_given) = (false, false);
     while let Some(a) = it.next() {
@@ -93,6 +99,8 @@ fn parse_args() -> Result<Args> {
             "--dump" => args.dump = true,
             "--purity" => args.purity = true,
             "--no-fallback" => args.no_fallback = true,
+            "--per-chunk" => args.per_chunk = true,
+            "--piece-ms" => args.piece_ms = value()?.parse()?,
             "--chunk-step-ms" => args.chunk_step_ms = value()?.parse()?,
             "--min-alone-ms" => args.min_alone_ms = list(&value()?)?,
             "--min-chunks" => args.min_chunks = list(&value()?)?,
@@ -127,6 +135,22 @@ fn parse_args() -> Result<Args> {
         bail!("usage: diarize_sweep --ref REF.rttm [--uem UEM] [--thresholds a,b] AUDIO...");
     }
     Ok(args)
+}
+
+/// CPU seconds (user + system) this process has used so far (Linux `/proc/self/stat`; 0 where
+/// it cannot be read): stage costs on a shared machine, where wall time counts other work.
+fn cpu_s() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name (which ends with the last ')'): utime and stime are the
+    // 12th and 13th, in clock ticks (100 per second on Linux).
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let ticks: u64 = rest
+        .split_whitespace()
+        .skip(11)
+        .take(2)
+        .filter_map(|v| v.parse::<u64>().ok())
+        .sum();
+    ticks as f64 / 100.0
 }
 
 /// "0.3,0.4" → [0.3, 0.4].
@@ -404,16 +428,26 @@ fn sweep_segmentation(args: &Args, embedder: &SpeakerEmbedder) -> Result<()> {
         // Segmentation and embeddings are cached per model, file and chunk step: sweeps
         // re-cluster only.
         let cache = args.cache_dir.as_ref().map(|d| {
-            d.join(format!(
-                "seg2-{}-{}-{}.json",
-                &embedder.model_sha256()[..12],
-                stem(path),
-                args.chunk_step_ms
-            ))
+            let name = |kind: &str| {
+                d.join(format!(
+                    "{kind}-{}-{}-{}.json",
+                    &embedder.model_sha256()[..12],
+                    stem(path),
+                    args.chunk_step_ms
+                ))
+            };
+            // seg2: the per-chunk embeddings (`--per-chunk`); seg3: the timeline pieces. Their
+            // segmentation is the same, so seg3 takes it from a seg2 file when there is one.
+            let kind = if args.per_chunk {
+                "seg2".to_string()
+            } else {
+                format!("seg3p{}", args.piece_ms)
+            };
+            (name(&kind), name("seg2"))
         });
         let audio = qualscribe::audio::decode_file(path)?;
         let speech = vad.detect(&audio.samples, &args.vad)?;
-        if let Some(c) = cache.as_ref().filter(|c| c.is_file()) {
+        if let Some((c, _)) = cache.as_ref().filter(|c| c.0.is_file()) {
             let (n_samples, chunk_starts, active, local): CachedSegmentation =
                 serde_json::from_str(&std::fs::read_to_string(c)?)?;
             audio_s += n_samples as f64 / 16_000.0;
@@ -445,14 +479,29 @@ fn sweep_segmentation(args: &Args, embedder: &SpeakerEmbedder) -> Result<()> {
             continue;
         }
         audio_s += audio.samples.len() as f64 / 16_000.0;
-        let t = std::time::Instant::now();
-        let seg = pyannote::segment_recording(&segmenter, &audio.samples, args.chunk_step_ms)?;
-        seg_s += t.elapsed().as_secs_f64();
-        let t = std::time::Instant::now();
-        let local = pyannote::embed_local_speakers(embedder, &audio.samples, &seg)?;
-        emb_s += t.elapsed().as_secs_f64();
+        let t = cpu_s();
+        let seg = match cache.as_ref().filter(|c| c.1.is_file()) {
+            Some((_, seg2)) => {
+                let (n_samples, chunk_starts, active, _): CachedSegmentation =
+                    serde_json::from_str(&std::fs::read_to_string(seg2)?)?;
+                LocalSegmentation {
+                    n_samples,
+                    chunk_starts,
+                    active,
+                }
+            }
+            None => pyannote::segment_recording(&segmenter, &audio.samples, args.chunk_step_ms)?,
+        };
+        seg_s += cpu_s() - t;
+        let t = cpu_s();
+        let local = if args.per_chunk {
+            pyannote::embed_local_speakers_per_chunk(embedder, &audio.samples, &seg)?
+        } else {
+            pyannote::embed_local_speakers_in_pieces(embedder, &audio.samples, &seg, args.piece_ms)?
+        };
+        emb_s += cpu_s() - t;
         n_emb += local.len();
-        if let Some(c) = &cache {
+        if let Some((c, _)) = &cache {
             std::fs::create_dir_all(c.parent().unwrap_or(Path::new(".")))?;
             let flat: CachedSegmentation = (
                 seg.n_samples,
@@ -483,9 +532,26 @@ fn sweep_segmentation(args: &Args, embedder: &SpeakerEmbedder) -> Result<()> {
         .flat_map(|(_, _, local, ..)| local.iter().map(|e| e.pieces.len()))
         .sum();
     eprintln!(
-        "{audio_s:.0} s of audio: {n_chunks} segmentation chunks {seg_s:.1} s, {n_emb} local-speaker + {n_pieces} piece CAM++ embeddings {emb_s:.1} s (chunk step {} ms)",
-        args.chunk_step_ms
+        "{audio_s:.0} s of audio: {n_chunks} segmentation chunks {seg_s:.1} CPU-s, {n_emb} local speakers + {n_pieces} pieces embedded in {emb_s:.1} CPU-s (chunk step {} ms, {})",
+        args.chunk_step_ms,
+        if args.per_chunk {
+            "per-chunk embeddings"
+        } else {
+            "timeline pieces"
+        }
     );
+    // Audio through CAM++: whole local speakers (their alone frames) and pieces.
+    let (whole_s, piece_s): (f64, f64) = prepared
+        .iter()
+        .flat_map(|(_, _, local, ..)| local.iter())
+        .map(|e| {
+            let s = e.alone_ms as f64 / 1000.0;
+            (s, if e.pieces.is_empty() { 0.0 } else { s })
+        })
+        .fold((0.0, 0.0), |a, b| (a.0 + b.0, a.1 + b.1));
+    if args.per_chunk {
+        eprintln!("  CAM++ audio: {whole_s:.0} s whole local speakers + {piece_s:.0} s in pieces");
+    }
     let reference: Vec<Turn> = reference
         .into_iter()
         .filter(|t| prepared.iter().any(|(uri, ..)| *uri == t.uri))
@@ -525,6 +591,7 @@ fn sweep_segmentation(args: &Args, embedder: &SpeakerEmbedder) -> Result<()> {
             let mut hypothesis = Vec::new();
             let mut counts = Vec::new();
             let mut fell_back = Vec::new();
+            let t_cluster = cpu_s();
             for (uri, seg, local, speech, samples) in &prepared {
                 let mut d = diarize_segmented(uri, seg, local, &cfg, embedder.model_sha256())?;
                 if first {
@@ -554,6 +621,12 @@ fn sweep_segmentation(args: &Args, embedder: &SpeakerEmbedder) -> Result<()> {
                     dump_clusters(uri, &reference, &turns);
                 }
                 hypothesis.extend(turns);
+            }
+            if first {
+                eprintln!(
+                    "  clustering + reconstruction: {:.2} CPU-s",
+                    cpu_s() - t_cluster
+                );
             }
             first = false;
             let label = format!(

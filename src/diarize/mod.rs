@@ -129,9 +129,10 @@ pub struct DiarizeConfig {
     /// 20.5 %; 19.7 / 15.1 / 5.1 %; 1.9× and 1.5×. (Windows: 47.1 %; 33.2 / 13.6 / 8.2 %.)
     pub chunk_step_ms: u64,
     /// Segmentation: clusters of (chunk, local speaker) embeddings whose average similarity is
-    /// at least this are one speaker (default 0.40, chosen on the AMI tuning half: DER 33.9 %
-    /// at collar 0.25 with `min_alone_ms` 500; 0.30: 37.1 %, 0.50: 35.1 %; with 2000 ms,
-    /// 0.10–0.30: 40.2–40.9 %, 0.40: 36.5 %, 0.50: 37.3 %, 0.60: 37.2 %).
+    /// at least this are one speaker. Default 0.45, chosen with the timeline-piece embeddings
+    /// ([`pyannote::embed_local_speakers`]) on the AMI tuning half and mixes 1–3 (margin 0.25,
+    /// DER collar 0.25): 0.35 39.0 / 6.2 %, 0.40 38.1 / 6.2 %, 0.45–0.55 34.5 / 6.2 %. (With
+    /// the earlier per-chunk embeddings 0.40 was best: 33.9 % on the AMI tuning half.)
     pub segment_threshold: f32,
     /// Segmentation: a cluster of fewer (chunk, local speaker) embeddings than this is not a
     /// speaker of its own: it joins the nearest large one (pyannote's `min_cluster_size`,
@@ -181,7 +182,7 @@ impl Default for DiarizeConfig {
             voice_threshold: voices::DEFAULT_VOICE_THRESHOLD,
             method: Method::Windows,
             chunk_step_ms: 2500,
-            segment_threshold: 0.40,
+            segment_threshold: 0.45,
             min_cluster_chunks: 5,
             min_alone_ms: 500,
             segment_margin: Some(0.25),
