@@ -81,8 +81,8 @@ pub struct SpeakerArgs {
     #[arg(long, value_name = "DIR")]
     pub voices: Option<PathBuf>,
     /// Speaker recipe: `windows` (CAM++ windows inside the VAD's speech) or `segmentation`
-    /// (pyannote segmentation-3.0 + CAM++: finds overlapping speech; needs `models fetch
-    /// --model segmentation`)
+    /// (pyannote segmentation-3.0 + CAM++: finds overlapping and quiet speech, better on real
+    /// meetings; needs `models fetch --model segmentation`)
     #[arg(long, value_name = "METHOD", default_value = "windows")]
     pub speaker_method: SpeakerMethodArg,
 }
@@ -101,15 +101,17 @@ impl SpeakerArgs {
             Some(dir) => voices::load_profiles(dir, models::speaker_model_sha256())?,
             None => Vec::new(),
         };
+        let method = match self.speaker_method {
+            SpeakerMethodArg::Windows => Method::Windows,
+            SpeakerMethodArg::Segmentation => Method::Segmentation,
+        };
         Ok(DiarizeConfig {
             num_speakers: self.speakers,
             min_speakers: self.min_speakers,
             max_speakers: self.max_speakers,
             voices,
-            method: match self.speaker_method {
-                SpeakerMethodArg::Windows => Method::Windows,
-                SpeakerMethodArg::Segmentation => Method::Segmentation,
-            },
+            voice_threshold: voices::default_voice_threshold(method),
+            method,
             ..DiarizeConfig::default()
         })
     }
