@@ -17,7 +17,8 @@ use qualscribe::export::codes_report::{CodesReport, write_codes_report};
 use qualscribe::models::resolve_text_model;
 use qualscribe::passages::{self, PassageConfig, Passages, Role, TextTurn};
 use qualscribe::themes::by_example::{
-    BALANCED_TEMPERATURE, ModelView, balanced_probabilities, fused_code_probabilities,
+    BALANCED_TEMPERATURE, ModelView, balanced_probabilities, definition_probabilities,
+    fused_code_probabilities,
 };
 use qualscribe::themes::{self, PassageEmbedder, ThemeConfig, Themes};
 use qualscribe::transcript::Transcript;
@@ -1256,24 +1257,8 @@ fn balanced_with_a_rare_code_and_zero_shot() {
             dense_view(e5set, e5(), true),
             dense_view(useset, use_m3(), true),
         ];
-        let codes: Vec<Vec<CodeEvidence>> = book
-            .iter()
-            .map(|(_, defs)| {
-                defs.iter()
-                    .map(|d| CodeEvidence {
-                        definition: d.clone(),
-                        ..CodeEvidence::default()
-                    })
-                    .collect()
-            })
-            .collect();
-        let views: Vec<ModelView> = book
-            .iter()
-            .zip(&codes)
-            .map(|((fused, _), codes)| ModelView { fused, codes })
-            .collect();
         for method in [ExampleMethod::Centroid, ExampleMethod::Balanced] {
-            let p = fused_code_probabilities(&views, method);
+            let p = definition_probabilities(&book, method);
             let best: Vec<usize> = p.iter().map(|r| argmax(r)).collect();
             let accuracy = accuracy_of(e5set, &best);
             eprintln!(

@@ -226,27 +226,9 @@ fn themes_by_example(
     println!("  k  accuracy      ARI    assigned  precision");
     if !codebook.is_empty() {
         // k = 0: the definitions alone (zero-shot), every labelled passage held out.
-        use qualscribe::themes::by_example::{
-            CodeEvidence, ModelView, best_code, fused_code_probabilities,
-        };
-        let codes: Vec<Vec<CodeEvidence>> = views
-            .iter()
-            .map(|(_, defs)| {
-                defs.iter()
-                    .map(|d| CodeEvidence {
-                        definition: d.clone(),
-                        ..CodeEvidence::default()
-                    })
-                    .collect()
-            })
-            .collect();
-        let model_views: Vec<ModelView> = views
-            .iter()
-            .zip(&codes)
-            .map(|((fused, _), codes)| ModelView { fused, codes })
-            .collect();
+        use qualscribe::themes::by_example::{best_code, definition_probabilities};
         let held_out: Vec<qualscribe::eval::themes::HeldOut> =
-            fused_code_probabilities(&model_views, method)
+            definition_probabilities(&views, method)
                 .iter()
                 .zip(&truth)
                 .filter_map(|(p, t)| {

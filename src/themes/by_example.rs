@@ -282,6 +282,37 @@ pub struct ModelView<'a> {
     pub codes: &'a [CodeEvidence],
 }
 
+/// [`fused_code_probabilities`] for codes known only by their definitions (a zero-shot
+/// codebook): one `(fused space, each code's definition)` pair per text model.
+pub fn definition_probabilities<F, D>(views: &[(F, D)], method: ExampleMethod) -> Vec<Vec<f32>>
+where
+    F: std::borrow::Borrow<Fused>,
+    D: AsRef<[Option<FusedCentroid>]>,
+{
+    let codes: Vec<Vec<CodeEvidence>> = views
+        .iter()
+        .map(|(_, definitions)| {
+            definitions
+                .as_ref()
+                .iter()
+                .map(|d| CodeEvidence {
+                    definition: d.clone(),
+                    ..CodeEvidence::default()
+                })
+                .collect()
+        })
+        .collect();
+    let model_views: Vec<ModelView> = views
+        .iter()
+        .zip(&codes)
+        .map(|((fused, _), codes)| ModelView {
+            fused: fused.borrow(),
+            codes,
+        })
+        .collect();
+    fused_code_probabilities(&model_views, method)
+}
+
 /// Per-row probability of each code from several text models fused at the score level: the
 /// per-code cosines of every view are averaged before the softmax ([`ExampleMethod::Balanced`]:
 /// before each balancing round). With one view this is [`code_probabilities`].
