@@ -653,6 +653,18 @@ fn import_analysis(
     Ok(())
 }
 
+/// A vector as stored in the vector tables: its `f32`s little-endian.
+fn vector_blob(v: &[f32]) -> Vec<u8> {
+    v.iter().flat_map(|x| x.to_le_bytes()).collect()
+}
+
+/// A vector stored by [`vector_blob`].
+pub(crate) fn blob_vector(blob: &[u8]) -> Vec<f32> {
+    blob.chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect()
+}
+
 /// Stores the passages' text vectors (machine data, not a decision: a newer analysis's vectors
 /// replace older ones). An artifact without them, or with damaged ones, leaves what is stored.
 fn import_vectors(
@@ -668,8 +680,11 @@ fn import_vectors(
     )?;
     for (id, v) in rows {
         if let Some(&pid) = row_of.get(&id) {
-            let blob: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
-            insert.execute(params![pid, analysis_json::VECTORS_VERSION, blob])?;
+            insert.execute(params![
+                pid,
+                analysis_json::VECTORS_VERSION,
+                vector_blob(&v)
+            ])?;
         }
     }
     Ok(())
@@ -685,8 +700,11 @@ fn import_code_text_vectors(tx: &Transaction<'_>, a: &AnalysisArtifact) -> rusql
         "INSERT OR REPLACE INTO code_text_vectors(text, version, vector) VALUES (?1, ?2, ?3)",
     )?;
     for (text, v) in rows {
-        let blob: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
-        insert.execute(params![text, analysis_json::VECTORS_VERSION, blob])?;
+        insert.execute(params![
+            text,
+            analysis_json::VECTORS_VERSION,
+            vector_blob(&v)
+        ])?;
     }
     Ok(())
 }

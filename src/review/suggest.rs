@@ -33,7 +33,7 @@ use rusqlite::params;
 use serde::Serialize;
 
 use super::ReviewError;
-use super::store::Project;
+use super::store::{Project, blob_vector};
 use crate::themes::by_example::{CONFIDENCE_THRESHOLD, DEFINITION_SHARE, TEMPERATURE, softmax};
 use crate::themes::code_text;
 use crate::themes::features::{E5_WEIGHT, Sparse, TfIdf, sparse_dot};
@@ -361,11 +361,7 @@ impl Project {
             .map_err(&db)?;
         let rows = stmt
             .query_map([], |r| {
-                let blob: Vec<u8> = r.get(2)?;
-                let vector: Vec<f32> = blob
-                    .chunks_exact(4)
-                    .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-                    .collect();
+                let vector = blob_vector(&r.get::<_, Vec<u8>>(2)?);
                 Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, vector))
             })
             .map_err(&db)?
@@ -384,11 +380,7 @@ impl Project {
             .prepare("SELECT text, vector FROM code_text_vectors WHERE version = ?1")
             .map_err(&db)?
             .query_map([crate::export::analysis_json::VECTORS_VERSION], |r| {
-                let blob: Vec<u8> = r.get(1)?;
-                let vector: Vec<f32> = blob
-                    .chunks_exact(4)
-                    .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-                    .collect();
+                let vector = blob_vector(&r.get::<_, Vec<u8>>(1)?);
                 Ok((r.get::<_, String>(0)?, vector))
             })
             .map_err(&db)?
