@@ -80,15 +80,21 @@ pub fn install_missing_models(
     Ok(())
 }
 
-/// Installs the text models named by `--text-model` (`e5`, or several joined by `+`) when they
-/// are ours and missing.
+/// The text models named by `--text-model` (`e5`, or several joined by `+`) that are ours
+/// (fetchable) and not installed in `dir`. A user's own model folder is never "missing" here:
+/// its loader reports what is wrong with it.
+pub fn missing_text_models(dir: &Path, spec: &str) -> Vec<ModelId> {
+    spec.split('+')
+        .map(str::trim)
+        .filter(|one| models::resolve_text_model(dir, one).is_err())
+        .filter_map(|one| one.parse::<ModelId>().ok())
+        .collect()
+}
+
+/// Installs the text models named by `--text-model` when they are ours and missing.
 pub fn install_missing_text_model(dir: &Path, spec: &str, quiet: bool) -> Result<()> {
-    for one in spec.split('+').map(str::trim) {
-        if models::resolve_text_model(dir, one).is_err()
-            && let Ok(id) = one.parse::<ModelId>()
-        {
-            fetch_one(dir, id, &FetchOptions::default(), quiet)?;
-        }
+    for id in missing_text_models(dir, spec) {
+        fetch_one(dir, id, &FetchOptions::default(), quiet)?;
     }
     Ok(())
 }

@@ -50,14 +50,7 @@ pub fn run(args: &ThemesArgs) -> Result<ExitCode> {
 /// With several text models (`e5+use`) of which more than one is missing, one line naming
 /// every `models fetch` to run (one missing model: the loader's own error says it).
 fn check_text_models_installed(models_dir: &Path, spec: &str) -> Result<()> {
-    let missing: Vec<&str> = spec
-        .split('+')
-        .map(str::trim)
-        .filter(|one| {
-            one.parse::<qualscribe::models::ModelId>().is_ok()
-                && qualscribe::models::resolve_text_model(models_dir, one).is_err()
-        })
-        .collect();
+    let missing = super::common::missing_text_models(models_dir, spec);
     if missing.len() > 1 {
         let fetch: Vec<String> = missing
             .iter()
@@ -65,7 +58,11 @@ fn check_text_models_installed(models_dir: &Path, spec: &str) -> Result<()> {
             .collect();
         anyhow::bail!(
             "text models {} are not installed in {}; run {}",
-            missing.join(" and "),
+            missing
+                .iter()
+                .map(|m| m.as_str())
+                .collect::<Vec<_>>()
+                .join(" and "),
             models_dir.display(),
             fetch.join(" and ")
         );
