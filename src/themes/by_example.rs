@@ -23,7 +23,8 @@
 //! (the most confident passages join their code's centroid, 1–6 rounds), logistic regression on
 //! the fused rows (examples and definitions as training points), harmonic label propagation
 //! over the 3- or 5-nearest-neighbour graph mixed with the names' scores, each example also
-//! embedded as an e5 query (whole text, or its 3–8 top TF-IDF words), the examples' TF-IDF cut
+//! embedded as an e5 query (whole text, or its 3–8 top TF-IDF words), every passage embedded
+//! with e5's "query: " prefix instead of "passage: ", the examples' TF-IDF cut
 //! to their top words, names' scores centred per code, and smoothing over neighbouring passages
 //! of a recording. The interviews stay near 0.62–0.68 with e5: with every other labelled passage
 //! as an example (`eval themes`, row `all`) the centroid reaches 0.71 on reference text and 0.64
