@@ -790,6 +790,50 @@ fn themes_code_by_example_from_the_command_line() {
     assert!(md.contains("Examples (1):"), "{md}");
     assert!(md.contains("Suggested passages ("), "{md}");
 
+    // `--example-method balanced` (prototypes re-estimated from every passage, codes kept of
+    // similar size) on the same examples: measured 3 suggested above the threshold, all right
+    // (the default centroid: 1), so the flag reaches the scoring.
+    let balanced_out = tmp.path().join("balanced");
+    let o = Command::new(qualscribe_bin())
+        .arg("themes")
+        .arg(&transcript)
+        .arg("--examples")
+        .arg(&file)
+        .args(["--example-method", "balanced", "-o"])
+        .arg(&balanced_out)
+        .env("QUALSCRIBE_MODELS", models_dir())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let balanced = std::fs::read_to_string(balanced_out.join("passages.tsv")).unwrap();
+    // Assigned = the 5 examples and the suggestions (a suggestion can print 1.000 too).
+    let (mut assigned, mut assigned_right) = (0, 0);
+    for (line, h) in balanced.lines().skip(1).zip(&human) {
+        let row: Vec<&str> = line.split('\t').collect();
+        if !matches!(row[4], "moderator" | "unassigned") {
+            assigned += 1;
+            assigned_right += usize::from(h.as_deref() == Some(row[5]));
+        }
+    }
+    eprintln!(
+        "balanced: {} suggested, {assigned_right} of {assigned} assigned right",
+        assigned - 5
+    );
+    assert!(assigned - 5 > suggested, "{balanced}");
+    assert_eq!(assigned_right, assigned, "{balanced}");
+    let o = Command::new(qualscribe_bin())
+        .arg("themes")
+        .arg(&transcript)
+        .args(["--example-method", "nearest"])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("centroid") && stderr(&o).contains("balanced"),
+        "{}",
+        stderr(&o)
+    );
+
     // Bad rows: the file and line are named, nothing is written.
     let bad = tmp.path().join("bad.tsv");
     for (text, expect) in [
@@ -842,6 +886,16 @@ fn themes_code_by_example_from_the_command_line() {
         .parse()
         .unwrap();
     assert!(accuracy >= 0.7, "{report}");
+    // Leave one out (every other labelled passage an example): measured 15 of 16 right; a
+    // passage counted as its own example would make it 16 of 16.
+    let all: f64 = report
+        .lines()
+        .find(|l| l.trim_start().starts_with("all "))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((0.85..1.0).contains(&all), "{report}");
     assert!(
         report.contains("inductive themes on 40 subsets"),
         "{report}"

@@ -179,6 +179,13 @@ pub struct AnalysisArgs {
     /// fused with TF-IDF; better on the interview archive, not on the focus group)
     #[arg(long, default_value = "kmeans", value_name = "METHOD", value_parser = ["kmeans", "ward"])]
     pub clustering: String,
+    /// How --examples and --codebook become codes: centroid (cosine to each code's examples
+    /// mixed with its definition, default) or balanced (each code's prototype re-estimated
+    /// from every passage, codes kept of similar size: measured better on the interviews with
+    /// code names + examples, worse with a codebook and on the focus group's Whisper text;
+    /// its confidences are less calibrated to the 0.70 threshold)
+    #[arg(long, default_value = "centroid", value_name = "METHOD", value_parser = ["centroid", "balanced"])]
+    pub example_method: String,
     /// The moderator's speaker name (default: the speaker who asks most questions)
     #[arg(long, value_name = "NAME")]
     pub moderator: Option<String>,
@@ -212,6 +219,9 @@ impl AnalysisArgs {
         cfg.passages.moderator = self.moderator.clone();
         if self.clustering == "ward" {
             cfg.themes.clustering = qualscribe::themes::ClusterMethod::Ward;
+        }
+        if self.example_method == "balanced" {
+            cfg.themes.example_method = qualscribe::themes::by_example::ExampleMethod::Balanced;
         }
         if let Some(path) = &self.codebook {
             cfg.seeds = qualscribe::codes::read_seed_codes(path)?;

@@ -158,8 +158,9 @@ fn themes_by_example(
     models_dir: &Path,
 ) -> Result<()> {
     use qualscribe::eval::themes::{
-        by_example_draws, content_truth, fused_by_example_draws, inductive_subsets,
-        read_theme_labels, summarise_draws,
+        by_example_draws, content_truth, example_classifier, fused_by_example_draws,
+        fused_example_classifier, inductive_subsets, leave_one_out, read_theme_labels,
+        summarise_draws,
     };
     use qualscribe::themes::{self, ThemeConfig};
     let labels = read_theme_labels(reference)?;
@@ -259,6 +260,21 @@ fn themes_by_example(
             s.accuracy, s.accuracy_sd, s.ari, s.assigned, s.precision
         );
     }
+    // Every other labelled passage as an example: what more examples could reach at best.
+    let held_out = if views.len() == 1 {
+        leave_one_out(
+            &truth,
+            example_classifier(&views[0].0, method, &views[0].1, None),
+        )
+    } else {
+        let refs: Vec<_> = views.iter().map(|(f, d)| (f, d.as_slice())).collect();
+        leave_one_out(&truth, fused_example_classifier(&refs, method))
+    };
+    let s = summarise_draws(&[held_out], threshold);
+    println!(
+        "  all  {:.3}         {:.3}  {:.2}      {:.3}   (leave one out: every other labelled passage an example)",
+        s.accuracy, s.ari, s.assigned, s.precision
+    );
     let s = inductive_subsets(&passages, &contents[0], &truth, &cfg, 40, 11)?;
     println!(
         "inductive themes on {} subsets of 80 %: ARI {:.3} ± {:.3}, NMI {:.3}",

@@ -476,6 +476,35 @@ where
         .collect()
 }
 
+/// Leave-one-out, the most examples the labelled data can give: each labelled row in turn is
+/// held out and every other labelled row is an example of its category (`classify` as in
+/// [`example_draws`]). One outcome per labelled row, as one draw: its accuracy is what more
+/// examples of the same kind could reach at best with this classifier.
+pub fn leave_one_out<F>(truth: &[Option<usize>], mut classify: F) -> Vec<HeldOut>
+where
+    F: FnMut(&[Vec<usize>]) -> Vec<(usize, f32)>,
+{
+    let categories = truth.iter().flatten().max().map_or(0, |m| m + 1);
+    (0..truth.len())
+        .filter_map(|held| {
+            let t = truth[held]?;
+            let examples: Vec<Vec<usize>> = (0..categories)
+                .map(|c| {
+                    (0..truth.len())
+                        .filter(|&r| r != held && truth[r] == Some(c))
+                        .collect()
+                })
+                .collect();
+            let (predicted, confidence) = classify(&examples)[held];
+            Some(HeldOut {
+                truth: t,
+                predicted,
+                confidence,
+            })
+        })
+        .collect()
+}
+
 /// Code-by-example scores over draws, each a mean over draws.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct ExampleScore {
@@ -613,8 +642,20 @@ pub fn by_example_draws(
     definitions: &[Option<crate::themes::FusedCentroid>],
     definition_share: Option<f32>,
 ) -> Vec<Vec<HeldOut>> {
+    let classify = example_classifier(fused, method, definitions, definition_share);
+    example_draws(truth, k, draws, seed, classify)
+}
+
+/// The classifier of [`by_example_draws`]: given each category's example rows, every row's
+/// best category and its probability.
+pub fn example_classifier<'a>(
+    fused: &'a crate::themes::Fused,
+    method: crate::themes::by_example::ExampleMethod,
+    definitions: &'a [Option<crate::themes::FusedCentroid>],
+    definition_share: Option<f32>,
+) -> impl FnMut(&[Vec<usize>]) -> Vec<(usize, f32)> + 'a {
     use crate::themes::by_example::{CodeEvidence, best_code, code_probabilities};
-    example_draws(truth, k, draws, seed, |examples| {
+    move |examples| {
         let codes: Vec<CodeEvidence> = examples
             .iter()
             .enumerate()
@@ -628,7 +669,7 @@ pub fn by_example_draws(
             .iter()
             .map(|p| best_code(p).unwrap_or((0, 0.0)))
             .collect()
-    })
+    }
 }
 
 /// [`by_example_draws`] with several text models fused at the score level
@@ -645,8 +686,25 @@ pub fn fused_by_example_draws(
     seed: u64,
     method: crate::themes::by_example::ExampleMethod,
 ) -> Vec<Vec<HeldOut>> {
+    example_draws(
+        truth,
+        k,
+        draws,
+        seed,
+        fused_example_classifier(views, method),
+    )
+}
+
+/// The classifier of [`fused_by_example_draws`].
+pub fn fused_example_classifier<'a>(
+    views: &'a [(
+        &'a crate::themes::Fused,
+        &'a [Option<crate::themes::FusedCentroid>],
+    )],
+    method: crate::themes::by_example::ExampleMethod,
+) -> impl FnMut(&[Vec<usize>]) -> Vec<(usize, f32)> + 'a {
     use crate::themes::by_example::{CodeEvidence, ModelView, best_code, fused_code_probabilities};
-    example_draws(truth, k, draws, seed, |examples| {
+    move |examples| {
         let codes: Vec<Vec<CodeEvidence>> = views
             .iter()
             .map(|(_, definitions)| {
@@ -670,7 +728,7 @@ pub fn fused_by_example_draws(
             .iter()
             .map(|p| best_code(p).unwrap_or((0, 0.0)))
             .collect()
-    })
+    }
 }
 
 /// Inductive agreement over random subsets of the content passages.
@@ -768,6 +826,30 @@ mod tests {
             0.437_118_982_350_142_74,
         ),
     ];
+
+    #[test]
+    fn leave_one_out_holds_out_each_labelled_row_once_with_all_others_as_examples() {
+        let truth = [Some(0), None, Some(1), Some(0), Some(1), Some(1)];
+        let mut seen = Vec::new();
+        let outcomes = leave_one_out(&truth, |examples| {
+            seen.push(examples.to_vec());
+            // Predicts category 1 for every row, with probability 0.9.
+            vec![(1, 0.9); truth.len()]
+        });
+        assert_eq!(
+            seen,
+            [
+                vec![vec![3], vec![2, 4, 5]],
+                vec![vec![0, 3], vec![4, 5]],
+                vec![vec![0], vec![2, 4, 5]],
+                vec![vec![0, 3], vec![2, 5]],
+                vec![vec![0, 3], vec![2, 4]],
+            ]
+        );
+        let truths: Vec<usize> = outcomes.iter().map(|h| h.truth).collect();
+        assert_eq!(truths, [0, 1, 0, 1, 1]);
+        assert_eq!(summarise_draws(&[outcomes], 0.0).accuracy, 0.6);
+    }
 
     #[test]
     fn ari_and_nmi_match_scikit_learn() {
