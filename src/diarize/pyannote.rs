@@ -39,6 +39,8 @@ const SEG_BATCH: usize = 4;
 const EMBED_MIN_MS: u64 = 250;
 /// Samples per millisecond.
 const SAMPLES_PER_MS: usize = 16;
+/// [`EMBED_MIN_MS`] in samples.
+const EMBED_MIN_SAMPLES: usize = EMBED_MIN_MS as usize * SAMPLES_PER_MS;
 
 /// The segmentation of one recording: each chunk's start and its frames' active local
 /// speakers (bit `k` set: local speaker `k` speaks).
@@ -154,16 +156,10 @@ pub fn embed_local_speakers_per_chunk(
     let mut out = Vec::new();
     for (chunk, (&start, frames)) in seg.chunk_starts.iter().zip(&seg.active).enumerate() {
         for local in 0..LOCAL_SPEAKERS {
-            let bit = 1u8 << local;
-            let alone: Vec<bool> = frames.iter().map(|&a| a == bit).collect();
-            let any: Vec<bool> = frames.iter().map(|&a| a & bit != 0).collect();
-            let n_alone = alone.iter().filter(|&&x| x).count();
-            let mask = if n_alone > 0 { &alone } else { &any };
-            let on: Vec<usize> = (0..mask.len()).filter(|&f| mask[f]).collect();
-            let clip = frames_audio(samples_16k, start, &on);
-            if clip.len() < EMBED_MIN_MS as usize * SAMPLES_PER_MS {
+            let (on, n_alone) = own_frames(frames, local);
+            let Some(clip) = own_clip(samples_16k, start, &on) else {
                 continue;
-            }
+            };
             let Some(embedding) = embedder.embed_clip(&clip)? else {
                 continue;
             };
@@ -208,16 +204,19 @@ pub fn embed_local_speakers_in_pieces(
     seg: &LocalSegmentation,
     piece_ms: u64,
 ) -> Result<Vec<LocalEmbedding>, DiarizeError> {
-    let mut pieces = Vec::new();
-    for (start, end) in timeline_pieces(seg, piece_ms) {
-        let clip = &samples_16k[start.min(samples_16k.len())..end.min(samples_16k.len())];
-        if clip.len() < EMBED_MIN_MS as usize * SAMPLES_PER_MS {
-            continue;
-        }
-        if let Some(e) = embedder.embed_clip(clip)? {
-            pieces.push((start, end, e));
-        }
-    }
+    let clip_of = |&(start, end): &(usize, usize)| {
+        &samples_16k[start.min(samples_16k.len())..end.min(samples_16k.len())]
+    };
+    let ranges: Vec<(usize, usize)> = timeline_pieces(seg, piece_ms)
+        .into_iter()
+        .filter(|r| clip_of(r).len() >= EMBED_MIN_SAMPLES)
+        .collect();
+    let clips: Vec<&[f32]> = ranges.iter().map(clip_of).collect();
+    let pieces: Vec<(usize, usize, Vec<f32>)> = ranges
+        .iter()
+        .zip(embedder.embed_clips(&clips)?)
+        .filter_map(|(&(start, end), e)| e.map(|e| (start, end, e)))
+        .collect();
     let mut local = local_speakers_from_pieces(seg, &pieces);
     local.extend(embed_unpieced(embedder, samples_16k, seg, &local)?);
     local.sort_by_key(|e| (e.chunk, e.local));
@@ -234,37 +233,59 @@ fn embed_unpieced(
     pieced: &[LocalEmbedding],
 ) -> Result<Vec<LocalEmbedding>, DiarizeError> {
     let frame_ms = FRAME_STEP_SAMPLES as u64 / SAMPLES_PER_MS as u64;
-    let mut out = Vec::new();
+    let pieced: std::collections::BTreeSet<(usize, usize)> =
+        pieced.iter().map(|e| (e.chunk, e.local)).collect();
+    // (chunk, local speaker, alone ms, clip) of each one to embed.
+    let mut wanted = Vec::new();
     for (chunk, (&start, frames)) in seg.chunk_starts.iter().zip(&seg.active).enumerate() {
         for local in 0..LOCAL_SPEAKERS {
-            if pieced.iter().any(|e| e.chunk == chunk && e.local == local) {
+            if pieced.contains(&(chunk, local)) {
                 continue;
             }
-            let bit = 1u8 << local;
-            let alone: Vec<usize> = (0..frames.len()).filter(|&f| frames[f] == bit).collect();
-            let on = if alone.is_empty() {
-                (0..frames.len())
-                    .filter(|&f| frames[f] & bit != 0)
-                    .collect()
-            } else {
-                alone.clone()
-            };
-            let clip = frames_audio(samples_16k, start, &on);
-            if clip.len() < EMBED_MIN_MS as usize * SAMPLES_PER_MS {
-                continue;
-            }
-            if let Some(embedding) = embedder.embed_clip(&clip)? {
-                out.push(LocalEmbedding {
-                    chunk,
-                    local,
-                    alone_ms: alone.len() as u64 * frame_ms,
-                    embedding,
-                    pieces: Vec::new(),
-                });
+            let (on, n_alone) = own_frames(frames, local);
+            if let Some(clip) = own_clip(samples_16k, start, &on) {
+                wanted.push((chunk, local, n_alone as u64 * frame_ms, clip));
             }
         }
     }
-    Ok(out)
+    let clips: Vec<&[f32]> = wanted.iter().map(|w| w.3.as_slice()).collect();
+    let embedded = embedder.embed_clips(&clips)?;
+    Ok(wanted
+        .iter()
+        .zip(embedded)
+        .filter_map(|(&(chunk, local, alone_ms, _), e)| {
+            e.map(|embedding| LocalEmbedding {
+                chunk,
+                local,
+                alone_ms,
+                embedding,
+                pieces: Vec::new(),
+            })
+        })
+        .collect())
+}
+
+/// The frames a local speaker is embedded from when no timeline piece stands for it (and in
+/// the per-chunk recipe): those where its chunk hears it alone, or, when it is never alone,
+/// every frame it speaks in. Returns them and how many are alone.
+fn own_frames(frames: &[u8], local: usize) -> (Vec<usize>, usize) {
+    let bit = 1u8 << local;
+    let alone: Vec<usize> = (0..frames.len()).filter(|&f| frames[f] == bit).collect();
+    if alone.is_empty() {
+        let any = (0..frames.len())
+            .filter(|&f| frames[f] & bit != 0)
+            .collect();
+        return (any, 0);
+    }
+    let n = alone.len();
+    (alone, n)
+}
+
+/// The audio of these frames of a chunk starting at `start`, when there is enough of it to
+/// embed ([`EMBED_MIN_MS`]).
+fn own_clip(samples_16k: &[f32], start: usize, frames: &[usize]) -> Option<Vec<f32>> {
+    let clip = frames_audio(samples_16k, start, frames);
+    (clip.len() >= EMBED_MIN_SAMPLES).then_some(clip)
 }
 
 /// Sample at the centre of frame `f` of a chunk starting at `start`.
