@@ -476,7 +476,7 @@ fn piece_frames(frames: &[usize], frame_ms: u64) -> Vec<&[usize]> {
 
 /// The clustering threshold for this recording (see [`DiarizeConfig::segment_margin`]): how
 /// alike one voice sounds to itself here, measured between chunks that do not overlap.
-pub(crate) fn recording_threshold(embeddings: &[LocalEmbedding], cfg: &DiarizeConfig) -> f32 {
+pub fn recording_threshold(embeddings: &[LocalEmbedding], cfg: &DiarizeConfig) -> f32 {
     let Some(margin) = cfg.segment_margin else {
         return cfg.segment_threshold;
     };
@@ -502,7 +502,7 @@ pub(crate) fn recording_threshold(embeddings: &[LocalEmbedding], cfg: &DiarizeCo
 }
 
 /// Global speakers (cluster indices) of the embedded local speakers and the centroids.
-pub(crate) fn assign_global(
+pub fn assign_global(
     embeddings: &[LocalEmbedding],
     cfg: &DiarizeConfig,
     threshold: f32,
@@ -524,6 +524,153 @@ pub(crate) fn assign_global(
     let mut labels = clustering.labels.clone();
     constrain_per_chunk(embeddings, &clustering.centroids, &mut labels);
     Ok((labels, clustering.centroids))
+}
+
+/// Global speakers re-cut by their pieces ([`DiarizeConfig::split_margin`]): each speaker's
+/// distinct pieces are split in two by two-means; where both groups have at least
+/// `split_min_pieces` pieces and their centroids are less alike than `threshold + margin`, the
+/// larger group becomes the speaker and the smaller one a new speaker, unless it is at least
+/// `threshold` alike another speaker (it is that one's voice: its pieces go there anyway).
+/// Every local speaker then takes its nearest speaker, and the per-chunk constraint is applied
+/// again. `None` when no speaker splits (or the result would exceed `max_speakers`).
+pub fn split_by_pieces(
+    embeddings: &[LocalEmbedding],
+    labels: &[usize],
+    centroids: &[Vec<f32>],
+    threshold: f32,
+    margin: f32,
+    cfg: &DiarizeConfig,
+) -> Option<(Vec<usize>, Vec<Vec<f32>>)> {
+    let mut kept: Vec<Vec<f32>> = Vec::with_capacity(centroids.len());
+    let mut shed: Vec<Vec<f32>> = Vec::new();
+    for (c, centroid) in centroids.iter().enumerate() {
+        let pieces = distinct_pieces(embeddings, labels, c);
+        let groups = two_means(&pieces);
+        let sizes = [0, 1].map(|k| groups.iter().filter(|&&g| g == k).count());
+        let means = [0, 1].map(|k| {
+            unit_mean(
+                pieces
+                    .iter()
+                    .zip(&groups)
+                    .filter(|(_, g)| **g == k)
+                    .map(|(p, _)| *p),
+            )
+        });
+        let enough = sizes.iter().all(|&n| n >= cfg.split_min_pieces.max(1));
+        if enough && cluster::dot(&means[0], &means[1]) < threshold + margin {
+            let larger = usize::from(sizes[1] > sizes[0]);
+            kept.push(means[larger].clone());
+            shed.push(means[1 - larger].clone());
+        } else {
+            kept.push(centroid.clone());
+        }
+    }
+    if shed.is_empty() {
+        return None;
+    }
+    let n_kept = kept.len();
+    let mut centroids = kept;
+    for group in shed {
+        let someone_else = centroids[..n_kept]
+            .iter()
+            .any(|c| cluster::dot(&group, c) >= threshold);
+        if !someone_else {
+            centroids.push(group);
+        }
+    }
+    if centroids.len() > cfg.max_speakers.max(1) {
+        return None;
+    }
+    let mut labels: Vec<usize> = embeddings
+        .iter()
+        .map(|e| nearest_centroid(&e.embedding, &centroids))
+        .collect();
+    constrain_per_chunk(embeddings, &centroids, &mut labels);
+    Some((labels, centroids))
+}
+
+/// Index of the centroid most alike `v` (lowest index on ties).
+fn nearest_centroid(v: &[f32], centroids: &[Vec<f32>]) -> usize {
+    (0..centroids.len())
+        .max_by(|&a, &b| {
+            cluster::dot(v, &centroids[a])
+                .total_cmp(&cluster::dot(v, &centroids[b]))
+                .then(b.cmp(&a))
+        })
+        .unwrap_or(0)
+}
+
+/// The pieces of the local speakers labelled `c`, each once (a timeline piece belongs to the
+/// local speakers of every chunk it lies in, with the same embedding), in order.
+fn distinct_pieces<'a>(
+    embeddings: &'a [LocalEmbedding],
+    labels: &[usize],
+    c: usize,
+) -> Vec<&'a [f32]> {
+    let mut seen = std::collections::HashSet::new();
+    let mut out: Vec<&[f32]> = Vec::new();
+    for (e, _) in embeddings.iter().zip(labels).filter(|(_, l)| **l == c) {
+        for p in &e.pieces {
+            let bits: Vec<u32> = p.embedding.iter().map(|x| x.to_bits()).collect();
+            if seen.insert(bits) {
+                out.push(&p.embedding);
+            }
+        }
+    }
+    out
+}
+
+/// Two groups (0/1) of unit vectors by two-means, started from the point least alike their
+/// mean and the point least alike that one (fixed order, ties to the first: deterministic).
+/// Fewer than two points: all in group 0.
+fn two_means(points: &[&[f32]]) -> Vec<usize> {
+    let n = points.len();
+    if n < 2 {
+        return vec![0; n];
+    }
+    let least_alike = |to: &[f32]| {
+        (0..n)
+            .min_by(|&i, &j| {
+                cluster::dot(points[i], to)
+                    .total_cmp(&cluster::dot(points[j], to))
+                    .then(i.cmp(&j))
+            })
+            .unwrap_or(0)
+    };
+    let a = least_alike(&unit_mean(points.iter().copied()));
+    let b = least_alike(points[a]);
+    let mut means = [points[a].to_vec(), points[b].to_vec()];
+    let mut groups = Vec::new();
+    for _ in 0..20 {
+        let next: Vec<usize> = points
+            .iter()
+            .map(|p| usize::from(cluster::dot(p, &means[1]) > cluster::dot(p, &means[0])))
+            .collect();
+        if next == groups {
+            break;
+        }
+        groups = next;
+        for (k, mean) in means.iter_mut().enumerate() {
+            let members = points.iter().zip(&groups).filter(|(_, g)| **g == k);
+            if members.clone().next().is_some() {
+                *mean = unit_mean(members.map(|(p, _)| *p));
+            }
+        }
+    }
+    groups
+}
+
+/// The unit-length mean of unit vectors (empty: an empty vector).
+fn unit_mean<'a>(vectors: impl Iterator<Item = &'a [f32]>) -> Vec<f32> {
+    let mut sum: Vec<f32> = Vec::new();
+    for v in vectors {
+        if sum.is_empty() {
+            sum = vec![0.0; v.len()];
+        }
+        sum.iter_mut().zip(v).for_each(|(s, x)| *s += x);
+    }
+    super::embed::l2_normalize(&mut sum);
+    sum
 }
 
 /// pyannote's `min_cluster_size` heuristic: at most `wanted`, and at most a tenth of the
@@ -844,6 +991,64 @@ mod tests {
             .map(|e| (e.chunk, e.local, e.pieces.len()))
             .collect();
         assert_eq!(owners, vec![(0, 0, 3), (1, 0, 0), (1, 1, 3)]);
+    }
+
+    #[test]
+    fn a_speaker_whose_pieces_hold_two_voices_is_split() {
+        let unit = |v: [f32; 3]| {
+            let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+            v.map(|x| x / n).to_vec()
+        };
+        let piece = |first_frame, v: [f32; 3]| Piece {
+            first_frame,
+            embedding: unit(v),
+        };
+        // One local speaker per chunk, all clustered as one speaker; their pieces are voice A
+        // (x) and voice B (y), slightly different each time.
+        let local = |chunk, pieces: Vec<Piece>| LocalEmbedding {
+            chunk,
+            local: 0,
+            alone_ms: 8000,
+            embedding: unit([0.8, 0.6, 0.0]),
+            pieces,
+        };
+        let two_voices = vec![
+            local(
+                0,
+                vec![piece(0, [1.0, 0.1, 0.0]), piece(100, [0.1, 1.0, 0.0])],
+            ),
+            local(
+                1,
+                vec![piece(0, [1.0, 0.0, 0.1]), piece(100, [0.0, 1.0, 0.1])],
+            ),
+        ];
+        let cfg = DiarizeConfig {
+            split_min_pieces: 2,
+            ..DiarizeConfig::default()
+        };
+        let centroids = vec![unit([0.8, 0.6, 0.0])];
+        let (labels, split) =
+            split_by_pieces(&two_voices, &[0, 0], &centroids, 0.5, 0.0, &cfg).unwrap();
+        assert_eq!(split.len(), 2);
+        assert!(split.iter().any(|c| c[0] > 0.95) && split.iter().any(|c| c[1] > 0.95));
+        assert_eq!(labels.len(), 2);
+        // Fewer pieces per group than asked, or one voice throughout: no split.
+        let strict = DiarizeConfig {
+            split_min_pieces: 3,
+            ..DiarizeConfig::default()
+        };
+        assert!(split_by_pieces(&two_voices, &[0, 0], &centroids, 0.5, 0.0, &strict).is_none());
+        let one_voice = vec![
+            local(
+                0,
+                vec![piece(0, [1.0, 0.1, 0.0]), piece(100, [1.0, 0.0, 0.1])],
+            ),
+            local(
+                1,
+                vec![piece(0, [1.0, 0.1, 0.1]), piece(100, [1.0, 0.2, 0.0])],
+            ),
+        ];
+        assert!(split_by_pieces(&one_voice, &[0, 0], &centroids, 0.5, 0.0, &cfg).is_none());
     }
 
     #[test]
