@@ -59,7 +59,7 @@ pub enum Method {
     /// segmentation, not the VAD; where it covers less than [`MIN_SEGMENTATION_SPEECH_SHARE`]
     /// of the VAD's speech the windows recipe runs instead ([`windows_fallback`]). Needs
     /// `models fetch --model segmentation`. On real voices held out from all tuning it beats
-    /// the windows recipe (DER collar 0.25: AMI held-out half 22.0 vs 33.2 %, voice mixes 4–6
+    /// the windows recipe (DER collar 0.25: AMI held-out half 21.2 vs 33.2 %, voice mixes 4–6
     /// 10.1 vs 13.6 %, pyannote sample 0.6 vs 8.2 %) for 1.2× its CPU time, but it is not the
     /// default: it finds one speaker in 3 of the corpus's 7 two-person interviews (windows: 1),
     /// is worse on its synthetic voices (13.7 vs 10.2 %), and its speakers take enrolled names
@@ -180,7 +180,8 @@ pub struct DiarizeConfig {
     /// in 4 of 4, was 3), 34.5 → 34.5 %, 6.2 → 5.9 %; margins 0–0.2 gave the same, 2 or 3
     /// pieces over-split mixes and AMI. Held out: AMI 22.0 → 21.2 %, mixes 4–6 10.1 → 10.1 %,
     /// pyannote sample 0.6 → 0.6 %, interviews exp2/4/6 14.5 → 14.5 % (exp2 and exp6 still
-    /// one speaker).
+    /// one speaker; seen after choosing: a margin of 0.1, equal on the tuning sets, parts exp6
+    /// too, 8.9 %).
     pub split_margin: Option<f32>,
     /// Fewest pieces in each group of a split (see `split_margin`).
     pub split_min_pieces: usize,

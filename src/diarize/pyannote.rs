@@ -542,7 +542,8 @@ pub fn split_by_pieces(
     cfg: &DiarizeConfig,
 ) -> Option<(Vec<usize>, Vec<Vec<f32>>)> {
     let mut kept: Vec<Vec<f32>> = Vec::with_capacity(centroids.len());
-    let mut shed: Vec<Vec<f32>> = Vec::new();
+    // (the speaker it came from, the group's centroid)
+    let mut shed: Vec<(usize, Vec<f32>)> = Vec::new();
     for (c, centroid) in centroids.iter().enumerate() {
         let pieces = distinct_pieces(embeddings, labels, c);
         let groups = two_means(&pieces);
@@ -560,7 +561,7 @@ pub fn split_by_pieces(
         if enough && cluster::dot(&means[0], &means[1]) < threshold + margin {
             let larger = usize::from(sizes[1] > sizes[0]);
             kept.push(means[larger].clone());
-            shed.push(means[1 - larger].clone());
+            shed.push((c, means[1 - larger].clone()));
         } else {
             kept.push(centroid.clone());
         }
@@ -570,10 +571,11 @@ pub fn split_by_pieces(
     }
     let n_kept = kept.len();
     let mut centroids = kept;
-    for group in shed {
+    for (from, group) in shed {
         let someone_else = centroids[..n_kept]
             .iter()
-            .any(|c| cluster::dot(&group, c) >= threshold);
+            .enumerate()
+            .any(|(c, centroid)| c != from && cluster::dot(&group, centroid) >= threshold);
         if !someone_else {
             centroids.push(group);
         }
@@ -1049,6 +1051,20 @@ mod tests {
             ),
         ];
         assert!(split_by_pieces(&one_voice, &[0, 0], &centroids, 0.5, 0.0, &cfg).is_none());
+        // Two voices 0.6 alike, split with a margin of 0.2 over the threshold 0.5: the smaller
+        // group is a new speaker though it is as alike as the threshold to the group it left.
+        let alike = vec![
+            local(
+                0,
+                vec![piece(0, [1.0, 0.0, 0.0]), piece(100, [0.6, 0.8, 0.0])],
+            ),
+            local(
+                1,
+                vec![piece(0, [1.0, 0.0, 0.05]), piece(100, [0.6, 0.8, 0.05])],
+            ),
+        ];
+        let (_, split) = split_by_pieces(&alike, &[0, 0], &centroids, 0.5, 0.2, &cfg).unwrap();
+        assert_eq!(split.len(), 2);
     }
 
     #[test]
