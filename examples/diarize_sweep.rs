@@ -53,12 +53,15 @@ struct Args {
     cache_dir: Option<PathBuf>,
     dump: bool,
     purity: bool,
+    calibration: bool,
     audio: Vec<PathBuf>,
     segmentation: bool,
     chunk_step_ms: u64,
     min_chunks: Vec<usize>,
     min_alone_ms: Vec<u64>,
     piece_margins: Vec<Option<f32>>,
+    split_margins: Vec<Option<f32>>,
+    split_min_pieces: Vec<usize>,
     no_fallback: bool,
     per_chunk: bool,
     piece_ms: u64,
@@ -78,12 +81,15 @@ fn parse_args() -> Result<Args> {
         cache_dir: None,
         dump: false,
         purity: false,
+        calibration: false,
         audio: Vec::new(),
         segmentation: false,
         chunk_step_ms: DiarizeConfig::default().chunk_step_ms,
         min_chunks: vec![DiarizeConfig::default().min_cluster_chunks],
         min_alone_ms: vec![DiarizeConfig::default().min_alone_ms],
         piece_margins: vec![DiarizeConfig::default().piece_margin],
+        split_margins: vec![DiarizeConfig::default().split_margin],
+        split_min_pieces: vec![DiarizeConfig::default().split_min_pieces],
         no_fallback: false,
         per_chunk: false,
         piece_ms: pyannote::PIECE_MS,
@@ -98,6 +104,7 @@ fn parse_args() -> Result<Args> {
             "--segmentation" => args.segmentation = true,
             "--dump" => args.dump = true,
             "--purity" => args.purity = true,
+            "--calibration" => args.calibration = true,
             "--no-fallback" => args.no_fallback = true,
             "--per-chunk" => args.per_chunk = true,
             "--piece-ms" => args.piece_ms = value()?.parse()?,
@@ -109,6 +116,8 @@ fn parse_args() -> Result<Args> {
             "--rttm-dir" => args.rttm_dir = Some(value()?.into()),
             "--cache-dir" => args.cache_dir = Some(value()?.into()),
             "--piece-margins" => args.piece_margins = optional_list(&value()?)?,
+            "--split-margins" => args.split_margins = optional_list(&value()?)?,
+            "--split-min-pieces" => args.split_min_pieces = list(&value()?)?,
             "--margins" => {
                 args.margins = optional_list(&value()?)?;
                 margins_given = true;
@@ -356,6 +365,217 @@ fn print_purity(uri: &str, seg: &LocalSegmentation, local: &[LocalEmbedding], re
     );
 }
 
+/// The reference speaker heard most in `[t, t + 1.5 s]` and their share of it.
+fn truth_at<'a>(reference: &'a [Turn], uri: &str, t: f64) -> Option<(&'a str, f64)> {
+    let mut cover: BTreeMap<&str, f64> = BTreeMap::new();
+    for r in reference.iter().filter(|r| r.uri == uri) {
+        let o = r.end_s.min(t + 1.5) - r.start_s.max(t);
+        if o > 0.0 {
+            *cover.entry(r.speaker.as_str()).or_default() += o;
+        }
+    }
+    let sum: f64 = cover.values().sum();
+    cover
+        .into_iter()
+        .max_by(|a, b| a.1.total_cmp(&b.1))
+        .map(|(s, n)| (s, n / sum))
+}
+
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+fn unit_mean<'a>(vs: impl Iterator<Item = &'a Vec<f32>>) -> Vec<f32> {
+    let mut sum: Vec<f32> = Vec::new();
+    for v in vs {
+        if sum.is_empty() {
+            sum = vec![0.0; v.len()];
+        }
+        sum.iter_mut().zip(v).for_each(|(s, x)| *s += x);
+    }
+    let n = sum.iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-9);
+    sum.iter_mut().for_each(|x| *x /= n);
+    sum
+}
+
+/// Two-means of unit vectors (started from the least alike pair), as labels 0/1.
+fn two_means(points: &[&Vec<f32>]) -> Vec<usize> {
+    let n = points.len();
+    let (mut a, mut b, mut low) = (0, 0, f32::INFINITY);
+    for i in 0..n {
+        for j in i + 1..n {
+            let c = dot(points[i], points[j]);
+            if c < low {
+                (a, b, low) = (i, j, c);
+            }
+        }
+    }
+    let mut centres = [points[a].clone(), points[b].clone()];
+    let mut labels = vec![0; n];
+    for _ in 0..10 {
+        labels = points
+            .iter()
+            .map(|p| usize::from(dot(p, &centres[1]) > dot(p, &centres[0])))
+            .collect();
+        for (k, centre) in centres.iter_mut().enumerate() {
+            let members: Vec<&Vec<f32>> = points
+                .iter()
+                .zip(&labels)
+                .filter(|(_, l)| **l == k)
+                .map(|(p, _)| *p)
+                .collect();
+            if !members.is_empty() {
+                *centre = unit_mean(members.into_iter());
+            }
+        }
+    }
+    labels
+}
+
+/// Per recording (`--calibration`): the clustering threshold used and the median nearest
+/// similarity it comes from, the true speakers' centroid cosines (from pure local speakers),
+/// the found clusters' centroid cosines, and per found cluster a two-means split of its
+/// pieces: the halves' centroid cosine, sizes and the true speakers in each half.
+fn print_calibration(
+    uri: &str,
+    seg: &LocalSegmentation,
+    local: &[LocalEmbedding],
+    reference: &[Turn],
+    cfg: &DiarizeConfig,
+) -> Result<()> {
+    use qualscribe::diarize::segment::{FRAME_SPAN_SAMPLES, FRAME_STEP_SAMPLES};
+    let used = pyannote::recording_threshold(local, cfg);
+    let (labels, centroids) = pyannote::assign_global(local, cfg, used)?;
+    let truth: Vec<Option<(&str, f64)>> = local
+        .iter()
+        .map(|e| local_truth(reference, uri, seg, e))
+        .collect();
+    let mut by_true: BTreeMap<&str, Vec<&Vec<f32>>> = BTreeMap::new();
+    for (e, t) in local.iter().zip(&truth) {
+        if let Some((s, p)) = t
+            && *p >= 0.9
+            && e.alone_ms >= cfg.min_alone_ms
+        {
+            by_true.entry(s).or_default().push(&e.embedding);
+        }
+    }
+    let true_centroids: Vec<(&str, usize, Vec<f32>)> = by_true
+        .iter()
+        .map(|(s, v)| (*s, v.len(), unit_mean(v.iter().copied())))
+        .collect();
+    let mut pairs = Vec::new();
+    for i in 0..true_centroids.len() {
+        for j in i + 1..true_centroids.len() {
+            pairs.push(format!(
+                "{}~{} {:.2}",
+                true_centroids[i].0,
+                true_centroids[j].0,
+                dot(&true_centroids[i].2, &true_centroids[j].2)
+            ));
+        }
+    }
+    let sizes: Vec<String> = true_centroids
+        .iter()
+        .map(|(s, n, _)| format!("{s} {n}"))
+        .collect();
+    let mut found = Vec::new();
+    for i in 0..centroids.len() {
+        for j in i + 1..centroids.len() {
+            found.push(format!("{i}~{j} {:.2}", dot(&centroids[i], &centroids[j])));
+        }
+    }
+    // Piece self-similarity: each distinct piece's best match among pieces 10 s or more away.
+    let mut all: Vec<(f64, &Vec<f32>)> = Vec::new();
+    for e in local {
+        for p in &e.pieces {
+            if all.iter().any(|(_, q)| *q == &p.embedding) {
+                continue;
+            }
+            let t =
+                (seg.chunk_starts[e.chunk] + p.first_frame * FRAME_STEP_SAMPLES) as f64 / 16_000.0;
+            all.push((t, &p.embedding));
+        }
+    }
+    let mut nearest: Vec<f32> = all
+        .iter()
+        .filter_map(|(t, e)| {
+            all.iter()
+                .filter(|(u, _)| (u - t).abs() >= 10.0)
+                .map(|(_, f)| dot(e, f))
+                .max_by(f32::total_cmp)
+        })
+        .collect();
+    nearest.sort_by(f32::total_cmp);
+    let piece_median = nearest.get(nearest.len() / 2).copied().unwrap_or(f32::NAN);
+    println!(
+        "CAL {uri}: piece median nearest {piece_median:.2} ({} pieces); threshold {used:.2} (floor {:.2}, margin {:?}, median nearest {:.2}); true [{}] centroid cos [{}]; found {} cos [{}]",
+        all.len(),
+        cfg.segment_threshold,
+        cfg.segment_margin,
+        threshold_median(local, cfg),
+        sizes.join(", "),
+        pairs.join(", "),
+        centroids.len(),
+        found.join(", ")
+    );
+    for c in 0..centroids.len() {
+        // The cluster's pieces, each timeline piece once (chunks share them).
+        let mut pieces: Vec<(f64, &Vec<f32>)> = Vec::new();
+        for (e, _) in local.iter().zip(&labels).filter(|(_, l)| **l == c) {
+            for p in &e.pieces {
+                if pieces.iter().any(|(_, q)| *q == &p.embedding) {
+                    continue;
+                }
+                let t = (seg.chunk_starts[e.chunk]
+                    + p.first_frame * FRAME_STEP_SAMPLES
+                    + FRAME_SPAN_SAMPLES / 2) as f64
+                    / 16_000.0;
+                pieces.push((t, &p.embedding));
+            }
+        }
+        if pieces.len() < 4 {
+            println!("CAL {uri}   cluster {c}: {} pieces", pieces.len());
+            continue;
+        }
+        let points: Vec<&Vec<f32>> = pieces.iter().map(|(_, e)| *e).collect();
+        let halves = two_means(&points);
+        let mut desc = Vec::new();
+        let mut cents = Vec::new();
+        for k in 0..2 {
+            let members: Vec<usize> = (0..points.len()).filter(|&i| halves[i] == k).collect();
+            cents.push(unit_mean(members.iter().map(|&i| points[i])));
+            let mut who: BTreeMap<&str, usize> = BTreeMap::new();
+            for &i in &members {
+                let s = truth_at(reference, uri, pieces[i].0).map_or("-", |(s, _)| s);
+                *who.entry(s).or_default() += 1;
+            }
+            let who: Vec<String> = who.iter().map(|(s, n)| format!("{s} {n}")).collect();
+            desc.push(format!("{} [{}]", members.len(), who.join(", ")));
+        }
+        println!(
+            "CAL {uri}   cluster {c}: {} pieces, halves cos {:.2}: {} | {}",
+            pieces.len(),
+            dot(&cents[0], &cents[1]),
+            desc[0],
+            desc[1]
+        );
+    }
+    Ok(())
+}
+
+/// The median nearest similarity between local speakers of chunks that do not overlap
+/// (what the adapted threshold subtracts its margin from), with a margin of 0 and no floor.
+fn threshold_median(local: &[LocalEmbedding], cfg: &DiarizeConfig) -> f32 {
+    pyannote::recording_threshold(
+        local,
+        &DiarizeConfig {
+            segment_margin: Some(0.0),
+            segment_threshold: -1.0,
+            ..cfg.clone()
+        },
+    )
+}
+
 /// Per found speaker: seconds, and seconds shared with each reference speaker (`--dump`).
 fn dump_clusters(uri: &str, reference: &[Turn], hypothesis: &[Turn]) {
     let mut found: BTreeMap<&str, (f64, BTreeMap<&str, f64>)> = BTreeMap::new();
@@ -570,15 +790,32 @@ fn sweep_segmentation(args: &Args, embedder: &SpeakerEmbedder) -> Result<()> {
             for &alone in &args.min_alone_ms {
                 for &min_chunks in &args.min_chunks {
                     for &threshold in &args.thresholds {
-                        grid.push((piece, margin, alone, min_chunks, threshold));
+                        for &split in &args.split_margins {
+                            for &split_min in &args.split_min_pieces {
+                                grid.push((
+                                    piece, margin, alone, min_chunks, threshold, split, split_min,
+                                ));
+                            }
+                        }
                     }
                 }
             }
         }
     }
     {
-        for (piece_margin, segment_margin, min_alone_ms, min_chunks, threshold) in grid {
+        for (
+            piece_margin,
+            segment_margin,
+            min_alone_ms,
+            min_chunks,
+            threshold,
+            split_margin,
+            split_min_pieces,
+        ) in grid
+        {
             let cfg = DiarizeConfig {
+                split_margin,
+                split_min_pieces,
                 piece_margin,
                 segment_margin,
                 min_alone_ms,
@@ -593,6 +830,9 @@ fn sweep_segmentation(args: &Args, embedder: &SpeakerEmbedder) -> Result<()> {
             let mut fell_back = Vec::new();
             let t_cluster = cpu_s();
             for (uri, seg, local, speech, samples) in &prepared {
+                if args.calibration {
+                    print_calibration(uri, seg, local, &reference, &cfg)?;
+                }
                 let mut d = diarize_segmented(uri, seg, local, &cfg, embedder.model_sha256())?;
                 if first {
                     let share = vad_speech_share(&d, speech).map(|s| 100.0 * s);
@@ -630,7 +870,7 @@ fn sweep_segmentation(args: &Args, embedder: &SpeakerEmbedder) -> Result<()> {
             }
             first = false;
             let label = format!(
-                "segmentation pieces {piece_margin:?} threshold {threshold:.2}, margin {segment_margin:?}, min chunks {min_chunks}, min alone {min_alone_ms} ms, windows fallback on [{}]",
+                "segmentation split {split_margin:?}/{split_min_pieces} pieces {piece_margin:?} threshold {threshold:.2}, margin {segment_margin:?}, min chunks {min_chunks}, min alone {min_alone_ms} ms, windows fallback on [{}]",
                 fell_back.join(" ")
             );
             score(&label, &reference, &hypothesis, uem.as_deref(), &counts);

@@ -21,7 +21,7 @@ use rayon::prelude::*;
 
 use super::DiarizeError;
 use super::campplus::{CamPlus, EMBEDDING_DIM};
-use super::fbank::{FRAME_SHIFT, KaldiFbank, N_BINS, frame_count};
+use super::fbank::{FRAME_LEN, FRAME_SHIFT, KaldiFbank, N_BINS, frame_count};
 use crate::transcript::SpeechRegion;
 
 /// Samples per 10 ms frame step.
@@ -142,42 +142,12 @@ impl SpeakerEmbedder {
         let plans = plan_windows(regions, n_frames, step_frames);
         let feats = windows_fbank(&self.fbank, samples_16k, &plans);
 
-        // Equal lengths batch together (all full windows are equal); the index breaks ties,
-        // keeping the order (and so the output) deterministic.
-        let mut order: Vec<usize> = (0..plans.len()).filter(|&i| !feats[i].is_empty()).collect();
-        order.sort_by_key(|&i| (std::cmp::Reverse(feats[i].len()), i));
-        let mut batches = Vec::new();
-        let mut rest = order.as_slice();
-        while let Some(&first) = rest.first() {
-            let same = rest
-                .iter()
-                .take(BATCH)
-                .take_while(|&&i| feats[i].len() == feats[first].len())
-                .count();
-            let (batch, tail) = rest.split_at(same);
-            batches.push(batch);
-            rest = tail;
-        }
-        // Batches are independent: run them on every core (much of the network is small
-        // convolutions that one batch alone keeps on a single thread).
-        let outputs: Vec<Vec<Vec<f32>>> = batches
-            .par_iter()
-            .map(|batch| {
-                let inputs: Vec<Vec<f32>> = batch.iter().map(|&i| feats[i].clone()).collect();
-                self.forward(&inputs)
-            })
-            .collect::<Result<_, _>>()
-            .map_err(|source| DiarizeError::Inference { source })?;
-        let mut embeddings = vec![Vec::new(); plans.len()];
-        for (batch, out) in batches.iter().zip(outputs) {
-            for (&i, e) in batch.iter().zip(out) {
-                embeddings[i] = e;
-            }
-        }
+        let lengths: Vec<usize> = feats.iter().map(Vec::len).collect();
+        let embeddings = self.forward_batched(&lengths, |i| feats[i].clone())?;
         Ok(plans
             .iter()
             .zip(embeddings)
-            .filter(|(_, e)| !e.is_empty())
+            .filter_map(|(p, e)| e.map(|e| (p, e)))
             .map(|(p, embedding)| SpeakerWindow {
                 start_ms: p.start_frame as u64 * FRAME_MS,
                 end_ms: (p.start_frame + p.n_frames) as u64 * FRAME_MS,
@@ -185,6 +155,64 @@ impl SpeakerEmbedder {
                 embedding,
             })
             .collect())
+    }
+
+    /// The unit-length embeddings of several short clips (16 kHz mono), each taken whole as by
+    /// [`Self::embed_clip`] (`None` for an empty clip), in their order. Clips of equal length go
+    /// through the network together and the batches run on every core, as windows do.
+    pub fn embed_clips(&self, clips: &[&[f32]]) -> Result<Vec<Option<Vec<f32>>>, DiarizeError> {
+        // Sequence length (frames × bins) of each clip's filter bank, without computing it:
+        // the frames are made inside the batches, so only a batch's are held at a time.
+        let lengths: Vec<usize> = clips
+            .iter()
+            .map(|c| match c.len() {
+                0 => 0,
+                n if n < FRAME_LEN => N_BINS,
+                n => frame_count(n) * N_BINS,
+            })
+            .collect();
+        self.forward_batched(&lengths, |i| self.fbank.all_frames(clips[i]))
+    }
+
+    /// Embeddings of sequences `0..lengths.len()` (`lengths[i]`: the length of sequence `i`,
+    /// made by `sequence(i)`; 0 for none, which gets `None`): equal lengths batch together
+    /// (the index breaks ties, keeping the order and so the output deterministic), and the
+    /// batches are independent, so they run on every core (much of the network is small
+    /// convolutions that one batch alone keeps on a single thread).
+    fn forward_batched(
+        &self,
+        lengths: &[usize],
+        sequence: impl Fn(usize) -> Vec<f32> + Sync,
+    ) -> Result<Vec<Option<Vec<f32>>>, DiarizeError> {
+        let mut order: Vec<usize> = (0..lengths.len()).filter(|&i| lengths[i] > 0).collect();
+        order.sort_by_key(|&i| (std::cmp::Reverse(lengths[i]), i));
+        let mut batches = Vec::new();
+        let mut rest = order.as_slice();
+        while let Some(&first) = rest.first() {
+            let same = rest
+                .iter()
+                .take(BATCH)
+                .take_while(|&&i| lengths[i] == lengths[first])
+                .count();
+            let (batch, tail) = rest.split_at(same);
+            batches.push(batch);
+            rest = tail;
+        }
+        let outputs: Vec<Vec<Vec<f32>>> = batches
+            .par_iter()
+            .map(|batch| {
+                let inputs: Vec<Vec<f32>> = batch.iter().map(|&i| sequence(i)).collect();
+                self.forward(&inputs)
+            })
+            .collect::<Result<_, _>>()
+            .map_err(|source| DiarizeError::Inference { source })?;
+        let mut embeddings = vec![None; lengths.len()];
+        for (batch, out) in batches.iter().zip(outputs) {
+            for (&i, e) in batch.iter().zip(out) {
+                embeddings[i] = Some(e);
+            }
+        }
+        Ok(embeddings)
     }
 
     /// Runs the network on equally long fbank sequences (each `T × 80`) and returns one

@@ -39,6 +39,8 @@ const SEG_BATCH: usize = 4;
 const EMBED_MIN_MS: u64 = 250;
 /// Samples per millisecond.
 const SAMPLES_PER_MS: usize = 16;
+/// [`EMBED_MIN_MS`] in samples.
+const EMBED_MIN_SAMPLES: usize = EMBED_MIN_MS as usize * SAMPLES_PER_MS;
 
 /// The segmentation of one recording: each chunk's start and its frames' active local
 /// speakers (bit `k` set: local speaker `k` speaks).
@@ -154,16 +156,10 @@ pub fn embed_local_speakers_per_chunk(
     let mut out = Vec::new();
     for (chunk, (&start, frames)) in seg.chunk_starts.iter().zip(&seg.active).enumerate() {
         for local in 0..LOCAL_SPEAKERS {
-            let bit = 1u8 << local;
-            let alone: Vec<bool> = frames.iter().map(|&a| a == bit).collect();
-            let any: Vec<bool> = frames.iter().map(|&a| a & bit != 0).collect();
-            let n_alone = alone.iter().filter(|&&x| x).count();
-            let mask = if n_alone > 0 { &alone } else { &any };
-            let on: Vec<usize> = (0..mask.len()).filter(|&f| mask[f]).collect();
-            let clip = frames_audio(samples_16k, start, &on);
-            if clip.len() < EMBED_MIN_MS as usize * SAMPLES_PER_MS {
+            let (on, n_alone) = own_frames(frames, local);
+            let Some(clip) = own_clip(samples_16k, start, &on) else {
                 continue;
-            }
+            };
             let Some(embedding) = embedder.embed_clip(&clip)? else {
                 continue;
             };
@@ -208,16 +204,19 @@ pub fn embed_local_speakers_in_pieces(
     seg: &LocalSegmentation,
     piece_ms: u64,
 ) -> Result<Vec<LocalEmbedding>, DiarizeError> {
-    let mut pieces = Vec::new();
-    for (start, end) in timeline_pieces(seg, piece_ms) {
-        let clip = &samples_16k[start.min(samples_16k.len())..end.min(samples_16k.len())];
-        if clip.len() < EMBED_MIN_MS as usize * SAMPLES_PER_MS {
-            continue;
-        }
-        if let Some(e) = embedder.embed_clip(clip)? {
-            pieces.push((start, end, e));
-        }
-    }
+    let clip_of = |&(start, end): &(usize, usize)| {
+        &samples_16k[start.min(samples_16k.len())..end.min(samples_16k.len())]
+    };
+    let ranges: Vec<(usize, usize)> = timeline_pieces(seg, piece_ms)
+        .into_iter()
+        .filter(|r| clip_of(r).len() >= EMBED_MIN_SAMPLES)
+        .collect();
+    let clips: Vec<&[f32]> = ranges.iter().map(clip_of).collect();
+    let pieces: Vec<(usize, usize, Vec<f32>)> = ranges
+        .iter()
+        .zip(embedder.embed_clips(&clips)?)
+        .filter_map(|(&(start, end), e)| e.map(|e| (start, end, e)))
+        .collect();
     let mut local = local_speakers_from_pieces(seg, &pieces);
     local.extend(embed_unpieced(embedder, samples_16k, seg, &local)?);
     local.sort_by_key(|e| (e.chunk, e.local));
@@ -234,37 +233,59 @@ fn embed_unpieced(
     pieced: &[LocalEmbedding],
 ) -> Result<Vec<LocalEmbedding>, DiarizeError> {
     let frame_ms = FRAME_STEP_SAMPLES as u64 / SAMPLES_PER_MS as u64;
-    let mut out = Vec::new();
+    let pieced: std::collections::BTreeSet<(usize, usize)> =
+        pieced.iter().map(|e| (e.chunk, e.local)).collect();
+    // (chunk, local speaker, alone ms, clip) of each one to embed.
+    let mut wanted = Vec::new();
     for (chunk, (&start, frames)) in seg.chunk_starts.iter().zip(&seg.active).enumerate() {
         for local in 0..LOCAL_SPEAKERS {
-            if pieced.iter().any(|e| e.chunk == chunk && e.local == local) {
+            if pieced.contains(&(chunk, local)) {
                 continue;
             }
-            let bit = 1u8 << local;
-            let alone: Vec<usize> = (0..frames.len()).filter(|&f| frames[f] == bit).collect();
-            let on = if alone.is_empty() {
-                (0..frames.len())
-                    .filter(|&f| frames[f] & bit != 0)
-                    .collect()
-            } else {
-                alone.clone()
-            };
-            let clip = frames_audio(samples_16k, start, &on);
-            if clip.len() < EMBED_MIN_MS as usize * SAMPLES_PER_MS {
-                continue;
-            }
-            if let Some(embedding) = embedder.embed_clip(&clip)? {
-                out.push(LocalEmbedding {
-                    chunk,
-                    local,
-                    alone_ms: alone.len() as u64 * frame_ms,
-                    embedding,
-                    pieces: Vec::new(),
-                });
+            let (on, n_alone) = own_frames(frames, local);
+            if let Some(clip) = own_clip(samples_16k, start, &on) {
+                wanted.push((chunk, local, n_alone as u64 * frame_ms, clip));
             }
         }
     }
-    Ok(out)
+    let clips: Vec<&[f32]> = wanted.iter().map(|w| w.3.as_slice()).collect();
+    let embedded = embedder.embed_clips(&clips)?;
+    Ok(wanted
+        .iter()
+        .zip(embedded)
+        .filter_map(|(&(chunk, local, alone_ms, _), e)| {
+            e.map(|embedding| LocalEmbedding {
+                chunk,
+                local,
+                alone_ms,
+                embedding,
+                pieces: Vec::new(),
+            })
+        })
+        .collect())
+}
+
+/// The frames a local speaker is embedded from when no timeline piece stands for it (and in
+/// the per-chunk recipe): those where its chunk hears it alone, or, when it is never alone,
+/// every frame it speaks in. Returns them and how many are alone.
+fn own_frames(frames: &[u8], local: usize) -> (Vec<usize>, usize) {
+    let bit = 1u8 << local;
+    let alone: Vec<usize> = (0..frames.len()).filter(|&f| frames[f] == bit).collect();
+    if alone.is_empty() {
+        let any = (0..frames.len())
+            .filter(|&f| frames[f] & bit != 0)
+            .collect();
+        return (any, 0);
+    }
+    let n = alone.len();
+    (alone, n)
+}
+
+/// The audio of these frames of a chunk starting at `start`, when there is enough of it to
+/// embed ([`EMBED_MIN_MS`]).
+fn own_clip(samples_16k: &[f32], start: usize, frames: &[usize]) -> Option<Vec<f32>> {
+    let clip = frames_audio(samples_16k, start, frames);
+    (clip.len() >= EMBED_MIN_SAMPLES).then_some(clip)
 }
 
 /// Sample at the centre of frame `f` of a chunk starting at `start`.
@@ -455,7 +476,7 @@ fn piece_frames(frames: &[usize], frame_ms: u64) -> Vec<&[usize]> {
 
 /// The clustering threshold for this recording (see [`DiarizeConfig::segment_margin`]): how
 /// alike one voice sounds to itself here, measured between chunks that do not overlap.
-pub(crate) fn recording_threshold(embeddings: &[LocalEmbedding], cfg: &DiarizeConfig) -> f32 {
+pub fn recording_threshold(embeddings: &[LocalEmbedding], cfg: &DiarizeConfig) -> f32 {
     let Some(margin) = cfg.segment_margin else {
         return cfg.segment_threshold;
     };
@@ -481,7 +502,7 @@ pub(crate) fn recording_threshold(embeddings: &[LocalEmbedding], cfg: &DiarizeCo
 }
 
 /// Global speakers (cluster indices) of the embedded local speakers and the centroids.
-pub(crate) fn assign_global(
+pub fn assign_global(
     embeddings: &[LocalEmbedding],
     cfg: &DiarizeConfig,
     threshold: f32,
@@ -503,6 +524,155 @@ pub(crate) fn assign_global(
     let mut labels = clustering.labels.clone();
     constrain_per_chunk(embeddings, &clustering.centroids, &mut labels);
     Ok((labels, clustering.centroids))
+}
+
+/// Global speakers re-cut by their pieces ([`DiarizeConfig::split_margin`]): each speaker's
+/// distinct pieces are split in two by two-means; where both groups have at least
+/// `split_min_pieces` pieces and their centroids are less alike than `threshold + margin`, the
+/// larger group becomes the speaker and the smaller one a new speaker, unless it is at least
+/// `threshold` alike another speaker (it is that one's voice: its pieces go there anyway).
+/// Every local speaker then takes its nearest speaker, and the per-chunk constraint is applied
+/// again. `None` when no speaker splits (or the result would exceed `max_speakers`).
+pub fn split_by_pieces(
+    embeddings: &[LocalEmbedding],
+    labels: &[usize],
+    centroids: &[Vec<f32>],
+    threshold: f32,
+    margin: f32,
+    cfg: &DiarizeConfig,
+) -> Option<(Vec<usize>, Vec<Vec<f32>>)> {
+    let mut kept: Vec<Vec<f32>> = Vec::with_capacity(centroids.len());
+    // (the speaker it came from, the group's centroid)
+    let mut shed: Vec<(usize, Vec<f32>)> = Vec::new();
+    for (c, centroid) in centroids.iter().enumerate() {
+        let pieces = distinct_pieces(embeddings, labels, c);
+        let groups = two_means(&pieces);
+        let sizes = [0, 1].map(|k| groups.iter().filter(|&&g| g == k).count());
+        let means = [0, 1].map(|k| {
+            unit_mean(
+                pieces
+                    .iter()
+                    .zip(&groups)
+                    .filter(|(_, g)| **g == k)
+                    .map(|(p, _)| *p),
+            )
+        });
+        let enough = sizes.iter().all(|&n| n >= cfg.split_min_pieces.max(1));
+        if enough && cluster::dot(&means[0], &means[1]) < threshold + margin {
+            let larger = usize::from(sizes[1] > sizes[0]);
+            kept.push(means[larger].clone());
+            shed.push((c, means[1 - larger].clone()));
+        } else {
+            kept.push(centroid.clone());
+        }
+    }
+    if shed.is_empty() {
+        return None;
+    }
+    let n_kept = kept.len();
+    let mut centroids = kept;
+    for (from, group) in shed {
+        let someone_else = centroids[..n_kept]
+            .iter()
+            .enumerate()
+            .any(|(c, centroid)| c != from && cluster::dot(&group, centroid) >= threshold);
+        if !someone_else {
+            centroids.push(group);
+        }
+    }
+    if centroids.len() > cfg.max_speakers.max(1) {
+        return None;
+    }
+    let mut labels: Vec<usize> = embeddings
+        .iter()
+        .map(|e| nearest_centroid(&e.embedding, &centroids))
+        .collect();
+    constrain_per_chunk(embeddings, &centroids, &mut labels);
+    Some((labels, centroids))
+}
+
+/// Index of the centroid most alike `v` (lowest index on ties).
+fn nearest_centroid(v: &[f32], centroids: &[Vec<f32>]) -> usize {
+    (0..centroids.len())
+        .max_by(|&a, &b| {
+            cluster::dot(v, &centroids[a])
+                .total_cmp(&cluster::dot(v, &centroids[b]))
+                .then(b.cmp(&a))
+        })
+        .unwrap_or(0)
+}
+
+/// The pieces of the local speakers labelled `c`, each once (a timeline piece belongs to the
+/// local speakers of every chunk it lies in, with the same embedding), in order.
+fn distinct_pieces<'a>(
+    embeddings: &'a [LocalEmbedding],
+    labels: &[usize],
+    c: usize,
+) -> Vec<&'a [f32]> {
+    let mut seen = std::collections::HashSet::new();
+    let mut out: Vec<&[f32]> = Vec::new();
+    for (e, _) in embeddings.iter().zip(labels).filter(|(_, l)| **l == c) {
+        for p in &e.pieces {
+            let bits: Vec<u32> = p.embedding.iter().map(|x| x.to_bits()).collect();
+            if seen.insert(bits) {
+                out.push(&p.embedding);
+            }
+        }
+    }
+    out
+}
+
+/// Two groups (0/1) of unit vectors by two-means, started from the point least alike their
+/// mean and the point least alike that one (fixed order, ties to the first: deterministic).
+/// Fewer than two points: all in group 0.
+fn two_means(points: &[&[f32]]) -> Vec<usize> {
+    let n = points.len();
+    if n < 2 {
+        return vec![0; n];
+    }
+    let least_alike = |to: &[f32]| {
+        (0..n)
+            .min_by(|&i, &j| {
+                cluster::dot(points[i], to)
+                    .total_cmp(&cluster::dot(points[j], to))
+                    .then(i.cmp(&j))
+            })
+            .unwrap_or(0)
+    };
+    let a = least_alike(&unit_mean(points.iter().copied()));
+    let b = least_alike(points[a]);
+    let mut means = [points[a].to_vec(), points[b].to_vec()];
+    let mut groups = Vec::new();
+    for _ in 0..20 {
+        let next: Vec<usize> = points
+            .iter()
+            .map(|p| usize::from(cluster::dot(p, &means[1]) > cluster::dot(p, &means[0])))
+            .collect();
+        if next == groups {
+            break;
+        }
+        groups = next;
+        for (k, mean) in means.iter_mut().enumerate() {
+            let members = points.iter().zip(&groups).filter(|(_, g)| **g == k);
+            if members.clone().next().is_some() {
+                *mean = unit_mean(members.map(|(p, _)| *p));
+            }
+        }
+    }
+    groups
+}
+
+/// The unit-length mean of unit vectors (empty: an empty vector).
+fn unit_mean<'a>(vectors: impl Iterator<Item = &'a [f32]>) -> Vec<f32> {
+    let mut sum: Vec<f32> = Vec::new();
+    for v in vectors {
+        if sum.is_empty() {
+            sum = vec![0.0; v.len()];
+        }
+        sum.iter_mut().zip(v).for_each(|(s, x)| *s += x);
+    }
+    super::embed::l2_normalize(&mut sum);
+    sum
 }
 
 /// pyannote's `min_cluster_size` heuristic: at most `wanted`, and at most a tenth of the
@@ -823,6 +993,78 @@ mod tests {
             .map(|e| (e.chunk, e.local, e.pieces.len()))
             .collect();
         assert_eq!(owners, vec![(0, 0, 3), (1, 0, 0), (1, 1, 3)]);
+    }
+
+    #[test]
+    fn a_speaker_whose_pieces_hold_two_voices_is_split() {
+        let unit = |v: [f32; 3]| {
+            let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+            v.map(|x| x / n).to_vec()
+        };
+        let piece = |first_frame, v: [f32; 3]| Piece {
+            first_frame,
+            embedding: unit(v),
+        };
+        // One local speaker per chunk, all clustered as one speaker; their pieces are voice A
+        // (x) and voice B (y), slightly different each time.
+        let local = |chunk, pieces: Vec<Piece>| LocalEmbedding {
+            chunk,
+            local: 0,
+            alone_ms: 8000,
+            embedding: unit([0.8, 0.6, 0.0]),
+            pieces,
+        };
+        let two_voices = vec![
+            local(
+                0,
+                vec![piece(0, [1.0, 0.1, 0.0]), piece(100, [0.1, 1.0, 0.0])],
+            ),
+            local(
+                1,
+                vec![piece(0, [1.0, 0.0, 0.1]), piece(100, [0.0, 1.0, 0.1])],
+            ),
+        ];
+        let cfg = DiarizeConfig {
+            split_min_pieces: 2,
+            ..DiarizeConfig::default()
+        };
+        let centroids = vec![unit([0.8, 0.6, 0.0])];
+        let (labels, split) =
+            split_by_pieces(&two_voices, &[0, 0], &centroids, 0.5, 0.0, &cfg).unwrap();
+        assert_eq!(split.len(), 2);
+        assert!(split.iter().any(|c| c[0] > 0.95) && split.iter().any(|c| c[1] > 0.95));
+        assert_eq!(labels.len(), 2);
+        // Fewer pieces per group than asked, or one voice throughout: no split.
+        let strict = DiarizeConfig {
+            split_min_pieces: 3,
+            ..DiarizeConfig::default()
+        };
+        assert!(split_by_pieces(&two_voices, &[0, 0], &centroids, 0.5, 0.0, &strict).is_none());
+        let one_voice = vec![
+            local(
+                0,
+                vec![piece(0, [1.0, 0.1, 0.0]), piece(100, [1.0, 0.0, 0.1])],
+            ),
+            local(
+                1,
+                vec![piece(0, [1.0, 0.1, 0.1]), piece(100, [1.0, 0.2, 0.0])],
+            ),
+        ];
+        assert!(split_by_pieces(&one_voice, &[0, 0], &centroids, 0.5, 0.0, &cfg).is_none());
+        // Two voices 0.6 alike, split with a margin of 0.2 over the threshold 0.5: the smaller
+        // group is a new speaker though it is as alike as the threshold to the group it left.
+        let alike = vec![
+            local(
+                0,
+                vec![piece(0, [1.0, 0.0, 0.0]), piece(100, [0.6, 0.8, 0.0])],
+            ),
+            local(
+                1,
+                vec![piece(0, [1.0, 0.0, 0.05]), piece(100, [0.6, 0.8, 0.05])],
+            ),
+        ];
+        let (_, split) = split_by_pieces(&alike, &[0, 0], &centroids, 0.5, 0.2, &cfg).unwrap();
+        assert_eq!(split.len(), 2);
     }
 
     #[test]
