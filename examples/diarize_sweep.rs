@@ -13,7 +13,8 @@
 //! recording's covered share is printed); `--no-fallback` scores segmentation alone.
 //!
 //! usage: cargo run --release --example diarize_sweep -- --ref REF.rttm [--uem UEM]
-//!        [--thresholds 0.2,0.3] [--min-speaker-ms 1000,4000] [--step-ms 400] [--rttm-dir DIR]
+//!        [--thresholds 0.2,0.3] [--min-speaker-ms 1000,4000] [--smoothing 1,3] [--step-ms 400]
+//!        [--rttm-dir DIR]
 //!        [--segmentation [--chunk-step-ms 2500] [--min-chunks 1,2] [--min-alone-ms 1000,2000]
 //!        [--no-fallback] [--per-chunk] [--piece-ms 2000]] AUDIO...
 
@@ -46,6 +47,7 @@ struct Args {
     uem: Option<PathBuf>,
     thresholds: Vec<f32>,
     min_speaker_ms: Vec<u64>,
+    smoothing: Vec<usize>,
     margins: Vec<Option<f32>>,
     step_ms: u64,
     vad: VadConfig,
@@ -71,6 +73,7 @@ fn parse_args() -> Result<Args> {
         uem: None,
         thresholds: vec![DiarizeConfig::default().threshold],
         min_speaker_ms: vec![DiarizeConfig::default().min_speaker_ms],
+        smoothing: vec![DiarizeConfig::default().smoothing_windows],
         margins: vec![DiarizeConfig::default().threshold_margin],
         step_ms: DiarizeConfig::default().step_ms,
         vad: VadConfig::default(),
@@ -114,6 +117,7 @@ fn parse_args() -> Result<Args> {
                 margins_given = true;
             }
             "--min-speaker-ms" => args.min_speaker_ms = list(&value()?)?,
+            "--smoothing" => args.smoothing = list(&value()?)?,
             "--thresholds" => {
                 args.thresholds = list(&value()?)?;
                 thresholds_given = true;
@@ -704,19 +708,24 @@ fn main() -> Result<()> {
         .into_iter()
         .filter(|t| prepared.iter().any(|(uri, _, _)| *uri == t.uri))
         .collect();
-    let mut grid: Vec<(f32, u64, Option<f32>)> = Vec::new();
-    for &margin in &args.margins {
-        for &m in &args.min_speaker_ms {
-            for &t in &args.thresholds {
-                grid.push((t, m, margin));
+    let mut grid: Vec<(f32, u64, Option<f32>, usize)> = Vec::new();
+    for &smoothing in &args.smoothing {
+        for &margin in &args.margins {
+            for &m in &args.min_speaker_ms {
+                for &t in &args.thresholds {
+                    grid.push((t, m, margin, smoothing));
+                }
             }
         }
     }
-    for (i, &(threshold, min_speaker_ms, threshold_margin)) in grid.iter().enumerate() {
+    for (i, &(threshold, min_speaker_ms, threshold_margin, smoothing_windows)) in
+        grid.iter().enumerate()
+    {
         let cfg = DiarizeConfig {
             threshold,
             min_speaker_ms,
             threshold_margin,
+            smoothing_windows,
             step_ms: args.step_ms,
             ..Default::default()
         };
@@ -752,7 +761,7 @@ fn main() -> Result<()> {
         };
         let (c, s) = (der(0.25), der(0.0));
         println!(
-            "threshold {threshold:.2}, margin {threshold_margin:?}, min speaker {min_speaker_ms} ms: DER {:.1} % (collar 0.25; missed {:.1} %, false alarm {:.1} %, confusion {:.1} %), {:.1} % (no collar); count right {hits}/{} [{}]",
+            "threshold {threshold:.2}, margin {threshold_margin:?}, min speaker {min_speaker_ms} ms, smoothing {smoothing_windows}: DER {:.1} % (collar 0.25; missed {:.1} %, false alarm {:.1} %, confusion {:.1} %), {:.1} % (no collar); count right {hits}/{} [{}]",
             100.0 * c.der(),
             100.0 * c.missed_s / c.total_s,
             100.0 * c.false_alarm_s / c.total_s,
