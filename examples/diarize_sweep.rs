@@ -14,7 +14,7 @@
 //!
 //! usage: cargo run --release --example diarize_sweep -- --ref REF.rttm [--uem UEM]
 //!        [--thresholds 0.2,0.3] [--min-speaker-ms 1000,4000] [--smoothing 1,3] [--step-ms 400]
-//!        [--rttm-dir DIR]
+//!        [--rttm-dir DIR] [--refine]
 //!        [--segmentation [--chunk-step-ms 2500] [--min-chunks 1,2] [--min-alone-ms 1000,2000]
 //!        [--no-fallback] [--per-chunk] [--piece-ms 2000]] AUDIO...
 
@@ -48,6 +48,7 @@ struct Args {
     thresholds: Vec<f32>,
     min_speaker_ms: Vec<u64>,
     smoothing: Vec<usize>,
+    refine: bool,
     margins: Vec<Option<f32>>,
     step_ms: u64,
     vad: VadConfig,
@@ -74,6 +75,7 @@ fn parse_args() -> Result<Args> {
         thresholds: vec![DiarizeConfig::default().threshold],
         min_speaker_ms: vec![DiarizeConfig::default().min_speaker_ms],
         smoothing: vec![DiarizeConfig::default().smoothing_windows],
+        refine: false,
         margins: vec![DiarizeConfig::default().threshold_margin],
         step_ms: DiarizeConfig::default().step_ms,
         vad: VadConfig::default(),
@@ -118,6 +120,7 @@ fn parse_args() -> Result<Args> {
             }
             "--min-speaker-ms" => args.min_speaker_ms = list(&value()?)?,
             "--smoothing" => args.smoothing = list(&value()?)?,
+            "--refine" => args.refine = true,
             "--thresholds" => {
                 args.thresholds = list(&value()?)?;
                 thresholds_given = true;
@@ -703,6 +706,14 @@ fn main() -> Result<()> {
     for (uri, speech, windows) in &prepared {
         print_separation(uri, speech, windows, &reference);
     }
+    if args.refine {
+        let mut kept = 0;
+        for (_, speech, windows) in &mut prepared {
+            *windows = refined_windows(speech, windows, embedder.model_sha256())?;
+            kept += windows.len();
+        }
+        eprintln!("--refine: {kept} of {n_windows} windows embedded");
+    }
     // Only the recordings given are scored (the reference may hold more).
     let reference: Vec<Turn> = reference
         .into_iter()
@@ -772,4 +783,55 @@ fn main() -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// `--refine` (an experiment on windows embedded at a step of 800 ms): the windows a coarse pass
+/// at twice the step would embed (every second one per region, plus each region's last), then,
+/// between two neighbouring coarse windows whose speakers differ after clustering them (step
+/// 1600, smoothing 2), the fine windows in between: the 800 ms resolution at speaker changes,
+/// the coarse cost elsewhere.
+fn refined_windows(
+    speech: &[SpeechRegion],
+    fine: &[SpeakerWindow],
+    model_sha256: &str,
+) -> Result<Vec<SpeakerWindow>> {
+    let mut coarse_ix = Vec::new();
+    for (i, w) in fine.iter().enumerate() {
+        let first = fine.iter().position(|v| v.region == w.region).unwrap_or(i);
+        let last = fine.iter().rposition(|v| v.region == w.region).unwrap_or(i);
+        if (i - first) % 2 == 0 || i == last {
+            coarse_ix.push(i);
+        }
+    }
+    let coarse: Vec<SpeakerWindow> = coarse_ix.iter().map(|&i| fine[i].clone()).collect();
+    let cfg = DiarizeConfig {
+        step_ms: 1600,
+        smoothing_windows: 2,
+        ..Default::default()
+    };
+    let d = diarize_windows("coarse", speech, &coarse, &cfg, model_sha256)?;
+    let speaker_at = |ms: u64| {
+        d.turns
+            .iter()
+            .find(|t| t.start_ms <= ms && ms < t.end_ms)
+            .map(|t| t.speaker.clone())
+    };
+    let mut keep: Vec<bool> = vec![false; fine.len()];
+    for &i in &coarse_ix {
+        keep[i] = true;
+    }
+    for pair in coarse_ix.windows(2) {
+        let (a, b) = (pair[0], pair[1]);
+        if fine[a].region == fine[b].region
+            && speaker_at(fine[a].center_ms()) != speaker_at(fine[b].center_ms())
+        {
+            keep[a..b].iter_mut().for_each(|k| *k = true);
+        }
+    }
+    Ok(fine
+        .iter()
+        .zip(keep)
+        .filter(|(_, k)| *k)
+        .map(|(w, _)| w.clone())
+        .collect())
 }
