@@ -13,7 +13,8 @@
 //! recording's covered share is printed); `--no-fallback` scores segmentation alone.
 //!
 //! usage: cargo run --release --example diarize_sweep -- --ref REF.rttm [--uem UEM]
-//!        [--thresholds 0.2,0.3] [--min-speaker-ms 1000,4000] [--step-ms 400] [--rttm-dir DIR]
+//!        [--thresholds 0.2,0.3] [--min-speaker-ms 1000,4000] [--smoothing 1,3] [--step-ms 400]
+//!        [--rttm-dir DIR] [--refine]
 //!        [--segmentation [--chunk-step-ms 2500] [--min-chunks 1,2] [--min-alone-ms 1000,2000]
 //!        [--no-fallback] [--per-chunk] [--piece-ms 2000]] AUDIO...
 
@@ -46,6 +47,8 @@ struct Args {
     uem: Option<PathBuf>,
     thresholds: Vec<f32>,
     min_speaker_ms: Vec<u64>,
+    smoothing: Vec<usize>,
+    refine: bool,
     margins: Vec<Option<f32>>,
     step_ms: u64,
     vad: VadConfig,
@@ -74,6 +77,8 @@ fn parse_args() -> Result<Args> {
         uem: None,
         thresholds: vec![DiarizeConfig::default().threshold],
         min_speaker_ms: vec![DiarizeConfig::default().min_speaker_ms],
+        smoothing: vec![DiarizeConfig::default().smoothing_windows],
+        refine: false,
         margins: vec![DiarizeConfig::default().threshold_margin],
         step_ms: DiarizeConfig::default().step_ms,
         vad: VadConfig::default(),
@@ -123,6 +128,8 @@ fn parse_args() -> Result<Args> {
                 margins_given = true;
             }
             "--min-speaker-ms" => args.min_speaker_ms = list(&value()?)?,
+            "--smoothing" => args.smoothing = list(&value()?)?,
+            "--refine" => args.refine = true,
             "--thresholds" => {
                 args.thresholds = list(&value()?)?;
                 thresholds_given = true;
@@ -939,24 +946,37 @@ fn main() -> Result<()> {
     for (uri, speech, windows) in &prepared {
         print_separation(uri, speech, windows, &reference);
     }
+    if args.refine {
+        let mut kept = 0;
+        for (_, speech, windows) in &mut prepared {
+            *windows = refined_windows(speech, windows, embedder.model_sha256())?;
+            kept += windows.len();
+        }
+        eprintln!("--refine: {kept} of {n_windows} windows embedded");
+    }
     // Only the recordings given are scored (the reference may hold more).
     let reference: Vec<Turn> = reference
         .into_iter()
         .filter(|t| prepared.iter().any(|(uri, _, _)| *uri == t.uri))
         .collect();
-    let mut grid: Vec<(f32, u64, Option<f32>)> = Vec::new();
-    for &margin in &args.margins {
-        for &m in &args.min_speaker_ms {
-            for &t in &args.thresholds {
-                grid.push((t, m, margin));
+    let mut grid: Vec<(f32, u64, Option<f32>, usize)> = Vec::new();
+    for &smoothing in &args.smoothing {
+        for &margin in &args.margins {
+            for &m in &args.min_speaker_ms {
+                for &t in &args.thresholds {
+                    grid.push((t, m, margin, smoothing));
+                }
             }
         }
     }
-    for (i, &(threshold, min_speaker_ms, threshold_margin)) in grid.iter().enumerate() {
+    for (i, &(threshold, min_speaker_ms, threshold_margin, smoothing_windows)) in
+        grid.iter().enumerate()
+    {
         let cfg = DiarizeConfig {
             threshold,
             min_speaker_ms,
             threshold_margin,
+            smoothing_windows,
             step_ms: args.step_ms,
             ..Default::default()
         };
@@ -992,7 +1012,7 @@ fn main() -> Result<()> {
         };
         let (c, s) = (der(0.25), der(0.0));
         println!(
-            "threshold {threshold:.2}, margin {threshold_margin:?}, min speaker {min_speaker_ms} ms: DER {:.1} % (collar 0.25; missed {:.1} %, false alarm {:.1} %, confusion {:.1} %), {:.1} % (no collar); count right {hits}/{} [{}]",
+            "threshold {threshold:.2}, margin {threshold_margin:?}, min speaker {min_speaker_ms} ms, smoothing {smoothing_windows}: DER {:.1} % (collar 0.25; missed {:.1} %, false alarm {:.1} %, confusion {:.1} %), {:.1} % (no collar); count right {hits}/{} [{}]",
             100.0 * c.der(),
             100.0 * c.missed_s / c.total_s,
             100.0 * c.false_alarm_s / c.total_s,
@@ -1003,4 +1023,55 @@ fn main() -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// `--refine` (an experiment on windows embedded at a step of 800 ms): the windows a coarse pass
+/// at twice the step would embed (every second one per region, plus each region's last), then,
+/// between two neighbouring coarse windows whose speakers differ after clustering them (step
+/// 1600, smoothing 2), the fine windows in between: the 800 ms resolution at speaker changes,
+/// the coarse cost elsewhere.
+fn refined_windows(
+    speech: &[SpeechRegion],
+    fine: &[SpeakerWindow],
+    model_sha256: &str,
+) -> Result<Vec<SpeakerWindow>> {
+    let mut coarse_ix = Vec::new();
+    for (i, w) in fine.iter().enumerate() {
+        let first = fine.iter().position(|v| v.region == w.region).unwrap_or(i);
+        let last = fine.iter().rposition(|v| v.region == w.region).unwrap_or(i);
+        if (i - first) % 2 == 0 || i == last {
+            coarse_ix.push(i);
+        }
+    }
+    let coarse: Vec<SpeakerWindow> = coarse_ix.iter().map(|&i| fine[i].clone()).collect();
+    let cfg = DiarizeConfig {
+        step_ms: 1600,
+        smoothing_windows: 2,
+        ..Default::default()
+    };
+    let d = diarize_windows("coarse", speech, &coarse, &cfg, model_sha256)?;
+    let speaker_at = |ms: u64| {
+        d.turns
+            .iter()
+            .find(|t| t.start_ms <= ms && ms < t.end_ms)
+            .map(|t| t.speaker.clone())
+    };
+    let mut keep: Vec<bool> = vec![false; fine.len()];
+    for &i in &coarse_ix {
+        keep[i] = true;
+    }
+    for pair in coarse_ix.windows(2) {
+        let (a, b) = (pair[0], pair[1]);
+        if fine[a].region == fine[b].region
+            && speaker_at(fine[a].center_ms()) != speaker_at(fine[b].center_ms())
+        {
+            keep[a..b].iter_mut().for_each(|k| *k = true);
+        }
+    }
+    Ok(fine
+        .iter()
+        .zip(keep)
+        .filter(|(_, k)| *k)
+        .map(|(w, _)| w.clone())
+        .collect())
 }

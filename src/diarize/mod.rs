@@ -84,6 +84,11 @@ pub struct DiarizeConfig {
     /// tuning half 47.1 vs 46.9 %, voice mixes 10.8 % both, interviews 4.8 % and 6/7 both,
     /// pyannote sample 8.2 vs 9.0 %, FLEURS 50/50 one speaker, synthetic focus group 25.7 vs
     /// 25.0 % (4/5 both), at half the windows. (With GE2E, 600–800 miscounted 2–3 interviews.)
+    /// Larger steps (1000–1600, with `smoothing_windows` 1–3) were measured as a cost lever
+    /// (1600: 35 % fewer windows on real Spanish speech) and rejected: 1600 with smoothing 2
+    /// held the tuning sets (AMI half 46.5 vs 47.9 %, mixes 1–3 11.3 vs 10.3 %) but took the
+    /// pyannote sample's short turns from 8.2 to 18.0 % DER, and the settings that kept the
+    /// sample under 13 % gave two enrolled names to the wrong person on mixes 4–6.
     pub step_ms: u64,
     /// Two groups of windows whose average cosine similarity is at least this belong to the
     /// same speaker (default 0.20; in −1..1), or the floor of the adapted threshold (see
