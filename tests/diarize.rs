@@ -592,6 +592,10 @@ fn segmentation_that_hears_no_speech_falls_back_to_the_windows() {
     // Measured: the windows recipe ran and gave each of the two regions a speaker.
     assert_eq!(d.settings.method, Some(Method::Windows));
     assert!(d.settings.fallback.is_some());
+    assert_eq!(
+        d.settings.segment_threshold, None,
+        "the windows recipe's settings only"
+    );
     assert!(!d.speakers.is_empty());
     for r in &speech {
         assert!(
@@ -614,5 +618,10 @@ fn segmentation_that_hears_no_speech_falls_back_to_the_windows() {
     .unwrap();
     assert_eq!(d.settings.method, Some(Method::Segmentation));
     assert_eq!(d.settings.fallback, None);
+    // The segmentation recipe's own settings are recorded, so a saved result says how it was made.
+    let cfg = segmentation_cfg();
+    assert_eq!(d.settings.segment_threshold, Some(cfg.segment_threshold));
+    assert_eq!(d.settings.split_margin, cfg.split_margin);
+    assert_eq!(d.settings.split_min_pieces, Some(cfg.split_min_pieces));
     assert!(diarize::vad_speech_share(&d, &speech).is_some_and(|s| s > 0.95));
 }

@@ -427,6 +427,15 @@ pub struct DiarizeSettings {
     /// Segmentation: step between 10 s chunks.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub chunk_step_ms: Option<u64>,
+    /// Segmentation: clustering threshold of the local speakers (the floor, when adapted).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub segment_threshold: Option<f32>,
+    /// Segmentation: margin of a speaker's split by its pieces (absent: no split, or windows).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub split_margin: Option<f32>,
+    /// Segmentation: fewest pieces in each group of a split.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub split_min_pieces: Option<usize>,
     /// Why the windows recipe ran although segmentation was asked for (segmentation heard too
     /// little of the VAD's speech, [`needs_windows_fallback`]); absent when it did not.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -712,6 +721,7 @@ pub fn diarize_windows(
 }
 
 fn settings(cfg: &DiarizeConfig, model_sha256: &str, threshold_used: f32) -> DiarizeSettings {
+    let segmentation = cfg.method == Method::Segmentation;
     DiarizeSettings {
         num_speakers: cfg.num_speakers,
         min_speakers: cfg.min_speakers,
@@ -726,7 +736,11 @@ fn settings(cfg: &DiarizeConfig, model_sha256: &str, threshold_used: f32) -> Dia
         overlap_margin: cfg.overlap_margin,
         overlap_min_similarity: cfg.overlap_min_similarity,
         method: Some(cfg.method),
-        chunk_step_ms: (cfg.method == Method::Segmentation).then_some(cfg.chunk_step_ms),
+        chunk_step_ms: segmentation.then_some(cfg.chunk_step_ms),
+        segment_threshold: segmentation.then_some(cfg.segment_threshold),
+        split_margin: cfg.split_margin.filter(|_| segmentation),
+        split_min_pieces: (segmentation && cfg.split_margin.is_some())
+            .then_some(cfg.split_min_pieces),
         fallback: None,
         model_sha256: model_sha256.to_string(),
         qualscribe_version: env!("CARGO_PKG_VERSION").to_string(),
