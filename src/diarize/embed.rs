@@ -21,7 +21,7 @@ use rayon::prelude::*;
 
 use super::DiarizeError;
 use super::campplus::{CamPlus, EMBEDDING_DIM};
-use super::fbank::{FRAME_LEN, FRAME_SHIFT, KaldiFbank, N_BINS, frame_count};
+use super::fbank::{FRAME_SHIFT, KaldiFbank, N_BINS, all_frames_count, frame_count};
 use crate::transcript::SpeechRegion;
 
 /// Samples per 10 ms frame step.
@@ -165,11 +165,7 @@ impl SpeakerEmbedder {
         // the frames are made inside the batches, so only a batch's are held at a time.
         let lengths: Vec<usize> = clips
             .iter()
-            .map(|c| match c.len() {
-                0 => 0,
-                n if n < FRAME_LEN => N_BINS,
-                n => frame_count(n) * N_BINS,
-            })
+            .map(|c| all_frames_count(c.len()) * N_BINS)
             .collect();
         self.forward_batched(&lengths, |i| self.fbank.all_frames(clips[i]))
     }

@@ -34,6 +34,16 @@ const PREEMPHASIS: f64 = 0.97;
 /// Kaldi reads 16-bit integers; decoded audio is in −1..1.
 const INT16_SCALE: f64 = 32_768.0;
 
+/// How many frames [`KaldiFbank::all_frames`] gives for `n` samples: none for no samples, one
+/// (zero-padded) for fewer than a frame's, else [`frame_count`].
+pub fn all_frames_count(n: usize) -> usize {
+    match n {
+        0 => 0,
+        n if n < FRAME_LEN => 1,
+        n => frame_count(n),
+    }
+}
+
 /// The frame count Kaldi gives `n` samples (`snip_edges`): 0 below one frame.
 pub fn frame_count(n: usize) -> usize {
     if n < FRAME_LEN {
@@ -93,15 +103,15 @@ impl KaldiFbank {
     /// Every frame of `samples`; a clip shorter than one frame is zero-padded to one frame
     /// (as the reference does), so any non-empty clip gives at least one frame.
     pub fn all_frames(&self, samples: &[f32]) -> Vec<f32> {
-        if samples.is_empty() {
-            return Vec::new();
+        match all_frames_count(samples.len()) {
+            0 => Vec::new(),
+            1 if samples.len() < FRAME_LEN => {
+                let mut padded = samples.to_vec();
+                padded.resize(FRAME_LEN, 0.0);
+                self.frames(&padded, 0, 1)
+            }
+            n => self.frames(samples, 0, n),
         }
-        if samples.len() < FRAME_LEN {
-            let mut padded = samples.to_vec();
-            padded.resize(FRAME_LEN, 0.0);
-            return self.frames(&padded, 0, 1);
-        }
-        self.frames(samples, 0, frame_count(samples.len()))
     }
 
     fn frame(
