@@ -60,11 +60,12 @@ pub enum Method {
     /// of the VAD's speech the windows recipe runs instead ([`windows_fallback`]). Needs
     /// `models fetch --model segmentation`. On real voices held out from all tuning it beats
     /// the windows recipe (DER collar 0.25: AMI held-out half 21.2 vs 33.2 %, voice mixes 4–6
-    /// 10.1 vs 13.6 %, pyannote sample 0.6 vs 8.2 %) for 1.2× its CPU time, but it is not the
-    /// default: it finds one speaker in 3 of the corpus's 7 two-person interviews (windows: 1),
-    /// is worse on its synthetic voices (13.7 vs 10.2 %), and its speakers take enrolled names
-    /// less often (AMI dev00 → dev01, tst00 → tst01: 1 of 4 people found again named, windows
-    /// 2 of 2; none wrongly).
+    /// 10.1 vs 13.6 %, pyannote sample 0.6 vs 8.2 %) for 1.2× its CPU time, and on the
+    /// corpus's synthetic voices it is now level (8.7 %, 7 of 8 counts right, windows 10.2 %,
+    /// 6 of 8; interviews tuned `split_margin`). It is not the default because its speakers
+    /// take enrolled names less often: AMI dev00 → dev01, tst00 → tst01 name 2 of the 5
+    /// speakers whose person was enrolled (none wrongly), windows 2 of 2 — it finds short extra
+    /// speakers (dev01: 4 of 2, two of ~1.5 s) that a name cannot go to twice.
     Segmentation,
 }
 
