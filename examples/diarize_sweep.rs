@@ -65,6 +65,7 @@ struct Args {
     piece_margins: Vec<Option<f32>>,
     split_margins: Vec<Option<f32>>,
     split_min_pieces: Vec<usize>,
+    seg_min_speaker_ms: Vec<u64>,
     no_fallback: bool,
     per_chunk: bool,
     piece_ms: u64,
@@ -95,6 +96,7 @@ fn parse_args() -> Result<Args> {
         piece_margins: vec![DiarizeConfig::default().piece_margin],
         split_margins: vec![DiarizeConfig::default().split_margin],
         split_min_pieces: vec![DiarizeConfig::default().split_min_pieces],
+        seg_min_speaker_ms: vec![DiarizeConfig::default().segment_min_speaker_ms],
         no_fallback: false,
         per_chunk: false,
         piece_ms: pyannote::PIECE_MS,
@@ -123,6 +125,7 @@ fn parse_args() -> Result<Args> {
             "--piece-margins" => args.piece_margins = optional_list(&value()?)?,
             "--split-margins" => args.split_margins = optional_list(&value()?)?,
             "--split-min-pieces" => args.split_min_pieces = list(&value()?)?,
+            "--seg-min-speaker-ms" => args.seg_min_speaker_ms = list(&value()?)?,
             "--margins" => {
                 args.margins = optional_list(&value()?)?;
                 margins_given = true;
@@ -799,9 +802,18 @@ fn sweep_segmentation(args: &Args, embedder: &SpeakerEmbedder) -> Result<()> {
                     for &threshold in &args.thresholds {
                         for &split in &args.split_margins {
                             for &split_min in &args.split_min_pieces {
-                                grid.push((
-                                    piece, margin, alone, min_chunks, threshold, split, split_min,
-                                ));
+                                for &min_speaker in &args.seg_min_speaker_ms {
+                                    grid.push((
+                                        piece,
+                                        margin,
+                                        alone,
+                                        min_chunks,
+                                        threshold,
+                                        split,
+                                        split_min,
+                                        min_speaker,
+                                    ));
+                                }
                             }
                         }
                     }
@@ -818,11 +830,13 @@ fn sweep_segmentation(args: &Args, embedder: &SpeakerEmbedder) -> Result<()> {
             threshold,
             split_margin,
             split_min_pieces,
+            segment_min_speaker_ms,
         ) in grid
         {
             let cfg = DiarizeConfig {
                 split_margin,
                 split_min_pieces,
+                segment_min_speaker_ms,
                 piece_margin,
                 segment_margin,
                 min_alone_ms,
@@ -877,7 +891,7 @@ fn sweep_segmentation(args: &Args, embedder: &SpeakerEmbedder) -> Result<()> {
             }
             first = false;
             let label = format!(
-                "segmentation split {split_margin:?}/{split_min_pieces} pieces {piece_margin:?} threshold {threshold:.2}, margin {segment_margin:?}, min chunks {min_chunks}, min alone {min_alone_ms} ms, windows fallback on [{}]",
+                "segmentation split {split_margin:?}/{split_min_pieces} pieces {piece_margin:?} threshold {threshold:.2}, margin {segment_margin:?}, min chunks {min_chunks}, min alone {min_alone_ms} ms, min speaker {segment_min_speaker_ms} ms, windows fallback on [{}]",
                 fell_back.join(" ")
             );
             score(&label, &reference, &hypothesis, uem.as_deref(), &counts);

@@ -591,6 +591,60 @@ pub fn split_by_pieces(
     Some((labels, centroids))
 }
 
+/// Per global speaker, its speech alone (no one else active) in ms in the per-frame speaker
+/// sets of [`reconstruct`]. Alone rather than all speech: on the AMI tuning half the stray
+/// speakers of overlap-heavy clips (tst00: one voice in three) have seconds of speech, nearly
+/// all of it overlapped; counted with overlap, no minimum up to 4 s removed them.
+pub fn alone_ms_per_speaker(active: &[Vec<usize>], n_clusters: usize) -> Vec<u64> {
+    let mut frames = vec![0u64; n_clusters];
+    for set in active.iter().filter(|set| set.len() == 1) {
+        for &c in set {
+            if let Some(n) = frames.get_mut(c) {
+                *n += 1;
+            }
+        }
+    }
+    let frame_us = (FRAME_STEP_SAMPLES * 1000 / SAMPLES_PER_MS) as u64;
+    frames.into_iter().map(|n| n * frame_us / 1000).collect()
+}
+
+/// pyannote's small-cluster rule in seconds of speech ([`DiarizeConfig::segment_min_speaker_ms`]):
+/// a speaker with less speech alone than `min_ms` is not a person of its own but a stray part of
+/// someone (an overlap, a cough, one voice segmentation cut in three): its local speakers join
+/// the large speaker whose centroid is most alike, as pyannote's `AgglomerativeClustering`
+/// reassigns clusters under `min_cluster_size`. The largest small ones stay when fewer than
+/// `min_speakers` would be left (at least one always stays). Then the per-chunk constraint is
+/// applied again. `None` when every speaker is large enough.
+pub fn absorb_small_speakers(
+    embeddings: &[LocalEmbedding],
+    labels: &[usize],
+    centroids: &[Vec<f32>],
+    speech_ms: &[u64],
+    min_ms: u64,
+    min_speakers: usize,
+) -> Option<(Vec<usize>, Vec<Vec<f32>>)> {
+    let mut by_speech: Vec<usize> = (0..centroids.len()).collect();
+    by_speech.sort_by(|&a, &b| speech_ms[b].cmp(&speech_ms[a]).then(a.cmp(&b)));
+    let large_enough = by_speech
+        .iter()
+        .filter(|&&c| speech_ms[c] >= min_ms)
+        .count();
+    let keep = large_enough.max(min_speakers).max(1).min(by_speech.len());
+    if keep == by_speech.len() {
+        return None;
+    }
+    let mut large: Vec<usize> = by_speech[..keep].to_vec();
+    large.sort_unstable();
+    let kept: Vec<Vec<f32>> = large.iter().map(|&c| centroids[c].clone()).collect();
+    let new_label = |c: usize| match large.iter().position(|&l| l == c) {
+        Some(i) => i,
+        None => nearest_centroid(&centroids[c], &kept),
+    };
+    let mut labels: Vec<usize> = labels.iter().map(|&c| new_label(c)).collect();
+    constrain_per_chunk(embeddings, &kept, &mut labels);
+    Some((labels, kept))
+}
+
 /// Index of the centroid most alike `v` (lowest index on ties).
 fn nearest_centroid(v: &[f32], centroids: &[Vec<f32>]) -> usize {
     (0..centroids.len())
@@ -1100,6 +1154,38 @@ mod tests {
         let mut labels = vec![0, 0, 1];
         constrain_per_chunk(&embeddings, &centroids, &mut labels);
         assert_eq!(labels, vec![0, 1, 1]);
+    }
+
+    #[test]
+    fn a_speaker_with_little_speech_alone_joins_the_most_alike_large_one() {
+        let e = |chunk, local, v: [f32; 2]| LocalEmbedding {
+            chunk,
+            local,
+            alone_ms: 3000,
+            embedding: v.to_vec(),
+            pieces: Vec::new(),
+        };
+        let embeddings = [
+            e(0, 0, [1.0, 0.0]),
+            e(1, 0, [0.0, 1.0]),
+            e(2, 0, [0.6, 0.8]),
+        ];
+        let centroids = vec![vec![1.0, 0.0], vec![0.0, 1.0], vec![0.6, 0.8]];
+        // Speaker 2 speaks alone for 2 frames only (the overlapped frames do not count).
+        let frame = vec![vec![0]; 300];
+        let mut active = [frame.clone(), vec![vec![1]; 300], vec![vec![2]; 2]].concat();
+        active.extend(vec![vec![0, 2]; 300]);
+        let alone = alone_ms_per_speaker(&active, 3);
+        assert!(alone[2] < 100 && alone[0] > 4000, "{alone:?}");
+        let (labels, kept) =
+            absorb_small_speakers(&embeddings, &[0, 1, 2], &centroids, &alone, 750, 1).unwrap();
+        assert_eq!(labels, vec![0, 1, 1]);
+        assert_eq!(kept.len(), 2);
+        // min_speakers keeps it; nothing small: nothing to do.
+        assert!(
+            absorb_small_speakers(&embeddings, &[0, 1, 2], &centroids, &alone, 750, 3).is_none()
+        );
+        assert!(absorb_small_speakers(&embeddings, &[0, 1, 2], &centroids, &alone, 0, 1).is_none());
     }
 
     #[test]
