@@ -58,6 +58,13 @@ fn fetch(dir: &Path, names: &[String], quantize: &str, force: bool) -> Result<()
     if !ids.contains(&ModelId::Vad) {
         ids.push(ModelId::Vad);
     }
+    // The speaker model runs in onnxruntime where its library can be installed.
+    if ids.contains(&ModelId::Speaker)
+        && models::ONNXRUNTIME_SUPPORTED
+        && !ids.contains(&ModelId::Onnxruntime)
+    {
+        ids.push(ModelId::Onnxruntime);
+    }
     for id in ids {
         let installed = models::fetch(dir, id, &opts, &mut |msg| eprintln!("{msg}"))?;
         for m in installed {
