@@ -122,3 +122,23 @@ fn onnxruntime_matches_candle_on_real_windows() {
         assert!(c >= 0.9999, "{} samples: {c}", clip.len());
     }
 }
+
+/// A library file that is not the pinned one is never loaded: the embedder runs in candle (and
+/// gives the same embeddings), it does not fail or crash.
+#[test]
+fn a_damaged_onnxruntime_library_falls_back_to_candle() {
+    let path = models::resolve_speaker(&models_dir()).unwrap_or_else(|e| panic!("{e}"));
+    let dir = tempfile::tempdir().unwrap();
+    let copy = dir.path().join(path.file_name().unwrap());
+    std::fs::copy(&path, &copy).unwrap();
+    std::fs::write(
+        dir.path().join("libonnxruntime.so.1.32.0"),
+        b"not a shared library",
+    )
+    .unwrap();
+    assert_eq!(models::installed_onnxruntime(dir.path()), None);
+    let embedder = SpeakerEmbedder::load(&copy).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(embedder.backend(), "candle");
+    let (_, window) = reference();
+    assert!(embedder.embed_clip(&window).unwrap().is_some());
+}
