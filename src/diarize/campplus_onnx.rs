@@ -27,14 +27,14 @@ const SEGMENT: i64 = 100;
 const BLOCKS: [(usize, i64); 3] = [(12, 1), (24, 2), (16, 2)];
 
 /// A float tensor's values and shape.
-struct Array {
-    data: Vec<f32>,
-    dims: Vec<i64>,
+pub(super) struct Array {
+    pub(super) data: Vec<f32>,
+    pub(super) dims: Vec<i64>,
 }
 
 /// The graph being written: nodes, initialisers, and a counter for unique value names.
 #[derive(Default)]
-struct Graph {
+pub(super) struct Graph {
     nodes: Vec<pb::NodeProto>,
     initializers: Vec<pb::TensorProto>,
     names: usize,
@@ -46,7 +46,7 @@ impl Graph {
         format!("{prefix}_{}", self.names)
     }
 
-    fn const_f32(&mut self, a: Array) -> String {
+    pub(super) fn const_f32(&mut self, a: Array) -> String {
         let name = self.fresh("c");
         let raw_data = a.data.iter().flat_map(|x| x.to_le_bytes()).collect();
         self.initializers.push(pb::TensorProto {
@@ -72,7 +72,7 @@ impl Graph {
         name
     }
 
-    fn vec_i64(&mut self, values: &[i64]) -> String {
+    pub(super) fn vec_i64(&mut self, values: &[i64]) -> String {
         self.const_i64(values, &[values.len() as i64])
     }
 
@@ -80,13 +80,18 @@ impl Graph {
         self.const_i64(&[value], &[])
     }
 
-    fn op(&mut self, op_type: &str, inputs: &[&str], attribute: Vec<pb::AttributeProto>) -> String {
+    pub(super) fn op(
+        &mut self,
+        op_type: &str,
+        inputs: &[&str],
+        attribute: Vec<pb::AttributeProto>,
+    ) -> String {
         let out = self.fresh(op_type);
         self.op_into(op_type, inputs, attribute, &out);
         out
     }
 
-    fn op_into(
+    pub(super) fn op_into(
         &mut self,
         op_type: &str,
         inputs: &[&str],
@@ -137,7 +142,7 @@ struct ConvGeometry<'a> {
     dilations: Option<&'a [i64]>,
 }
 
-fn ints(name: &str, values: &[i64]) -> pb::AttributeProto {
+pub(super) fn ints(name: &str, values: &[i64]) -> pb::AttributeProto {
     pb::AttributeProto {
         name: name.to_string(),
         r#type: pb::attribute_proto::AttributeType::Ints as i32,
@@ -146,7 +151,7 @@ fn ints(name: &str, values: &[i64]) -> pb::AttributeProto {
     }
 }
 
-fn int(name: &str, value: i64) -> pb::AttributeProto {
+pub(super) fn int(name: &str, value: i64) -> pb::AttributeProto {
     pb::AttributeProto {
         name: name.to_string(),
         r#type: pb::attribute_proto::AttributeType::Int as i32,
@@ -155,7 +160,7 @@ fn int(name: &str, value: i64) -> pb::AttributeProto {
     }
 }
 
-fn float(name: &str, value: f32) -> pb::AttributeProto {
+pub(super) fn float(name: &str, value: f32) -> pb::AttributeProto {
     pb::AttributeProto {
         name: name.to_string(),
         r#type: pb::attribute_proto::AttributeType::Float as i32,
@@ -287,7 +292,13 @@ pub(crate) fn campplus_onnx(
     let x = g.relu(&x);
     let stats = mean_and_std(&mut g, &x, &pooling.frames);
     dense(&mut g, &w, &stats)?;
-    Ok(model(g).encode_to_vec())
+    // `(B, T, 80)` in, `(B, 192)` out; batch and length symbolic.
+    Ok(model(
+        g,
+        "campplus",
+        ("feats", &[Dim::Named("B"), Dim::Named("T"), Dim::Fixed(80)]),
+        ("embedding", &[Dim::Named("B"), Dim::Fixed(192)]),
+    ))
 }
 
 /// A 2-d convolution (3×3, padding 1, or the 1×1 shortcut, padding 0) with its batch norm
@@ -536,38 +547,44 @@ fn dense(g: &mut Graph, w: &Weights, stats: &str) -> Result<(), DiarizeError> {
     Ok(())
 }
 
-/// `(B, T, 80)` float in, `(B, 192)` float out; batch and length symbolic.
-fn model(g: Graph) -> pb::ModelProto {
-    let tensor_type = |dims: Vec<pb::tensor_shape_proto::dimension::Value>| pb::TypeProto {
-        value: Some(pb::type_proto::Value::TensorType(pb::type_proto::Tensor {
-            elem_type: pb::tensor_proto::DataType::Float as i32,
-            shape: Some(pb::TensorShapeProto {
-                dim: dims
-                    .into_iter()
-                    .map(|v| pb::tensor_shape_proto::Dimension {
-                        value: Some(v),
-                        ..Default::default()
-                    })
-                    .collect(),
+/// A float tensor's dimension: fixed or named (symbolic).
+pub(super) enum Dim {
+    Fixed(i64),
+    Named(&'static str),
+}
+
+fn value_info(name: &str, dims: &[Dim]) -> pb::ValueInfoProto {
+    use pb::tensor_shape_proto::dimension::Value;
+    let dim = dims
+        .iter()
+        .map(|d| pb::tensor_shape_proto::Dimension {
+            value: Some(match d {
+                Dim::Fixed(n) => Value::DimValue(*n),
+                Dim::Named(s) => Value::DimParam(s.to_string()),
             }),
-        })),
+            ..Default::default()
+        })
+        .collect();
+    pb::ValueInfoProto {
+        name: name.into(),
+        r#type: Some(pb::TypeProto {
+            value: Some(pb::type_proto::Value::TensorType(pb::type_proto::Tensor {
+                elem_type: pb::tensor_proto::DataType::Float as i32,
+                shape: Some(pb::TensorShapeProto { dim }),
+            })),
+            ..Default::default()
+        }),
         ..Default::default()
-    };
-    use pb::tensor_shape_proto::dimension::Value::{DimParam, DimValue};
-    let input = pb::ValueInfoProto {
-        name: "feats".into(),
-        r#type: Some(tensor_type(vec![
-            DimParam("B".into()),
-            DimParam("T".into()),
-            DimValue(80),
-        ])),
-        ..Default::default()
-    };
-    let output = pb::ValueInfoProto {
-        name: "embedding".into(),
-        r#type: Some(tensor_type(vec![DimParam("B".into()), DimValue(192)])),
-        ..Default::default()
-    };
+    }
+}
+
+/// The serialised model of graph `g` (opset 17, IR 8) with one float input and one float output.
+pub(super) fn model(
+    g: Graph,
+    name: &str,
+    (input, input_dims): (&str, &[Dim]),
+    (output, output_dims): (&str, &[Dim]),
+) -> Vec<u8> {
     pb::ModelProto {
         ir_version: 8,
         opset_import: vec![pb::OperatorSetIdProto {
@@ -577,12 +594,13 @@ fn model(g: Graph) -> pb::ModelProto {
         producer_name: "qualscribe".into(),
         graph: Some(pb::GraphProto {
             node: g.nodes,
-            name: "campplus".into(),
+            name: name.into(),
             initializer: g.initializers,
-            input: vec![input],
-            output: vec![output],
+            input: vec![value_info(input, input_dims)],
+            output: vec![value_info(output, output_dims)],
             ..Default::default()
         }),
         ..Default::default()
     }
+    .encode_to_vec()
 }

@@ -22,7 +22,7 @@ use rayon::prelude::*;
 use super::DiarizeError;
 use super::campplus::{CamPlus, EMBEDDING_DIM};
 use super::fbank::{FRAME_SHIFT, KaldiFbank, N_BINS, all_frames_count, frame_count};
-use super::ort_backend::OrtCamPlus;
+use super::ort_backend::OrtNet;
 use crate::transcript::SpeechRegion;
 
 /// Samples per 10 ms frame step.
@@ -63,7 +63,7 @@ impl SpeakerWindow {
 /// Which implementation runs the CAM++ network.
 enum Network {
     /// onnxruntime on the graph built from the weights (about 3× faster on a CPU core).
-    Ort(OrtCamPlus),
+    Ort(OrtNet),
     /// candle: the checked reference, and the fallback where no onnxruntime is installed.
     Candle(CamPlus),
 }
@@ -121,7 +121,7 @@ impl SpeakerEmbedder {
         let net = match onnxruntime {
             None => Network::Candle(candle),
             Some(library) => match super::campplus_onnx::campplus_onnx(&tensors, path)
-                .and_then(|graph| OrtCamPlus::new(library, graph))
+                .and_then(|graph| OrtNet::new(library, graph, ("feats", "embedding")))
             {
                 Ok(ort) => Network::Ort(ort),
                 Err(e) => {
@@ -256,7 +256,7 @@ impl SpeakerEmbedder {
     fn forward(&self, seqs: &[Vec<f32>]) -> Result<Vec<Vec<f32>>, DiarizeError> {
         let normalized: Vec<Vec<f32>> = seqs.iter().map(|s| mean_normalized(s)).collect();
         let mut out = match &self.net {
-            Network::Ort(net) => net.forward(&normalized)?,
+            Network::Ort(net) => net.embeddings(&normalized)?,
             Network::Candle(net) => candle_forward(net, normalized)
                 .map_err(|source| DiarizeError::Inference { source })?,
         };

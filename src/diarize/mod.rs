@@ -29,6 +29,7 @@ pub mod fbank;
 mod ort_backend;
 pub mod pyannote;
 pub mod segment;
+mod segment_onnx;
 mod turns;
 pub mod voices;
 

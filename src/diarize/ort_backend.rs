@@ -1,7 +1,7 @@
-//! The CAM++ network run by onnxruntime (through `ort`, the library loaded at run time from the
-//! file `qualscribe models fetch --model speaker` installs), on the graph of
-//! [`super::campplus_onnx`]. Measured on one core, one 1.6 s window: 19 ms against candle's
-//! 55–61 ms.
+//! The CAM++ network (and the segmentation network) run by onnxruntime (through `ort`, the
+//! library loaded at run time from the file `qualscribe models fetch --model speaker` installs),
+//! on the graphs of [`super::campplus_onnx`] and [`super::segment_onnx`]. Measured on one core,
+//! one 1.6 s window: 19–22 ms against candle's 53–61 ms.
 //!
 //! Promises:
 //! - One session per rayon worker, each with one intra-op thread (on 2 cores, two 1-thread
@@ -23,34 +23,54 @@ use super::DiarizeError;
 use super::campplus::EMBEDDING_DIM;
 use super::fbank::N_BINS;
 
-/// CAM++ in onnxruntime sessions (`Send + Sync`).
-pub(crate) struct OrtCamPlus {
+/// A one-input, one-output graph in onnxruntime sessions (`Send + Sync`).
+pub(crate) struct OrtNet {
     /// The serialised ONNX graph, kept to make further workers' sessions.
     model: Vec<u8>,
     /// One slot per rayon worker (index modulo the count for callers outside the pool).
     sessions: Vec<Mutex<Option<Session>>>,
     library: PathBuf,
+    /// The graph's input and output names.
+    input: &'static str,
+    output: &'static str,
 }
 
-impl OrtCamPlus {
+impl OrtNet {
     /// Loads the onnxruntime library at `library` (once per process) and makes the first
-    /// session of the graph `model`.
-    pub(crate) fn new(library: &Path, model: Vec<u8>) -> Result<Self, DiarizeError> {
+    /// session of the graph `model`, which reads `input` and writes `output`.
+    pub(crate) fn new(
+        library: &Path,
+        model: Vec<u8>,
+        (input, output): (&'static str, &'static str),
+    ) -> Result<Self, DiarizeError> {
         load_library(library)?;
         let first = new_session(library, &model)?;
         let workers = rayon::current_num_threads().max(1);
         let mut sessions: Vec<Mutex<Option<Session>>> =
             (0..workers).map(|_| Mutex::new(None)).collect();
         sessions[0] = Mutex::new(Some(first));
-        Ok(OrtCamPlus {
+        Ok(OrtNet {
             model,
             sessions,
             library: library.to_path_buf(),
+            input,
+            output,
         })
     }
 
-    /// The embeddings (not normalised) of `seqs`, each mean-normalised fbank `T × 80`.
-    pub(crate) fn forward(&self, seqs: &[Vec<f32>]) -> Result<Vec<Vec<f32>>, DiarizeError> {
+    /// The CAM++ embeddings (not normalised) of `seqs`, each mean-normalised fbank `T × 80`.
+    pub(crate) fn embeddings(&self, seqs: &[Vec<f32>]) -> Result<Vec<Vec<f32>>, DiarizeError> {
+        seqs.iter()
+            .map(|seq| {
+                let e = self.run(seq.clone(), [1, seq.len() / N_BINS, N_BINS])?;
+                debug_assert_eq!(e.len(), EMBEDDING_DIM);
+                Ok(e)
+            })
+            .collect()
+    }
+
+    /// The output of one input of shape `shape`, flat, on this worker's session.
+    pub(crate) fn run(&self, data: Vec<f32>, shape: [usize; 3]) -> Result<Vec<f32>, DiarizeError> {
         let slot = rayon::current_thread_index().unwrap_or(0) % self.sessions.len();
         let mut guard = self.sessions[slot]
             .lock()
@@ -59,23 +79,25 @@ impl OrtCamPlus {
             Some(session) => session,
             empty => empty.insert(new_session(&self.library, &self.model)?),
         };
-        seqs.iter()
-            .map(|seq| embed_one(session, seq))
-            .collect::<Result<_, _>>()
-            .map_err(|source| DiarizeError::Onnxruntime {
-                what: "running the speaker model".into(),
+        run_one(session, data, shape, (self.input, self.output)).map_err(|source| {
+            DiarizeError::Onnxruntime {
+                what: format!("running the graph on `{}`", self.input),
                 source,
-            })
+            }
+        })
     }
 }
 
-fn embed_one(session: &mut Session, seq: &[f32]) -> ort::Result<Vec<f32>> {
-    let frames = seq.len() / N_BINS;
-    let input = Tensor::from_array(([1usize, frames, N_BINS], seq.to_vec()))?;
-    let outputs = session.run(ort::inputs!["feats" => input])?;
-    let (_, embedding) = outputs["embedding"].try_extract_tensor::<f32>()?;
-    debug_assert_eq!(embedding.len(), EMBEDDING_DIM);
-    Ok(embedding.to_vec())
+fn run_one(
+    session: &mut Session,
+    data: Vec<f32>,
+    shape: [usize; 3],
+    (input, output): (&str, &str),
+) -> ort::Result<Vec<f32>> {
+    let tensor = Tensor::from_array((shape, data))?;
+    let outputs = session.run(ort::inputs![input => tensor])?;
+    let (_, values) = outputs[output].try_extract_tensor::<f32>()?;
+    Ok(values.to_vec())
 }
 
 /// Loads the library once per process; a later call with another path reuses the first.
