@@ -15,7 +15,7 @@ use super::args::ModelsDirArg;
 pub enum ModelsAction {
     /// Download, verify and convert models (idempotent)
     Fetch {
-        /// Model to install: base (multilingual, default), tiny.en (English only), vad, e5 (multilingual text), minilm (English text), use (Universal Sentence Encoder multilingual v3 text), speaker, segmentation
+        /// Model to install: base (multilingual, default), tiny.en (English only), vad, e5 (multilingual text), minilm (English text), use (Universal Sentence Encoder multilingual v3 text), speaker (with onnxruntime on Linux x86-64), segmentation, onnxruntime (the library that runs the speaker and segmentation models faster)
         #[arg(long = "model", value_name = "NAME", default_values_t = vec!["base".to_string()])]
         models: Vec<String>,
         /// Weight format of the converted Whisper model: f16 or q8_0
