@@ -45,7 +45,10 @@ impl OrtNet {
     ) -> Result<Self, DiarizeError> {
         load_library(library)?;
         let first = new_session(library, &model)?;
-        let workers = rayon::current_num_threads().max(1);
+        // Slots are filled on first use, so spare ones cost nothing; enough of them that a
+        // larger pool than the current one never shares a session between two workers.
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        let workers = rayon::current_num_threads().max(cores);
         let mut sessions: Vec<Mutex<Option<Session>>> =
             (0..workers).map(|_| Mutex::new(None)).collect();
         sessions[0] = Mutex::new(Some(first));
