@@ -2,6 +2,7 @@
 //! usage: cargo run --release --example bench_speaker -- FILE.wav [step_ms=400] [seconds=all] [reps=1]
 //! The recording is cut into 10 s "speech regions" (the VAD's typical size) so the windowing is
 //! the pipeline's; prints windows, seconds per pass, milliseconds per window, and peak memory.
+//! `BENCH_SPEAKER_BACKEND=candle` runs the candle path even where onnxruntime is installed.
 
 use qualscribe::diarize::SpeakerEmbedder;
 use qualscribe::models::{default_models_dir, resolve_speaker};
@@ -39,7 +40,18 @@ fn main() -> anyhow::Result<()> {
             end_ms: (start_ms + 9_500).min(total_ms),
         })
         .collect();
-    let embedder = SpeakerEmbedder::load(&resolve_speaker(&default_models_dir())?)?;
+    // BENCH_SPEAKER_BACKEND=candle measures the candle path where onnxruntime is installed.
+    let loading = Instant::now();
+    let model = resolve_speaker(&default_models_dir())?;
+    let embedder = match std::env::var("BENCH_SPEAKER_BACKEND").as_deref() {
+        Ok("candle") => SpeakerEmbedder::load_candle(&model)?,
+        _ => SpeakerEmbedder::load(&model)?,
+    };
+    println!(
+        "backend {}, loaded in {:.2} s",
+        embedder.backend(),
+        loading.elapsed().as_secs_f64()
+    );
     let mut first: Option<Vec<Vec<f32>>> = None;
     for _ in 0..reps {
         let t0 = Instant::now();

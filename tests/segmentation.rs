@@ -53,3 +53,63 @@ fn network_matches_the_reference_on_real_audio() {
     assert!(worst_prob <= 1e-4, "{worst_prob}");
     assert_eq!(same_class, r.log_probs.len());
 }
+
+/// The onnxruntime path (graph built in memory from the same weights) against candle, the
+/// checked reference, on real 10 s chunks of two AMI clips and a short last chunk: probabilities
+/// within 1e-3 (4 LSTM layers of float rounding; onnxruntime is the closer of the two to the
+/// numpy reference above), and the same class on every frame whose two likeliest classes are
+/// not a near tie (1e-3 apart).
+#[test]
+fn onnxruntime_matches_candle_on_real_chunks() {
+    let dir = models_dir();
+    let model = models::resolve_segmentation(&dir).unwrap_or_else(|e| panic!("{e}"));
+    let ort = Segmenter::load(&model).unwrap_or_else(|e| panic!("{e}"));
+    if models::ONNXRUNTIME_SUPPORTED {
+        assert!(
+            models::installed_onnxruntime(&dir).is_some(),
+            "run `qualscribe models fetch --model onnxruntime`"
+        );
+        assert_eq!(ort.backend(), "onnxruntime");
+    }
+    let candle = Segmenter::load_candle(&model).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(candle.backend(), "candle");
+    let mut chunks: Vec<Vec<f32>> = Vec::new();
+    for clip in ["ami_clips/dev00.wav", "ami_clips/dev01.wav"] {
+        let audio = qualscribe::audio::decode_file(&corpus(clip)).unwrap();
+        for start in [0, 80_000, 240_000] {
+            let end = (start + 160_000).min(audio.samples.len());
+            if start < end {
+                chunks.push(audio.samples[start..end].to_vec());
+            }
+        }
+        let tail = audio.samples.len().saturating_sub(50_000);
+        chunks.push(audio.samples[tail..].to_vec());
+    }
+    let refs: Vec<&[f32]> = chunks.iter().map(Vec::as_slice).collect();
+    let a = ort.log_probs(&refs).unwrap();
+    let b = candle.log_probs(&refs).unwrap();
+    assert_eq!(a.len(), b.len());
+    let (mut worst_prob, mut frames, mut same) = (0f32, 0, 0);
+    let argmax = |v: &[f32; 7]| (0..7).max_by(|&i, &j| v[i].total_cmp(&v[j])).unwrap();
+    for (x, y) in a.iter().zip(&b) {
+        assert_eq!(x.len(), y.len());
+        for (p, q) in x.iter().zip(y) {
+            for (u, v) in p.iter().zip(q) {
+                worst_prob = worst_prob.max((u.exp() - v.exp()).abs());
+            }
+            let mut probs: Vec<f32> = q.iter().map(|v| v.exp()).collect();
+            probs.sort_by(|u, v| v.total_cmp(u));
+            if probs[0] - probs[1] > 1e-3 {
+                frames += 1;
+                same += usize::from(argmax(p) == argmax(q));
+            }
+        }
+    }
+    eprintln!(
+        "{} chunks: largest probability difference {worst_prob:.2e}, same class on {same} of {frames} frames without a near tie",
+        a.len()
+    );
+    assert!(worst_prob <= 1e-3, "{worst_prob}");
+    assert_eq!(same, frames);
+    assert!(frames > 4_000, "{frames}");
+}

@@ -61,6 +61,15 @@ pub fn install_missing_models(
     if speakers.is_some() && models::resolve_speaker(dir).is_err() {
         fetch_one(dir, ModelId::Speaker, &FetchOptions::default(), quiet)?;
     }
+    // Without the onnxruntime library the speaker model still runs (in candle, ~3x slower), so a
+    // failed install is a warning, not an error.
+    if speakers.is_some()
+        && models::ONNXRUNTIME_SUPPORTED
+        && models::installed_onnxruntime(dir).is_none()
+        && let Err(e) = fetch_one(dir, ModelId::Onnxruntime, &FetchOptions::default(), quiet)
+    {
+        eprintln!("warning: {e:#}; speakers are found with the slower candle path");
+    }
     if speakers == Some(Method::Segmentation) && models::resolve_segmentation(dir).is_err() {
         fetch_one(dir, ModelId::Segmentation, &FetchOptions::default(), quiet)?;
     }

@@ -15,7 +15,7 @@ use super::args::ModelsDirArg;
 pub enum ModelsAction {
     /// Download, verify and convert models (idempotent)
     Fetch {
-        /// Model to install: base (multilingual, default), tiny.en (English only), vad, e5 (multilingual text), minilm (English text), use (Universal Sentence Encoder multilingual v3 text), speaker, segmentation
+        /// Model to install: base (multilingual, default), tiny.en (English only), vad, e5 (multilingual text), minilm (English text), use (Universal Sentence Encoder multilingual v3 text), speaker (with onnxruntime on Linux x86-64), segmentation, onnxruntime (the library that runs the speaker and segmentation models faster)
         #[arg(long = "model", value_name = "NAME", default_values_t = vec!["base".to_string()])]
         models: Vec<String>,
         /// Weight format of the converted Whisper model: f16 or q8_0
@@ -57,6 +57,13 @@ fn fetch(dir: &Path, names: &[String], quantize: &str, force: bool) -> Result<()
     // Transcription always needs the voice activity model.
     if !ids.contains(&ModelId::Vad) {
         ids.push(ModelId::Vad);
+    }
+    // The speaker model runs in onnxruntime where its library can be installed.
+    if ids.contains(&ModelId::Speaker)
+        && models::ONNXRUNTIME_SUPPORTED
+        && !ids.contains(&ModelId::Onnxruntime)
+    {
+        ids.push(ModelId::Onnxruntime);
     }
     for id in ids {
         let installed = models::fetch(dir, id, &opts, &mut |msg| eprintln!("{msg}"))?;

@@ -22,6 +22,7 @@ use rayon::prelude::*;
 use super::DiarizeError;
 use super::campplus::{CamPlus, EMBEDDING_DIM};
 use super::fbank::{FRAME_SHIFT, KaldiFbank, N_BINS, all_frames_count, frame_count};
+use super::ort_backend::OrtNet;
 use crate::transcript::SpeechRegion;
 
 /// Samples per 10 ms frame step.
@@ -59,9 +60,17 @@ impl SpeakerWindow {
     }
 }
 
+/// Which implementation runs the CAM++ network.
+enum Network {
+    /// onnxruntime on the graph built from the weights (about 3× faster on a CPU core).
+    Ort(OrtNet),
+    /// candle: the checked reference, and the fallback where no onnxruntime is installed.
+    Candle(CamPlus),
+}
+
 /// The CAM++ speaker model, loaded once and shared (`Send + Sync`).
 pub struct SpeakerEmbedder {
-    net: CamPlus,
+    net: Network,
     /// The segmentation model, when loaded ([`SpeakerEmbedder::with_segmenter`]).
     segmenter: Option<super::segment::Segmenter>,
     fbank: KaldiFbank,
@@ -79,14 +88,48 @@ impl std::fmt::Debug for SpeakerEmbedder {
 
 impl SpeakerEmbedder {
     /// Loads the converted model (`models::resolve_speaker` finds it), checking that every
-    /// tensor the network needs is there.
+    /// tensor the network needs is there. The network runs in onnxruntime when its library is
+    /// installed beside the model (`models fetch --model speaker` installs it on Linux x86-64),
+    /// else in candle; a library that is there but cannot be used is said on stderr in one
+    /// line, and candle runs.
     pub fn load(path: &Path) -> Result<Self, DiarizeError> {
+        let library = path.parent().and_then(crate::models::installed_onnxruntime);
+        Self::load_with(path, library.as_deref())
+    }
+
+    /// Loads the model to run in candle only (the reference the onnxruntime path is checked
+    /// against, and what runs where onnxruntime is not installed).
+    pub fn load_candle(path: &Path) -> Result<Self, DiarizeError> {
+        Self::load_with(path, None)
+    }
+
+    /// Which implementation runs the network: `onnxruntime` or `candle`.
+    pub fn backend(&self) -> &'static str {
+        match self.net {
+            Network::Ort(_) => "onnxruntime",
+            Network::Candle(_) => "candle",
+        }
+    }
+
+    fn load_with(path: &Path, onnxruntime: Option<&Path>) -> Result<Self, DiarizeError> {
         let unreadable = |source| DiarizeError::ModelUnreadable {
             path: path.to_path_buf(),
             source,
         };
         let tensors = candle_core::safetensors::load(path, &Device::Cpu).map_err(unreadable)?;
-        let net = CamPlus::new(tensors, path)?;
+        let candle = CamPlus::new(tensors.clone(), path)?;
+        let net = match onnxruntime {
+            None => Network::Candle(candle),
+            Some(library) => match super::campplus_onnx::campplus_onnx(&tensors, path)
+                .and_then(|graph| OrtNet::new(library, graph, ("feats", "embedding")))
+            {
+                Ok(ort) => Network::Ort(ort),
+                Err(e) => {
+                    eprintln!("warning: {e}; the speaker model runs in candle (slower)");
+                    Network::Candle(candle)
+                }
+            },
+        };
         let sha256 = crate::models::sha256_file(path)
             .map_err(|source| unreadable(candle_core::Error::Io(source)))?;
         Ok(SpeakerEmbedder {
@@ -122,9 +165,7 @@ impl SpeakerEmbedder {
         if feats.is_empty() {
             return Ok(None);
         }
-        let mut out = self
-            .forward(&[feats])
-            .map_err(|source| DiarizeError::Inference { source })?;
+        let mut out = self.forward(&[feats])?;
         Ok(out.pop())
     }
 
@@ -200,8 +241,7 @@ impl SpeakerEmbedder {
                 let inputs: Vec<Vec<f32>> = batch.iter().map(|&i| sequence(i)).collect();
                 self.forward(&inputs)
             })
-            .collect::<Result<_, _>>()
-            .map_err(|source| DiarizeError::Inference { source })?;
+            .collect::<Result<_, _>>()?;
         let mut embeddings = vec![None; lengths.len()];
         for (batch, out) in batches.iter().zip(outputs) {
             for (&i, e) in batch.iter().zip(out) {
@@ -213,18 +253,26 @@ impl SpeakerEmbedder {
 
     /// Runs the network on equally long fbank sequences (each `T × 80`) and returns one
     /// L2-normalised embedding per sequence.
-    fn forward(&self, seqs: &[Vec<f32>]) -> candle_core::Result<Vec<Vec<f32>>> {
-        let frames = seqs.first().map_or(0, |s| s.len() / N_BINS);
-        let mut flat = Vec::with_capacity(seqs.len() * frames * N_BINS);
-        for seq in seqs {
-            flat.extend(mean_normalized(seq));
-        }
-        let x = Tensor::from_vec(flat, (seqs.len(), frames, N_BINS), &Device::Cpu)?;
-        let mut out = self.net.forward(&x)?.to_vec2::<f32>()?;
+    fn forward(&self, seqs: &[Vec<f32>]) -> Result<Vec<Vec<f32>>, DiarizeError> {
+        let normalized: Vec<Vec<f32>> = seqs.iter().map(|s| mean_normalized(s)).collect();
+        let mut out = match &self.net {
+            Network::Ort(net) => net.embeddings(&normalized)?,
+            Network::Candle(net) => candle_forward(net, normalized)
+                .map_err(|source| DiarizeError::Inference { source })?,
+        };
         debug_assert!(out.iter().all(|e| e.len() == EMBEDDING_DIM));
         out.iter_mut().for_each(|v| l2_normalize(v));
         Ok(out)
     }
+}
+
+/// candle's forward pass over equally long sequences, as one batch.
+fn candle_forward(net: &CamPlus, normalized: Vec<Vec<f32>>) -> candle_core::Result<Vec<Vec<f32>>> {
+    let batch = normalized.len();
+    let frames = normalized.first().map_or(0, |s| s.len() / N_BINS);
+    let flat: Vec<f32> = normalized.into_iter().flatten().collect();
+    let x = Tensor::from_vec(flat, (batch, frames, N_BINS), &Device::Cpu)?;
+    net.forward(&x)?.to_vec2::<f32>()
 }
 
 /// The filter bank frames of every window. Overlapping windows share frames, and a frame

@@ -22,11 +22,14 @@
 //! - Deterministic: the same input and config give byte-identical [`Diarization`] JSON.
 
 mod campplus;
+mod campplus_onnx;
 mod cluster;
 mod embed;
 pub mod fbank;
+mod ort_backend;
 pub mod pyannote;
 pub mod segment;
+mod segment_onnx;
 mod turns;
 pub mod voices;
 
@@ -358,6 +361,26 @@ pub enum DiarizeError {
         path: PathBuf,
         /// What is wrong.
         problem: String,
+    },
+    /// The installed onnxruntime library cannot be loaded or cannot make a session.
+    #[error(
+        "cannot use the onnxruntime library {}: {message}; run `qualscribe models fetch --model onnxruntime --force` to reinstall it",
+        path.display()
+    )]
+    OnnxruntimeLibrary {
+        /// The library file.
+        path: PathBuf,
+        /// What onnxruntime reported.
+        message: String,
+    },
+    /// onnxruntime failed while running the speaker model.
+    #[error("{what} failed in onnxruntime: {source}")]
+    Onnxruntime {
+        /// What was being done.
+        what: String,
+        /// What onnxruntime reported.
+        #[source]
+        source: ort::Error,
     },
     /// A tensor operation failed while embedding or clustering.
     #[error("speaker embedding failed: {source}")]

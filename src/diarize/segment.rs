@@ -75,6 +75,8 @@ pub struct Segmenter {
     lstm: Vec<[LstmDirection; 2]>,
     linear: [Linear; 2],
     classifier: Linear,
+    /// The same network in onnxruntime, when its library is installed beside the model.
+    ort: Option<super::ort_backend::OrtNet>,
     path: PathBuf,
     sha256: String,
 }
@@ -211,10 +213,48 @@ impl Weights<'_> {
     }
 }
 
+/// The network's ONNX graph in an onnxruntime session.
+fn ort_segmenter(
+    w: &Weights,
+    sinc: &Tensor,
+    library: &Path,
+) -> Result<super::ort_backend::OrtNet, DiarizeError> {
+    let data = sinc
+        .flatten_all()
+        .and_then(|t| t.to_vec1::<f32>())
+        .map_err(|e| w.bad("sinc filters", &e.to_string()))?;
+    let sinc = super::campplus_onnx::Array {
+        data,
+        dims: sinc.dims().iter().map(|&d| d as i64).collect(),
+    };
+    let graph = super::segment_onnx::segmentation_onnx(&w.tensors, sinc, w.path)?;
+    super::ort_backend::OrtNet::new(library, graph, ("waveform", "logprobs"))
+}
+
 impl Segmenter {
     /// Loads the converted model (`models::resolve_segmentation` finds it), checking every
-    /// tensor the network needs.
+    /// tensor the network needs. As the speaker model, it runs in onnxruntime when its library
+    /// is installed beside the model, else in candle.
     pub fn load(path: &Path) -> Result<Self, DiarizeError> {
+        let library = path.parent().and_then(crate::models::installed_onnxruntime);
+        Self::load_with(path, library.as_deref())
+    }
+
+    /// Loads the model to run in candle only (the checked reference).
+    pub fn load_candle(path: &Path) -> Result<Self, DiarizeError> {
+        Self::load_with(path, None)
+    }
+
+    /// Which implementation runs the network: `onnxruntime` or `candle`.
+    pub fn backend(&self) -> &'static str {
+        if self.ort.is_some() {
+            "onnxruntime"
+        } else {
+            "candle"
+        }
+    }
+
+    fn load_with(path: &Path, onnxruntime: Option<&Path>) -> Result<Self, DiarizeError> {
         let unreadable = |problem: String| DiarizeError::SegmentationModel {
             path: path.to_path_buf(),
             problem,
@@ -223,13 +263,24 @@ impl Segmenter {
             .map_err(|e| unreadable(format!("not readable as safetensors ({e})")))?;
         let sha256 = crate::models::sha256_file(path).map_err(|e| unreadable(e.to_string()))?;
         let w = Weights { tensors, path };
+        let sinc = w.sinc_filters()?;
+        let ort = match onnxruntime {
+            None => None,
+            Some(library) => match ort_segmenter(&w, &sinc, library) {
+                Ok(net) => Some(net),
+                Err(e) => {
+                    eprintln!("warning: {e}; the segmentation model runs in candle (slower)");
+                    None
+                }
+            },
+        };
         let mut lstm = Vec::with_capacity(LSTM_LAYERS);
         for layer in 0..LSTM_LAYERS {
             lstm.push([w.lstm(layer, false)?, w.lstm(layer, true)?]);
         }
         Ok(Segmenter {
             wav_norm: w.norm("sincnet.wav_norm1d", 1)?,
-            sinc: w.sinc_filters()?,
+            sinc,
             norms: [
                 w.norm("sincnet.norm1d.0", 80)?,
                 w.norm("sincnet.norm1d.1", 60)?,
@@ -245,6 +296,7 @@ impl Segmenter {
                 w.linear("linear.1", 128, 128)?,
             ],
             classifier: w.linear("classifier", 7, 128)?,
+            ort,
             path: path.to_path_buf(),
             sha256,
         })
@@ -260,6 +312,23 @@ impl Segmenter {
     pub fn log_probs(&self, chunks: &[&[f32]]) -> Result<Vec<Vec<[f32; 7]>>, DiarizeError> {
         if chunks.is_empty() {
             return Ok(Vec::new());
+        }
+        if let Some(net) = &self.ort {
+            // One chunk per call, the chunks spread over the workers' sessions.
+            use rayon::prelude::*;
+            return chunks
+                .par_iter()
+                .map(|chunk| {
+                    let mut wav = vec![0f32; CHUNK_SAMPLES];
+                    let n = chunk.len().min(CHUNK_SAMPLES);
+                    wav[..n].copy_from_slice(&chunk[..n]);
+                    let out = net.run(wav, [1, 1, CHUNK_SAMPLES])?;
+                    Ok(out
+                        .chunks_exact(7)
+                        .map(|c| std::array::from_fn(|k| c[k]))
+                        .collect())
+                })
+                .collect();
         }
         let mut flat = vec![0f32; chunks.len() * CHUNK_SAMPLES];
         for (dst, src) in flat.chunks_exact_mut(CHUNK_SAMPLES).zip(chunks) {

