@@ -7,6 +7,7 @@
 mod support;
 
 use std::collections::BTreeMap;
+use std::sync::OnceLock;
 
 use qualscribe::diarize::voices;
 use qualscribe::diarize::{Diarization, DiarizeConfig, Method, SpeakerEmbedder, diarize};
@@ -15,9 +16,12 @@ use qualscribe::models;
 use qualscribe::vad::{Vad, VadConfig};
 use support::{corpus, models_dir, one_at_a_time, speaker_and_segmentation};
 
-/// The speaker model with the segmentation model: the default recipe needs both.
 fn embedder() -> &'static SpeakerEmbedder {
-    speaker_and_segmentation()
+    static E: OnceLock<SpeakerEmbedder> = OnceLock::new();
+    E.get_or_init(|| {
+        let path = models::resolve_speaker(&models_dir()).unwrap_or_else(|e| panic!("{e}"));
+        SpeakerEmbedder::load(&path).unwrap_or_else(|e| panic!("{e}"))
+    })
 }
 
 /// The clip's speakers, and its samples (16 kHz).
@@ -94,17 +98,8 @@ fn enrol_and_name(embedder: &SpeakerEmbedder, cfg: &DiarizeConfig) -> Naming {
         let (named, _) = clip(embedder, to, &named_cfg);
         for s in &named.speakers {
             let truth = person(&named, &s.id, &reference);
-            // A speaker with less speech than a name needs is never named, by design (its
-            // embedding rests on too little); such a fragment of a person is a diarization error
-            // (scored by DER and the speaker count), not a naming one.
-            let nameable = s.speech_ms >= voices::MIN_NAMED_SPEAKER_MS;
-            if nameable && truth.as_ref().is_some_and(|t| enrolled.contains(t)) {
+            if truth.as_ref().is_some_and(|t| enrolled.contains(t)) {
                 n.expected += 1;
-            } else if truth.as_ref().is_some_and(|t| enrolled.contains(t)) {
-                eprintln!(
-                    "{to}: {} ({truth:?}) has {} ms, too little to be named",
-                    s.id, s.speech_ms
-                );
             }
             match (&s.name, &truth) {
                 (Some(name), Some(t)) if name == t => n.right += 1,
@@ -131,15 +126,16 @@ fn enrol_and_name(embedder: &SpeakerEmbedder, cfg: &DiarizeConfig) -> Naming {
     n
 }
 
-/// Enrolment and naming with `cfg`'s recipe: every speaker found again with enough speech to be
-/// named is named right, nobody is named wrongly, and a speaker with < 5 s of clean speech is
-/// refused a profile (tst00's MEE073, 3.2 s without overlap).
-fn assert_enrolled_voices_named_right(embedder: &SpeakerEmbedder, cfg: &DiarizeConfig) {
-    let n = enrol_and_name(embedder, cfg);
-    assert_eq!(
-        n.wrong, 0,
-        "never naming someone else is the hard requirement"
-    );
+#[test]
+fn enrolled_voices_are_named_in_another_clip_and_never_given_to_someone_else() {
+    let _one = one_at_a_time();
+    let n = enrol_and_name(embedder(), &DiarizeConfig::default());
+    // Measured (profiles from the cleanest speech, threshold 0.60, margins 0.10/0.05): MEE009
+    // and MEE012 enrolled from dev00 and named right in dev01; in tst00 MEE073 (3.2 s without
+    // overlap) is refused, MEE071 and FEO072 are enrolled and, as measured, named nowhere in
+    // tst01 (their speakers there are other people by the reference). Never naming someone
+    // else is the hard requirement; every person found again must be named.
+    assert_eq!(n.wrong, 0);
     assert!(
         n.right >= 2 && n.right == n.expected,
         "{}/{}",
@@ -153,28 +149,20 @@ fn assert_enrolled_voices_named_right(embedder: &SpeakerEmbedder, cfg: &DiarizeC
 }
 
 #[test]
-fn enrolled_voices_are_named_in_another_clip_and_never_given_to_someone_else() {
-    let _one = one_at_a_time();
-    // The default recipe (segmentation), at its threshold 0.70. Measured: MEE009 and MEE012
-    // enrolled from dev00 and named right in dev01 (dev01's two extra speakers of 1.2 and 1.5 s
-    // are too short to be named); MEE071 and FEO072 enrolled from tst00 are named nowhere in
-    // tst01 (its only speaker with mostly MEE071 has 1.1 s). At 0.60 a segmentation speaker
-    // merged from two people of another AMI meeting took a wrong name (trn03 → trn00).
-    assert_eq!(DiarizeConfig::default().method, Method::Segmentation);
-    assert_enrolled_voices_named_right(embedder(), &DiarizeConfig::default());
-}
-
-#[test]
-fn windows_speakers_are_named_and_never_given_to_someone_else() {
+fn segmentation_speakers_never_take_someone_elses_name() {
     let _one = one_at_a_time();
     let cfg = DiarizeConfig {
-        method: Method::Windows,
-        voice_threshold: voices::default_voice_threshold(Method::Windows),
+        method: Method::Segmentation,
+        voice_threshold: voices::default_voice_threshold(Method::Segmentation),
         ..DiarizeConfig::default()
     };
-    // Measured at the windows threshold 0.60: the same two people named right in dev01, none
-    // wrongly, MEE073 refused.
-    assert_enrolled_voices_named_right(embedder(), &cfg);
+    let n = enrol_and_name(speaker_and_segmentation(), &cfg);
+    // Measured at the segmentation threshold 0.70: 2 of 5 speakers whose person was enrolled
+    // named right (dev01's two ~1.5 s extra speakers and tst01's 1.1 s one are not), none
+    // wrongly, 2 refused (< 5 s of clean speech). At 0.60 a speaker segmentation merged from two
+    // people of another AMI meeting took a wrong name (trn03 → trn00, held-out pairs).
+    assert_eq!(n.wrong, 0);
+    assert!(n.right >= 1, "{}/{}", n.right, n.expected);
 }
 
 #[test]
