@@ -1134,21 +1134,25 @@ mod tests {
         assert_eq!(s.len(), 9);
     }
 
-    #[test]
-    fn a_chunk_never_gives_two_local_speakers_one_global_speaker() {
-        let e = |chunk, local, v: [f32; 2]| LocalEmbedding {
+    /// A local speaker of `chunk` with a 2-d embedding and 3 s of speech alone, no pieces.
+    fn local_2d(chunk: usize, local: usize, v: [f32; 2]) -> LocalEmbedding {
+        LocalEmbedding {
             chunk,
             local,
             alone_ms: 3000,
             embedding: v.to_vec(),
             pieces: Vec::new(),
-        };
+        }
+    }
+
+    #[test]
+    fn a_chunk_never_gives_two_local_speakers_one_global_speaker() {
         // Both local speakers of chunk 0 are nearest to centroid 0; the second fits 1 better
         // than the first does.
         let embeddings = [
-            e(0, 0, [1.0, 0.0]),
-            e(0, 1, [0.8, 0.6]),
-            e(1, 0, [0.0, 1.0]),
+            local_2d(0, 0, [1.0, 0.0]),
+            local_2d(0, 1, [0.8, 0.6]),
+            local_2d(1, 0, [0.0, 1.0]),
         ];
         let centroids = vec![vec![1.0, 0.0], vec![0.0, 1.0]];
         let mut labels = vec![0, 0, 1];
@@ -1158,17 +1162,10 @@ mod tests {
 
     #[test]
     fn a_speaker_with_little_speech_alone_joins_the_most_alike_large_one() {
-        let e = |chunk, local, v: [f32; 2]| LocalEmbedding {
-            chunk,
-            local,
-            alone_ms: 3000,
-            embedding: v.to_vec(),
-            pieces: Vec::new(),
-        };
         let embeddings = [
-            e(0, 0, [1.0, 0.0]),
-            e(1, 0, [0.0, 1.0]),
-            e(2, 0, [0.6, 0.8]),
+            local_2d(0, 0, [1.0, 0.0]),
+            local_2d(1, 0, [0.0, 1.0]),
+            local_2d(2, 0, [0.6, 0.8]),
         ];
         let centroids = vec![vec![1.0, 0.0], vec![0.0, 1.0], vec![0.6, 0.8]];
         // Speaker 2 speaks alone for 2 frames only (the overlapped frames do not count).
