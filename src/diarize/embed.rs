@@ -22,7 +22,7 @@ use rayon::prelude::*;
 use super::DiarizeError;
 use super::campplus::{CamPlus, EMBEDDING_DIM};
 use super::fbank::{FRAME_SHIFT, KaldiFbank, N_BINS, all_frames_count, frame_count};
-use super::ort_backend::OrtNet;
+use super::ort_backend::{OrtNet, ort_or_fallback};
 use crate::transcript::SpeechRegion;
 
 /// Samples per 10 ms frame step.
@@ -118,17 +118,13 @@ impl SpeakerEmbedder {
         };
         let tensors = candle_core::safetensors::load(path, &Device::Cpu).map_err(unreadable)?;
         let candle = CamPlus::new(tensors.clone(), path)?;
-        let net = match onnxruntime {
-            None => Network::Candle(candle),
-            Some(library) => match super::campplus_onnx::campplus_onnx(&tensors, path)
+        let ort = ort_or_fallback(onnxruntime, "speaker model", |library| {
+            super::campplus_onnx::campplus_onnx(&tensors, path)
                 .and_then(|graph| OrtNet::new(library, graph, ("feats", "embedding")))
-            {
-                Ok(ort) => Network::Ort(ort),
-                Err(e) => {
-                    eprintln!("warning: {e}; the speaker model runs in candle (slower)");
-                    Network::Candle(candle)
-                }
-            },
+        });
+        let net = match ort {
+            Some(ort) => Network::Ort(ort),
+            None => Network::Candle(candle),
         };
         let sha256 = crate::models::sha256_file(path)
             .map_err(|source| unreadable(candle_core::Error::Io(source)))?;
@@ -256,7 +252,7 @@ impl SpeakerEmbedder {
     fn forward(&self, seqs: &[Vec<f32>]) -> Result<Vec<Vec<f32>>, DiarizeError> {
         let normalized: Vec<Vec<f32>> = seqs.iter().map(|s| mean_normalized(s)).collect();
         let mut out = match &self.net {
-            Network::Ort(net) => net.embeddings(&normalized)?,
+            Network::Ort(net) => net.embeddings(normalized)?,
             Network::Candle(net) => candle_forward(net, normalized)
                 .map_err(|source| DiarizeError::Inference { source })?,
         };

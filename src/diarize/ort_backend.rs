@@ -62,10 +62,11 @@ impl OrtNet {
     }
 
     /// The CAM++ embeddings (not normalised) of `seqs`, each mean-normalised fbank `T × 80`.
-    pub(crate) fn embeddings(&self, seqs: &[Vec<f32>]) -> Result<Vec<Vec<f32>>, DiarizeError> {
-        seqs.iter()
+    pub(crate) fn embeddings(&self, seqs: Vec<Vec<f32>>) -> Result<Vec<Vec<f32>>, DiarizeError> {
+        seqs.into_iter()
             .map(|seq| {
-                let e = self.run(seq.clone(), [1, seq.len() / N_BINS, N_BINS])?;
+                let frames = seq.len() / N_BINS;
+                let e = self.run(seq, [1, frames, N_BINS])?;
                 debug_assert_eq!(e.len(), EMBEDDING_DIM);
                 Ok(e)
             })
@@ -88,6 +89,23 @@ impl OrtNet {
                 source,
             }
         })
+    }
+}
+
+/// The network `build` makes in onnxruntime when a `library` is given; `None` without one, and
+/// when it fails, which is said on stderr in one line: the caller's candle path (for `model`)
+/// then runs.
+pub(crate) fn ort_or_fallback(
+    library: Option<&Path>,
+    model: &str,
+    build: impl FnOnce(&Path) -> Result<OrtNet, DiarizeError>,
+) -> Option<OrtNet> {
+    match build(library?) {
+        Ok(net) => Some(net),
+        Err(e) => {
+            eprintln!("warning: {e}; the {model} runs in candle (slower)");
+            None
+        }
     }
 }
 

@@ -264,16 +264,10 @@ impl Segmenter {
         let sha256 = crate::models::sha256_file(path).map_err(|e| unreadable(e.to_string()))?;
         let w = Weights { tensors, path };
         let sinc = w.sinc_filters()?;
-        let ort = match onnxruntime {
-            None => None,
-            Some(library) => match ort_segmenter(&w, &sinc, library) {
-                Ok(net) => Some(net),
-                Err(e) => {
-                    eprintln!("warning: {e}; the segmentation model runs in candle (slower)");
-                    None
-                }
-            },
-        };
+        let ort =
+            super::ort_backend::ort_or_fallback(onnxruntime, "segmentation model", |library| {
+                ort_segmenter(&w, &sinc, library)
+            });
         let mut lstm = Vec::with_capacity(LSTM_LAYERS);
         for layer in 0..LSTM_LAYERS {
             lstm.push([w.lstm(layer, false)?, w.lstm(layer, true)?]);
