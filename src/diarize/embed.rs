@@ -117,14 +117,15 @@ impl SpeakerEmbedder {
             source,
         };
         let tensors = candle_core::safetensors::load(path, &Device::Cpu).map_err(unreadable)?;
-        let candle = CamPlus::new(tensors.clone(), path)?;
+        // The candle network (~28 MB of folded weights) is built only when onnxruntime is not
+        // used; either way every tensor the network needs is checked while building it.
         let ort = ort_or_fallback(onnxruntime, "speaker model", |library| {
             super::campplus_onnx::campplus_onnx(&tensors, path)
                 .and_then(|graph| OrtNet::new(library, graph, ("feats", "embedding")))
         });
         let net = match ort {
             Some(ort) => Network::Ort(ort),
-            None => Network::Candle(candle),
+            None => Network::Candle(CamPlus::new(tensors, path)?),
         };
         let sha256 = crate::models::sha256_file(path)
             .map_err(|source| unreadable(candle_core::Error::Io(source)))?;

@@ -2,8 +2,10 @@
 //! whole just to be hashed.
 
 use sha2::{Digest, Sha256};
+use std::collections::HashMap;
 use std::io::{self, Read, Write};
 use std::path::Path;
+use std::sync::{Mutex, OnceLock};
 
 /// Lower-case hex of a digest.
 fn hex(bytes: &[u8]) -> String {
@@ -15,8 +17,51 @@ fn hex(bytes: &[u8]) -> String {
         .collect()
 }
 
-/// SHA-256 of a file as lower-case hex, read in 1 MiB pieces.
+/// SHA-256 of a file as lower-case hex, read in 1 MiB pieces. A file hashed before in this
+/// process and unchanged since (same length and modification time) is not read again: one run
+/// checks the same model files several times (the onnxruntime library, 35 MB, once per network
+/// that uses it), and each check read the whole file.
 pub fn sha256_file(path: &Path) -> Result<String, io::Error> {
+    let stamp = FileStamp::of(path)?;
+    if let Some(known) = hashed().lock().ok().and_then(|m| m.get(&stamp).cloned()) {
+        return Ok(known);
+    }
+    let digest = sha256_read(path)?;
+    // Keep it only if the file did not change while it was read.
+    if FileStamp::of(path)? == stamp
+        && let Ok(mut m) = hashed().lock()
+    {
+        m.insert(stamp, digest.clone());
+    }
+    Ok(digest)
+}
+
+/// What identifies one version of a file for [`sha256_file`]'s memory.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct FileStamp {
+    path: std::path::PathBuf,
+    len: u64,
+    modified: Option<std::time::SystemTime>,
+}
+
+impl FileStamp {
+    fn of(path: &Path) -> Result<Self, io::Error> {
+        let meta = std::fs::metadata(path)?;
+        Ok(FileStamp {
+            path: std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf()),
+            len: meta.len(),
+            modified: meta.modified().ok(),
+        })
+    }
+}
+
+/// Digests of the files hashed in this process.
+fn hashed() -> &'static Mutex<HashMap<FileStamp, String>> {
+    static HASHED: OnceLock<Mutex<HashMap<FileStamp, String>>> = OnceLock::new();
+    HASHED.get_or_init(Default::default)
+}
+
+fn sha256_read(path: &Path) -> Result<String, io::Error> {
     let mut file = std::fs::File::open(path)?;
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
