@@ -30,6 +30,16 @@
 //! as an example (`eval themes`, row `all`) the centroid reaches 0.71 on reference text and 0.64
 //! on Whisper text, so the gap is the representation, not the number of examples.
 //!
+//! Ways of combining e5 (+ TF-IDF) with USE were measured the same way (the weight of each
+//! chosen on the focus group, reference and Whisper text, reported on the interviews) and not
+//! kept: each model's centroid scores standardised per passage, per code or overall and then
+//! averaged with a weight, rank fusion (Borda, reciprocal rank per passage or per code), the
+//! models' probabilities or log-probabilities averaged, TF-IDF as a third view, the fusion
+//! inside each [`ExampleMethod::Balanced`] round, and each model's own method (centroid or
+//! balanced) before averaging. Chosen on the focus group, USE ends up a tie-break at most and
+//! the interviews do not move; every variant that lifts the interviews (those with e5 balanced)
+//! loses the focus group's Whisper text, as [`ExampleMethod::Balanced`] alone does.
+//!
 //! A passage whose best probability is below [`CONFIDENCE_THRESHOLD`] stays unassigned (the
 //! threshold was calibrated on one corpus set and reported on the other; see the constant).
 
