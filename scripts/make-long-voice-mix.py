@@ -1,0 +1,268 @@
+#!/usr/bin/env python3
+"""Long real-voice recordings (focus-group length, 7 speakers) with a reference RTTM.
+
+The short mixes of `scripts/make-voice-mix.py` (1-2.5 min, 3-5 voices) never show what happens
+as a recording grows; this builds two of ~15 and ~19 min from the same kind of material: seven
+real, professionally recorded voices from Debian's asterisk prompt packages, each package one
+person (its credits or folder name say who):
+
+    allison  asterisk-core-sounds-en-wav     en_US_f_Allison
+    june     asterisk-core-sounds-fr-wav     fr_CA_f_June
+    carlo    asterisk-core-sounds-it-wav     it_IT_m_Carlo
+    irina    asterisk-core-sounds-ru-wav     ru_RU_f_IvrvoiceRU
+    menardi  asterisk-prompt-it-menardi-wav  it_IT_f_Menardi
+    july     asterisk-prompt-es-co           "con la voz de July E. Jimenez" (LEEME), GSM 06.10
+    armelle  asterisk-prompt-fr-armelle      "Voice actor: Armelle Desjardins" (copyright), GSM
+
+The GSM prompts are decoded with libsndfile (ctypes; Debian's libsndfile1). All are 8 kHz.
+
+Turn-taking is meant to look like a focus group, not a prompt carousel: one moderator with about a
+quarter of the turns, participants with unequal shares (one says little), turns of 2-30 s
+(lognormal, median ~5 s, built from consecutive prompts of one voice), short interjections
+(a single 0.3-1.2 s prompt of another voice inside a turn: backchannel, overlapped), some turn
+starts before the previous turn ends, gaps of 0.2-1.5 s and now and then a 2-4 s pause. Level per
+speaker (-12..0 dB) and per turn (+-2 dB), one synthetic room per speaker, reddish noise at
+15-25 dB SNR (the helpers of make-voice-mix.py). long1 is for tuning, long2 is held out; their
+prompts are disjoint (each voice's prompts alternate between them).
+
+    usage: scripts/make-long-voice-mix.py [OUT_DIR]   (default ~/.cache/qualscribe/voice-mix-long)
+
+Writes OUT_DIR/longN.wav (16 kHz mono 16-bit), OUT_DIR/longN.rttm, OUT_DIR/long.json. The
+packages are fetched with `apt-get download` into OUT_DIR/debs (or reused from the short mixes'
+cache). Deterministic (fixed seed). Nothing here goes into the repository.
+"""
+import ctypes
+import glob
+import importlib.util
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+_spec = importlib.util.spec_from_file_location("voice_mix", os.path.join(HERE, "make-voice-mix.py"))
+vm = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(vm)
+
+SR = vm.SR
+SEED = 20261207
+# voice -> (Debian package, folder under usr/share/asterisk/sounds or None for the whole tree)
+VOICES = {
+    "allison": ("asterisk-core-sounds-en-wav", "en_US_f_Allison"),
+    "june": ("asterisk-core-sounds-fr-wav", "fr_CA_f_June"),
+    "carlo": ("asterisk-core-sounds-it-wav", "it_IT_m_Carlo"),
+    "irina": ("asterisk-core-sounds-ru-wav", "ru_RU_f_IvrvoiceRU"),
+    "menardi": ("asterisk-prompt-it-menardi-wav", "it_IT_f_Menardi"),
+    "july": ("asterisk-prompt-es-co", None),
+    "armelle": ("asterisk-prompt-fr-armelle", None),
+}
+# (name, moderator, seconds). Both use all seven voices with different roles.
+RECORDINGS = [("long1", "june", 900), ("long2", "carlo", 1140)]
+
+
+def fetch(out):
+    debs, root = os.path.join(out, "debs"), os.path.join(out, "x")
+    os.makedirs(debs, exist_ok=True)
+    short_debs = os.path.expanduser("~/.cache/qualscribe/voice-mix/debs")
+    for package, _ in VOICES.values():
+        if not glob.glob(os.path.join(debs, package + "_*.deb")):
+            cached = glob.glob(os.path.join(short_debs, package + "_*.deb"))
+            if cached:
+                shutil.copy(cached[0], debs)
+            else:
+                subprocess.run(["apt-get", "download", package], cwd=debs, check=True)
+        target = os.path.join(root, package)
+        if not os.path.isdir(target):
+            deb = glob.glob(os.path.join(debs, package + "_*.deb"))[0]
+            os.makedirs(target)
+            subprocess.run(["dpkg-deb", "-x", deb, target], check=True)
+    return root
+
+
+class _SfInfo(ctypes.Structure):
+    _fields_ = [("frames", ctypes.c_int64), ("samplerate", ctypes.c_int), ("channels", ctypes.c_int),
+                ("format", ctypes.c_int), ("sections", ctypes.c_int), ("seekable", ctypes.c_int)]
+
+
+def gsm_reader():
+    """Raw GSM 06.10 (8 kHz mono) through libsndfile: SF_FORMAT_RAW | SF_FORMAT_GSM610."""
+    sf = ctypes.CDLL("libsndfile.so.1")
+    sf.sf_open.restype = ctypes.c_void_p
+    sf.sf_open.argtypes = [ctypes.c_char_p, ctypes.c_int, ctypes.POINTER(_SfInfo)]
+    sf.sf_readf_double.argtypes = [ctypes.c_void_p, ctypes.POINTER(ctypes.c_double), ctypes.c_int64]
+    sf.sf_readf_double.restype = ctypes.c_int64
+    sf.sf_close.argtypes = [ctypes.c_void_p]
+
+    def read(path):
+        info = _SfInfo(0, 8000, 1, 0x040000 | 0x0020, 0, 0)
+        handle = sf.sf_open(path.encode(), 0x10, ctypes.byref(info))
+        if not handle:
+            return None
+        buf = np.zeros(max(info.frames, 0))
+        n = sf.sf_readf_double(handle, buf.ctypes.data_as(ctypes.POINTER(ctypes.c_double)), len(buf))
+        sf.sf_close(handle)
+        return buf[:n]
+
+    return read
+
+
+def upsample(x):
+    """Exact band-limited 8 -> 16 kHz (as make-voice-mix.py does)."""
+    return np.fft.irfft(np.fft.rfft(x), 2 * len(x)) * 2
+
+
+def load_voice(root, package, folder, read_gsm):
+    """(long prompts >= 1 s, short prompts 0.3-1.2 s) of one voice, each file once."""
+    base = os.path.join(root, package, "usr/share/asterisk/sounds")
+    if folder:
+        base = os.path.join(base, folder)
+    files = sorted({os.path.realpath(f) for f in glob.glob(os.path.join(base, "**", "*.*"), recursive=True)})
+    clips = []
+    for f in files:
+        if f.endswith(".wav"):
+            x = vm.read_prompt(f)
+        elif f.endswith(".gsm"):
+            raw = read_gsm(f)
+            x = vm.trim(upsample(raw)) if raw is not None and len(raw) >= 2400 else None
+        else:
+            continue
+        if x is not None:
+            clips.append(x)
+    long = [c for c in clips if len(c) >= 1.0 * SR]
+    short = [c for c in clips if 0.3 * SR <= len(c) <= 1.2 * SR]
+    return long, short
+
+
+def speaking_shares(voices, moderator, rng):
+    """Turn probabilities: the moderator ~25 %, the others unequal, the last one quiet."""
+    others = [v for v in voices if v != moderator]
+    weights = rng.dirichlet(np.full(len(others), 2.0))
+    weights[-1] = min(weights[-1], 0.04)  # one participant who barely talks
+    weights = weights / weights.sum() * 0.75
+    return {moderator: 0.25, **dict(zip(others, weights))}
+
+
+def turn_length(rng):
+    return float(np.clip(rng.lognormal(np.log(5.0), 0.8), 2.0, 30.0))
+
+
+def build(voices, moderator, seconds, prompts, shorts, rng):
+    level = {v: rng.uniform(-12, 0) for v in voices}
+    rooms = {v: vm.room_response(rng) for v in voices}
+    share = speaking_shares(voices, moderator, rng)
+    total = int((seconds + 40) * SR)
+    track = np.zeros(total)
+    segments = []  # (voice, start s, end s)
+
+    def place(x, voice, start):
+        gain = 10 ** ((level[voice] + rng.uniform(-2, 2)) / 20)
+        wet = vm.convolve(x / (np.sqrt(np.mean(x**2)) + 1e-9) * 0.05 * gain, rooms[voice])
+        if start + len(wet) > total:
+            return False
+        track[start:start + len(wet)] += wet
+        return True
+
+    cursor, previous = int(0.5 * SR), None
+    while cursor < seconds * SR:
+        choices = [v for v in voices if v != previous and prompts[v]]
+        if not choices:
+            break
+        p = np.array([share[v] for v in choices])
+        voice = choices[rng.choice(len(choices), p=p / p.sum())]
+        target = turn_length(rng) * SR
+        parts, turn_segments, offset = [], [], 0
+        while prompts[voice] and offset < target:
+            x = prompts[voice].pop()
+            turn_segments.append((offset, offset + len(x)))
+            parts.extend([x, np.zeros(int(rng.uniform(0.15, 0.35) * SR))])
+            offset += len(x) + len(parts[-1])
+        if not parts:
+            break
+        turn = np.concatenate(parts[:-1])
+        start = cursor
+        if not place(turn, voice, start):
+            break
+        segments.extend((voice, (start + a) / SR, (start + b) / SR) for a, b in turn_segments)
+        end = start + len(turn)
+        # Backchannel: another voice says one short prompt inside a turn longer than 4 s.
+        if len(turn) > 4 * SR and rng.random() < 0.5:
+            listeners = [v for v in voices if v != voice and shorts[v]]
+            if listeners:
+                other = listeners[rng.integers(len(listeners))]
+                x = shorts[other].pop()
+                at = start + int(rng.uniform(1.0, len(turn) / SR - 2.0) * SR)
+                if place(x, other, at):
+                    segments.append((other, at / SR, (at + len(x)) / SR))
+        r = rng.random()
+        if r < 0.22:  # the next speaker starts before this one ends
+            cursor = end - int(rng.uniform(0.3, 1.5) * SR)
+        elif r < 0.30:  # a pause
+            cursor = end + int(rng.uniform(2.0, 4.0) * SR)
+        else:
+            cursor = end + int(rng.uniform(0.2, 1.5) * SR)
+        previous = voice
+    length = min(int(max(b for _, _, b in segments) * SR) + SR, total)
+    track = track[:length]
+    speech_rms = np.sqrt(np.mean(track[track != 0] ** 2))
+    noise = np.cumsum(rng.standard_normal(length)) * 0.02 + rng.standard_normal(length)
+    noise -= np.convolve(noise, np.ones(400) / 400, mode="same")
+    snr_db = rng.uniform(15, 25)
+    track += noise / np.sqrt(np.mean(noise**2)) * speech_rms * 10 ** (-snr_db / 20)
+    track *= 0.5 / max(np.max(np.abs(track)), 1e-9)
+    return track, vm.merge(segments), snr_db
+
+
+def overlap_seconds(turns):
+    """Seconds where two or more voices talk (frame count at 10 ms)."""
+    end = max(b for _, _, b in turns)
+    count = np.zeros(int(end * 100) + 1, dtype=np.int32)
+    for _, a, b in turns:
+        count[int(a * 100):int(b * 100)] += 1
+    return float(np.sum(count >= 2)) / 100, float(np.sum(count >= 1)) / 100
+
+
+def main():
+    out = sys.argv[1] if len(sys.argv) > 1 else os.path.expanduser("~/.cache/qualscribe/voice-mix-long")
+    os.makedirs(out, exist_ok=True)
+    root = fetch(out)
+    read_gsm = gsm_reader()
+    rng = np.random.default_rng(SEED)
+    halves = {}
+    for voice, (package, folder) in VOICES.items():
+        long, short = load_voice(root, package, folder, read_gsm)
+        long = [long[i] for i in rng.permutation(len(long))]
+        short = [short[i] for i in rng.permutation(len(short))]
+        for k in range(len(RECORDINGS)):
+            halves[(voice, k)] = (long[k::len(RECORDINGS)], short[k::len(RECORDINGS)])
+    manifest = []
+    for k, (name, moderator, seconds) in enumerate(RECORDINGS):
+        voices = list(VOICES)
+        prompts = {v: list(halves[(v, k)][0]) for v in voices}
+        shorts = {v: list(halves[(v, k)][1]) for v in voices}
+        track, turns, snr = build(voices, moderator, seconds, prompts, shorts, rng)
+        vm.write_wav(os.path.join(out, name + ".wav"), track)
+        tmp = os.path.join(out, name + ".rttm.tmp")
+        with open(tmp, "w") as f:
+            for voice, a, b in turns:
+                f.write(f"SPEAKER {name} 1 {a:.3f} {b - a:.3f} <NA> <NA> {voice} <NA> <NA>\n")
+        os.replace(tmp, os.path.join(out, name + ".rttm"))
+        overlap, speech = overlap_seconds(turns)
+        manifest.append({"name": name, "voices": voices, "moderator": moderator,
+                         "seconds": round(len(track) / SR, 1), "speech_s": round(speech, 1),
+                         "overlap_s": round(overlap, 1), "turns": len(turns),
+                         "speech_s_per_voice": {v: round(sum(b - a for w, a, b in turns if w == v), 1) for v in voices},
+                         "snr_db": round(snr, 1), "half": "tune" if k == 0 else "report"})
+        print(f"{name}: {len(track) / SR:.0f} s, {len(voices)} voices, {len(turns)} turns, "
+              f"speech {speech:.0f} s, overlap {overlap:.1f} s ({100 * overlap / speech:.1f} %), SNR {snr:.0f} dB, "
+              + ", ".join(f"{v} {s}" for v, s in manifest[-1]["speech_s_per_voice"].items()))
+    tmp = os.path.join(out, "long.json.tmp")
+    with open(tmp, "w") as f:
+        json.dump(manifest, f, indent=1)
+    os.replace(tmp, os.path.join(out, "long.json"))
+
+
+if __name__ == "__main__":
+    main()
