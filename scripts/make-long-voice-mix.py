@@ -42,6 +42,7 @@ import sys
 
 import numpy as np
 
+sys.dont_write_bytecode = True  # no __pycache__ in scripts/
 HERE = os.path.dirname(os.path.abspath(__file__))
 _spec = importlib.util.spec_from_file_location("voice_mix", os.path.join(HERE, "make-voice-mix.py"))
 vm = importlib.util.module_from_spec(_spec)
