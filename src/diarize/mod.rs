@@ -419,10 +419,19 @@ pub struct Speaker {
     pub name: Option<String>,
     /// Total duration of this speaker's turns (overlapped time included).
     pub speech_ms: u64,
-    /// The unit-length mean speaker embedding of this speaker's windows (what a voice profile
-    /// is enrolled from); absent in diarizations of older versions.
+    /// The speaker's unit-length voice embedding: after [`diarize`], the mean of the windows of
+    /// its cleanest speech, made as a voice profile is ([`voices::set_clean_voices`]), so this is
+    /// what naming compares with profiles and what a profile is enrolled from without the audio;
+    /// from the recipes alone (and in older versions' diarizations), the recipe's own mean.
+    /// Absent in diarizations of much older versions.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub embedding: Option<Vec<f32>>,
+    /// How alike the windows of the speaker's cleanest speech are (mean cosine to their mean,
+    /// [`voices::CleanVoice::purity`]); set with the clean voice ([`voices::set_clean_voices`]),
+    /// absent in diarizations of older versions. A speaker below
+    /// [`voices::MIN_VOICE_PURITY`] is never named.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub voice_purity: Option<f32>,
 }
 
 impl Speaker {
@@ -516,8 +525,24 @@ impl Diarization {
 }
 
 /// Finds who spoke when in `samples_16k` (16 kHz mono) within the `speech` regions (from
-/// [`crate::vad::Vad::detect`]). `uri` names the recording in the result.
+/// [`crate::vad::Vad::detect`]). `uri` names the recording in the result. Each speaker's
+/// embedding is then its voice made the way a profile is ([`voices::set_clean_voices`]), and
+/// speakers matching `cfg.voices` are named.
 pub fn diarize(
+    embedder: &SpeakerEmbedder,
+    uri: &str,
+    samples_16k: &[f32],
+    speech: &[SpeechRegion],
+    cfg: &DiarizeConfig,
+) -> Result<Diarization, DiarizeError> {
+    let mut d = find_speakers(embedder, uri, samples_16k, speech, cfg)?;
+    voices::set_clean_voices(embedder, samples_16k, &mut d)?;
+    voices::name_speakers(&mut d.speakers, &cfg.voices, cfg.voice_threshold);
+    Ok(d)
+}
+
+/// Who spoke when, by `cfg.method` (with the windows fallback), before clean voices and names.
+fn find_speakers(
     embedder: &SpeakerEmbedder,
     uri: &str,
     samples_16k: &[f32],
@@ -643,13 +668,13 @@ fn one_speaker(
         embed::l2_normalize(&mut sum);
         sum
     });
-    let mut speakers = vec![Speaker {
+    let speakers = vec![Speaker {
         id,
         name: None,
         speech_ms: turns.iter().map(|t| t.end_ms - t.start_ms).sum(),
         embedding,
+        voice_purity: None,
     }];
-    voices::name_speakers(&mut speakers, &cfg.voices, cfg.voice_threshold);
     let settings = settings(cfg, model_sha256, cfg.threshold);
     Diarization::new(uri, speakers, turns, settings)
 }
@@ -693,7 +718,7 @@ pub fn diarize_segmented(
     }
     let raw = pyannote::frame_turns(&active, centroids.len());
     let (order, turns) = pyannote::number_speakers(&raw);
-    let mut speakers: Vec<Speaker> = order
+    let speakers: Vec<Speaker> = order
         .iter()
         .enumerate()
         .map(|(n, &c)| {
@@ -708,10 +733,10 @@ pub fn diarize_segmented(
                 id,
                 name: None,
                 embedding: Some(sum),
+                voice_purity: None,
             }
         })
         .collect();
-    voices::name_speakers(&mut speakers, &cfg.voices, cfg.voice_threshold);
     let mut settings = settings(cfg, model_sha256, threshold);
     settings.threshold_margin = cfg.segment_margin;
     settings.window_ms = segment::CHUNK_SAMPLES as u64 / 16;
@@ -783,7 +808,6 @@ pub fn diarize_windows(
     let labels = label_windows(windows, cfg, threshold_used)?;
     let (mut speakers, turns) = turns::build(speech, windows, &labels);
     set_speaker_embeddings(&mut speakers, &turns, windows);
-    voices::name_speakers(&mut speakers, &cfg.voices, cfg.voice_threshold);
     let settings = settings(cfg, model_sha256, threshold_used);
     Ok(Diarization::new(uri, speakers, turns, settings))
 }

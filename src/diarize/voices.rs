@@ -82,6 +82,9 @@ pub const SPEAKER_MARGIN: f32 = 0.05;
 pub const PROFILE_MARGIN: f32 = 0.10;
 /// A speaker with less speech than this is never named: its embedding rests on too little.
 pub const MIN_NAMED_SPEAKER_MS: u64 = 2_000;
+/// A speaker whose clean windows are less alike than this (mean cosine to their mean,
+/// [`CleanVoice::purity`]) is never named: its speech likely holds two people.
+pub const MIN_VOICE_PURITY: f32 = 0.0;
 
 /// Least speech outside overlap a voice is enrolled from: below it the profile is mostly noise,
 /// other voices and a neighbour's words (a profile from a speaker diarization had mostly merged
@@ -309,15 +312,25 @@ pub fn clean_regions(diarization: &Diarization, id: &str) -> Vec<SpeechRegion> {
     chosen
 }
 
-/// The unit-length mean embedding of the speaker's cleanest speech ([`clean_regions`]) in
-/// `samples_16k`, the recording `diarization` was made from: full-length windows when there
-/// are any. `None` when no window fits.
-pub fn clean_embedding(
+/// A speaker's voice as enrolment makes it and naming compares it: the unit-length mean
+/// embedding of the speaker's cleanest speech ([`clean_regions`]), and how alike its windows
+/// are.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CleanVoice {
+    /// Unit-length mean of the windows' embeddings.
+    pub embedding: Vec<f32>,
+    /// Mean cosine of the windows to their mean: low when the speech holds two voices.
+    pub purity: f32,
+}
+
+/// The speaker's [`CleanVoice`] in `samples_16k`, the recording `diarization` was made from:
+/// full-length windows when there are any. `None` when no window fits.
+pub fn clean_voice(
     embedder: &SpeakerEmbedder,
     samples_16k: &[f32],
     diarization: &Diarization,
     id: &str,
-) -> Result<Option<Vec<f32>>, DiarizeError> {
+) -> Result<Option<CleanVoice>, DiarizeError> {
     let windows =
         embedder.embed_windows(samples_16k, &clean_regions(diarization, id), CLEAN_STEP_MS)?;
     let full: Vec<&SpeakerWindow> = windows.iter().filter(|w| w.is_full()).collect();
@@ -333,8 +346,46 @@ pub fn clean_embedding(
     for w in &chosen {
         sum.iter_mut().zip(&w.embedding).for_each(|(s, x)| *s += x);
     }
+    // Window embeddings are unit length, so |sum| / n is their mean cosine to the unit mean.
+    let purity = sum.iter().map(|x| x * x).sum::<f32>().sqrt() / chosen.len() as f32;
     super::embed::l2_normalize(&mut sum);
-    Ok(Some(sum))
+    Ok(Some(CleanVoice {
+        embedding: sum,
+        purity,
+    }))
+}
+
+/// The unit-length mean embedding of the speaker's cleanest speech ([`clean_voice`]).
+pub fn clean_embedding(
+    embedder: &SpeakerEmbedder,
+    samples_16k: &[f32],
+    diarization: &Diarization,
+    id: &str,
+) -> Result<Option<Vec<f32>>, DiarizeError> {
+    Ok(clean_voice(embedder, samples_16k, diarization, id)?.map(|v| v.embedding))
+}
+
+/// Gives every speaker of `diarization` its [`CleanVoice`] from `samples_16k`: the speaker's
+/// `embedding` becomes the clean one and `voice_purity` is set, so naming compares a profile
+/// with a voice made the same way as the profile (the recipes' own embeddings are means of
+/// other pieces of speech: windows over overlap, or timeline pieces). A speaker with no window
+/// of clean speech keeps the recipe's embedding. Cost: at most [`CLEAN_PROFILE_MS`] of windows
+/// per speaker.
+pub fn set_clean_voices(
+    embedder: &SpeakerEmbedder,
+    samples_16k: &[f32],
+    diarization: &mut Diarization,
+) -> Result<(), DiarizeError> {
+    let ids: Vec<String> = diarization.speakers.iter().map(|s| s.id.clone()).collect();
+    for id in ids {
+        if let Some(voice) = clean_voice(embedder, samples_16k, diarization, &id)?
+            && let Some(s) = diarization.speakers.iter_mut().find(|s| s.id == id)
+        {
+            s.embedding = Some(voice.embedding);
+            s.voice_purity = Some(voice.purity);
+        }
+    }
+    Ok(())
 }
 
 /// Speaker `id` of `diarization`, if a profile may be made from it: it exists and has at least
@@ -467,6 +518,7 @@ pub fn name_speakers(
             let Some(sim) = *sim else { continue };
             if sim >= threshold
                 && speakers[s].speech_ms >= MIN_NAMED_SPEAKER_MS
+                && speakers[s].voice_purity.is_none_or(|p| p >= MIN_VOICE_PURITY)
                 && beats_others(
                     sim,
                     row.iter()
@@ -539,6 +591,7 @@ mod tests {
             name: None,
             speech_ms: 10_000,
             embedding: Some(e.to_vec()),
+            voice_purity: None,
         }
     }
 
