@@ -3,8 +3,9 @@
 //! scored, collar 0.25 and 0) and speaker-count hits per threshold. With `--rttm-dir DIR`, the
 //! RTTM and diarization JSON (speaker embeddings included) of the first threshold are written
 //! there (one file each per recording), to score with `qualscribe eval der`; the speakers'
-//! embeddings there are their clean voices as `diarize` names them (`--recipe-embeddings`: the
-//! recipe's own, as naming compared before), for `scripts/measure-voices.py`.
+//! embeddings there are what `diarize` names them by, for `scripts/measure-voices.py`: the
+//! windows recipe's own (`--clean-voices`: their clean voices), the segmentation recipe's clean
+//! voices (`--recipe-embeddings`: its own timeline-piece means, as naming compared before).
 //!
 //! With `--segmentation`, the segmentation recipe runs instead (pyannote segmentation-3.0
 //! chunks every `--chunk-step-ms`, single-voice timeline pieces of `--piece-ms` embedded once
@@ -16,7 +17,7 @@
 //!
 //! usage: cargo run --release --example diarize_sweep -- --ref REF.rttm [--uem UEM]
 //!        [--thresholds 0.2,0.3] [--min-speaker-ms 1000,4000] [--smoothing 1,3] [--step-ms 400]
-//!        [--rttm-dir DIR [--recipe-embeddings]] [--refine]
+//!        [--rttm-dir DIR [--clean-voices] [--recipe-embeddings]] [--refine]
 //!        [--segmentation [--chunk-step-ms 2500] [--min-chunks 1,2] [--min-alone-ms 1000,2000]
 //!        [--no-fallback] [--per-chunk] [--piece-ms 2000]] AUDIO...
 
@@ -56,6 +57,7 @@ struct Args {
     vad: VadConfig,
     rttm_dir: Option<PathBuf>,
     recipe_embeddings: bool,
+    clean_voices: bool,
     cache_dir: Option<PathBuf>,
     dump: bool,
     purity: bool,
@@ -88,6 +90,7 @@ fn parse_args() -> Result<Args> {
         vad: VadConfig::default(),
         rttm_dir: None,
         recipe_embeddings: false,
+        clean_voices: false,
         cache_dir: None,
         dump: false,
         purity: false,
@@ -138,6 +141,7 @@ fn parse_args() -> Result<Args> {
             "--smoothing" => args.smoothing = list(&value()?)?,
             "--refine" => args.refine = true,
             "--recipe-embeddings" => args.recipe_embeddings = true,
+            "--clean-voices" => args.clean_voices = true,
             "--thresholds" => {
                 args.thresholds = list(&value()?)?;
                 thresholds_given = true;
@@ -875,7 +879,8 @@ fn sweep_segmentation(args: &Args, embedder: &SpeakerEmbedder) -> Result<()> {
                 }
                 let turns = to_rttm_turns(&d);
                 if first && let Some(out) = &args.rttm_dir {
-                    write_diarization(out, &mut d, &turns, embedder, samples, args)?;
+                    let clean = !args.recipe_embeddings;
+                    write_diarization(out, &mut d, &turns, embedder, samples, clean)?;
                 }
                 counts.push((d.speakers.len(), speakers_in(&reference, uri)));
                 if args.dump {
@@ -900,18 +905,18 @@ fn sweep_segmentation(args: &Args, embedder: &SpeakerEmbedder) -> Result<()> {
     Ok(())
 }
 
-/// Writes `<uri>.rttm` and `<uri>.diarization.json` into `out`. The speakers' embeddings are
-/// first made as `diarize` makes them for naming ([`voices::set_clean_voices`]), unless
-/// `--recipe-embeddings` keeps the recipe's own (what naming compared before).
+/// Writes `<uri>.rttm` and `<uri>.diarization.json` into `out`. With `clean`, the speakers'
+/// embeddings are first their clean voices (`voices::set_clean_voices`), as `diarize` makes
+/// them for naming with the segmentation recipe.
 fn write_diarization(
     out: &Path,
     d: &mut qualscribe::diarize::Diarization,
     turns: &[Turn],
     embedder: &SpeakerEmbedder,
     samples: &[f32],
-    args: &Args,
+    clean: bool,
 ) -> Result<()> {
-    if !args.recipe_embeddings {
+    if clean {
         qualscribe::diarize::voices::set_clean_voices(embedder, samples, d)?;
     }
     std::fs::create_dir_all(out)?;
@@ -1027,9 +1032,12 @@ fn main() -> Result<()> {
                 && let Some(out) = &args.rttm_dir
             {
                 let path = args.audio.iter().find(|p| stem(p) == *uri);
-                let audio = path.map(|p| qualscribe::audio::decode_file(p)).transpose()?;
+                let audio = path
+                    .filter(|_| args.clean_voices)
+                    .map(|p| qualscribe::audio::decode_file(p))
+                    .transpose()?;
                 let samples = audio.as_ref().map_or(&[][..], |a| &a.samples[..]);
-                write_diarization(out, &mut d, &turns, &embedder, samples, &args)?;
+                write_diarization(out, &mut d, &turns, &embedder, samples, args.clean_voices)?;
             }
             let expected = speakers_in(&reference, uri);
             hits += usize::from(d.speakers.len() == expected);

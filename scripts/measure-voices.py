@@ -22,9 +22,9 @@ similarity (--assign optimal). With --min-purity, a speaker whose `voice_purity`
 its clean windows to their mean, written with the clean voice) is lower is never named. Every
 value given as a comma list is swept.
 
-The speaker embeddings compared are those in the diarization JSON: since naming compares clean
-voices (`voices::set_clean_voices`), diarize_sweep writes those; with `--recipe-embeddings` it
-writes the recipes' own, as naming compared before.
+The speaker embeddings compared are those in the diarization JSON, i.e. what `diarize` names by:
+diarize_sweep writes the windows recipe's own (`--clean-voices`: clean voices) and the
+segmentation recipe's clean voices (`voices::set_clean_voices`; `--recipe-embeddings`: its own).
 
 The issue's measure: of the recordings an enrolled person occurs in (per the reference), in how
 many that person's name went to a speaker who is that person, and how many names went to someone
