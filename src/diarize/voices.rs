@@ -50,12 +50,14 @@ pub const PROFILE_SUFFIX: &str = ".voice.json";
 /// wrongly on held-out pairs. Measured with `scripts/measure-voices.py --enrol` (profiles by
 /// `speakers enroll`; margins and minimums below; `examples/diarize_sweep --rttm-dir`).
 /// Tuning half (AMI dev00/01 + trn07/08 pairs, every pair of mixes 1–3), named / occurring:
-/// windows 21 of 22 at 0.55–0.60 (0.65: 19; 0.50: 2 wrong), segmentation with clean voices 20
-/// of 24 at 0.55–0.70 (0.75: 18; 0.50: 2 wrong): 0.60 is in both safe ranges, so one value.
+/// windows 21 of 22 at 0.55–0.60 (0.65: 19; 0.50: 2 wrong), segmentation with clean voices
+/// (30 s, 800 ms step) 21 of 24 at 0.60–0.65 (0.70: 20; 0.55: 1 wrong; with a profile's 60 s
+/// and 400 ms step: 20 of 24 at 0.55–0.70): 0.60 is in both safe ranges, so one value.
 /// Reported half (the other 12 AMI pairs, every pair of mixes 4–6), none wrong in any row:
 /// windows AMI 3 of 7, mixes 14 of 16 (the same with clean voices: no gain, so windows keeps
 /// its own embedding and costs nothing more); segmentation with clean voices AMI 2 of 7, mixes
-/// 12 of 16 (its own embedding at 0.70: 2 of 7 with 1 wrong, 9 of 16).
+/// 12 of 16 (its own embedding at 0.70: 2 of 7 with 1 wrong, 9 of 16). Close call there: the
+/// person behind the old wrong name (AMI trn03 → trn00) now scores 0.5996 with another person.
 pub const VOICE_THRESHOLD: f32 = 0.60;
 
 /// The voice threshold for speakers found by `method` ([`VOICE_THRESHOLD`] for both).
@@ -278,11 +280,21 @@ pub fn clean_speech_ms(diarization: &Diarization, id: &str) -> u64 {
 pub const CLEAN_PROFILE_MS: u64 = 60_000;
 /// Window step of [`clean_embedding`] (denser than diarization's: the enrolled speech is short).
 const CLEAN_STEP_MS: u64 = 400;
+/// Most speech a speaker's voice for naming is made from ([`set_clean_voices`]): half of a
+/// profile's, as it is made for every speaker of every recording.
+pub const NAMING_VOICE_MS: u64 = 30_000;
+/// Window step of [`set_clean_voices`]: windows (1.6 s) still overlap by half.
+const NAMING_STEP_MS: u64 = 800;
 
 /// The speaker's cleanest speech, in time order: turns without overlap, longest first until
 /// [`CLEAN_PROFILE_MS`]. (Trimming 250 ms off both ends of each turn, against a neighbour's
 /// voice near a speaker change, named fewer people on the tuning mixes: 16 of 18 vs 18.)
 pub fn clean_regions(diarization: &Diarization, id: &str) -> Vec<SpeechRegion> {
+    longest_clean_turns(diarization, id, CLEAN_PROFILE_MS)
+}
+
+/// The speaker's turns without overlap, longest first until `max_ms`, in time order.
+fn longest_clean_turns(diarization: &Diarization, id: &str, max_ms: u64) -> Vec<SpeechRegion> {
     let mut turns: Vec<SpeechRegion> = diarization
         .turns
         .iter()
@@ -297,7 +309,7 @@ pub fn clean_regions(diarization: &Diarization, id: &str) -> Vec<SpeechRegion> {
     let mut chosen: Vec<SpeechRegion> = turns
         .into_iter()
         .take_while(|r| {
-            let take = total < CLEAN_PROFILE_MS;
+            let take = total < max_ms;
             total += r.end_ms - r.start_ms;
             take
         })
@@ -325,8 +337,18 @@ pub fn clean_voice(
     diarization: &Diarization,
     id: &str,
 ) -> Result<Option<CleanVoice>, DiarizeError> {
-    let windows =
-        embedder.embed_windows(samples_16k, &clean_regions(diarization, id), CLEAN_STEP_MS)?;
+    let regions = clean_regions(diarization, id);
+    mean_voice(embedder, samples_16k, &regions, CLEAN_STEP_MS)
+}
+
+/// The [`CleanVoice`] of `regions`, windows every `step_ms`.
+fn mean_voice(
+    embedder: &SpeakerEmbedder,
+    samples_16k: &[f32],
+    regions: &[SpeechRegion],
+    step_ms: u64,
+) -> Result<Option<CleanVoice>, DiarizeError> {
+    let windows = embedder.embed_windows(samples_16k, regions, step_ms)?;
     let full: Vec<&SpeakerWindow> = windows.iter().filter(|w| w.is_full()).collect();
     let chosen = if full.is_empty() {
         windows.iter().collect()
@@ -363,8 +385,8 @@ pub fn clean_embedding(
 /// `embedding` becomes the clean one and `voice_purity` is set, so naming compares a profile
 /// with a voice made the same way as the profile (the segmentation recipe's own embedding is a
 /// mean of timeline pieces, which named fewer people and once wrongly: [`VOICE_THRESHOLD`]). A
-/// speaker with no window of clean speech keeps the recipe's embedding. Cost: at most
-/// [`CLEAN_PROFILE_MS`] of windows per speaker (400 ms step).
+/// speaker with no window of clean speech keeps the recipe's embedding. Cost: windows every
+/// [`NAMING_STEP_MS`] over at most [`NAMING_VOICE_MS`] per speaker.
 pub fn set_clean_voices(
     embedder: &SpeakerEmbedder,
     samples_16k: &[f32],
@@ -372,7 +394,8 @@ pub fn set_clean_voices(
 ) -> Result<(), DiarizeError> {
     let ids: Vec<String> = diarization.speakers.iter().map(|s| s.id.clone()).collect();
     for id in ids {
-        if let Some(voice) = clean_voice(embedder, samples_16k, diarization, &id)?
+        let regions = longest_clean_turns(diarization, &id, NAMING_VOICE_MS);
+        if let Some(voice) = mean_voice(embedder, samples_16k, &regions, NAMING_STEP_MS)?
             && let Some(s) = diarization.speakers.iter_mut().find(|s| s.id == id)
         {
             s.embedding = Some(voice.embedding);
