@@ -157,10 +157,10 @@ fn segmentation_speakers_never_take_someone_elses_name() {
         ..DiarizeConfig::default()
     };
     let n = enrol_and_name(speaker_and_segmentation(), &cfg);
-    // Measured with clean voices (`voices::set_clean_voices`) at 0.60: 1 of 5 speakers whose
-    // person was enrolled named right (dev00 → dev01 MEE009; dev01's MEE012 speaker, 57 % MEE012,
-    // misses the margins; dev01's two ~1.5 s extra speakers and tst01's 1.1 s one are too short),
-    // none wrongly, 2 refused (< 5 s of clean speech). With the recipe's own timeline-piece
+    // Measured with clean voices (`voices::set_clean_voices`) at 0.60: 2 of 5 speakers whose
+    // person was enrolled named right (dev00 → dev01 MEE009 and MEE012; dev01's two ~1.5 s extra
+    // speakers and tst01's 1.1 s one are too short), none wrongly, 2 refused (< 5 s of clean
+    // speech). With the recipe's own timeline-piece
     // embeddings a speaker segmentation merged from two people of another AMI meeting took a
     // wrong name (trn03 → trn00, held-out pairs); with clean voices nobody does.
     assert_eq!(n.wrong, 0);
