@@ -2,7 +2,10 @@
 //! embedded once, then clustered at every threshold; prints DER (pyannote definitions, overlap
 //! scored, collar 0.25 and 0) and speaker-count hits per threshold. With `--rttm-dir DIR`, the
 //! RTTM and diarization JSON (speaker embeddings included) of the first threshold are written
-//! there (one file each per recording), to score with `qualscribe eval der`.
+//! there (one file each per recording), to score with `qualscribe eval der`; the speakers'
+//! embeddings there are what `diarize` names them by, for `scripts/measure-voices.py`: the
+//! windows recipe's own (`--clean-voices`: their clean voices), the segmentation recipe's clean
+//! voices (`--recipe-embeddings`: its own timeline-piece means, as naming compared before).
 //!
 //! With `--segmentation`, the segmentation recipe runs instead (pyannote segmentation-3.0
 //! chunks every `--chunk-step-ms`, single-voice timeline pieces of `--piece-ms` embedded once
@@ -14,7 +17,7 @@
 //!
 //! usage: cargo run --release --example diarize_sweep -- --ref REF.rttm [--uem UEM]
 //!        [--thresholds 0.2,0.3] [--min-speaker-ms 1000,4000] [--smoothing 1,3] [--step-ms 400]
-//!        [--rttm-dir DIR] [--refine]
+//!        [--rttm-dir DIR [--clean-voices] [--recipe-embeddings]] [--refine]
 //!        [--segmentation [--chunk-step-ms 2500] [--min-chunks 1,2] [--min-alone-ms 1000,2000]
 //!        [--no-fallback] [--per-chunk] [--piece-ms 2000]] AUDIO...
 
@@ -53,6 +56,8 @@ struct Args {
     step_ms: u64,
     vad: VadConfig,
     rttm_dir: Option<PathBuf>,
+    recipe_embeddings: bool,
+    clean_voices: bool,
     cache_dir: Option<PathBuf>,
     dump: bool,
     purity: bool,
@@ -84,6 +89,8 @@ fn parse_args() -> Result<Args> {
         step_ms: DiarizeConfig::default().step_ms,
         vad: VadConfig::default(),
         rttm_dir: None,
+        recipe_embeddings: false,
+        clean_voices: false,
         cache_dir: None,
         dump: false,
         purity: false,
@@ -133,6 +140,8 @@ fn parse_args() -> Result<Args> {
             "--min-speaker-ms" => args.min_speaker_ms = list(&value()?)?,
             "--smoothing" => args.smoothing = list(&value()?)?,
             "--refine" => args.refine = true,
+            "--recipe-embeddings" => args.recipe_embeddings = true,
+            "--clean-voices" => args.clean_voices = true,
             "--thresholds" => {
                 args.thresholds = list(&value()?)?;
                 thresholds_given = true;
@@ -870,12 +879,8 @@ fn sweep_segmentation(args: &Args, embedder: &SpeakerEmbedder) -> Result<()> {
                 }
                 let turns = to_rttm_turns(&d);
                 if first && let Some(out) = &args.rttm_dir {
-                    std::fs::create_dir_all(out)?;
-                    std::fs::write(out.join(format!("{uri}.rttm")), write_rttm(&turns))?;
-                    std::fs::write(
-                        out.join(format!("{uri}.diarization.json")),
-                        qualscribe::pipeline::diarization_json(&d),
-                    )?;
+                    let clean = !args.recipe_embeddings;
+                    write_diarization(out, &mut d, &turns, embedder, samples, clean)?;
                 }
                 counts.push((d.speakers.len(), speakers_in(&reference, uri)));
                 if args.dump {
@@ -897,6 +902,29 @@ fn sweep_segmentation(args: &Args, embedder: &SpeakerEmbedder) -> Result<()> {
             score(&label, &reference, &hypothesis, uem.as_deref(), &counts);
         }
     }
+    Ok(())
+}
+
+/// Writes `<uri>.rttm` and `<uri>.diarization.json` into `out`. With `clean`, the speakers'
+/// embeddings are first their clean voices (`voices::set_clean_voices`), as `diarize` makes
+/// them for naming with the segmentation recipe.
+fn write_diarization(
+    out: &Path,
+    d: &mut qualscribe::diarize::Diarization,
+    turns: &[Turn],
+    embedder: &SpeakerEmbedder,
+    samples: &[f32],
+    clean: bool,
+) -> Result<()> {
+    if clean {
+        qualscribe::diarize::voices::set_clean_voices(embedder, samples, d)?;
+    }
+    std::fs::create_dir_all(out)?;
+    std::fs::write(out.join(format!("{}.rttm", d.uri)), write_rttm(turns))?;
+    std::fs::write(
+        out.join(format!("{}.diarization.json", d.uri)),
+        qualscribe::pipeline::diarization_json(d),
+    )?;
     Ok(())
 }
 
@@ -998,17 +1026,18 @@ fn main() -> Result<()> {
         let mut hits = 0;
         let mut counts = Vec::new();
         for (uri, speech, windows) in &prepared {
-            let d = diarize_windows(uri, speech, windows, &cfg, embedder.model_sha256())?;
+            let mut d = diarize_windows(uri, speech, windows, &cfg, embedder.model_sha256())?;
             let turns = to_rttm_turns(&d);
             if i == 0
                 && let Some(out) = &args.rttm_dir
             {
-                std::fs::create_dir_all(out)?;
-                std::fs::write(out.join(format!("{uri}.rttm")), write_rttm(&turns))?;
-                std::fs::write(
-                    out.join(format!("{uri}.diarization.json")),
-                    qualscribe::pipeline::diarization_json(&d),
-                )?;
+                let path = args.audio.iter().find(|p| stem(p) == *uri);
+                let audio = path
+                    .filter(|_| args.clean_voices)
+                    .map(|p| qualscribe::audio::decode_file(p))
+                    .transpose()?;
+                let samples = audio.as_ref().map_or(&[][..], |a| &a.samples[..]);
+                write_diarization(out, &mut d, &turns, &embedder, samples, args.clean_voices)?;
             }
             let expected = speakers_in(&reference, uri);
             hits += usize::from(d.speakers.len() == expected);

@@ -18,14 +18,21 @@ their cosine is at least the threshold, the speaker has at least --min-speaker-s
 profile beats every other profile for that speaker by --profile-margin, and the speaker beats
 every other speaker for that profile by --speaker-margin; among those pairs a name goes to one
 speaker only, best first (greedy) or by the one-to-one assignment with the highest total
-similarity (--assign optimal). Every value given as a comma list is swept.
+similarity (--assign optimal). With --min-purity, a speaker whose `voice_purity` (mean cosine of
+its clean windows to their mean, written with the clean voice) is lower is never named. Every
+value given as a comma list is swept.
+
+The speaker embeddings compared are those in the diarization JSON, i.e. what `diarize` names by:
+diarize_sweep writes the windows recipe's own (`--clean-voices`: clean voices) and the
+segmentation recipe's clean voices (`voices::set_clean_voices`; `--recipe-embeddings`: its own).
 
 The issue's measure: of the recordings an enrolled person occurs in (per the reference), in how
 many that person's name went to a speaker who is that person, and how many names went to someone
 else.
 
 usage: scripts/measure-voices.py DIR REF.rttm [--thresholds 0.6] [--min-enrol-s 5]
-       [--min-speaker-s 0] [--profile-margin 0] [--speaker-margin 0] [--assign greedy,optimal]
+       [--min-speaker-s 0] [--profile-margin 0] [--speaker-margin 0] [--min-purity 0]
+       [--assign greedy,optimal]
        [--enrol QUALSCRIBE AUDIO_DIR] [--verbose] FROM:TO...
 """
 import collections
@@ -65,7 +72,9 @@ def speakers(d, ref):
                     talk[who] += o
         if talk and s.get('embedding'):
             out[s['id']] = dict(person=talk.most_common(1)[0][0], embedding=s['embedding'],
-                                speech_s=s.get('speech_ms', 0) / 1000, clean_s=clean)
+                                speech_s=s.get('speech_ms', 0) / 1000, clean_s=clean,
+                                purity=s.get('voice_purity'),
+                                share=talk.most_common(1)[0][1] / sum(talk.values()))
     return out
 
 
@@ -97,6 +106,9 @@ def name(target, profiles, o):
     for (sid, n), c in sims.items():
         if c < o['threshold'] or target[sid]['speech_s'] < o['min_speaker_s']:
             continue
+        purity = target[sid]['purity']
+        if purity is not None and purity < o['min_purity']:
+            continue
         other_p = [sims[(sid, m)] for m in profiles if m != n]
         other_s = [sims[(t, n)] for t in target if t != sid]
         if other_p and c - max(other_p) < o['profile_margin']:
@@ -117,7 +129,8 @@ def name(target, profiles, o):
 def main():
     args = sys.argv[1:]
     opts = {'thresholds': '0.6', 'min-enrol-s': '5', 'min-speaker-s': '0',
-            'profile-margin': '0', 'speaker-margin': '0', 'assign': 'greedy'}
+            'profile-margin': '0', 'speaker-margin': '0', 'min-purity': '0',
+            'assign': 'greedy'}
     enrol, verbose = None, False
     if '--enrol' in args:
         i = args.index('--enrol')
@@ -171,10 +184,16 @@ def main():
     floats = lambda k: [float(x) for x in opts[k].split(',')]
     grid = itertools.product(floats('thresholds'), floats('min-enrol-s'), floats('min-speaker-s'),
                              floats('profile-margin'), floats('speaker-margin'),
-                             opts['assign'].split(','))
-    for t, me, ms, pm, sm, assign in grid:
+                             floats('min-purity'), opts['assign'].split(','))
+    if verbose:
+        for uri in sorted(spk):
+            for sid, sp in spk[uri].items():
+                pur = 'none' if sp['purity'] is None else f"{sp['purity']:.3f}"
+                print(f"  {uri} {sid}: {sp['person']} ({100 * sp['share']:.0f} % of its talk), "
+                      f"{sp['speech_s']:.1f} s, purity {pur}")
+    for t, me, ms, pm, sm, mp, assign in grid:
         o = dict(threshold=t, min_speaker_s=ms, profile_margin=pm, speaker_margin=sm,
-                 assign=assign)
+                 min_purity=mp, assign=assign)
         occurs = named_in = wrong = refused = enrolled = 0
         for a, b in pairs:
             profiles = {}
@@ -209,7 +228,8 @@ def main():
                                     for sid, sp in spk[b].items()), default=None)
                         print(f"  {a}->{b}: {p} not named (best {best})")
         pct = 100 * named_in / occurs if occurs else 0
-        print(f"thr {t:.2f} enrol≥{me:g}s spk≥{ms:g}s pmargin {pm:.2f} smargin {sm:.2f} {assign}: "
+        print(f"thr {t:.2f} enrol≥{me:g}s spk≥{ms:g}s pmargin {pm:.2f} smargin {sm:.2f} "
+              f"purity≥{mp:.2f} {assign}: "
               f"named in {named_in}/{occurs} ({pct:.0f} %), wrong {wrong}; "
               f"enrolled {enrolled}, refused {refused}")
 

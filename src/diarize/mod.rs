@@ -66,9 +66,9 @@ pub enum Method {
     /// 10.1 vs 13.6 %, pyannote sample 0.6 vs 8.2 %) at about its CPU time (both networks in
     /// onnxruntime), and on the corpus's synthetic voices it is now level (8.7 %, 7 of 8 counts
     /// right, windows 10.2 %, 6 of 8; interviews tuned `split_margin`). It is not the default
-    /// because its speakers take enrolled names less often and once wrongly
-    /// (`scripts/measure-voices.py`, all AMI and mix 4–6 pairs: AMI 5 of 13 named, 1 wrong,
-    /// mixes 9 of 16; windows 6 of 11 and 14 of 16, none wrong); it finds short extra speakers
+    /// because its speakers still take enrolled names less often: held-out pairs
+    /// (`scripts/measure-voices.py`, see [`voices::VOICE_THRESHOLD`]) AMI 2 of 7, mixes 4–6 12
+    /// of 16, none wrong, against windows 3 of 7 and 14 of 16; it finds short extra speakers
     /// (dev01: 4 of 2, two of ~1.5 s) that a name cannot go to twice.
     Segmentation,
 }
@@ -421,10 +421,19 @@ pub struct Speaker {
     pub name: Option<String>,
     /// Total duration of this speaker's turns (overlapped time included).
     pub speech_ms: u64,
-    /// The unit-length mean speaker embedding of this speaker's windows (what a voice profile
-    /// is enrolled from); absent in diarizations of older versions.
+    /// The speaker's unit-length voice embedding (what naming compares with profiles and what a
+    /// profile is enrolled from without the audio): the windows recipe's mean of the speaker's
+    /// windows; with the segmentation recipe, after [`diarize`], the mean of the windows of its
+    /// cleanest speech, made as a voice profile is ([`voices::set_clean_voices`]). Absent in
+    /// diarizations of older versions.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub embedding: Option<Vec<f32>>,
+    /// How alike the windows of the speaker's cleanest speech are (mean cosine to their mean,
+    /// [`voices::CleanVoice::purity`]); set with the clean voice ([`voices::set_clean_voices`]),
+    /// else absent. A diagnostic for `scripts/measure-voices.py --min-purity`; naming does not
+    /// use it (no value separated merged speakers on the tuning half).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub voice_purity: Option<f32>,
 }
 
 impl Speaker {
@@ -518,8 +527,27 @@ impl Diarization {
 }
 
 /// Finds who spoke when in `samples_16k` (16 kHz mono) within the `speech` regions (from
-/// [`crate::vad::Vad::detect`]). `uri` names the recording in the result.
+/// [`crate::vad::Vad::detect`]). `uri` names the recording in the result. With the
+/// segmentation recipe each speaker's embedding is then its voice made the way a profile is
+/// ([`voices::set_clean_voices`]; see [`voices::VOICE_THRESHOLD`] for why only there), and
+/// speakers matching `cfg.voices` are named.
 pub fn diarize(
+    embedder: &SpeakerEmbedder,
+    uri: &str,
+    samples_16k: &[f32],
+    speech: &[SpeechRegion],
+    cfg: &DiarizeConfig,
+) -> Result<Diarization, DiarizeError> {
+    let mut d = find_speakers(embedder, uri, samples_16k, speech, cfg)?;
+    if cfg.method == Method::Segmentation {
+        voices::set_clean_voices(embedder, samples_16k, &mut d)?;
+    }
+    voices::name_speakers(&mut d.speakers, &cfg.voices, cfg.voice_threshold);
+    Ok(d)
+}
+
+/// Who spoke when, by `cfg.method` (with the windows fallback), before clean voices and names.
+fn find_speakers(
     embedder: &SpeakerEmbedder,
     uri: &str,
     samples_16k: &[f32],
@@ -645,13 +673,13 @@ fn one_speaker(
         embed::l2_normalize(&mut sum);
         sum
     });
-    let mut speakers = vec![Speaker {
+    let speakers = vec![Speaker {
         id,
         name: None,
         speech_ms: turns.iter().map(|t| t.end_ms - t.start_ms).sum(),
         embedding,
+        voice_purity: None,
     }];
-    voices::name_speakers(&mut speakers, &cfg.voices, cfg.voice_threshold);
     let settings = settings(cfg, model_sha256, cfg.threshold);
     Diarization::new(uri, speakers, turns, settings)
 }
@@ -696,7 +724,7 @@ pub fn diarize_segmented(
     }
     let raw = pyannote::frame_turns(&active, centroids.len());
     let (order, turns) = pyannote::number_speakers(&raw);
-    let mut speakers: Vec<Speaker> = order
+    let speakers: Vec<Speaker> = order
         .iter()
         .enumerate()
         .map(|(n, &c)| {
@@ -711,10 +739,10 @@ pub fn diarize_segmented(
                 id,
                 name: None,
                 embedding: Some(sum),
+                voice_purity: None,
             }
         })
         .collect();
-    voices::name_speakers(&mut speakers, &cfg.voices, cfg.voice_threshold);
     let mut settings = settings(cfg, model_sha256, threshold);
     settings.threshold_margin = cfg.segment_margin;
     settings.window_ms = segment::CHUNK_SAMPLES as u64 / 16;
@@ -786,7 +814,6 @@ pub fn diarize_windows(
     let labels = label_windows(windows, cfg, threshold_used)?;
     let (mut speakers, turns) = turns::build(speech, windows, &labels);
     set_speaker_embeddings(&mut speakers, &turns, windows);
-    voices::name_speakers(&mut speakers, &cfg.voices, cfg.voice_threshold);
     let settings = settings(cfg, model_sha256, threshold_used);
     Ok(Diarization::new(uri, speakers, turns, settings))
 }

@@ -124,6 +124,7 @@ pub(crate) fn build(
             name: None,
             speech_ms: runs.iter().map(|r| r.1 - r.0).sum(),
             embedding: None,
+            voice_purity: None,
         });
         turns.extend(runs.iter().map(|&(start_ms, end_ms, overlap)| SpeakerTurn {
             start_ms,
@@ -436,6 +437,7 @@ mod tests {
                     id,
                     speech_ms: 0,
                     embedding: None,
+                    voice_purity: None,
                 })
                 .collect(),
             turns,
