@@ -24,12 +24,9 @@ use qualscribe::transcript::SpeechRegion;
 use qualscribe::vad::{Vad, VadConfig};
 use support::{corpus, models_dir, one_at_a_time, speaker_and_segmentation, tiny_en};
 
+/// The speaker model with the segmentation model: the default recipe needs both.
 fn embedder() -> &'static SpeakerEmbedder {
-    static E: OnceLock<SpeakerEmbedder> = OnceLock::new();
-    E.get_or_init(|| {
-        let path = models::resolve_speaker(&models_dir()).unwrap_or_else(|e| panic!("{e}"));
-        SpeakerEmbedder::load(&path).unwrap_or_else(|e| panic!("{e}"))
-    })
+    speaker_and_segmentation()
 }
 
 fn vad() -> &'static Vad {

@@ -24,13 +24,14 @@ fn music_gives_zero_or_one_speaker_with_both_recipes() {
         method: Method::Segmentation,
         ..Default::default()
     };
+    let windows = DiarizeConfig {
+        method: Method::Windows,
+        voice_threshold: qualscribe::diarize::voices::default_voice_threshold(Method::Windows),
+        ..Default::default()
+    };
     for (what, regions, cfg) in [
-        ("windows, VAD", &speech[..], DiarizeConfig::default()),
-        (
-            "windows, all as speech",
-            &everything[..],
-            DiarizeConfig::default(),
-        ),
+        ("windows, VAD", &speech[..], windows.clone()),
+        ("windows, all as speech", &everything[..], windows),
         ("segmentation", &speech[..], segmentation),
     ] {
         let d = diarize(speaker_and_segmentation(), "music", &samples, regions, &cfg)

@@ -80,10 +80,10 @@ pub struct SpeakerArgs {
     /// one get its name
     #[arg(long, value_name = "DIR")]
     pub voices: Option<PathBuf>,
-    /// Speaker recipe: `windows` (CAM++ windows inside the VAD's speech) or `segmentation`
-    /// (pyannote segmentation-3.0 + CAM++: finds overlapping and quiet speech, better on real
-    /// meetings; needs `models fetch --model segmentation`)
-    #[arg(long, value_name = "METHOD", default_value = "windows")]
+    /// Speaker recipe: `segmentation` (default; pyannote segmentation-3.0 + CAM++: finds
+    /// overlapping and quiet speech, better on real meetings; needs `models fetch --model
+    /// segmentation`) or `windows` (CAM++ windows inside the VAD's speech)
+    #[arg(long, value_name = "METHOD", default_value = "segmentation")]
     pub speaker_method: SpeakerMethodArg,
 }
 
@@ -121,7 +121,7 @@ impl SpeakerArgs {
         self.speakers.is_some()
             || self.min_speakers != 1
             || self.max_speakers != 16
-            || self.speaker_method != SpeakerMethodArg::Windows
+            || self.speaker_method != SpeakerMethodArg::Segmentation
     }
 
     /// The `--names` file's pairs, then the `--rename` pairs (later ones win when applied).

