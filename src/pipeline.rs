@@ -284,7 +284,7 @@ pub fn transcribe_audio(
     let asr = timed(&mut times.asr_s, || {
         engines
             .transcriber
-            .transcribe(&decoded.samples, &detected.to_decode(), &cfg.asr)
+            .transcribe(&decoded.samples, &detected, &cfg.asr)
     })?;
     let speech = detected.regions;
     let source = SourceInfo {

@@ -258,7 +258,7 @@ impl Vad {
 fn detected_speech(first: Vec<SpeechRegion>, second: &[SpeechRegion]) -> DetectedSpeech {
     let brief_fresh_only = regions_missed(&first, second)
         .into_iter()
-        .filter(|r| r.end_ms - r.start_ms < MIN_FRESH_ONLY_DECODED_MS)
+        .filter(|r| r.end_ms - r.start_ms < MIN_FRESH_ONLY_TRANSCRIBED_MS)
         .collect();
     DetectedSpeech {
         regions: with_regions_missed(first, second),
@@ -266,38 +266,28 @@ fn detected_speech(first: Vec<SpeechRegion>, second: &[SpeechRegion]) -> Detecte
     }
 }
 
-/// A region that only the fresh-after-pauses pass found is handed to Whisper only if it lasts
-/// at least this long. Measured on every file at hand (music, AMI, corpus, FLEURS, long-form
-/// sets): the second pass's own finds are either whole sentences the first pass missed after a
-/// stuck state (3.4–5.9 s, all real speech) or blips of 0.3–0.6 s. The blips in music
-/// (0.32 and 0.35 s in a Debian hold-music track, where silero-vad's own pass peaks at 0.61
-/// and 0.00) are where Whisper invented words ("y", p 0.93; on a cut of the same track "Y
-/// por favor, no me voy a dejar nada."); the three in AMI meetings are real backchannels
-/// for which Whisper wrote nothing. Equal to [`MIN_UNTRANSCRIBED_MS`], so a region set apart
-/// here is also below what would be listed as untranscribed: nothing long goes unseen.
-pub const MIN_FRESH_ONLY_DECODED_MS: u64 = MIN_UNTRANSCRIBED_MS;
+/// Words Whisper writes in a region that only the fresh-after-pauses pass found are kept only if
+/// the region lasts at least this long. Measured on every file at hand (music, AMI, corpus,
+/// FLEURS, long-form sets): the second pass's own finds are either whole sentences the first
+/// pass missed after a stuck state (3.4–5.9 s, all real speech) or blips of 0.3–0.6 s. The
+/// blips in music (0.32 and 0.35 s in a Debian hold-music track, where silero-vad's own pass
+/// peaks at 0.61 and 0.00) are where Whisper invented words ("y", p 0.93; on a cut of the same
+/// track a whole sentence); in the three in AMI meetings (real backchannels) Whisper wrote
+/// nothing. Equal to [`MIN_UNTRANSCRIBED_MS`], so a region whose words are dropped is also below
+/// what would be listed as untranscribed: nothing long goes unseen.
+pub const MIN_FRESH_ONLY_TRANSCRIBED_MS: u64 = MIN_UNTRANSCRIBED_MS;
 
 /// What [`Vad::detect_speech`] found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DetectedSpeech {
-    /// Every speech region of both passes, sorted (what [`Vad::detect`] returns): the
-    /// transcript's `speech` and the speaker stage's input.
+    /// Every speech region of both passes, sorted (what [`Vad::detect`] returns): what Whisper
+    /// decodes, the transcript's `speech` and the speaker stage's input.
     pub regions: Vec<SpeechRegion>,
     /// Regions of `regions` found only by the fresh-after-pauses pass and shorter than
-    /// [`MIN_FRESH_ONLY_DECODED_MS`]: silero-vad's own pass heard no speech there, and they
-    /// are not handed to Whisper.
+    /// [`MIN_FRESH_ONLY_TRANSCRIBED_MS`]: silero-vad's own pass heard no speech there, and the
+    /// transcription stage drops the words Whisper writes in them. They are still decoded with
+    /// the rest (cutting them out would move the other words of their window).
     pub brief_fresh_only: Vec<SpeechRegion>,
-}
-
-impl DetectedSpeech {
-    /// The regions Whisper should decode: all but [`DetectedSpeech::brief_fresh_only`].
-    pub fn to_decode(&self) -> Vec<SpeechRegion> {
-        self.regions
-            .iter()
-            .filter(|r| !self.brief_fresh_only.contains(r))
-            .copied()
-            .collect()
-    }
 }
 
 /// The regions of `second` that overlap none of `first`.
@@ -753,13 +743,13 @@ mod tests {
     }
 
     #[test]
-    fn brief_regions_only_the_second_pass_found_are_not_decoded() {
+    fn brief_regions_only_the_second_pass_found_are_set_apart() {
         let first = vec![region(1_000, 3_000)];
         let second = [
-            region(900, 2_000),    // overlaps the first pass: decoded as the first pass has it
-            region(3_906, 4_222),  // a 316 ms blip only the second pass heard: not decoded
-            region(5_000, 8_420),  // a sentence the first pass missed: decoded
-            region(9_000, 10_000), // exactly the limit: decoded
+            region(900, 2_000),    // overlaps the first pass: the first pass's edges count
+            region(3_906, 4_222),  // a 316 ms blip only the second pass heard: set apart
+            region(5_000, 8_420),  // a sentence the first pass missed: kept
+            region(9_000, 10_000), // exactly the limit: kept
         ];
         let detected = detected_speech(first, &second);
         assert_eq!(
@@ -772,14 +762,6 @@ mod tests {
             ]
         );
         assert_eq!(detected.brief_fresh_only, [region(3_906, 4_222)]);
-        assert_eq!(
-            detected.to_decode(),
-            [
-                region(1_000, 3_000),
-                region(5_000, 8_420),
-                region(9_000, 10_000)
-            ]
-        );
     }
 
     #[test]
