@@ -24,7 +24,7 @@ use crate::transcript::{
     FEW_WORDS_MS_PER_WORD, LanguageInfo, MIN_UNTRANSCRIBED_MS, Segment, SpeechRegion,
     UntranscribedReason, UntranscribedSpan, Word, words_text,
 };
-use crate::vad::{SpeechTimeline, compact_speech};
+use crate::vad::{DetectedSpeech, SpeechTimeline, compact_speech};
 
 /// Silence put between speech regions when they are joined for Whisper. Long enough for Whisper
 /// to end a sentence, short enough that an hour of scattered speech stays compact.
@@ -187,9 +187,10 @@ impl Transcriber {
     pub fn transcribe(
         &self,
         samples_16k: &[f32],
-        speech: &[SpeechRegion],
+        detected: &DetectedSpeech,
         cfg: &AsrConfig,
     ) -> Result<AsrOutput, AsrError> {
+        let speech = &detected.regions[..];
         let requested = self.check_language(&cfg.language)?;
         let (compact, _) = compact_speech(samples_16k, speech, GAP_BETWEEN_REGIONS_MS);
         let threads = cfg.threads.max(1);
@@ -262,6 +263,9 @@ impl Transcriber {
                 replace_if_more_words(&mut segments, &region, again);
             }
         }
+        // Dropped after decoding, not cut before it: taking a blip out of the audio moves every
+        // later word of its 30 s window (measured on an AMI clip: one sentence lost).
+        drop_words_inside(&mut segments, &detected.brief_fresh_only);
         segments.sort_by_key(|s| s.start_ms);
         for (i, s) in segments.iter_mut().enumerate() {
             s.id = i as u32;
@@ -358,6 +362,33 @@ impl Transcriber {
         }
         Ok(segments)
     }
+}
+
+/// Removes the words whose middle lies inside one of `regions` (end inclusive), then the
+/// segments left without words. Used for the brief stretches only a fresh VAD model heard
+/// ([`DetectedSpeech::brief_fresh_only`]): there Whisper's words are as confident as real
+/// speech (measured: "y" at p 0.93, no-speech 6e-6, in hold music), so only the VAD can tell.
+fn drop_words_inside(segments: &mut Vec<Segment>, regions: &[SpeechRegion]) {
+    if regions.is_empty() {
+        return;
+    }
+    let inside = |w: &Word| {
+        let middle = (w.start_ms + w.end_ms) / 2;
+        regions
+            .iter()
+            .any(|r| r.start_ms <= middle && middle <= r.end_ms)
+    };
+    for s in segments.iter_mut() {
+        if s.words.iter().any(inside) {
+            s.words.retain(|w| !inside(w));
+            s.text = words_text(&s.words);
+            if let (Some(first), Some(last)) = (s.words.first(), s.words.last()) {
+                s.start_ms = first.start_ms;
+                s.end_ms = last.end_ms;
+            }
+        }
+    }
+    segments.retain(|s| !s.words.is_empty());
 }
 
 /// The speech regions in time order, grouped greedily into chunks of at most [`CHUNK_MS`]
@@ -1025,6 +1056,31 @@ mod tests {
                 },
             ]
         );
+    }
+
+    #[test]
+    fn words_inside_a_brief_fresh_only_region_are_dropped() {
+        // The music case: one segment spanning two blips, its only word in the second.
+        let mut only_blip = vec![segment_with_words(&[(13_094, 13_114)])];
+        let blips = [region(3_906, 4_222), region(12_770, 13_118)];
+        drop_words_inside(&mut only_blip, &blips);
+        assert!(only_blip.is_empty());
+        // Real speech around a blip keeps its words; the segment shrinks to them.
+        let mut mixed = vec![segment_with_words(&[
+            (1_000, 1_400),
+            (3_950, 4_100),
+            (5_000, 5_300),
+        ])];
+        drop_words_inside(&mut mixed, &blips);
+        assert_eq!(mixed.len(), 1);
+        let times: Vec<(u64, u64)> = mixed[0]
+            .words
+            .iter()
+            .map(|w| (w.start_ms, w.end_ms))
+            .collect();
+        assert_eq!(times, [(1_000, 1_400), (5_000, 5_300)]);
+        assert_eq!((mixed[0].start_ms, mixed[0].end_ms), (1_000, 5_300));
+        assert_eq!(mixed[0].text, words_text(&mixed[0].words));
     }
 
     #[test]

@@ -278,14 +278,15 @@ pub fn transcribe_audio(
     cfg: &TranscribeConfig,
     times: &mut StageTimes,
 ) -> Result<Transcript, Error> {
-    let speech = timed(&mut times.vad_s, || {
-        engines.vad.detect(&decoded.samples, &cfg.vad)
+    let detected = timed(&mut times.vad_s, || {
+        engines.vad.detect_speech(&decoded.samples, &cfg.vad)
     })?;
     let asr = timed(&mut times.asr_s, || {
         engines
             .transcriber
-            .transcribe(&decoded.samples, &speech, &cfg.asr)
+            .transcribe(&decoded.samples, &detected, &cfg.asr)
     })?;
+    let speech = detected.regions;
     let source = SourceInfo {
         path: path.display().to_string(),
         sha256,

@@ -25,7 +25,7 @@ use std::sync::Arc;
 
 use tract_onnx::prelude::*;
 
-use crate::transcript::SpeechRegion;
+use crate::transcript::{MIN_UNTRANSCRIBED_MS, SpeechRegion};
 
 /// The only sample rate the detector accepts.
 pub const SAMPLE_RATE_HZ: u32 = 16_000;
@@ -232,6 +232,16 @@ impl Vad {
         samples_16k: &[f32],
         cfg: &VadConfig,
     ) -> Result<Vec<SpeechRegion>, VadError> {
+        Ok(self.detect_speech(samples_16k, cfg)?.regions)
+    }
+
+    /// [`Vad::detect`]'s regions, with the brief ones only the second pass found set apart
+    /// (see [`DetectedSpeech`]): what the transcription stage needs.
+    pub fn detect_speech(
+        &self,
+        samples_16k: &[f32],
+        cfg: &VadConfig,
+    ) -> Result<DetectedSpeech, VadError> {
         // The passes are independent (each keeps its own state), so they run side by side.
         let (probs, fresh) = rayon::join(
             || self.probabilities(samples_16k),
@@ -239,24 +249,66 @@ impl Vad {
         );
         let first = regions_from_probabilities(&probs?, samples_16k.len(), cfg);
         let second = regions_from_probabilities(&fresh?, samples_16k.len(), cfg);
-        Ok(with_regions_missed(first, &second))
+        Ok(detected_speech(first, &second))
     }
+}
+
+/// Both passes' regions joined ([`with_regions_missed`]), with the second pass's brief own
+/// finds set apart.
+fn detected_speech(first: Vec<SpeechRegion>, second: &[SpeechRegion]) -> DetectedSpeech {
+    let brief_fresh_only = regions_missed(&first, second)
+        .into_iter()
+        .filter(|r| r.end_ms - r.start_ms < MIN_FRESH_ONLY_TRANSCRIBED_MS)
+        .collect();
+    DetectedSpeech {
+        regions: with_regions_missed(first, second),
+        brief_fresh_only,
+    }
+}
+
+/// Words Whisper writes in a region that only the fresh-after-pauses pass found are kept only if
+/// the region lasts at least this long. Measured on every file at hand (music, AMI, corpus,
+/// FLEURS, long-form sets): the second pass's own finds are either whole sentences the first
+/// pass missed after a stuck state (3.4–5.9 s, all real speech) or blips of 0.3–0.6 s. The
+/// blips in music (0.32 and 0.35 s in a Debian hold-music track, where silero-vad's own pass
+/// peaks at 0.61 and 0.00) are where Whisper invented words ("y", p 0.93; on a cut of the same
+/// track a whole sentence); in the three in AMI meetings (real backchannels) Whisper wrote
+/// nothing. Equal to [`MIN_UNTRANSCRIBED_MS`], so a region whose words are dropped is also below
+/// what would be listed as untranscribed: nothing long goes unseen.
+pub const MIN_FRESH_ONLY_TRANSCRIBED_MS: u64 = MIN_UNTRANSCRIBED_MS;
+
+/// What [`Vad::detect_speech`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DetectedSpeech {
+    /// Every speech region of both passes, sorted (what [`Vad::detect`] returns): what Whisper
+    /// decodes, the transcript's `speech` and the speaker stage's input.
+    pub regions: Vec<SpeechRegion>,
+    /// Regions of `regions` found only by the fresh-after-pauses pass and shorter than
+    /// [`MIN_FRESH_ONLY_TRANSCRIBED_MS`]: silero-vad's own pass heard no speech there, and the
+    /// transcription stage drops the words Whisper writes in them. They are still decoded with
+    /// the rest (cutting them out would move the other words of their window).
+    pub brief_fresh_only: Vec<SpeechRegion>,
+}
+
+/// The regions of `second` that overlap none of `first`.
+fn regions_missed(first: &[SpeechRegion], second: &[SpeechRegion]) -> Vec<SpeechRegion> {
+    let overlaps_first = |r: &SpeechRegion| {
+        first
+            .iter()
+            .any(|f| f.start_ms < r.end_ms && r.start_ms < f.end_ms)
+    };
+    second
+        .iter()
+        .filter(|r| !overlaps_first(r))
+        .copied()
+        .collect()
 }
 
 /// `first` with every region of `second` that overlaps none of `first`'s added, in time order.
 /// `first`'s regions are kept exactly as they are, so where both passes hear speech the
 /// boundaries are silero-vad's own; the second pass only fills in speech the first missed.
 fn with_regions_missed(first: Vec<SpeechRegion>, second: &[SpeechRegion]) -> Vec<SpeechRegion> {
-    let overlaps_first = |r: &SpeechRegion| {
-        first
-            .iter()
-            .any(|f| f.start_ms < r.end_ms && r.start_ms < f.end_ms)
-    };
-    let missed: Vec<SpeechRegion> = second
-        .iter()
-        .filter(|r| !overlaps_first(r))
-        .copied()
-        .collect();
+    let missed = regions_missed(&first, second);
     let mut regions = first;
     regions.extend(missed);
     regions.sort_by_key(|r| r.start_ms);
@@ -688,6 +740,28 @@ mod tests {
                 region(20_000, 21_000)
             ]
         );
+    }
+
+    #[test]
+    fn brief_regions_only_the_second_pass_found_are_set_apart() {
+        let first = vec![region(1_000, 3_000)];
+        let second = [
+            region(900, 2_000),    // overlaps the first pass: the first pass's edges count
+            region(3_906, 4_222),  // a 316 ms blip only the second pass heard: set apart
+            region(5_000, 8_420),  // a sentence the first pass missed: kept
+            region(9_000, 10_000), // exactly the limit: kept
+        ];
+        let detected = detected_speech(first, &second);
+        assert_eq!(
+            detected.regions,
+            [
+                region(1_000, 3_000),
+                region(3_906, 4_222),
+                region(5_000, 8_420),
+                region(9_000, 10_000)
+            ]
+        );
+        assert_eq!(detected.brief_fresh_only, [region(3_906, 4_222)]);
     }
 
     #[test]

@@ -95,6 +95,23 @@ fn silence_has_no_speech() {
     assert!(regions.is_empty(), "{regions:?}");
 }
 
+/// Hold music (tests/fixtures): a model started afresh after a pause hears a 380 ms blip that
+/// silero-vad's own pass does not. The blip stays a speech region (the speaker stage sees what
+/// the VAD heard) but is set apart: words Whisper writes there are dropped.
+#[test]
+fn a_music_blip_only_a_fresh_model_hears_is_set_apart() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/moh-macroform-robot_dity_4s_8k.wav");
+    let samples = qualscribe::audio::decode_file(&path)
+        .expect("fixture")
+        .samples;
+    let detected = vad()
+        .detect_speech(&samples, &VadConfig::default())
+        .expect("detect");
+    assert!(!detected.regions.is_empty(), "the blip is no longer heard");
+    assert_eq!(detected.brief_fresh_only, detected.regions);
+}
+
 #[test]
 fn empty_and_tiny_inputs_do_not_fail() {
     let cfg = VadConfig::default();
