@@ -52,11 +52,7 @@ SR = vm.SR
 SEED = 20261207
 # voice -> (Debian package, folder under usr/share/asterisk/sounds or None for the whole tree)
 VOICES = {
-    "allison": ("asterisk-core-sounds-en-wav", "en_US_f_Allison"),
-    "june": ("asterisk-core-sounds-fr-wav", "fr_CA_f_June"),
-    "carlo": ("asterisk-core-sounds-it-wav", "it_IT_m_Carlo"),
-    "irina": ("asterisk-core-sounds-ru-wav", "ru_RU_f_IvrvoiceRU"),
-    "menardi": ("asterisk-prompt-it-menardi-wav", "it_IT_f_Menardi"),
+    **vm.VOICES,
     "july": ("asterisk-prompt-es-co", None),
     "armelle": ("asterisk-prompt-fr-armelle", None),
 }

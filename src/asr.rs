@@ -378,8 +378,14 @@ fn drop_words_inside(segments: &mut Vec<Segment>, regions: &[SpeechRegion]) {
             .iter()
             .any(|r| r.start_ms <= middle && middle <= r.end_ms)
     };
+    remove_words(segments, inside);
+}
+
+/// Removes the words `inside` picks from `segments`: a segment that loses some keeps its other
+/// words (text and times follow them), one that loses all goes.
+fn remove_words(segments: &mut Vec<Segment>, inside: impl Fn(&Word) -> bool) {
     for s in segments.iter_mut() {
-        if s.words.iter().any(inside) {
+        if s.words.iter().any(&inside) {
             s.words.retain(|w| !inside(w));
             s.text = words_text(&s.words);
             if let (Some(first), Some(last)) = (s.words.first(), s.words.last()) {
@@ -433,17 +439,7 @@ fn replace_if_more_words(
     if words_again <= words_now {
         return false;
     }
-    for s in segments.iter_mut() {
-        if s.words.iter().any(&inside) {
-            s.words.retain(|w| !inside(w));
-            s.text = words_text(&s.words);
-            if let (Some(first), Some(last)) = (s.words.first(), s.words.last()) {
-                s.start_ms = first.start_ms;
-                s.end_ms = last.end_ms;
-            }
-        }
-    }
-    segments.retain(|s| !s.words.is_empty());
+    remove_words(segments, inside);
     segments.extend(again);
     true
 }
