@@ -36,8 +36,6 @@ import glob
 import importlib.util
 import json
 import os
-import shutil
-import subprocess
 import sys
 
 import numpy as np
@@ -61,22 +59,9 @@ RECORDINGS = [("long1", "june", 900), ("long2", "carlo", 1140)]
 
 
 def fetch(out):
-    debs, root = os.path.join(out, "debs"), os.path.join(out, "x")
-    os.makedirs(debs, exist_ok=True)
+    # The short mixes' downloads are reused when present.
     short_debs = os.path.expanduser("~/.cache/qualscribe/voice-mix/debs")
-    for package, _ in VOICES.values():
-        if not glob.glob(os.path.join(debs, package + "_*.deb")):
-            cached = glob.glob(os.path.join(short_debs, package + "_*.deb"))
-            if cached:
-                shutil.copy(cached[0], debs)
-            else:
-                subprocess.run(["apt-get", "download", package], cwd=debs, check=True)
-        target = os.path.join(root, package)
-        if not os.path.isdir(target):
-            deb = glob.glob(os.path.join(debs, package + "_*.deb"))[0]
-            os.makedirs(target)
-            subprocess.run(["dpkg-deb", "-x", deb, target], check=True)
-    return root
+    return vm.fetch_voices(out, VOICES, short_debs)
 
 
 class _SfInfo(ctypes.Structure):

@@ -21,6 +21,7 @@ Needs python3 + numpy only (the 8 -> 16 kHz step is an exact band-limited FFT up
 import glob
 import json
 import os
+import shutil
 import subprocess
 import sys
 import wave
@@ -49,12 +50,18 @@ MIXES = [
 ]
 
 
-def fetch_voices(out):
+def fetch_voices(out, voices=VOICES, cached_debs=None):
+    """Downloads and unpacks each voice's package under OUT (x/<package>), once; a .deb already
+    in `cached_debs` is copied instead of downloaded."""
     debs, root = os.path.join(out, "debs"), os.path.join(out, "x")
     os.makedirs(debs, exist_ok=True)
-    for package, _ in VOICES.values():
+    for package, _ in voices.values():
         if not glob.glob(os.path.join(debs, package + "_*.deb")):
-            subprocess.run(["apt-get", "download", package], cwd=debs, check=True)
+            cached = glob.glob(os.path.join(cached_debs, package + "_*.deb")) if cached_debs else []
+            if cached:
+                shutil.copy(cached[0], debs)
+            else:
+                subprocess.run(["apt-get", "download", package], cwd=debs, check=True)
         target = os.path.join(root, package)
         if not os.path.isdir(target):
             deb = glob.glob(os.path.join(debs, package + "_*.deb"))[0]
