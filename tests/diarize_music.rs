@@ -26,7 +26,6 @@ fn music_gives_zero_or_one_speaker_with_both_recipes() {
     };
     let windows = DiarizeConfig {
         method: Method::Windows,
-        voice_threshold: qualscribe::diarize::voices::default_voice_threshold(Method::Windows),
         ..Default::default()
     };
     for (what, regions, cfg) in [

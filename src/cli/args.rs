@@ -110,7 +110,6 @@ impl SpeakerArgs {
             min_speakers: self.min_speakers,
             max_speakers: self.max_speakers,
             voices,
-            voice_threshold: voices::default_voice_threshold(method),
             method,
             ..DiarizeConfig::default()
         })

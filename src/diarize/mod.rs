@@ -135,7 +135,7 @@ pub struct DiarizeConfig {
     /// Enrolled voices ([`voices::load_profiles`]): speakers matching one get its name.
     pub voices: Vec<voices::VoiceProfile>,
     /// Least cosine similarity between a speaker and a profile for the name to be given
-    /// (default [`voices::default_voice_threshold`] of the recipe).
+    /// (default [`voices::VOICE_THRESHOLD`], the same for both recipes).
     pub voice_threshold: f32,
     /// The recipe (default [`Method::Segmentation`]).
     pub method: Method,
@@ -229,7 +229,7 @@ impl Default for DiarizeConfig {
             overlap_margin: None,
             overlap_min_similarity: 0.5,
             voices: Vec::new(),
-            voice_threshold: voices::default_voice_threshold(Method::default()),
+            voice_threshold: voices::VOICE_THRESHOLD,
             method: Method::default(),
             chunk_step_ms: 2500,
             segment_threshold: 0.45,

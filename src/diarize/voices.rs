@@ -28,7 +28,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::{Diarization, DiarizeError, Method, Speaker, SpeakerEmbedder, SpeakerWindow};
+use super::{Diarization, DiarizeError, Speaker, SpeakerEmbedder, SpeakerWindow};
 use crate::transcript::SpeechRegion;
 
 /// Schema name of a voice profile.
@@ -59,11 +59,6 @@ pub const PROFILE_SUFFIX: &str = ".voice.json";
 /// 12 of 16 (its own embedding at 0.70: 2 of 7 with 1 wrong, 9 of 16). Close call there: the
 /// person behind the old wrong name (AMI trn03 → trn00) now scores 0.5996 with another person.
 pub const VOICE_THRESHOLD: f32 = 0.60;
-
-/// The voice threshold for speakers found by `method` ([`VOICE_THRESHOLD`] for both).
-pub fn default_voice_threshold(_method: Method) -> f32 {
-    VOICE_THRESHOLD
-}
 /// A speaker takes a name only when the profile is closer to it than to any other speaker of
 /// the recording by at least this: two speakers alike to one voice (a person split in two, or
 /// two similar voices) and neither is sure. Tuned with [`PROFILE_MARGIN`] and
