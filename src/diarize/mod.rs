@@ -164,6 +164,11 @@ pub struct DiarizeConfig {
     /// afterwards. On the AMI tuning half (threshold 0.40), DER at collar 0.25 / 0: 500 ms
     /// 33.9 / 40.4 %, 1000 ms 35.2 / 40.2 %, 2000 ms (pyannote's `min_active_ratio` 0.2 of a
     /// chunk) 36.5 / 40.8 %: quiet people of 30 s clips rarely speak 2 s alone in one chunk.
+    /// Re-measured with the current recipe (session 9, issue 10's speaker count): 280–350 ms
+    /// gets one more AMI tuning count right (trn04's third person, 3/7 → 4/7, DER 33.2 →
+    /// 32.5 %), 250–260 ms breaks mixes 1–3 (5.9 → 14.4 %, mix3 5 → 4 speakers), 375 ms and up
+    /// equals 500. Held out, 325 ms changed no count (AMI 1/7, mixes 4–6 2/3, sample, long2
+    /// 7/7) and cost mixes 4–6 0.5 points (10.1 → 10.6 %), so 500 stays.
     pub min_alone_ms: u64,
     /// Segmentation: adapts `segment_threshold` to the recording like `threshold_margin` does
     /// for windows: `max(segment_threshold, m − margin)`, `m` the median similarity of an
