@@ -30,10 +30,21 @@ The issue's measure: of the recordings an enrolled person occurs in (per the ref
 many that person's name went to a speaker who is that person, and how many names went to someone
 else.
 
+The denominator counts, for each pair, every enrolled person (refusals by `speakers enroll` are
+not counted) who speaks in TO per the reference, however briefly: an AMI person with 0.3 s in a
+30 s clip counts. "own speaker" says in how many of those TO has a speaker with at least
+--min-speaker-s whose talk is mostly that person, i.e. could be named at all; --verbose says why
+each occurrence was missed (no speaker of their own, too little speech, cosine, which margin).
+
+Pair lists (`@NAME` for a pair argument; both directions of every pair of recordings sharing
+people): the issue-10 tuning pairs `@ami-tune` (dev00/dev01, trn07/trn08) and `@mix-tune` (mixes
+1-3), the reported pairs `@ami-held` (trn00/trn01/trn03, trn01/trn02, trn06/trn09, tst00/tst01)
+and `@mix-held` (mixes 4-6).
+
 usage: scripts/measure-voices.py DIR REF.rttm [--thresholds 0.6] [--min-enrol-s 5]
        [--min-speaker-s 0] [--profile-margin 0] [--speaker-margin 0] [--min-purity 0]
        [--assign greedy,optimal]
-       [--enrol QUALSCRIBE AUDIO_DIR] [--verbose] FROM:TO...
+       [--enrol QUALSCRIBE AUDIO_DIR] [--verbose] FROM:TO|@NAME...
 """
 import collections
 import itertools
@@ -42,6 +53,26 @@ import os
 import subprocess
 import sys
 import tempfile
+
+PAIRS = {
+    'ami-tune': 'dev00:dev01 trn07:trn08',
+    'ami-held': 'trn00:trn01 trn00:trn03 trn01:trn03 trn01:trn02 trn06:trn09 tst00:tst01',
+    'mix-tune': 'mix1:mix2 mix1:mix3 mix2:mix3',
+    'mix-held': 'mix4:mix5 mix4:mix6 mix5:mix6',
+}
+
+
+def pair_args(args):
+    """FROM:TO arguments, with @NAME expanded to both directions of its pairs."""
+    out = []
+    for a in args:
+        if a.startswith('@'):
+            for p in PAIRS[a[1:]].split():
+                x, y = p.split(':')
+                out += [[x, y], [y, x]]
+        else:
+            out.append(a.split(':'))
+    return out
 
 
 def load_ref(path):
@@ -126,6 +157,35 @@ def name(target, profiles, o):
     return named
 
 
+def why_missed(target, profiles, o, p, ref_s):
+    """Why profile p was not named in target, where p speaks ref_s seconds per the reference."""
+    own = [sid for sid, sp in target.items() if sp['person'] == p]
+    if not own:
+        return f"no speaker of their own ({ref_s:.1f} s in the reference: merged or not found)"
+    sims = {(sid, n): cos(sp['embedding'], pe) for sid, sp in target.items()
+            for n, pe in profiles.items()}
+    sid = max(own, key=lambda s: sims[(s, p)])
+    c, sp = sims[(sid, p)], target[sid]
+    r = []
+    if len(own) > 1:
+        r.append(f"{len(own)} speakers for this person")
+    if sp['speech_s'] < o['min_speaker_s']:
+        r.append(f"speaker has {sp['speech_s']:.1f} s")
+    if c < o['threshold']:
+        r.append(f"cosine {c:.3f}")
+    if sp['purity'] is not None and sp['purity'] < o['min_purity']:
+        r.append(f"purity {sp['purity']:.3f}")
+    others = [(sims[(sid, m)], m) for m in profiles if m != p]
+    if others and c - max(others)[0] < o['profile_margin']:
+        r.append(f"profile margin ({max(others)[1]} {max(others)[0]:.3f})")
+    others = [(sims[(t, p)], t) for t in target if t != sid]
+    if others and c - max(others)[0] < o['speaker_margin']:
+        t = max(others)[1]
+        r.append(f"speaker margin ({t}, {target[t]['person']}, {max(others)[0]:.3f})")
+    return (f"{sid} ({100 * sp['share']:.0f} % theirs, {sp['speech_s']:.1f} s, cosine {c:.3f}): "
+            + (', '.join(r) or 'lost in the assignment'))
+
+
 def main():
     args = sys.argv[1:]
     opts = {'thresholds': '0.6', 'min-enrol-s': '5', 'min-speaker-s': '0',
@@ -144,7 +204,7 @@ def main():
     if '--verbose' in args:
         verbose = True
         args.remove('--verbose')
-    folder, ref_path, pairs = args[0], args[1], [p.split(':') for p in args[2:]]
+    folder, ref_path, pairs = args[0], args[1], pair_args(args[2:])
     ref = load_ref(ref_path)
     spk = {}
     for a, b in pairs:
@@ -194,7 +254,7 @@ def main():
     for t, me, ms, pm, sm, mp, assign in grid:
         o = dict(threshold=t, min_speaker_s=ms, profile_margin=pm, speaker_margin=sm,
                  min_purity=mp, assign=assign)
-        occurs = named_in = wrong = refused = enrolled = 0
+        occurs = named_in = wrong = refused = enrolled = own_speaker = 0
         for a, b in pairs:
             profiles = {}
             for sp in spk[a].values():
@@ -212,25 +272,29 @@ def main():
             profiles = {p: e for p, e in profiles.items() if e is not None}
             enrolled += len(profiles)
             named = name(spk[b], profiles, o)
-            present = {who for _, _, who in ref[b]}
+            ref_s = collections.Counter()
+            for rs, re_, who in ref[b]:
+                ref_s[who] += re_ - rs
             for sid, n in named.items():
                 if spk[b][sid]['person'] != n:
                     wrong += 1
                     if verbose:
                         print(f"  {a}->{b}: {sid} ({spk[b][sid]['person']}) named {n}")
             for p in profiles:
-                if p in present:
+                if p in ref_s:
                     occurs += 1
+                    own_speaker += any(sp['person'] == p and sp['speech_s'] >= ms
+                                       for sp in spk[b].values())
                     hit = any(named.get(sid) == p == sp['person'] for sid, sp in spk[b].items())
                     named_in += hit
                     if verbose and not hit:
-                        best = max(((cos(sp['embedding'], profiles[p]), sid, sp['person'])
-                                    for sid, sp in spk[b].items()), default=None)
-                        print(f"  {a}->{b}: {p} not named (best {best})")
+                        print(f"  {a}->{b}: {p} not named: "
+                              f"{why_missed(spk[b], profiles, o, p, ref_s[p])}")
         pct = 100 * named_in / occurs if occurs else 0
         print(f"thr {t:.2f} enrol≥{me:g}s spk≥{ms:g}s pmargin {pm:.2f} smargin {sm:.2f} "
               f"purity≥{mp:.2f} {assign}: "
-              f"named in {named_in}/{occurs} ({pct:.0f} %), wrong {wrong}; "
+              f"named in {named_in}/{occurs} ({pct:.0f} %; own speaker in {own_speaker}), "
+              f"wrong {wrong}; "
               f"enrolled {enrolled}, refused {refused}")
 
 
