@@ -19,7 +19,7 @@
 //!        [--thresholds 0.2,0.3] [--min-speaker-ms 1000,4000] [--smoothing 1,3] [--step-ms 400]
 //!        [--rttm-dir DIR [--clean-voices] [--recipe-embeddings]] [--refine]
 //!        [--segmentation [--chunk-step-ms 2500] [--min-chunks 1,2] [--min-alone-ms 1000,2000]
-//!        [--no-fallback] [--per-chunk] [--piece-ms 2000]] AUDIO...
+//!        [--no-fallback] [--per-chunk] [--piece-ms 2000] [--merge-above 0.85,none]] AUDIO...
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -71,6 +71,7 @@ struct Args {
     split_margins: Vec<Option<f32>>,
     split_min_pieces: Vec<usize>,
     seg_min_speaker_ms: Vec<u64>,
+    merge_above: Vec<Option<f32>>,
     no_fallback: bool,
     per_chunk: bool,
     piece_ms: u64,
@@ -104,6 +105,7 @@ fn parse_args() -> Result<Args> {
         split_margins: vec![DiarizeConfig::default().split_margin],
         split_min_pieces: vec![DiarizeConfig::default().split_min_pieces],
         seg_min_speaker_ms: vec![DiarizeConfig::default().segment_min_speaker_ms],
+        merge_above: vec![DiarizeConfig::default().segment_merge_above],
         no_fallback: false,
         per_chunk: false,
         piece_ms: pyannote::PIECE_MS,
@@ -133,6 +135,7 @@ fn parse_args() -> Result<Args> {
             "--split-margins" => args.split_margins = optional_list(&value()?)?,
             "--split-min-pieces" => args.split_min_pieces = list(&value()?)?,
             "--seg-min-speaker-ms" => args.seg_min_speaker_ms = list(&value()?)?,
+            "--merge-above" => args.merge_above = optional_list(&value()?)?,
             "--margins" => {
                 args.margins = optional_list(&value()?)?;
                 margins_given = true;
@@ -812,16 +815,19 @@ fn sweep_segmentation(args: &Args, embedder: &SpeakerEmbedder) -> Result<()> {
                         for &split in &args.split_margins {
                             for &split_min in &args.split_min_pieces {
                                 for &min_speaker in &args.seg_min_speaker_ms {
-                                    grid.push((
-                                        piece,
-                                        margin,
-                                        alone,
-                                        min_chunks,
-                                        threshold,
-                                        split,
-                                        split_min,
-                                        min_speaker,
-                                    ));
+                                    for &merge in &args.merge_above {
+                                        grid.push((
+                                            piece,
+                                            margin,
+                                            alone,
+                                            min_chunks,
+                                            threshold,
+                                            split,
+                                            split_min,
+                                            min_speaker,
+                                            merge,
+                                        ));
+                                    }
                                 }
                             }
                         }
@@ -840,12 +846,14 @@ fn sweep_segmentation(args: &Args, embedder: &SpeakerEmbedder) -> Result<()> {
             split_margin,
             split_min_pieces,
             segment_min_speaker_ms,
+            segment_merge_above,
         ) in grid
         {
             let cfg = DiarizeConfig {
                 split_margin,
                 split_min_pieces,
                 segment_min_speaker_ms,
+                segment_merge_above,
                 piece_margin,
                 segment_margin,
                 min_alone_ms,
@@ -896,7 +904,7 @@ fn sweep_segmentation(args: &Args, embedder: &SpeakerEmbedder) -> Result<()> {
             }
             first = false;
             let label = format!(
-                "segmentation split {split_margin:?}/{split_min_pieces} pieces {piece_margin:?} threshold {threshold:.2}, margin {segment_margin:?}, min chunks {min_chunks}, min alone {min_alone_ms} ms, min speaker {segment_min_speaker_ms} ms, windows fallback on [{}]",
+                "segmentation split {split_margin:?}/{split_min_pieces} pieces {piece_margin:?} threshold {threshold:.2}, margin {segment_margin:?}, min chunks {min_chunks}, min alone {min_alone_ms} ms, min speaker {segment_min_speaker_ms} ms, merge above {segment_merge_above:?}, windows fallback on [{}]",
                 fell_back.join(" ")
             );
             score(&label, &reference, &hypothesis, uem.as_deref(), &counts);

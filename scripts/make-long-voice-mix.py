@@ -26,10 +26,21 @@ speaker (-12..0 dB) and per turn (+-2 dB), one synthetic room per speaker, reddi
 prompts are disjoint (each voice's prompts alternate between them).
 
     usage: scripts/make-long-voice-mix.py [OUT_DIR]   (default ~/.cache/qualscribe/voice-mix-long)
+           scripts/make-long-voice-mix.py [OUT_DIR] --minutes 60,90 [--quiet-s 30]
 
 Writes OUT_DIR/longN.wav (16 kHz mono 16-bit), OUT_DIR/longN.rttm, OUT_DIR/long.json. The
 packages are fetched with `apt-get download` into OUT_DIR/debs (or reused from the short mixes'
 cache). Deterministic (fixed seed). Nothing here goes into the repository.
+
+`--minutes` builds, instead of long1/long2, a pair per length M: longMt (tuning; moderator June,
+prompts of long1's half) and longMh (held out; moderator Carlo, long2's half), written with
+OUT_DIR/longM.json. Each has one quiet participant with about QUIET_S seconds of speech in all
+(default 30; Allison in longMt, Irina in longMh): a few 2-6 s turns spread evenly over the
+recording and no backchannel, i.e. well under 1 % of an hour's speech but a voice of its own.
+A voice's half holds less than an hour's share of prompts (July's GSM prompts ~5 min), so when
+it runs out it is reshuffled and reused (the same prompt recurs within a recording, never across
+the halves). `--minutes 60,90` gives long60t/long60h (~3330 s of speech, quiet 32 s / 25 s) and
+long90t/long90h (~4980 s, quiet 29 s / 33 s).
 """
 import ctypes
 import glob
@@ -56,6 +67,10 @@ VOICES = {
 }
 # (name, moderator, seconds). Both use all seven voices with different roles.
 RECORDINGS = [("long1", "june", 900), ("long2", "carlo", 1140)]
+# `--minutes`: per half, (name suffix, moderator, quiet participant).
+LONG_HALVES = [("t", "june", "allison"), ("h", "carlo", "irina")]
+# The quiet participant's turns (seconds): short contributions, as a shy participant's are.
+QUIET_TURN_S = (2.0, 6.0)
 
 
 def fetch(out):
@@ -131,10 +146,24 @@ def turn_length(rng):
     return float(np.clip(rng.lognormal(np.log(5.0), 0.8), 2.0, 30.0))
 
 
-def build(voices, moderator, seconds, prompts, shorts, rng):
+def quiet_schedule(seconds, quiet_s, rng):
+    """(start time s, turn length s) of the quiet participant's turns: evenly spread, jittered."""
+    lengths = []
+    while sum(lengths) < quiet_s:
+        lengths.append(min(rng.uniform(*QUIET_TURN_S), quiet_s - sum(lengths) + 0.5))
+    slot = seconds / len(lengths)
+    return [(slot * (i + rng.uniform(0.2, 0.8)), n) for i, n in enumerate(lengths)]
+
+
+def build(voices, moderator, seconds, prompts, shorts, rng, quiet=None, refill=None):
+    """One recording. `quiet`: (voice, seconds) of a participant who only speaks in a few
+    scheduled turns; `refill`: per voice (long, short) prompts to reuse, reshuffled, when a
+    voice runs out (None: the recording ends there)."""
     level = {v: rng.uniform(-12, 0) for v in voices}
     rooms = {v: vm.room_response(rng) for v in voices}
-    share = speaking_shares(voices, moderator, rng)
+    quiet_voice = quiet[0] if quiet else None
+    share = speaking_shares([v for v in voices if v != quiet_voice], moderator, rng)
+    plan = quiet_schedule(seconds, quiet[1], rng) if quiet else []
     total = int((seconds + 40) * SR)
     track = np.zeros(total)
     segments = []  # (voice, start s, end s)
@@ -147,17 +176,29 @@ def build(voices, moderator, seconds, prompts, shorts, rng):
         track[start:start + len(wet)] += wet
         return True
 
+    def next_prompt(pool, voice, k):
+        if not pool[voice] and refill:
+            pool[voice] = [refill[voice][k][i] for i in rng.permutation(len(refill[voice][k]))]
+        return pool[voice].pop() if pool[voice] else None
+
     cursor, previous = int(0.5 * SR), None
     while cursor < seconds * SR:
-        choices = [v for v in voices if v != previous and prompts[v]]
-        if not choices:
-            break
-        p = np.array([share[v] for v in choices])
-        voice = choices[rng.choice(len(choices), p=p / p.sum())]
-        target = turn_length(rng) * SR
+        if plan and cursor >= plan[0][0] * SR and previous != quiet_voice:
+            voice, target = quiet_voice, plan.pop(0)[1] * SR
+        else:
+            choices = [v for v in voices if v not in (previous, quiet_voice) and (prompts[v] or refill)]
+            if not choices:
+                break
+            p = np.array([share[v] for v in choices])
+            voice = choices[rng.choice(len(choices), p=p / p.sum())]
+            target = turn_length(rng) * SR
         parts, turn_segments, offset = [], [], 0
-        while prompts[voice] and offset < target:
-            x = prompts[voice].pop()
+        while offset < target:
+            x = next_prompt(prompts, voice, 0)
+            if x is None:
+                break
+            if voice == quiet_voice and offset and offset + len(x) > target:
+                break  # the quiet participant's total stays near its budget
             turn_segments.append((offset, offset + len(x)))
             parts.extend([x, np.zeros(int(rng.uniform(0.15, 0.35) * SR))])
             offset += len(x) + len(parts[-1])
@@ -171,10 +212,10 @@ def build(voices, moderator, seconds, prompts, shorts, rng):
         end = start + len(turn)
         # Backchannel: another voice says one short prompt inside a turn longer than 4 s.
         if len(turn) > 4 * SR and rng.random() < 0.5:
-            listeners = [v for v in voices if v != voice and shorts[v]]
+            listeners = [v for v in voices if v not in (voice, quiet_voice) and (shorts[v] or refill)]
             if listeners:
                 other = listeners[rng.integers(len(listeners))]
-                x = shorts[other].pop()
+                x = next_prompt(shorts, other, 1)
                 at = start + int(rng.uniform(1.0, len(turn) / SR - 2.0) * SR)
                 if place(x, other, at):
                     segments.append((other, at / SR, (at + len(x)) / SR))
@@ -206,8 +247,40 @@ def overlap_seconds(turns):
     return float(np.sum(count >= 2)) / 100, float(np.sum(count >= 1)) / 100
 
 
+def parse_args(argv):
+    """(out dir, minutes or None, quiet participant's seconds)."""
+    out, minutes, quiet_s = os.path.expanduser("~/.cache/qualscribe/voice-mix-long"), None, 30.0
+    args = list(argv)
+    while args:
+        a = args.pop(0)
+        if a == "--minutes":
+            minutes = [float(m) for m in args.pop(0).split(",")]
+        elif a == "--quiet-s":
+            quiet_s = float(args.pop(0))
+        else:
+            out = a
+    return out, minutes, quiet_s
+
+
+def recording_plan(minutes, quiet_s):
+    """(name, moderator, seconds, half, quiet) of each recording to build."""
+    if minutes is None:
+        return [(name, moderator, seconds, k, None) for k, (name, moderator, seconds) in enumerate(RECORDINGS)]
+    return [(f"long{m:g}{suffix}", moderator, int(m * 60), k, (quiet, quiet_s))
+            for m in minutes for k, (suffix, moderator, quiet) in enumerate(LONG_HALVES)]
+
+
+def write_recording(out, name, track, turns):
+    vm.write_wav(os.path.join(out, name + ".wav"), track)
+    tmp = os.path.join(out, name + ".rttm.tmp")
+    with open(tmp, "w") as f:
+        for voice, a, b in turns:
+            f.write(f"SPEAKER {name} 1 {a:.3f} {b - a:.3f} <NA> <NA> {voice} <NA> <NA>\n")
+    os.replace(tmp, os.path.join(out, name + ".rttm"))
+
+
 def main():
-    out = sys.argv[1] if len(sys.argv) > 1 else os.path.expanduser("~/.cache/qualscribe/voice-mix-long")
+    out, minutes, quiet_s = parse_args(sys.argv[1:])
     os.makedirs(out, exist_ok=True)
     root = fetch(out)
     read_gsm = gsm_reader()
@@ -219,31 +292,35 @@ def main():
         short = [short[i] for i in rng.permutation(len(short))]
         for k in range(len(RECORDINGS)):
             halves[(voice, k)] = (long[k::len(RECORDINGS)], short[k::len(RECORDINGS)])
-    manifest = []
-    for k, (name, moderator, seconds) in enumerate(RECORDINGS):
+    manifests = {}
+    for name, moderator, seconds, k, quiet in recording_plan(minutes, quiet_s):
         voices = list(VOICES)
         prompts = {v: list(halves[(v, k)][0]) for v in voices}
         shorts = {v: list(halves[(v, k)][1]) for v in voices}
-        track, turns, snr = build(voices, moderator, seconds, prompts, shorts, rng)
-        vm.write_wav(os.path.join(out, name + ".wav"), track)
-        tmp = os.path.join(out, name + ".rttm.tmp")
-        with open(tmp, "w") as f:
-            for voice, a, b in turns:
-                f.write(f"SPEAKER {name} 1 {a:.3f} {b - a:.3f} <NA> <NA> {voice} <NA> <NA>\n")
-        os.replace(tmp, os.path.join(out, name + ".rttm"))
+        refill = None
+        if quiet:  # its own generator, so long1/long2 stay as they were
+            rng = np.random.default_rng([SEED, seconds, k])
+            refill = {v: halves[(v, k)] for v in voices}
+        track, turns, snr = build(voices, moderator, seconds, prompts, shorts, rng, quiet, refill)
+        write_recording(out, name, track, turns)
         overlap, speech = overlap_seconds(turns)
+        per_voice = {v: round(sum(b - a for w, a, b in turns if w == v), 1) for v in voices}
+        manifest = manifests.setdefault("long" if quiet is None else name.rstrip("th"), [])
         manifest.append({"name": name, "voices": voices, "moderator": moderator,
                          "seconds": round(len(track) / SR, 1), "speech_s": round(speech, 1),
                          "overlap_s": round(overlap, 1), "turns": len(turns),
-                         "speech_s_per_voice": {v: round(sum(b - a for w, a, b in turns if w == v), 1) for v in voices},
+                         "speech_s_per_voice": per_voice,
                          "snr_db": round(snr, 1), "half": "tune" if k == 0 else "report"})
+        if quiet:
+            manifest[-1]["quiet"] = quiet[0]
         print(f"{name}: {len(track) / SR:.0f} s, {len(voices)} voices, {len(turns)} turns, "
               f"speech {speech:.0f} s, overlap {overlap:.1f} s ({100 * overlap / speech:.1f} %), SNR {snr:.0f} dB, "
-              + ", ".join(f"{v} {s}" for v, s in manifest[-1]["speech_s_per_voice"].items()))
-    tmp = os.path.join(out, "long.json.tmp")
-    with open(tmp, "w") as f:
-        json.dump(manifest, f, indent=1)
-    os.replace(tmp, os.path.join(out, "long.json"))
+              + ", ".join(f"{v} {s}" for v, s in per_voice.items()), flush=True)
+    for stem, manifest in manifests.items():
+        tmp = os.path.join(out, stem + ".json.tmp")
+        with open(tmp, "w") as f:
+            json.dump(manifest, f, indent=1)
+        os.replace(tmp, os.path.join(out, stem + ".json"))
 
 
 if __name__ == "__main__":

@@ -645,6 +645,57 @@ pub fn absorb_small_speakers(
     Some((labels, kept))
 }
 
+/// Speakers whose centroids are at least `min_cos` alike become one
+/// ([`DiarizeConfig::segment_merge_above`]): the most alike pair first, the merged centroid
+/// recomputed from its local speakers, until no pair is that alike; then the per-chunk
+/// constraint is applied again. Why: average linkage compares clusters by their mean pairwise
+/// similarity, which for a voice that varies a lot stays under the threshold however many of its
+/// embeddings there are, so on long recordings such a voice ends as several clusters whose
+/// centroids are nearly the same (0.9-0.99 on the 90 min long90t). `None` when none merge.
+pub fn merge_alike_speakers(
+    embeddings: &[LocalEmbedding],
+    labels: &[usize],
+    centroids: &[Vec<f32>],
+    min_cos: f32,
+) -> Option<(Vec<usize>, Vec<Vec<f32>>)> {
+    let mut labels = labels.to_vec();
+    let mut centroids = centroids.to_vec();
+    let mut merged = false;
+    loop {
+        let mut best: Option<(usize, usize, f32)> = None;
+        for a in 0..centroids.len() {
+            for b in a + 1..centroids.len() {
+                let c = cluster::dot(&centroids[a], &centroids[b]);
+                if c >= min_cos && best.is_none_or(|(_, _, d)| c > d) {
+                    best = Some((a, b, c));
+                }
+            }
+        }
+        let Some((a, b, _)) = best else { break };
+        merged = true;
+        for l in labels.iter_mut() {
+            if *l == b {
+                *l = a;
+            } else if *l > b {
+                *l -= 1;
+            }
+        }
+        centroids.remove(b);
+        centroids[a] = unit_mean(
+            embeddings
+                .iter()
+                .zip(&labels)
+                .filter(|(_, l)| **l == a)
+                .map(|(e, _)| e.embedding.as_slice()),
+        );
+    }
+    if !merged {
+        return None;
+    }
+    constrain_per_chunk(embeddings, &centroids, &mut labels);
+    Some((labels, centroids))
+}
+
 /// Index of the centroid most alike `v` (lowest index on ties).
 fn nearest_centroid(v: &[f32], centroids: &[Vec<f32>]) -> usize {
     (0..centroids.len())
@@ -1183,6 +1234,22 @@ mod tests {
             absorb_small_speakers(&embeddings, &[0, 1, 2], &centroids, &alone, 750, 3).is_none()
         );
         assert!(absorb_small_speakers(&embeddings, &[0, 1, 2], &centroids, &alone, 0, 1).is_none());
+    }
+
+    #[test]
+    fn speakers_with_nearly_the_same_centroid_become_one() {
+        let embeddings = [
+            local_2d(0, 0, [1.0, 0.0]),
+            local_2d(1, 0, [0.99, 0.141]),
+            local_2d(2, 0, [0.0, 1.0]),
+        ];
+        let centroids = vec![vec![1.0, 0.0], vec![0.99, 0.141], vec![0.0, 1.0]];
+        let (labels, merged) =
+            merge_alike_speakers(&embeddings, &[0, 1, 2], &centroids, 0.85).unwrap();
+        assert_eq!(labels, vec![0, 0, 1]);
+        assert_eq!(merged.len(), 2);
+        // Distinct voices stay apart.
+        assert!(merge_alike_speakers(&embeddings, &[0, 1, 2], &centroids, 0.999).is_none());
     }
 
     #[test]
