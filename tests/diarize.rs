@@ -620,5 +620,6 @@ fn segmentation_that_hears_no_speech_falls_back_to_the_windows() {
     assert_eq!(d.settings.segment_threshold, Some(cfg.segment_threshold));
     assert_eq!(d.settings.split_margin, cfg.split_margin);
     assert_eq!(d.settings.split_min_pieces, Some(cfg.split_min_pieces));
+    assert_eq!(d.settings.segment_merge_above, cfg.segment_merge_above);
     assert!(diarize::vad_speech_share(&d, &speech).is_some_and(|s| s > 0.95));
 }

@@ -297,6 +297,10 @@ impl DiarizeConfig {
             ("segment_margin", self.segment_margin.unwrap_or(0.0)),
             ("piece_margin", self.piece_margin.unwrap_or(0.0)),
             ("split_margin", self.split_margin.unwrap_or(0.0)),
+            (
+                "segment_merge_above",
+                self.segment_merge_above.unwrap_or(0.0),
+            ),
         ];
         for (name, value) in similarities {
             if !(-1.0..=1.0).contains(&value) {
@@ -507,6 +511,10 @@ pub struct DiarizeSettings {
     /// Segmentation: fewest pieces in each group of a split.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub split_min_pieces: Option<usize>,
+    /// Segmentation: speakers with centroids at least this alike were merged, on recordings of
+    /// 10 min or more (absent: off, or windows).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub segment_merge_above: Option<f32>,
     /// Why the windows recipe ran although segmentation was asked for (segmentation heard too
     /// little of the VAD's speech, [`needs_windows_fallback`]); absent when it did not.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -867,6 +875,7 @@ fn settings(cfg: &DiarizeConfig, model_sha256: &str, threshold_used: f32) -> Dia
         split_margin: cfg.split_margin.filter(|_| segmentation),
         split_min_pieces: (segmentation && cfg.split_margin.is_some())
             .then_some(cfg.split_min_pieces),
+        segment_merge_above: cfg.segment_merge_above.filter(|_| segmentation),
         fallback: None,
         model_sha256: model_sha256.to_string(),
         qualscribe_version: env!("CARGO_PKG_VERSION").to_string(),

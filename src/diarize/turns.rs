@@ -459,6 +459,7 @@ mod tests {
                 segment_threshold: None,
                 split_margin: None,
                 split_min_pieces: None,
+                segment_merge_above: None,
                 fallback: None,
                 model_sha256: String::new(),
                 qualscribe_version: String::new(),
