@@ -426,23 +426,66 @@ fn wav_with_no_samples_is_zero_length() {
     assert_one_line_naming(&err, &path);
 }
 
+/// Set in the child process that [`unreadable_file_is_permission_denied`] starts as an
+/// unprivileged user: the path of the locked file to decode.
+const LOCKED_WAV_VAR: &str = "QUALSCRIBE_TEST_LOCKED_WAV";
+
 #[cfg(unix)]
 #[test]
 fn unreadable_file_is_permission_denied() {
     use std::os::unix::fs::PermissionsExt;
+    if let Some(path) = std::env::var_os(LOCKED_WAV_VAR) {
+        assert_decode_is_permission_denied(Path::new(&path));
+        return;
+    }
     let dir = tempdir();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).expect("chmod");
     let path = dir.path().join("locked.wav");
     std::fs::copy(corpus("ami_clips/empty.wav"), &path).expect("copy");
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o000)).expect("chmod");
     if std::fs::File::open(&path).is_ok() {
-        // Running as root: permissions are not enforced, nothing to test here
-        // (the io::ErrorKind mapping is unit-tested in the module).
-        eprintln!("skipping: running with permission to read anything");
-        return;
+        // Root reads anything (CI runs as root): the same check runs again in a child process
+        // that is this test binary started as the unprivileged user `nobody`.
+        assert_permission_denied_as_nobody(dir.path(), &path);
+    } else {
+        assert_decode_is_permission_denied(&path);
     }
-    let err = decode_file(&path).expect_err("must fail");
+}
+
+#[cfg(unix)]
+fn assert_decode_is_permission_denied(path: &Path) {
+    let err = decode_file(path).expect_err("must fail");
     assert!(matches!(err, AudioError::PermissionDenied { .. }), "{err}");
-    assert_one_line_naming(&err, &path);
+    assert_one_line_naming(&err, path);
+}
+
+/// Runs this test in a copy of this test binary (root's build folder is private) as uid/gid
+/// 65534 and checks that it passed there.
+#[cfg(unix)]
+fn assert_permission_denied_as_nobody(dir: &Path, locked: &Path) {
+    use std::os::unix::process::CommandExt;
+    let exe = dir.join("audio-test");
+    std::fs::copy(std::env::current_exe().expect("test binary"), &exe).expect("copy binary");
+    let out = std::process::Command::new(&exe)
+        .args([
+            "--exact",
+            "unreadable_file_is_permission_denied",
+            "--test-threads",
+            "1",
+        ])
+        .env(LOCKED_WAV_VAR, locked)
+        .current_dir(dir)
+        .uid(65534)
+        .gid(65534)
+        .output()
+        .expect("start the test binary as nobody");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && stdout.contains("1 passed"),
+        "as nobody: {}\n{stdout}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 // ---- issue 14: hostile and damaged files ----
