@@ -5,7 +5,7 @@
 
 mod support;
 
-use qualscribe::diarize::segment::{CHUNK_FRAMES, Segmenter};
+use qualscribe::diarize::segment::{CHUNK_FRAMES, CHUNK_SAMPLES, Segmenter};
 use qualscribe::models;
 use serde::Deserialize;
 use support::{corpus, models_dir, project};
@@ -112,4 +112,90 @@ fn onnxruntime_matches_candle_on_real_chunks() {
     assert!(worst_prob <= 1e-3, "{worst_prob}");
     assert_eq!(same, frames);
     assert!(frames > 4_000, "{frames}");
+}
+
+/// Chunks of one recording with the SincNet convolution shared (computed once over the audio,
+/// each chunk's waveform instance norm applied after it) against the network run whole on each
+/// chunk, on two real AMI clips: chunks every 2.5 s (the default) and every 2 s (the shared
+/// frames then cross the convolution's block edges inside a chunk), a last chunk padded with
+/// zeros, and a recording shorter than a chunk. Same class on every frame whose two likeliest
+/// classes are not a near tie, probabilities within 1e-4; a chunk's output does not depend on
+/// which other chunks share the call; starts off the convolution's stride run per chunk.
+#[test]
+fn shared_sinc_convolution_matches_per_chunk_on_real_audio() {
+    let dir = models_dir();
+    let model = models::resolve_segmentation(&dir).unwrap_or_else(|e| panic!("{e}"));
+    let segmenter = Segmenter::load(&model).unwrap_or_else(|e| panic!("{e}"));
+    if models::ONNXRUNTIME_SUPPORTED {
+        assert_eq!(segmenter.backend(), "onnxruntime");
+    }
+    let argmax = |v: &[f32; 7]| (0..7).max_by(|&i, &j| v[i].total_cmp(&v[j])).unwrap();
+    let (mut worst_prob, mut worst_log, mut frames, mut same) = (0f32, 0f32, 0, 0);
+    for clip in ["ami_clips/dev00.wav", "ami_clips/trn01.wav"] {
+        let audio = qualscribe::audio::decode_file(&corpus(clip)).unwrap();
+        let full = &audio.samples;
+        let short = &audio.samples[..5 * 16_000];
+        for (samples, step) in [(full, 40_000), (full, 32_000), (&short.to_vec(), 40_000)] {
+            let starts: Vec<usize> = (0..)
+                .map(|k| k * step)
+                .take_while(|&s| s == 0 || s + CHUNK_SAMPLES - step < samples.len())
+                .collect();
+            assert!(starts.last().unwrap() + CHUNK_SAMPLES >= samples.len());
+            let shared = segmenter.log_probs_in_recording(samples, &starts).unwrap();
+            let chunks: Vec<&[f32]> = starts
+                .iter()
+                .map(|&s| &samples[s..(s + CHUNK_SAMPLES).min(samples.len())])
+                .collect();
+            let whole = segmenter.log_probs(&chunks).unwrap();
+            assert_eq!(shared.len(), whole.len());
+            for (x, y) in shared.iter().zip(&whole) {
+                assert_eq!((x.len(), y.len()), (CHUNK_FRAMES, CHUNK_FRAMES));
+                for (p, q) in x.iter().zip(y) {
+                    for (u, v) in p.iter().zip(q) {
+                        worst_prob = worst_prob.max((u.exp() - v.exp()).abs());
+                        if *v > 1e-4f32.ln() {
+                            worst_log = worst_log.max((u - v).abs());
+                        }
+                    }
+                    let mut probs: Vec<f32> = q.iter().map(|v| v.exp()).collect();
+                    probs.sort_by(|u, v| v.total_cmp(u));
+                    if probs[0] - probs[1] > 1e-3 {
+                        frames += 1;
+                        same += usize::from(argmax(p) == argmax(q));
+                    }
+                }
+            }
+            // The same chunks in other company: all but the first, in one call.
+            if starts.len() > 2 {
+                let later = segmenter
+                    .log_probs_in_recording(samples, &starts[1..])
+                    .unwrap();
+                let moved = later
+                    .iter()
+                    .zip(&shared[1..])
+                    .flat_map(|(x, y)| x.iter().zip(y))
+                    .flat_map(|(p, q)| p.iter().zip(q))
+                    .map(|(u, v)| (u - v).abs())
+                    .fold(0f32, f32::max);
+                assert!(moved <= 1e-5, "{clip}: {moved}");
+            }
+        }
+        // A start off the stride of 10 samples: the per-chunk path, exactly.
+        let starts = [0, 40_005];
+        let chunks: Vec<&[f32]> = starts
+            .iter()
+            .map(|&s| &full[s..s + CHUNK_SAMPLES])
+            .collect();
+        assert_eq!(
+            segmenter.log_probs_in_recording(full, &starts).unwrap(),
+            segmenter.log_probs(&chunks).unwrap()
+        );
+    }
+    eprintln!(
+        "shared SincNet convolution: largest probability difference {worst_prob:.2e}, log-probability {worst_log:.2e}, same class on {same} of {frames} frames without a near tie"
+    );
+    assert!(worst_prob <= 1e-4, "{worst_prob}");
+    assert!(worst_log <= 1e-3, "{worst_log}");
+    assert_eq!(same, frames);
+    assert!(frames > 20_000, "{frames}");
 }

@@ -27,6 +27,7 @@ const SEGMENT: i64 = 100;
 const BLOCKS: [(usize, i64); 3] = [(12, 1), (24, 2), (16, 2)];
 
 /// A float tensor's values and shape.
+#[derive(Clone)]
 pub(super) struct Array {
     pub(super) data: Vec<f32>,
     pub(super) dims: Vec<i64>,

@@ -7,8 +7,13 @@
 //! - One session per rayon worker, each with one intra-op thread (on 2 cores, two 1-thread
 //!   sessions beat one 2-thread session: 16 ms wall but 31.7 CPU-ms per window); sessions are
 //!   made on a worker's first use.
-//! - Sequences go through one at a time (batch 1), so an embedding depends on nothing else
-//!   that is embedded with it, and the output is deterministic.
+//! - CAM++ sequences go through one at a time (batch 1), so an embedding depends on nothing
+//!   else that is embedded with it, and the output is deterministic. The segmentation network
+//!   after its SincNet convolution takes 4 chunks per call (a matrix product per LSTM step
+//!   instead of a vector product); each chunk has its own instance norms and LSTM state, so its
+//!   output depends on nothing else in the call: measured bit-identical to batch 1 and to other
+//!   batch company on 10 min of Spanish and AMI clips (`tests/segmentation.rs` allows float
+//!   rounding, in case another CPU's kernels differ).
 //! - A library that cannot be loaded, or a graph it rejects, is an error at load time (the
 //!   caller falls back to candle), never a panic.
 
@@ -95,11 +100,11 @@ impl OrtNet {
 /// The network `build` makes in onnxruntime when a `library` is given; `None` without one, and
 /// when it fails, which is said on stderr in one line: the caller's candle path (for `model`)
 /// then runs.
-pub(crate) fn ort_or_fallback(
+pub(crate) fn ort_or_fallback<Net>(
     library: Option<&Path>,
     model: &str,
-    build: impl FnOnce(&Path) -> Result<OrtNet, DiarizeError>,
-) -> Option<OrtNet> {
+    build: impl FnOnce(&Path) -> Result<Net, DiarizeError>,
+) -> Option<Net> {
     match build(library?) {
         Ok(net) => Some(net),
         Err(e) => {

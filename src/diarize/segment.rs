@@ -9,8 +9,10 @@
 //! 7 classes, log-softmax. Checked against the numpy prototype on a real AMI chunk
 //! (`tests/segmentation.rs`).
 //!
-//! Promises: a chunk's output depends only on its own samples; shorter input is zero-padded to
-//! 10 s (as pyannote pads the last chunk); deterministic.
+//! Promises: a chunk's output depends only on its own samples (to float rounding where, in
+//! onnxruntime, chunks of one recording share the SincNet convolution:
+//! [`Segmenter::log_probs_in_recording`]); shorter input is zero-padded to 10 s (as pyannote
+//! pads the last chunk); deterministic.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -33,7 +35,19 @@ pub const POWERSET: [u8; 7] = [0b000, 0b001, 0b010, 0b100, 0b011, 0b101, 0b110];
 pub const LOCAL_SPEAKERS: usize = 3;
 
 const SAMPLE_RATE: f64 = 16_000.0;
-const SINC_STRIDE: usize = 10;
+/// The SincNet convolution's stride and taps, and its output frames per chunk.
+pub const SINC_STRIDE: usize = 10;
+const SINC_TAPS: usize = 251;
+const SINC_FILTERS: usize = 80;
+const SINC_FRAMES: usize = (CHUNK_SAMPLES - SINC_TAPS) / SINC_STRIDE + 1;
+/// Output frames of the shared SincNet convolution per onnxruntime call (40 000 samples).
+const CONV_BLOCK_FRAMES: usize = 4_000;
+/// Chunks per call of the network after the shared convolution: onnxruntime's LSTM then steps
+/// them together, a matrix product per step instead of a vector product (10 min of Spanish,
+/// 1-thread sessions on 2 cores: 12.8 CPU-s with 1, 9.4 with 4 or 6, 10.4–11.3 with 8 or 16).
+const AFTER_SINC_BATCH: usize = 4;
+/// Chunks per candle forward pass (the recurrence steps them together).
+const CANDLE_BATCH: usize = 4;
 const LSTM_LAYERS: usize = 4;
 const HIDDEN: usize = 128;
 const EPS: f64 = 1e-5;
@@ -76,7 +90,7 @@ pub struct Segmenter {
     linear: [Linear; 2],
     classifier: Linear,
     /// The same network in onnxruntime, when its library is installed beside the model.
-    ort: Option<super::ort_backend::OrtNet>,
+    ort: Option<OrtSegmentation>,
     path: PathBuf,
     sha256: String,
 }
@@ -213,22 +227,165 @@ impl Weights<'_> {
     }
 }
 
-/// The network's ONNX graph in an onnxruntime session.
+/// The network in onnxruntime: whole, one chunk per call ([`Segmenter::log_probs`]), and in two
+/// parts for chunks of one recording ([`Segmenter::log_probs_in_recording`]).
+///
+/// The parts rest on the SincNet convolution being linear: the network starts by
+/// instance-normalising a chunk's waveform x (mean μ, population variance σ², learnt scale γ
+/// and shift β) and convolving it with filters h, and h ∗ (a·x + b) = a·(h ∗ x) + b·Σh with
+/// a = γ / √(σ² + ε), b = β − a·μ. So h ∗ x is computed once over the recording, and each
+/// chunk takes its stretch of it through its own a and b.
+struct OrtSegmentation {
+    whole: super::ort_backend::OrtNet,
+    sinc_conv: super::ort_backend::OrtNet,
+    after_sinc: super::ort_backend::OrtNet,
+    /// Per filter, the sum of its taps (the filter's response to a constant 1).
+    tap_sums: Vec<f32>,
+    /// γ and β of the waveform's instance norm.
+    wav_scale: f64,
+    wav_shift: f64,
+}
+
+/// The network's ONNX graphs in onnxruntime sessions.
 fn ort_segmenter(
     w: &Weights,
     sinc: &Tensor,
     library: &Path,
-) -> Result<super::ort_backend::OrtNet, DiarizeError> {
+) -> Result<OrtSegmentation, DiarizeError> {
+    use super::ort_backend::OrtNet;
+    use super::segment_onnx::{after_sinc_onnx, segmentation_onnx, sinc_conv_onnx};
     let data = sinc
         .flatten_all()
         .and_then(|t| t.to_vec1::<f32>())
         .map_err(|e| w.bad("sinc filters", &e.to_string()))?;
+    let tap_sums = data
+        .chunks_exact(SINC_TAPS)
+        .map(|taps| taps.iter().map(|&t| f64::from(t)).sum::<f64>() as f32)
+        .collect();
     let sinc = super::campplus_onnx::Array {
         data,
         dims: sinc.dims().iter().map(|&d| d as i64).collect(),
     };
-    let graph = super::segment_onnx::segmentation_onnx(&w.tensors, sinc, w.path)?;
-    super::ort_backend::OrtNet::new(library, graph, ("waveform", "logprobs"))
+    let scalar = |name: &str| -> Result<f64, DiarizeError> { Ok(f64::from(w.vec(name, &[1])?[0])) };
+    Ok(OrtSegmentation {
+        whole: OrtNet::new(
+            library,
+            segmentation_onnx(&w.tensors, sinc.clone(), w.path)?,
+            ("waveform", "logprobs"),
+        )?,
+        sinc_conv: OrtNet::new(library, sinc_conv_onnx(sinc), ("waveform", "filtered"))?,
+        after_sinc: OrtNet::new(
+            library,
+            after_sinc_onnx(&w.tensors, w.path)?,
+            ("filtered", "logprobs"),
+        )?,
+        tap_sums,
+        wav_scale: scalar("sincnet.wav_norm1d.weight")?,
+        wav_shift: scalar("sincnet.wav_norm1d.bias")?,
+    })
+}
+
+impl OrtSegmentation {
+    /// Log-probabilities of the chunks of `samples` at `starts` (multiples of [`SINC_STRIDE`]),
+    /// the SincNet convolution computed once over the stretch they cover.
+    fn log_probs_in_recording(
+        &self,
+        samples: &[f32],
+        starts: &[usize],
+    ) -> Result<Vec<Vec<[f32; 7]>>, DiarizeError> {
+        use rayon::prelude::*;
+        let (Some(&first), Some(&last)) = (starts.iter().min(), starts.iter().max()) else {
+            return Ok(Vec::new());
+        };
+        let span_frames = (last - first) / SINC_STRIDE + SINC_FRAMES;
+        let blocks: Vec<usize> = (0..span_frames).step_by(CONV_BLOCK_FRAMES).collect();
+        // Past the end of the recording the audio is zeros, as a short last chunk is padded.
+        let filtered = blocks
+            .par_iter()
+            .map(|&b| {
+                let frames = CONV_BLOCK_FRAMES.min(span_frames - b);
+                let len = (frames - 1) * SINC_STRIDE + SINC_TAPS;
+                let wav = zero_padded(samples, first + b * SINC_STRIDE, len);
+                self.sinc_conv.run(wav, [1, 1, len])
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let batches: Vec<&[usize]> = starts.chunks(AFTER_SINC_BATCH).collect();
+        let out = batches
+            .par_iter()
+            .map(|batch| {
+                let mut input = Vec::with_capacity(batch.len() * SINC_FILTERS * SINC_FRAMES);
+                for &start in *batch {
+                    let (a, b) = self.wav_affine(&zero_padded(samples, start, CHUNK_SAMPLES));
+                    let offset = (start - first) / SINC_STRIDE;
+                    for (f, &sum) in self.tap_sums.iter().enumerate() {
+                        let shift = b * sum;
+                        append_frames(&mut input, &filtered, span_frames, f, offset, |c| {
+                            a * c + shift
+                        });
+                    }
+                }
+                let shape = [batch.len(), SINC_FILTERS, SINC_FRAMES];
+                self.after_sinc.run(input, shape)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(out
+            .iter()
+            .flat_map(|flat| flat.chunks_exact(CHUNK_FRAMES * 7))
+            .map(|chunk| {
+                chunk
+                    .chunks_exact(7)
+                    .map(|c| std::array::from_fn(|k| c[k]))
+                    .collect()
+            })
+            .collect())
+    }
+
+    /// The waveform instance norm of one (padded) chunk as a·x + b: a = γ / √(σ² + ε),
+    /// b = β − a·μ, with the population variance (as torch and ONNX), in f64.
+    fn wav_affine(&self, chunk: &[f32]) -> (f32, f32) {
+        let n = chunk.len() as f64;
+        let mean = chunk.iter().map(|&x| f64::from(x)).sum::<f64>() / n;
+        let var = chunk
+            .iter()
+            .map(|&x| (f64::from(x) - mean).powi(2))
+            .sum::<f64>()
+            / n;
+        let eps = f64::from(super::segment_onnx::INSTANCE_NORM_EPS);
+        let a = self.wav_scale / (var + eps).sqrt();
+        (a as f32, (self.wav_shift - a * mean) as f32)
+    }
+}
+
+/// `len` samples of `samples` from `from`, zeros past its end.
+fn zero_padded(samples: &[f32], from: usize, len: usize) -> Vec<f32> {
+    let mut out = vec![0f32; len];
+    if let Some(rest) = samples.get(from..) {
+        let have = rest.len().min(len);
+        out[..have].copy_from_slice(&rest[..have]);
+    }
+    out
+}
+
+/// Appends filter `f`'s frames `offset..offset + SINC_FRAMES` of the shared convolution
+/// (blocks of [`CONV_BLOCK_FRAMES`], each `(80, frames)`, over `span_frames` frames in all),
+/// each through `map`.
+fn append_frames(
+    out: &mut Vec<f32>,
+    blocks: &[Vec<f32>],
+    span_frames: usize,
+    f: usize,
+    offset: usize,
+    map: impl Fn(f32) -> f32,
+) {
+    let mut frame = offset;
+    while frame < offset + SINC_FRAMES {
+        let (block, within) = (frame / CONV_BLOCK_FRAMES, frame % CONV_BLOCK_FRAMES);
+        let block_frames = CONV_BLOCK_FRAMES.min(span_frames - block * CONV_BLOCK_FRAMES);
+        let take = (block_frames - within).min(offset + SINC_FRAMES - frame);
+        let row = &blocks[block][f * block_frames..(f + 1) * block_frames];
+        out.extend(row[within..within + take].iter().map(|&c| map(c)));
+        frame += take;
+    }
 }
 
 impl Segmenter {
@@ -307,16 +464,14 @@ impl Segmenter {
         if chunks.is_empty() {
             return Ok(Vec::new());
         }
-        if let Some(net) = &self.ort {
+        if let Some(ort) = &self.ort {
             // One chunk per call, the chunks spread over the workers' sessions.
             use rayon::prelude::*;
             return chunks
                 .par_iter()
                 .map(|chunk| {
-                    let mut wav = vec![0f32; CHUNK_SAMPLES];
-                    let n = chunk.len().min(CHUNK_SAMPLES);
-                    wav[..n].copy_from_slice(&chunk[..n]);
-                    let out = net.run(wav, [1, 1, CHUNK_SAMPLES])?;
+                    let wav = zero_padded(chunk, 0, CHUNK_SAMPLES);
+                    let out = ort.whole.run(wav, [1, 1, CHUNK_SAMPLES])?;
                     Ok(out
                         .chunks_exact(7)
                         .map(|c| std::array::from_fn(|k| c[k]))
@@ -341,6 +496,33 @@ impl Segmenter {
                     .collect()
             })
             .collect())
+    }
+
+    /// Log-probabilities of the chunks of `samples` that start at `starts` (each
+    /// [`CHUNK_SAMPLES`] long, zero-padded past the end), in the order of `starts`: those of
+    /// [`Self::log_probs`] on the same chunks, to float rounding. In onnxruntime, with starts
+    /// on multiples of [`SINC_STRIDE`], overlapping chunks share one SincNet convolution (the
+    /// network's first layer; a quarter of its work per chunk), still each chunk's output
+    /// depending on its own samples only.
+    pub fn log_probs_in_recording(
+        &self,
+        samples: &[f32],
+        starts: &[usize],
+    ) -> Result<Vec<Vec<[f32; 7]>>, DiarizeError> {
+        if let Some(ort) = &self.ort
+            && starts.iter().all(|s| s % SINC_STRIDE == 0)
+        {
+            return ort.log_probs_in_recording(samples, starts);
+        }
+        let mut out = Vec::with_capacity(starts.len());
+        for batch in starts.chunks(CANDLE_BATCH) {
+            let chunks: Vec<&[f32]> = batch
+                .iter()
+                .map(|&s| &samples[s.min(samples.len())..(s + CHUNK_SAMPLES).min(samples.len())])
+                .collect();
+            out.extend(self.log_probs(&chunks)?);
+        }
+        Ok(out)
     }
 
     /// `(B, 1, samples)` → `(B, frames, 7)` log-probabilities.
