@@ -817,10 +817,13 @@ mod tests {
             Some(("SPEAKER_00".into(), "SPEAKER_01".into()))
         );
         assert_eq!(most_alike_pair(&speakers, 0.81), None);
-        let large = [
+        let mut large = [
             speaker("SPEAKER_00", &[1.0, 0.0]),
             speaker("SPEAKER_01", &[0.8, 0.6]),
         ];
+        for s in large.iter_mut() {
+            s.speech_ms = VOICE_MERGE_MAX_SMALL_MS;
+        }
         assert_eq!(
             most_alike_pair(&large, 0.58),
             None,
