@@ -307,15 +307,15 @@ def main():
             lvm.write_recording(out, rec, track, turns)
             overlap, speech = lvm.overlap_seconds(turns)
             per = {p: round(sum(b - a for w, a, b in turns if w == p), 1) for p in material}
-            per_turns = {p: sum(1 for w, _, _ in turns if w == p) for p in material}
+            per_segments = {p: sum(1 for w, _, _ in turns if w == p) for p in material}
             manifest.append({"name": rec, "half": "tune" if half == "t" else "report",
                              "speakers": len(material), "seconds": round(len(track) / SR, 1),
                              "speech_s": round(speech, 1), "overlap_s": round(overlap, 1),
                              "snr_db": round(snr, 1), "speech_s_per_speaker": per,
-                             "turns_per_speaker": per_turns})
+                             "segments_per_speaker": per_segments})
             print(f"{rec}: {len(track) / SR:.0f} s, {len(material)} speakers, speech {speech:.0f} s, "
                   f"overlap {overlap:.1f} s, SNR {snr:.0f} dB; "
-                  + ", ".join(f"{p} {s}/{per_turns[p]}" for p, s in per.items()), flush=True)
+                  + ", ".join(f"{p} {s} s/{per_segments[p]} segments" for p, s in per.items()), flush=True)
     with open(os.path.join(out, "many.json"), "w") as f:
         json.dump(manifest, f, indent=1)
 
