@@ -19,7 +19,11 @@
 //!        [--thresholds 0.2,0.3] [--min-speaker-ms 1000,4000] [--smoothing 1,3] [--step-ms 400]
 //!        [--rttm-dir DIR [--clean-voices] [--recipe-embeddings]] [--refine]
 //!        [--segmentation [--chunk-step-ms 2500] [--min-chunks 1,2] [--min-alone-ms 1000,2000]
-//!        [--no-fallback] [--per-chunk] [--piece-ms 2000] [--merge-above 0.85,none]] AUDIO...
+//!        [--no-fallback] [--per-chunk] [--piece-ms 2000] [--merge-above 0.85,none]
+//!        [--voice-merge-above 0.58|none]] AUDIO...
+//!
+//! `--voice-merge-above` (one value, default the library's) merges speakers by their clean
+//! voices after clustering, as `diarize` does (`voices::merge_alike_voices`).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -72,6 +76,7 @@ struct Args {
     split_min_pieces: Vec<usize>,
     seg_min_speaker_ms: Vec<u64>,
     merge_above: Vec<Option<f32>>,
+    voice_merge_above: Option<f32>,
     no_fallback: bool,
     per_chunk: bool,
     piece_ms: u64,
@@ -106,6 +111,7 @@ fn parse_args() -> Result<Args> {
         split_min_pieces: vec![DiarizeConfig::default().split_min_pieces],
         seg_min_speaker_ms: vec![DiarizeConfig::default().segment_min_speaker_ms],
         merge_above: vec![DiarizeConfig::default().segment_merge_above],
+        voice_merge_above: DiarizeConfig::default().voice_merge_above,
         no_fallback: false,
         per_chunk: false,
         piece_ms: pyannote::PIECE_MS,
@@ -136,6 +142,9 @@ fn parse_args() -> Result<Args> {
             "--split-min-pieces" => args.split_min_pieces = list(&value()?)?,
             "--seg-min-speaker-ms" => args.seg_min_speaker_ms = list(&value()?)?,
             "--merge-above" => args.merge_above = optional_list(&value()?)?,
+            "--voice-merge-above" => {
+                args.voice_merge_above = optional_list(&value()?)?.first().copied().flatten()
+            }
             "--margins" => {
                 args.margins = optional_list(&value()?)?;
                 margins_given = true;
@@ -854,6 +863,7 @@ fn sweep_segmentation(args: &Args, embedder: &SpeakerEmbedder) -> Result<()> {
                 split_min_pieces,
                 segment_min_speaker_ms,
                 segment_merge_above,
+                voice_merge_above: args.voice_merge_above,
                 piece_margin,
                 segment_margin,
                 min_alone_ms,
@@ -885,6 +895,10 @@ fn sweep_segmentation(args: &Args, embedder: &SpeakerEmbedder) -> Result<()> {
                     d = windows_fallback(uri, speech, windows, &cfg, embedder.model_sha256())?;
                     fell_back.push(uri.as_str());
                 }
+                if cfg.voice_merge_above.is_some() {
+                    qualscribe::diarize::voices::set_clean_voices(embedder, samples, &mut d)?;
+                    qualscribe::diarize::merge_alike_voices(embedder, samples, &mut d, &cfg)?;
+                }
                 let turns = to_rttm_turns(&d);
                 if first && let Some(out) = &args.rttm_dir {
                     let clean = !args.recipe_embeddings;
@@ -904,7 +918,8 @@ fn sweep_segmentation(args: &Args, embedder: &SpeakerEmbedder) -> Result<()> {
             }
             first = false;
             let label = format!(
-                "segmentation split {split_margin:?}/{split_min_pieces} pieces {piece_margin:?} threshold {threshold:.2}, margin {segment_margin:?}, min chunks {min_chunks}, min alone {min_alone_ms} ms, min speaker {segment_min_speaker_ms} ms, merge above {segment_merge_above:?}, windows fallback on [{}]",
+                "segmentation split {split_margin:?}/{split_min_pieces} pieces {piece_margin:?} threshold {threshold:.2}, margin {segment_margin:?}, min chunks {min_chunks}, min alone {min_alone_ms} ms, min speaker {segment_min_speaker_ms} ms, merge above {segment_merge_above:?}, voice merge above {:?}, windows fallback on [{}]",
+                args.voice_merge_above,
                 fell_back.join(" ")
             );
             score(&label, &reference, &hypothesis, uem.as_deref(), &counts);

@@ -460,6 +460,7 @@ mod tests {
                 split_margin: None,
                 split_min_pieces: None,
                 segment_merge_above: None,
+                voice_merge_above: None,
                 fallback: None,
                 model_sha256: String::new(),
                 qualscribe_version: String::new(),

@@ -403,6 +403,179 @@ pub fn set_clean_voices(
     Ok(())
 }
 
+/// Speakers whose clean voices ([`set_clean_voices`]) are at least `min_cos` alike, the smaller
+/// with under [`VOICE_MERGE_MAX_SMALL_MS`] of speech, become one
+/// ([`super::DiarizeConfig::voice_merge_above`]): the most alike pair first, the one with less
+/// speech joining the other, whose clean voice is then made again from its new turns; until no
+/// pair is that alike or `min_speakers` are left. Speakers are then numbered again by first
+/// appearance. Why clean voices and not the clustering's centroids: with 8-12 people in 3-5 min
+/// (`scripts/make-many-voice-mix.py`) a person's stray 2-5 s became a speaker of its own, and
+/// clean voices tell those apart from other people where centroids do not (tuning half: the
+/// strays' voices 0.60-0.63 alike their person's, different people at most 0.51). Returns
+/// whether any merged.
+pub fn merge_alike_voices(
+    embedder: &SpeakerEmbedder,
+    samples_16k: &[f32],
+    diarization: &mut Diarization,
+    min_cos: f32,
+    min_speakers: usize,
+) -> Result<bool, DiarizeError> {
+    let mut merged = false;
+    while diarization.speakers.len() > min_speakers.max(1) {
+        let Some((keep, gone)) = most_alike_pair(&diarization.speakers, min_cos) else {
+            break;
+        };
+        for t in diarization.turns.iter_mut().filter(|t| t.speaker == gone) {
+            t.speaker.clone_from(&keep);
+        }
+        diarization.turns = rebuild_turns(&diarization.turns);
+        diarization.speakers.retain(|s| s.id != gone);
+        let speech_ms = diarization
+            .turns
+            .iter()
+            .filter(|t| t.speaker == keep)
+            .map(|t| t.end_ms - t.start_ms)
+            .sum();
+        let regions = longest_clean_turns(diarization, &keep, NAMING_VOICE_MS);
+        let voice = mean_voice(embedder, samples_16k, &regions, NAMING_STEP_MS)?;
+        if let Some(s) = diarization.speakers.iter_mut().find(|s| s.id == keep) {
+            s.speech_ms = speech_ms;
+            if let Some(voice) = voice {
+                s.embedding = Some(voice.embedding);
+                s.voice_purity = Some(voice.purity);
+            }
+        }
+        merged = true;
+    }
+    if merged {
+        renumber_speakers(diarization);
+    }
+    Ok(merged)
+}
+
+/// Most speech (ms, overlap included) the smaller of two speakers merged by
+/// [`merge_alike_voices`] may have. Why: the strays it undoes are small (2-5 s on the many-voice
+/// tuning half, 10.5 s in the 15 min long1), while two large speakers that alike are two people
+/// the clustering had plenty of speech to tell apart (mix3's Menardi and Irina, 26 s and 32 s,
+/// have clean voices 0.58 alike). 12-20 s scored the same on the tuning halves.
+pub const VOICE_MERGE_MAX_SMALL_MS: u64 = 15_000;
+
+/// (the speaker that stays, the one that joins it) of the pair of speakers whose embeddings are
+/// most alike, if at least `min_cos` and the smaller has under [`VOICE_MERGE_MAX_SMALL_MS`]; the
+/// one with more speech stays.
+fn most_alike_pair(speakers: &[Speaker], min_cos: f32) -> Option<(String, String)> {
+    let mut best: Option<(usize, usize, f32)> = None;
+    for (a, sa) in speakers.iter().enumerate() {
+        for (b, sb) in speakers.iter().enumerate().skip(a + 1) {
+            let (Some(ea), Some(eb)) = (&sa.embedding, &sb.embedding) else {
+                continue;
+            };
+            if sa.speech_ms.min(sb.speech_ms) >= VOICE_MERGE_MAX_SMALL_MS {
+                continue;
+            }
+            let cos = super::cluster::dot(ea, eb);
+            if cos >= min_cos && best.is_none_or(|(_, _, c)| cos > c) {
+                best = Some((a, b, cos));
+            }
+        }
+    }
+    let (a, b, _) = best?;
+    let (keep, gone) = if speakers[b].speech_ms > speakers[a].speech_ms {
+        (b, a)
+    } else {
+        (a, b)
+    };
+    Some((speakers[keep].id.clone(), speakers[gone].id.clone()))
+}
+
+/// The turns again after speakers were merged: each speaker's turns joined where they touch or
+/// overlap, cut where the overlap with anyone else starts or ends, `overlap` set from the other
+/// speakers; sorted by start, end and speaker.
+pub(crate) fn rebuild_turns(turns: &[super::SpeakerTurn]) -> Vec<super::SpeakerTurn> {
+    let mut cuts: Vec<u64> = turns.iter().flat_map(|t| [t.start_ms, t.end_ms]).collect();
+    cuts.sort_unstable();
+    cuts.dedup();
+    let mut ids: Vec<&str> = turns.iter().map(|t| t.speaker.as_str()).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let at = |ms: u64| match cuts.binary_search(&ms) {
+        Ok(i) | Err(i) => i,
+    };
+    // Per speaker, how many of its turns cover each span between consecutive cuts.
+    let mut cover = vec![vec![0i32; cuts.len()]; ids.len()];
+    for t in turns.iter().filter(|t| t.end_ms > t.start_ms) {
+        let s = match ids.binary_search(&t.speaker.as_str()) {
+            Ok(i) | Err(i) => i,
+        };
+        cover[s][at(t.start_ms)] += 1;
+        cover[s][at(t.end_ms)] -= 1;
+    }
+    for row in cover.iter_mut() {
+        for i in 1..row.len() {
+            row[i] += row[i - 1];
+        }
+    }
+    let talking = |i: usize| cover.iter().filter(|row| row[i] > 0).count();
+    let mut out = Vec::new();
+    for (s, row) in cover.iter().enumerate() {
+        // The turn being built: its first span and whether it is overlapped.
+        let mut run: Option<(usize, bool)> = None;
+        for i in 0..cuts.len() {
+            let here = (i + 1 < cuts.len() && row[i] > 0).then(|| talking(i) > 1);
+            if run.map(|r| r.1) != here {
+                if let Some((start, overlap)) = run {
+                    out.push(super::SpeakerTurn {
+                        start_ms: cuts[start],
+                        end_ms: cuts[i],
+                        speaker: ids[s].to_string(),
+                        overlap,
+                    });
+                }
+                run = here.map(|overlap| (i, overlap));
+            }
+        }
+    }
+    out.sort_by(|a, b| (a.start_ms, a.end_ms, &a.speaker).cmp(&(b.start_ms, b.end_ms, &b.speaker)));
+    out
+}
+
+/// Ids `SPEAKER_00`, `SPEAKER_01`, … again by first appearance (after merges left gaps);
+/// speakers listed in that order.
+fn renumber_speakers(diarization: &mut Diarization) {
+    let mut first: Vec<(u64, String)> = diarization
+        .speakers
+        .iter()
+        .map(|s| {
+            let start = diarization
+                .turns
+                .iter()
+                .filter(|t| t.speaker == s.id)
+                .map(|t| t.start_ms)
+                .min()
+                .unwrap_or(u64::MAX);
+            (start, s.id.clone())
+        })
+        .collect();
+    first.sort();
+    let new_id = |old: &str| {
+        first
+            .iter()
+            .position(|(_, id)| id == old)
+            .map(|n| format!("SPEAKER_{n:02}"))
+    };
+    for t in diarization.turns.iter_mut() {
+        if let Some(id) = new_id(&t.speaker) {
+            t.speaker = id;
+        }
+    }
+    for s in diarization.speakers.iter_mut() {
+        if let Some(id) = new_id(&s.id) {
+            s.id = id;
+        }
+    }
+    diarization.speakers.sort_by(|a, b| a.id.cmp(&b.id));
+}
+
 /// Speaker `id` of `diarization`, if a profile may be made from it: it exists and has at least
 /// [`MIN_ENROL_MS`] of speech outside overlap.
 pub fn check_enrollable<'a>(
@@ -607,6 +780,55 @@ mod tests {
             embedding: Some(e.to_vec()),
             voice_purity: None,
         }
+    }
+
+    #[test]
+    fn merged_speakers_turns_are_joined_and_their_overlap_recomputed() {
+        // A and C overlap at 900-1000 (C joins A); B overlaps A's second turn at 1500-1600.
+        let turns = vec![
+            turn("A", 0, 1000, false),
+            turn("A", 900, 1200, false),
+            turn("A", 1200, 2000, false),
+            turn("B", 1500, 1600, true),
+        ];
+        let rebuilt = rebuild_turns(&turns);
+        assert_eq!(
+            rebuilt,
+            vec![
+                turn("A", 0, 1500, false),
+                turn("A", 1500, 1600, true),
+                turn("B", 1500, 1600, true),
+                turn("A", 1600, 2000, false),
+            ]
+        );
+    }
+
+    #[test]
+    fn the_most_alike_pair_joins_the_speaker_with_more_speech() {
+        let mut small = speaker("SPEAKER_01", &[0.8, 0.6]);
+        small.speech_ms = 2_000;
+        let speakers = vec![
+            speaker("SPEAKER_00", &[1.0, 0.0]),
+            small,
+            speaker("SPEAKER_02", &[0.0, 1.0]),
+        ];
+        assert_eq!(
+            most_alike_pair(&speakers, 0.58),
+            Some(("SPEAKER_00".into(), "SPEAKER_01".into()))
+        );
+        assert_eq!(most_alike_pair(&speakers, 0.81), None);
+        let mut large = [
+            speaker("SPEAKER_00", &[1.0, 0.0]),
+            speaker("SPEAKER_01", &[0.8, 0.6]),
+        ];
+        for s in large.iter_mut() {
+            s.speech_ms = VOICE_MERGE_MAX_SMALL_MS;
+        }
+        assert_eq!(
+            most_alike_pair(&large, 0.58),
+            None,
+            "two large speakers stay two"
+        );
     }
 
     fn profile(name: &str, e: &[f32]) -> VoiceProfile {
