@@ -229,12 +229,7 @@ def build(voices, moderator, seconds, prompts, shorts, rng, quiet=None, refill=N
         previous = voice
     length = min(int(max(b for _, _, b in segments) * SR) + SR, total)
     track = track[:length]
-    speech_rms = np.sqrt(np.mean(track[track != 0] ** 2))
-    noise = np.cumsum(rng.standard_normal(length)) * 0.02 + rng.standard_normal(length)
-    noise -= np.convolve(noise, np.ones(400) / 400, mode="same")
-    snr_db = rng.uniform(15, 25)
-    track += noise / np.sqrt(np.mean(noise**2)) * speech_rms * 10 ** (-snr_db / 20)
-    track *= 0.5 / max(np.max(np.abs(track)), 1e-9)
+    track, snr_db = vm.add_noise(track, rng, (15, 25))
     return track, vm.merge(segments), snr_db
 
 

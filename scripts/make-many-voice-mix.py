@@ -255,12 +255,7 @@ def build(material, dry, rng):
             cursor = end + int(rng.uniform(0.2, 1.2) * SR)
     length = int(max(b for _, _, b in segments) * SR) + SR
     track = track[:length]
-    speech_rms = np.sqrt(np.mean(track[track != 0] ** 2))
-    noise = np.cumsum(rng.standard_normal(length)) * 0.02 + rng.standard_normal(length)
-    noise -= np.convolve(noise, np.ones(400) / 400, mode="same")
-    snr_db = rng.uniform(18, 25)
-    track += noise / np.sqrt(np.mean(noise**2)) * speech_rms * 10 ** (-snr_db / 20)
-    track *= 0.5 / max(np.max(np.abs(track)), 1e-9)
+    track, snr_db = vm.add_noise(track, rng, (18, 25))
     # Pauses between pieces (0.15-0.35 s) stay out of the reference: klettres turns are strings
     # of syllables, and scoring their pauses as speech would count them as missed.
     return track, vm.merge(segments, gap=0.1), snr_db

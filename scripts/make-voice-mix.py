@@ -152,13 +152,22 @@ def build_mix(name, voices, seconds, prompts, rng):
         previous = voice
     length = min(int(max(b for _, _, b in segments) * SR) + SR, total)
     track = track[:length]
+    track, snr_db = add_noise(track, rng, (18, 25))
+    return track, merge(segments), snr_db
+
+
+def add_noise(track, rng, snr_range):
+    """`track` with background noise at an SNR drawn from `snr_range` (dB, against the speech's
+    RMS), scaled to a 0.5 peak; returns (track, snr_db). The other mix scripts use it too, so
+    every recording's noise is made the same way (and the same seed gives the same file)."""
+    length = len(track)
     speech_rms = np.sqrt(np.mean(track[track != 0] ** 2))
     noise = np.cumsum(rng.standard_normal(length)) * 0.02 + rng.standard_normal(length)  # reddish
     noise -= np.convolve(noise, np.ones(400) / 400, mode="same")  # no DC drift
-    snr_db = rng.uniform(18, 25)
+    snr_db = rng.uniform(*snr_range)
     track += noise / np.sqrt(np.mean(noise**2)) * speech_rms * 10 ** (-snr_db / 20)
     track *= 0.5 / max(np.max(np.abs(track)), 1e-9)
-    return track, merge(segments), snr_db
+    return track, snr_db
 
 
 def merge(segments, gap=0.5):
