@@ -21,6 +21,7 @@ use crate::models::{TextArchitecture, TextModelDir};
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
 use candle_transformers::models::bert::{BertModel, Config as BertConfig};
+use rayon::prelude::*;
 use std::path::PathBuf;
 use tokenizers::{Tokenizer, TruncationParams};
 
@@ -331,16 +332,25 @@ impl TextEmbedder {
         // order, so batching is the same on every run.
         let mut order: Vec<usize> = (0..ids.len()).collect();
         order.sort_by_key(|&i| ids[i].len());
-        let mut out = vec![Vec::new(); ids.len()];
-        for batch in order.chunks(self.batch_size) {
-            let rows: Vec<&[u32]> = batch.iter().map(|&i| ids[i].as_slice()).collect();
-            let vectors = self
-                .forward(&rows)
-                .map_err(|source| EmbedError::Inference {
+        let batches: Vec<&[usize]> = order.chunks(self.batch_size).collect();
+        // Batches run side by side, one per core: candle runs the element-wise half of a
+        // forward pass (GELU, softmax, norms) on the calling thread, and its matrix products
+        // on these short rows keep a second core barely busy (1 h of Spanish, 359 passages:
+        // 14.5 s wall for 15.3 CPU-s on 2 cores). A batch's rows are the same whichever
+        // thread runs it, so the vectors are too.
+        let vectors: Vec<Vec<Vec<f32>>> = batches
+            .par_iter()
+            .map(|batch| {
+                let rows: Vec<&[u32]> = batch.iter().map(|&i| ids[i].as_slice()).collect();
+                self.forward(&rows).map_err(|source| EmbedError::Inference {
                     model: self.name.clone(),
                     source,
-                })?;
-            for (&i, v) in batch.iter().zip(vectors) {
+                })
+            })
+            .collect::<Result<_, _>>()?;
+        let mut out = vec![Vec::new(); ids.len()];
+        for (batch, batch_vectors) in batches.iter().zip(vectors) {
+            for (&i, v) in batch.iter().zip(batch_vectors) {
                 out[i] = v;
             }
         }
