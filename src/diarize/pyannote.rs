@@ -31,6 +31,7 @@ use super::segment::{
     Segmenter,
 };
 use super::{DiarizeConfig, DiarizeError, SpeakerEmbedder, SpeakerTurn};
+use rayon::prelude::*;
 
 /// Chunks pushed through the segmentation network together (in onnxruntime they share one
 /// SincNet convolution: 16 chunks every 2.5 s convolve 19 × 2.5 s instead of 64 × 2.5 s).
@@ -479,8 +480,9 @@ pub fn recording_threshold(embeddings: &[LocalEmbedding], cfg: &DiarizeConfig) -
     };
     // Chunk indices this far apart do not overlap (chunks are 10 s, every step).
     let apart = CHUNK_SAMPLES.div_ceil(cfg.chunk_step_ms.max(1) as usize * SAMPLES_PER_MS);
+    // Every pair is compared (quadratic: ~2,500 local speakers in 1 h), so on every core.
     let mut nearest: Vec<f32> = embeddings
-        .iter()
+        .par_iter()
         .filter(|e| e.alone_ms >= cfg.min_alone_ms)
         .filter_map(|a| {
             embeddings

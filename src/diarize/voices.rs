@@ -51,7 +51,7 @@ pub const PROFILE_SUFFIX: &str = ".voice.json";
 /// `speakers enroll`; margins and minimums below; `examples/diarize_sweep --rttm-dir`).
 /// Tuning half (AMI dev00/01 + trn07/08 pairs, every pair of mixes 1–3), named / occurring:
 /// windows 21 of 22 at 0.55–0.60 (0.65: 19; 0.50: 2 wrong), segmentation with clean voices
-/// (30 s, 800 ms step) 21 of 24 at 0.60–0.65 (0.70: 20; 0.55: 1 wrong; with a profile's 60 s
+/// (30 s, 800 ms step; 1600 ms since, the same names) 21 of 24 at 0.60–0.65 (0.70: 20; 0.55: 1 wrong; with a profile's 60 s
 /// and 400 ms step: 20 of 24 at 0.55–0.70): 0.60 is in both safe ranges, so one value.
 /// Reported half (the other 12 AMI pairs, every pair of mixes 4–6), none wrong in any row:
 /// windows AMI 3 of 7, mixes 14 of 16 (the same with clean voices: no gain, so windows keeps
@@ -281,8 +281,12 @@ const CLEAN_STEP_MS: u64 = 400;
 /// Most speech a speaker's voice for naming is made from ([`set_clean_voices`]): half of a
 /// profile's, as it is made for every speaker of every recording.
 pub const NAMING_VOICE_MS: u64 = 30_000;
-/// Window step of [`set_clean_voices`]: windows (1.6 s) still overlap by half.
-const NAMING_STEP_MS: u64 = 800;
+/// Window step of [`set_clean_voices`]: windows (1.6 s) side by side. Half-overlapping windows
+/// (800 ms) cost twice as much (1 h of Spanish, 14 speakers: 24 CPU-s, a sixth of the speaker
+/// stage) for the same voices: cosine 0.990–0.999 to them on 10 min of Spanish (13 speakers),
+/// and the same names on every pair of `scripts/measure-voices.py --enrol` (AMI 3 of 6 and 2
+/// of 7, mixes 18 of 18 and 12 of 16, none wrong; tuning and reported halves).
+const NAMING_STEP_MS: u64 = 1600;
 
 /// The speaker's cleanest speech, in time order: turns without overlap, longest first until
 /// [`CLEAN_PROFILE_MS`]. (Trimming 250 ms off both ends of each turn, against a neighbour's
@@ -347,15 +351,18 @@ fn mean_voice(
     step_ms: u64,
 ) -> Result<Option<CleanVoice>, DiarizeError> {
     let windows = embedder.embed_windows(samples_16k, regions, step_ms)?;
-    let full: Vec<&SpeakerWindow> = windows.iter().filter(|w| w.is_full()).collect();
+    Ok(voice_of_windows(&windows.iter().collect::<Vec<_>>()))
+}
+
+/// The [`CleanVoice`] of one speaker's `windows`: the full-length ones when there are any.
+fn voice_of_windows(windows: &[&SpeakerWindow]) -> Option<CleanVoice> {
+    let full: Vec<&SpeakerWindow> = windows.iter().copied().filter(|w| w.is_full()).collect();
     let chosen = if full.is_empty() {
-        windows.iter().collect()
+        windows.to_vec()
     } else {
         full
     };
-    let Some(first) = chosen.first() else {
-        return Ok(None);
-    };
+    let first = chosen.first()?;
     let mut sum = vec![0f32; first.embedding.len()];
     for w in &chosen {
         sum.iter_mut().zip(&w.embedding).for_each(|(s, x)| *s += x);
@@ -363,10 +370,10 @@ fn mean_voice(
     // Window embeddings are unit length, so |sum| / n is their mean cosine to the unit mean.
     let purity = sum.iter().map(|x| x * x).sum::<f32>().sqrt() / chosen.len() as f32;
     super::embed::l2_normalize(&mut sum);
-    Ok(Some(CleanVoice {
+    Some(CleanVoice {
         embedding: sum,
         purity,
-    }))
+    })
 }
 
 /// The unit-length mean embedding of the speaker's cleanest speech ([`clean_voice`]).
@@ -390,14 +397,23 @@ pub fn set_clean_voices(
     samples_16k: &[f32],
     diarization: &mut Diarization,
 ) -> Result<(), DiarizeError> {
-    let ids: Vec<String> = diarization.speakers.iter().map(|s| s.id.clone()).collect();
-    for id in ids {
-        let regions = longest_clean_turns(diarization, &id, NAMING_VOICE_MS);
-        if let Some(voice) = mean_voice(embedder, samples_16k, &regions, NAMING_STEP_MS)?
-            && let Some(s) = diarization.speakers.iter_mut().find(|s| s.id == id)
-        {
-            s.embedding = Some(voice.embedding);
-            s.voice_purity = Some(voice.purity);
+    // Every speaker's windows go through the network in one call, so the cores stay busy
+    // across speakers (one call per speaker left a core idle at each speaker's end: 10 min of
+    // Spanish, 13 speakers, 7.3 s wall for 12.1 CPU-s). Each window is embedded alone, so the
+    // voices are the same as speaker by speaker.
+    let mut regions = Vec::new();
+    let mut owner = Vec::new();
+    for (i, s) in diarization.speakers.iter().enumerate() {
+        let turns = longest_clean_turns(diarization, &s.id, NAMING_VOICE_MS);
+        owner.extend(std::iter::repeat_n(i, turns.len()));
+        regions.extend(turns);
+    }
+    let windows = embedder.embed_windows(samples_16k, &regions, NAMING_STEP_MS)?;
+    for (i, speaker) in diarization.speakers.iter_mut().enumerate() {
+        let own: Vec<&SpeakerWindow> = windows.iter().filter(|w| owner[w.region] == i).collect();
+        if let Some(voice) = voice_of_windows(&own) {
+            speaker.embedding = Some(voice.embedding);
+            speaker.voice_purity = Some(voice.purity);
         }
     }
     Ok(())
