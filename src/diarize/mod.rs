@@ -799,7 +799,7 @@ pub fn diarize_segmented(
         .iter()
         .enumerate()
         .map(|(n, &c)| {
-            let id = format!("SPEAKER_{n:02}");
+            let id = turns::speaker_id(n);
             let sum = segmented_speaker_embedding(local, &labels, &centroids, c, cfg);
             Speaker {
                 speech_ms: turns

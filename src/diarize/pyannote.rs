@@ -1034,10 +1034,7 @@ pub(crate) fn number_speakers(raw: &[(usize, u64, u64, bool)]) -> (Vec<usize>, V
         .map(|&(c, start_ms, end_ms, overlap)| SpeakerTurn {
             start_ms,
             end_ms,
-            speaker: format!(
-                "SPEAKER_{:02}",
-                order.iter().position(|&o| o == c).unwrap_or(0)
-            ),
+            speaker: super::turns::speaker_id(order.iter().position(|&o| o == c).unwrap_or(0)),
             overlap,
         })
         .collect();

@@ -117,7 +117,7 @@ pub(crate) fn build(
     let mut speakers = Vec::with_capacity(order.len());
     let mut turns = Vec::new();
     for (n, &(_, c)) in order.iter().enumerate() {
-        let id = format!("SPEAKER_{n:02}");
+        let id = speaker_id(n);
         let runs = &by_cluster[c];
         speakers.push(Speaker {
             id: id.clone(),
@@ -174,6 +174,12 @@ fn slots(speech: &[SpeechRegion], windows: &[SpeakerWindow], labels: &[WindowLab
         i = j;
     }
     out
+}
+
+/// The id of the `n`-th speaker of a recording, counted from 0 by first appearance:
+/// `SPEAKER_00`, `SPEAKER_01`, … (pyannote's convention; `--rename` and names refer to it).
+pub fn speaker_id(n: usize) -> String {
+    format!("SPEAKER_{n:02}")
 }
 
 /// RTTM turns of a diarization, speaker label = display name (turns marked overlap included:

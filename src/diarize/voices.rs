@@ -577,7 +577,7 @@ fn renumber_speakers(diarization: &mut Diarization) {
         first
             .iter()
             .position(|(_, id)| id == old)
-            .map(|n| format!("SPEAKER_{n:02}"))
+            .map(super::turns::speaker_id)
     };
     for t in diarization.turns.iter_mut() {
         if let Some(id) = new_id(&t.speaker) {
