@@ -51,8 +51,9 @@ pub const PROFILE_SUFFIX: &str = ".voice.json";
 /// `speakers enroll`; margins and minimums below; `examples/diarize_sweep --rttm-dir`).
 /// Tuning half (AMI dev00/01 + trn07/08 pairs, every pair of mixes 1–3), named / occurring:
 /// windows 21 of 22 at 0.55–0.60 (0.65: 19; 0.50: 2 wrong), segmentation with clean voices
-/// (30 s, 800 ms step; 1600 ms since, the same names) 21 of 24 at 0.60–0.65 (0.70: 20; 0.55: 1 wrong; with a profile's 60 s
-/// and 400 ms step: 20 of 24 at 0.55–0.70): 0.60 is in both safe ranges, so one value.
+/// (30 s, 800 ms step; 1600 ms since, the same names) 21 of 24 at 0.60–0.65 (0.70: 20; 0.55:
+/// 1 wrong; with a profile's 60 s and 400 ms step: 20 of 24 at 0.55–0.70): 0.60 is in both
+/// safe ranges, so one value.
 /// Reported half (the other 12 AMI pairs, every pair of mixes 4–6), none wrong in any row:
 /// windows AMI 3 of 7, mixes 14 of 16 (the same with clean voices: no gain, so windows keeps
 /// its own embedding and costs nothing more); segmentation with clean voices AMI 2 of 7, mixes
@@ -399,8 +400,9 @@ pub fn set_clean_voices(
 ) -> Result<(), DiarizeError> {
     // Every speaker's windows go through the network in one call, so the cores stay busy
     // across speakers (one call per speaker left a core idle at each speaker's end: 10 min of
-    // Spanish, 13 speakers, 7.3 s wall for 12.1 CPU-s). Each window is embedded alone, so the
-    // voices are the same as speaker by speaker.
+    // Spanish, 13 speakers, 7.3 s wall for 12.1 CPU-s). A window's embedding does not depend
+    // on the others in the call (onnxruntime takes one at a time; candle's batches of equal
+    // length change it by float rounding), so the voices are those made speaker by speaker.
     let mut regions = Vec::new();
     let mut owner = Vec::new();
     for (i, s) in diarization.speakers.iter().enumerate() {
