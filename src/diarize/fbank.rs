@@ -55,8 +55,11 @@ pub fn frame_count(n: usize) -> usize {
 
 /// The filter bank front end; build once, use from any thread.
 pub struct KaldiFbank {
-    /// `80 × 257` mel weights, row-major (the Nyquist column is zero, as in Kaldi).
-    banks: Vec<f64>,
+    /// The 80 mel filters, each as its first FFT bin and its weights from there. A filter
+    /// spans at most a few dozen of the 257 bins; the zeros outside were nine tenths of this
+    /// front end's time (perf, speaker stage on 10 min of Spanish: 5.9 % → 0.5 % of its
+    /// samples) and add nothing to the sums, which stay bit for bit the same.
+    banks: Vec<(usize, Vec<f64>)>,
     /// Povey window.
     window: Vec<f64>,
     fft: Arc<dyn RealToComplex<f64>>,
@@ -139,8 +142,12 @@ impl KaldiFbank {
             *p = c.norm_sqr();
         }
         let floor = f64::from(f32::EPSILON);
-        for bank in self.banks.chunks_exact(N_FFT / 2 + 1) {
-            let energy: f64 = bank.iter().zip(power.iter()).map(|(w, p)| w * p).sum();
+        for (first, weights) in &self.banks {
+            let energy: f64 = weights
+                .iter()
+                .zip(&power[*first..])
+                .map(|(w, p)| w * p)
+                .sum();
             out.push(energy.max(floor).ln() as f32);
         }
     }
@@ -150,9 +157,21 @@ fn mel(hz: f64) -> f64 {
     1127.0 * (1.0 + hz / 700.0).ln()
 }
 
+/// [`dense_mel_banks`] with each filter cut to its nonzero stretch of bins.
+fn mel_banks() -> Vec<(usize, Vec<f64>)> {
+    dense_mel_banks()
+        .chunks_exact(N_FFT / 2 + 1)
+        .map(|row| {
+            let first = row.iter().position(|&w| w != 0.0).unwrap_or(0);
+            let end = row.iter().rposition(|&w| w != 0.0).map_or(first, |i| i + 1);
+            (first, row[first..end].to_vec())
+        })
+        .collect()
+}
+
 /// Kaldi's triangular filters, equally spaced on the mel scale from 20 Hz to Nyquist, as
-/// weights over the 257 FFT bins.
-fn mel_banks() -> Vec<f64> {
+/// `80 × 257` weights over the FFT bins, row-major (the Nyquist column is zero, as in Kaldi).
+fn dense_mel_banks() -> Vec<f64> {
     let bins = N_FFT / 2;
     let bin_hz = SAMPLE_RATE / N_FFT as f64;
     let (low, high) = (mel(LOW_HZ), mel(SAMPLE_RATE / 2.0));
@@ -175,6 +194,23 @@ fn mel_banks() -> Vec<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cut_filters_keep_every_nonzero_weight() {
+        let dense = dense_mel_banks();
+        let cut = mel_banks();
+        assert_eq!(cut.len(), N_BINS);
+        let mut rebuilt = vec![0f64; dense.len()];
+        for (row, (first, weights)) in rebuilt.chunks_exact_mut(N_FFT / 2 + 1).zip(&cut) {
+            assert!(
+                !weights.is_empty() && weights.len() < 40,
+                "{first} {}",
+                weights.len()
+            );
+            row[*first..first + weights.len()].copy_from_slice(weights);
+        }
+        assert_eq!(rebuilt, dense);
+    }
 
     #[test]
     fn frame_counts_follow_kaldi_snip_edges() {
