@@ -74,8 +74,9 @@ print(f"total {total:.1f} s = {total / 60:.2f} min; {audio_s / total:.1f}x realt
 print(f"transcription alone (qualscribe transcribe): {asr_alone:.1f} s, peak RSS {peak_mb(out / 'asr.time'):.0f} MB")
 print(f"faster-whisper alone (int8, same weights): {fw_transcribe:.1f} s transcribing, {fw_wall:.1f} s with start-up, peak RSS {peak_mb(out / 'fw.time'):.0f} MB")
 print(f"ratio total / transcription alone: {total / asr_alone:.3f}  (target <= 1.15)")
-# The same question inside the one `run`: on a shared VM the machine's speed can drift between
-# the two processes (Whisper 332 s alone vs 389 s in `run` on identical work), this cannot.
+# The same question inside the one `run`, spared the drift between the two processes (Whisper
+# 332 s alone vs 389 s in `run` on identical work) but not the drift within it (1.126 and 1.178
+# on one build: Whisper slowed by a quarter during one `run`, the speaker stage barely).
 added = stages.get("speakers", 0.0) + stages.get("themes", 0.0)
 print(f"ratio total / (total - speakers - themes), inside run: {total / (total - added):.3f}")
 for pair in range(2, pairs + 1):
