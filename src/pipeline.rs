@@ -203,6 +203,34 @@ pub fn diarize_transcript(
     diarize_cfg: &DiarizeConfig,
 ) -> Result<Diarization, Error> {
     diarize_cfg.validate()?;
+    let decoded = decode_transcribed_recording(transcript, audio)?;
+    diarize_audio(embedder, transcript, &decoded, diarize_cfg)
+}
+
+/// Makes the clean voices of a saved diarization's speakers when naming needs them
+/// ([`diarize::needs_clean_voices`]: made without profiles), from the recording (`audio` if
+/// given, else the transcript's source, checked as [`diarize_transcript`] checks it). Returns
+/// whether it made them.
+pub fn make_clean_voices_if_missing(
+    embedder: &SpeakerEmbedder,
+    transcript: &Transcript,
+    audio: Option<&Path>,
+    diarization: &mut Diarization,
+) -> Result<bool, Error> {
+    if !diarize::needs_clean_voices(diarization) {
+        return Ok(false);
+    }
+    let decoded = decode_transcribed_recording(transcript, audio)?;
+    diarize::voices::set_clean_voices(embedder, &decoded.samples, diarization)?;
+    Ok(true)
+}
+
+/// The recording `transcript` was made from (`audio` if given, else its source path), decoded,
+/// after checking its SHA-256 is the transcript's.
+fn decode_transcribed_recording(
+    transcript: &Transcript,
+    audio: Option<&Path>,
+) -> Result<Audio, Error> {
     let path = audio.map_or_else(|| PathBuf::from(&transcript.source.path), Path::to_path_buf);
     let sha256 = hash_recording(&path)?;
     if sha256 != transcript.source.sha256 {
@@ -211,8 +239,7 @@ pub fn diarize_transcript(
             uri: transcript.uri.clone(),
         });
     }
-    let decoded = audio::decode_file(&path)?;
-    diarize_audio(embedder, transcript, &decoded, diarize_cfg)
+    Ok(audio::decode_file(&path)?)
 }
 
 /// Gives speakers human names (`SPEAKER_01` → `Ana`). Ids not found are ignored here; the CLI

@@ -269,3 +269,127 @@ fn the_enroll_command_refuses_too_little_speech_and_warns_below_15_s() {
     assert!(out.status.success());
     assert!(!String::from_utf8_lossy(&out.stderr).contains("warning"));
 }
+
+/// `qualscribe` with `args`, its output.
+fn qualscribe(args: &[&std::ffi::OsStr]) -> std::process::Output {
+    std::process::Command::new(support::qualscribe_bin())
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn read_diarization(path: &std::path::Path) -> Diarization {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// A run without profiles makes no clean voices (a CAM++ pass over up to 30 s of every
+/// speaker, used only to compare voices); naming its saved diarization later makes them from
+/// the recording, with the same voices and names as a run given the profiles from the start.
+/// Without the recording, enrolment from such a diarization is refused, not made from the
+/// recipe's own embedding.
+#[test]
+fn naming_a_saved_diarization_makes_the_voices_a_run_with_profiles_makes() {
+    let _one = one_at_a_time();
+    let dir = tempfile::tempdir().unwrap();
+    let (plain, eager, voices) = (
+        dir.path().join("plain"),
+        dir.path().join("eager"),
+        dir.path().join("voices"),
+    );
+    let run = |uri: &str, out: &std::path::Path, profiles: bool| {
+        let audio = corpus(&format!("ami_clips/{uri}.wav"));
+        let mut args: Vec<&std::ffi::OsStr> = [
+            "run",
+            "--model",
+            "tiny.en",
+            "--language",
+            "en",
+            "--no-themes",
+            "--format",
+            "json",
+            "-o",
+        ]
+        .iter()
+        .map(|s| s.as_ref())
+        .collect();
+        args.extend([out.as_os_str(), audio.as_os_str()]);
+        if profiles {
+            args.extend(["--voices".as_ref(), voices.as_os_str()]);
+        }
+        let o = qualscribe(&args);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    };
+    run("dev00", &plain, false);
+    run("dev01", &plain, false);
+    let enrolled_from = read_diarization(&plain.join("dev00.diarization.json"));
+    let saved = read_diarization(&plain.join("dev01.diarization.json"));
+    assert!(qualscribe::diarize::needs_clean_voices(&saved));
+    assert!(saved.speakers.iter().all(|s| s.voice_purity.is_none()));
+
+    // Everyone of dev00 with enough speech is enrolled, under their speaker id.
+    let transcript = plain.join("dev00.transcript.json");
+    let mut enrolled = 0;
+    for s in &enrolled_from.speakers {
+        let o = qualscribe(&[
+            "speakers".as_ref(),
+            "enroll".as_ref(),
+            format!("from_{}", s.id).as_ref(),
+            "--from".as_ref(),
+            transcript.as_os_str(),
+            "--speaker".as_ref(),
+            s.id.as_ref(),
+            "--voices".as_ref(),
+            voices.as_os_str(),
+        ]);
+        enrolled += usize::from(o.status.success());
+    }
+    assert!(enrolled >= 1, "nobody of dev00 enrolled");
+
+    run("dev01", &eager, true);
+    let o = qualscribe(&[
+        "diarize".as_ref(),
+        plain.join("dev01.transcript.json").as_os_str(),
+        "--format".as_ref(),
+        "json".as_ref(),
+        "--voices".as_ref(),
+        voices.as_os_str(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let lazy = read_diarization(&plain.join("dev01.diarization.json"));
+    let eager = read_diarization(&eager.join("dev01.diarization.json"));
+    assert_eq!(lazy.turns, eager.turns);
+    assert_eq!(lazy.speakers, eager.speakers);
+    assert!(lazy.speakers.iter().any(|s| s.voice_purity.is_some()));
+    // Measured: dev00's MEE009 and MEE012 are named in dev01 (tests above); this pair names
+    // at least one, so the comparison above covers names too.
+    assert!(
+        lazy.speakers.iter().any(|s| s.name.is_some()),
+        "{:?}",
+        lazy.speakers
+    );
+
+    // The saved diarization alone, without its recording: refused, saying what to give.
+    let alone = dir.path().join("alone");
+    std::fs::create_dir_all(&alone).unwrap();
+    let moved = alone.join("dev00.diarization.json");
+    std::fs::copy(plain.join("dev00.diarization.json"), &moved).unwrap();
+    let id = &enrolled_from.speakers[0].id;
+    let o = qualscribe(&[
+        "speakers".as_ref(),
+        "enroll".as_ref(),
+        "Someone".as_ref(),
+        "--from".as_ref(),
+        moved.as_os_str(),
+        "--speaker".as_ref(),
+        id.as_ref(),
+        "--voices".as_ref(),
+        voices.as_os_str(),
+    ]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success());
+    assert!(
+        err.contains("dev00.diarization.json") && err.contains("give it with --audio"),
+        "{err}"
+    );
+    assert!(!voices.join("Someone.voice.json").exists());
+}

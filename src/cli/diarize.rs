@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use clap::Args;
 
 use qualscribe::diarize::{self, DiarizeConfig, SpeakerEmbedder};
@@ -49,6 +49,17 @@ struct Settings {
     embedder: Option<SpeakerEmbedder>,
 }
 
+/// The speaker model in `slot`, loaded from `models_dir` on first need.
+fn loaded<'a>(
+    slot: &'a mut Option<SpeakerEmbedder>,
+    models_dir: &Path,
+) -> Result<&'a SpeakerEmbedder> {
+    if slot.is_none() {
+        *slot = Some(pipeline::load_speaker_embedder(models_dir)?);
+    }
+    Ok(slot.as_ref().expect("loaded just above"))
+}
+
 pub fn run(args: &DiarizeArgs) -> Result<ExitCode> {
     let cfg = args.speakers.config()?;
     cfg.validate()?;
@@ -90,12 +101,22 @@ fn diarize_one(s: &mut Settings, path: &Path, audio: Option<&Path>, out_dir: &Pa
     let transcript = export::read_transcript(path)?;
     let saved = pipeline::diarization_path(out_dir, &transcript.uri);
     let mut diarization = if s.reuse_saved && saved.is_file() {
-        pipeline::read_diarization(&saved)?
-    } else {
-        if s.embedder.is_none() {
-            s.embedder = Some(pipeline::load_speaker_embedder(&s.models_dir)?);
+        let mut d = pipeline::read_diarization(&saved)?;
+        if !s.cfg.voices.is_empty() && diarize::needs_clean_voices(&d) {
+            // Saved by a run without profiles: the voices naming compares are made now.
+            let embedder = loaded(&mut s.embedder, &s.models_dir)?;
+            pipeline::make_clean_voices_if_missing(embedder, &transcript, audio, &mut d)
+                .with_context(|| {
+                    format!(
+                        "naming the speakers of {} needs their voices, made from its recording \
+                         (give it with --audio if it moved)",
+                        transcript.uri
+                    )
+                })?;
         }
-        let embedder = s.embedder.as_ref().expect("loaded just above");
+        d
+    } else {
+        let embedder = loaded(&mut s.embedder, &s.models_dir)?;
         pipeline::diarize_transcript(embedder, &transcript, audio, &s.cfg)?
     };
     for (id, _) in &s.names {

@@ -8,7 +8,7 @@ use anyhow::{Result, anyhow, bail};
 use clap::{Args, Subcommand};
 
 use qualscribe::audio;
-use qualscribe::diarize::{Diarization, voices};
+use qualscribe::diarize::{self, Diarization, voices};
 use qualscribe::error::naming_the_file;
 use qualscribe::export;
 use qualscribe::models;
@@ -86,6 +86,13 @@ fn enroll(args: &EnrollArgs) -> Result<()> {
                 .map_err(|e| anyhow!(naming_the_file(&path, &e.to_string())))?;
             voices::clean_embedding(&embedder, &decoded.samples, &diarization, &args.speaker)?
         }
+        // Without the recording, the profile is the speaker's saved voice; a segmentation
+        // diarization saved without profiles holds no clean voice, only the recipe's mean.
+        None if diarize::needs_clean_voices(&diarization) => bail!(
+            "{}: the voice profile of {} is made from the recording, which was not found: give it with --audio",
+            args.from.display(),
+            args.speaker
+        ),
         None => None,
     };
     let dir = args.dir.resolve();

@@ -461,9 +461,10 @@ pub struct Speaker {
     pub speech_ms: u64,
     /// The speaker's unit-length voice embedding (what naming compares with profiles and what a
     /// profile is enrolled from without the audio): the windows recipe's mean of the speaker's
-    /// windows; with the segmentation recipe, after [`diarize`], the mean of the windows of its
-    /// cleanest speech, made as a voice profile is ([`voices::set_clean_voices`]). Absent in
-    /// diarizations of older versions.
+    /// windows; with the segmentation recipe, when voices were compared ([`diarize`] with
+    /// profiles), the mean of the windows of its cleanest speech, made as a voice profile is
+    /// ([`voices::set_clean_voices`], and `voice_purity` is set), else the recipe's own mean of
+    /// its pieces ([`needs_clean_voices`]). Absent in diarizations of older versions.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub embedding: Option<Vec<f32>>,
     /// How alike the windows of the speaker's cleanest speech are (mean cosine to their mean,
@@ -574,9 +575,10 @@ impl Diarization {
 
 /// Finds who spoke when in `samples_16k` (16 kHz mono) within the `speech` regions (from
 /// [`crate::vad::Vad::detect`]). `uri` names the recording in the result. With the
-/// segmentation recipe each speaker's embedding is then its voice made the way a profile is
-/// ([`voices::set_clean_voices`]; see [`voices::VOICE_THRESHOLD`] for why only there), and
-/// speakers matching `cfg.voices` are named.
+/// segmentation recipe, when voices are compared (`cfg.voices` given, or
+/// [`DiarizeConfig::voice_merge_above`] set), each speaker's embedding is then its voice made
+/// the way a profile is ([`voices::set_clean_voices`]; see [`voices::VOICE_THRESHOLD`] for why
+/// only there), and speakers matching `cfg.voices` are named.
 pub fn diarize(
     embedder: &SpeakerEmbedder,
     uri: &str,
@@ -585,12 +587,31 @@ pub fn diarize(
     cfg: &DiarizeConfig,
 ) -> Result<Diarization, DiarizeError> {
     let mut d = find_speakers(embedder, uri, samples_16k, speech, cfg)?;
-    if cfg.method == Method::Segmentation {
+    if cfg.method == Method::Segmentation && compares_voices(cfg) {
         voices::set_clean_voices(embedder, samples_16k, &mut d)?;
         merge_alike_voices(embedder, samples_16k, &mut d, cfg)?;
     }
     voices::name_speakers(&mut d.speakers, &cfg.voices, cfg.voice_threshold);
     Ok(d)
+}
+
+/// Whether `cfg` compares speakers' clean voices: with profiles to name by, or to merge alike
+/// voices. Only then are they made: they take a CAM++ pass over up to
+/// [`voices::NAMING_VOICE_MS`] of every speaker (10 min of Spanish, 13 speakers: 3.3 s of a
+/// 13.4 s speaker stage), and nothing else reads them. A saved diarization made without them
+/// gets them when it is named later ([`needs_clean_voices`]).
+fn compares_voices(cfg: &DiarizeConfig) -> bool {
+    !cfg.voices.is_empty() || (cfg.voice_merge_above.is_some() && cfg.num_speakers.is_none())
+}
+
+/// Whether naming the speakers of saved diarization `d` needs their clean voices made first
+/// ([`voices::set_clean_voices`], from the recording), as [`diarize`] makes them when given
+/// profiles: the segmentation recipe (or its windows fallback) without them (made without
+/// profiles), where a speaker's embedding is still the recipe's own mean of its pieces, which
+/// named fewer people and once wrongly ([`voices::VOICE_THRESHOLD`]).
+pub fn needs_clean_voices(d: &Diarization) -> bool {
+    (d.settings.method == Some(Method::Segmentation) || d.settings.fallback.is_some())
+        && d.speakers.iter().all(|s| s.voice_purity.is_none())
 }
 
 /// [`voices::merge_alike_voices`] with `cfg`'s [`DiarizeConfig::voice_merge_above`] (not with
