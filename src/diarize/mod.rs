@@ -611,6 +611,7 @@ fn compares_voices(cfg: &DiarizeConfig) -> bool {
 /// named fewer people and once wrongly ([`voices::VOICE_THRESHOLD`]).
 pub fn needs_clean_voices(d: &Diarization) -> bool {
     (d.settings.method == Some(Method::Segmentation) || d.settings.fallback.is_some())
+        && !d.speakers.is_empty()
         && d.speakers.iter().all(|s| s.voice_purity.is_none())
 }
 
@@ -1108,6 +1109,42 @@ fn second_speaker(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn clean_voices_are_needed_for_segmentation_speakers_saved_without_them() {
+        let speaker = |purity: Option<f32>| Speaker {
+            id: "SPEAKER_00".into(),
+            name: None,
+            speech_ms: 10_000,
+            embedding: Some(vec![0.6, 0.8]),
+            voice_purity: purity,
+        };
+        let saved = |method: Method, speakers: Vec<Speaker>| {
+            let cfg = DiarizeConfig {
+                method,
+                ..DiarizeConfig::default()
+            };
+            Diarization::new("g1", speakers, Vec::new(), settings(&cfg, "sha", 0.45))
+        };
+        let seg = Method::Segmentation;
+        assert!(needs_clean_voices(&saved(seg, vec![speaker(None)])));
+        assert!(!needs_clean_voices(&saved(seg, vec![speaker(Some(0.9))])));
+        // One speaker with a clean voice means they were made (the other had no clean speech).
+        assert!(!needs_clean_voices(&saved(
+            seg,
+            vec![speaker(None), speaker(Some(0.9))]
+        )));
+        assert!(!needs_clean_voices(&saved(seg, Vec::new())));
+        // The windows recipe names by its own windows' mean; its fallback from segmentation
+        // gets clean voices as segmentation does.
+        assert!(!needs_clean_voices(&saved(
+            Method::Windows,
+            vec![speaker(None)]
+        )));
+        let mut fallback = saved(Method::Windows, vec![speaker(None)]);
+        fallback.settings.fallback = Some("segmentation heard too little".into());
+        assert!(needs_clean_voices(&fallback));
+    }
 
     #[test]
     fn the_least_speaker_speech_grows_with_long_recordings_only() {
