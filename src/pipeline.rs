@@ -207,22 +207,18 @@ pub fn diarize_transcript(
     diarize_audio(embedder, transcript, &decoded, diarize_cfg)
 }
 
-/// Makes the clean voices of a saved diarization's speakers when naming needs them
-/// ([`diarize::needs_clean_voices`]: made without profiles), from the recording (`audio` if
-/// given, else the transcript's source, checked as [`diarize_transcript`] checks it). Returns
-/// whether it made them.
-pub fn make_clean_voices_if_missing(
+/// Makes the clean voices of a saved diarization's speakers ([`diarize::voices::set_clean_voices`])
+/// from the recording (`audio` if given, else the transcript's source, checked as
+/// [`diarize_transcript`] checks it); for one that needs them ([`diarize::needs_clean_voices`]).
+pub fn make_clean_voices(
     embedder: &SpeakerEmbedder,
     transcript: &Transcript,
     audio: Option<&Path>,
     diarization: &mut Diarization,
-) -> Result<bool, Error> {
-    if !diarize::needs_clean_voices(diarization) {
-        return Ok(false);
-    }
+) -> Result<(), Error> {
     let decoded = decode_transcribed_recording(transcript, audio)?;
     diarize::voices::set_clean_voices(embedder, &decoded.samples, diarization)?;
-    Ok(true)
+    Ok(())
 }
 
 /// The recording `transcript` was made from (`audio` if given, else its source path), decoded,

@@ -105,14 +105,15 @@ fn diarize_one(s: &mut Settings, path: &Path, audio: Option<&Path>, out_dir: &Pa
         if !s.cfg.voices.is_empty() && diarize::needs_clean_voices(&d) {
             // Saved by a run without profiles: the voices naming compares are made now.
             let embedder = loaded(&mut s.embedder, &s.models_dir)?;
-            pipeline::make_clean_voices_if_missing(embedder, &transcript, audio, &mut d)
-                .with_context(|| {
+            pipeline::make_clean_voices(embedder, &transcript, audio, &mut d).with_context(
+                || {
                     format!(
                         "naming the speakers of {} needs their voices, made from its recording \
                          (give it with --audio if it moved)",
                         transcript.uri
                     )
-                })?;
+                },
+            )?;
         }
         d
     } else {

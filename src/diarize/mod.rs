@@ -601,7 +601,12 @@ pub fn diarize(
 /// 13.4 s speaker stage), and nothing else reads them. A saved diarization made without them
 /// gets them when it is named later ([`needs_clean_voices`]).
 fn compares_voices(cfg: &DiarizeConfig) -> bool {
-    !cfg.voices.is_empty() || (cfg.voice_merge_above.is_some() && cfg.num_speakers.is_none())
+    !cfg.voices.is_empty() || voice_merge_threshold(cfg).is_some()
+}
+
+/// The [`DiarizeConfig::voice_merge_above`] in force: none when the speaker count is given.
+fn voice_merge_threshold(cfg: &DiarizeConfig) -> Option<f32> {
+    cfg.voice_merge_above.filter(|_| cfg.num_speakers.is_none())
 }
 
 /// Whether naming the speakers of saved diarization `d` needs their clean voices made first
@@ -623,11 +628,11 @@ pub fn merge_alike_voices(
     d: &mut Diarization,
     cfg: &DiarizeConfig,
 ) -> Result<bool, DiarizeError> {
-    match cfg.voice_merge_above {
-        Some(min_cos) if cfg.num_speakers.is_none() => {
+    match voice_merge_threshold(cfg) {
+        Some(min_cos) => {
             voices::merge_alike_voices(embedder, samples_16k, d, min_cos, cfg.min_speakers)
         }
-        _ => Ok(false),
+        None => Ok(false),
     }
 }
 
