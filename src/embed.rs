@@ -240,14 +240,21 @@ impl TextEmbedder {
             path: weights.clone(),
             source,
         };
-        // SAFETY: the file is memory-mapped only while candle copies it into its own tensors
-        // (CPU backend); it must not be truncated meanwhile, as for any mmap. Installed models
-        // are written atomically (rename), so a concurrent re-install does not change the
-        // mapped file.
-        let vb = unsafe {
-            VarBuilder::from_mmaped_safetensors(std::slice::from_ref(&weights), DType::F32, &device)
-        }
-        .map_err(weights_err)?;
+        let vb = match read_f32_safetensors(&weights).map_err(weights_err)? {
+            Some(tensors) => VarBuilder::from_tensors(tensors, DType::F32, &device),
+            // SAFETY: the file is memory-mapped only while candle copies it into its own
+            // tensors (CPU backend); it must not be truncated meanwhile, as for any mmap.
+            // Installed models are written atomically (rename), so a concurrent re-install does
+            // not change the mapped file.
+            None => unsafe {
+                VarBuilder::from_mmaped_safetensors(
+                    std::slice::from_ref(&weights),
+                    DType::F32,
+                    &device,
+                )
+            }
+            .map_err(weights_err)?,
+        };
         let bert = BertModel::load(vb, &config).map_err(weights_err)?;
         Ok(TextEmbedder {
             name: model.name.clone(),
@@ -387,6 +394,68 @@ impl TextEmbedder {
     }
 }
 
+/// Bytes read at a time by [`read_f32_safetensors`].
+const READ_BLOCK_BYTES: usize = 1 << 20;
+/// Largest safetensors header accepted (the format's own limit).
+const MAX_SAFETENSORS_HEADER: usize = 100_000_000;
+
+/// Every tensor of a safetensors file stored as F32, read into memory block by block; `None`
+/// when some tensor has another type (candle's memory-mapped loader converts those). Why not
+/// that loader for F32 too: it copies each tensor out of a map of the file, so while a model
+/// loads, its weights are resident twice (e5-small: 2 × 470 MB, which was the peak of a whole
+/// `run`); read this way only the tensors are.
+fn read_f32_safetensors(
+    path: &std::path::Path,
+) -> candle_core::Result<Option<std::collections::HashMap<String, Tensor>>> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut file = std::fs::File::open(path)?;
+    let mut len_bytes = [0u8; 8];
+    file.read_exact(&mut len_bytes)?;
+    let header_len = usize::try_from(u64::from_le_bytes(len_bytes))
+        .ok()
+        .filter(|&n| n <= MAX_SAFETENSORS_HEADER)
+        .ok_or_else(|| candle_core::Error::msg("not a safetensors file (header length)"))?;
+    let mut header = vec![0u8; header_len];
+    file.read_exact(&mut header)?;
+    let metadata: safetensors::tensor::Metadata =
+        serde_json::from_slice(&header).map_err(candle_core::Error::wrap)?;
+    let data_start = 8 + header_len;
+    if (data_start + metadata.data_len()) as u64 != file.metadata()?.len() {
+        return Err(candle_core::Error::msg(
+            "the file's size does not match its header (cut off or damaged)",
+        ));
+    }
+    let names = metadata.offset_keys();
+    let infos: Vec<&safetensors::tensor::TensorInfo> =
+        names.iter().filter_map(|n| metadata.info(n)).collect();
+    if infos.iter().any(|i| i.dtype != safetensors::Dtype::F32) {
+        return Ok(None);
+    }
+    let mut block = vec![0u8; READ_BLOCK_BYTES];
+    let mut tensors = std::collections::HashMap::with_capacity(names.len());
+    for (name, info) in names.into_iter().zip(infos) {
+        let (begin, end) = info.data_offsets;
+        file.seek(SeekFrom::Start((data_start + begin) as u64))?;
+        let mut values = Vec::with_capacity((end - begin) / 4);
+        let mut left = end - begin;
+        while left > 0 {
+            let bytes = &mut block[..left.min(READ_BLOCK_BYTES)];
+            file.read_exact(bytes)?;
+            values.extend(
+                bytes
+                    .chunks_exact(4)
+                    .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])),
+            );
+            left -= bytes.len();
+        }
+        tensors.insert(
+            name,
+            Tensor::from_vec(values, info.shape.as_slice(), &Device::Cpu)?,
+        );
+    }
+    Ok(Some(tensors))
+}
+
 /// Smallest norm divided by, as in sentence-transformers (`F.normalize`, eps 1e-12): an all-zero
 /// mean stays zero instead of becoming NaN.
 const NORM_EPS: f32 = 1e-12;
@@ -431,6 +500,53 @@ fn compute_device() -> Device {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A safetensors file with a 2×3 and a 4-element tensor of `dtype` (values 0.5, 1.5, …).
+    fn write_safetensors(dir: &std::path::Path, dtype: DType) -> std::path::PathBuf {
+        let path = dir.join("model.safetensors");
+        let values: Vec<f32> = (0..10).map(|i| i as f32 + 0.5).collect();
+        let a = Tensor::from_vec(values[..6].to_vec(), (2, 3), &Device::Cpu).unwrap();
+        let b = Tensor::from_vec(values[6..].to_vec(), 4, &Device::Cpu).unwrap();
+        let tensors = std::collections::HashMap::from([
+            ("layer.weight".to_string(), a.to_dtype(dtype).unwrap()),
+            ("layer.bias".to_string(), b.to_dtype(dtype).unwrap()),
+        ]);
+        candle_core::safetensors::save(&tensors, &path).unwrap();
+        path
+    }
+
+    #[test]
+    fn f32_weights_are_read_as_candle_loads_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write_safetensors(dir.path(), DType::F32);
+        let read = read_f32_safetensors(&path).unwrap().expect("all F32");
+        let loaded = candle_core::safetensors::load(&path, &Device::Cpu).unwrap();
+        assert_eq!(read.len(), 2);
+        for (name, tensor) in &loaded {
+            let ours = &read[name];
+            assert_eq!(ours.dims(), tensor.dims(), "{name}");
+            let (ours, theirs) = (ours.flatten_all().unwrap(), tensor.flatten_all().unwrap());
+            assert_eq!(
+                ours.to_vec1::<f32>().unwrap(),
+                theirs.to_vec1::<f32>().unwrap(),
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
+    fn other_weight_types_are_left_to_candle_and_cut_files_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = write_safetensors(dir.path(), DType::F16);
+        assert!(read_f32_safetensors(&path).unwrap().is_none());
+        let path = write_safetensors(dir.path(), DType::F32);
+        let bytes = std::fs::read(&path).unwrap();
+        std::fs::write(&path, &bytes[..bytes.len() - 4]).unwrap();
+        let err = read_f32_safetensors(&path).unwrap_err().to_string();
+        assert!(err.contains("does not match its header"), "{err}");
+        std::fs::write(&path, b"not a model").unwrap();
+        assert!(read_f32_safetensors(&path).is_err());
+    }
 
     #[test]
     fn mean_pool_averages_tokens_then_normalises() {

@@ -170,6 +170,10 @@ pub fn batch(args: &BatchArgs) -> Result<ExitCode> {
     };
     let results = batch::process_all(models, &ordered, out, &cfg, &|e| progress.event(&e))?;
     progress.finish();
+    // As in `run`: the transcription and speaker models are freed before the themes' text model
+    // loads.
+    drop(engines);
+    drop(speakers);
 
     let mut times = StageTimes::default();
     for r in &results {

@@ -137,6 +137,10 @@ fn transcribe_and_analyse(
             Err(e) => failures.push(naming_the_file(input, &error_line(&e))),
         }
     }
+    // Whisper, the VAD and the speaker models are done with: freed before the text model loads,
+    // so their memory and the text model's are never held at once (the run's peak).
+    drop(engines);
+    drop(embedder);
     if let Some(settings) = &analysis
         && !done.is_empty()
         && let Err(e) =
