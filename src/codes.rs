@@ -423,6 +423,7 @@ pub fn propose(
     let language = majority_language(transcripts);
     let heard = word_confidence(transcripts);
     let terms = class_terms(passages, themes, &heard);
+    let usage = WordUse::from_texts(passages.passages.iter().map(|p| p.text.as_str()), &language);
     let file_tokens: Vec<Vec<Token>> = transcripts.iter().map(tokens).collect();
     let mut codes = Vec::new();
     for (t, theme) in themes.themes.iter().enumerate() {
@@ -438,12 +439,12 @@ pub fn propose(
         let seed = theme.seed.and_then(|s| seeds.get(s));
         let label = match seed {
             Some(s) => s.name.clone(),
-            None => label_from(ranked, &language),
+            None => label_from(ranked, &language, &usage),
         };
         let nearest = nearest_other(themes, t);
         let other = nearest.map(|o| {
             (
-                label_of(themes, &terms, seeds, o, &language),
+                label_of(themes, &terms, seeds, o, &language, &usage),
                 terms[o].as_slice(),
             )
         });
@@ -534,10 +535,11 @@ fn label_of(
     seeds: &[SeedCode],
     t: usize,
     language: &str,
+    usage: &WordUse,
 ) -> String {
     match themes.themes[t].seed.and_then(|s| seeds.get(s)) {
         Some(s) => s.name.clone(),
-        None => label_from(&terms[t], language),
+        None => label_from(&terms[t], language, usage),
     }
 }
 
@@ -886,16 +888,167 @@ fn is_verb_like(word: &str, language: &str) -> bool {
     .iter()
     .find_map(|c| word.strip_suffix(c))
     .filter(|b| ["ar", "er", "ir"].iter().any(|e| b.ends_with(e)));
+    // Preterite "causó", "relató": nouns ending in a stressed ó are rare ("dominó").
+    let preterite = word.chars().count() >= 4 && word.ends_with('ó');
     SPANISH_VERBS.contains(&word)
+        || preterite
         || (long && bare.is_some())
         || (long && ENDINGS.iter().any(|e| word.ends_with(e)))
         || (long && ["ar", "er", "ir"].iter().any(|e| word.ends_with(e)))
 }
 
+/// Per language: articles, demonstratives and possessives, after which a noun stands; "no",
+/// reflexive or object clitics and subject pronouns, after which a verb stands; and the little
+/// words a noun phrase may hold between two content words ("gastos de envío"). Spanish and
+/// Portuguese only: English puts adjectives after its articles, and labels are not checked there.
+const WORD_PLACES: &[WordPlaces] = &[
+    WordPlaces {
+        language: "es",
+        nouns_after: &[
+            "el", "la", "los", "las", "un", "una", "unos", "unas", "del", "al", "mi", "mis", "tu",
+            "tus", "su", "sus", "este", "esta", "estos", "estas", "ese", "esa", "esos", "esas",
+            "nuestro", "nuestra", "nuestros", "nuestras",
+        ],
+        verbs_after: &[
+            "no", "se", "me", "te", "nos", "os", "les", "yo", "ellos", "ellas", "nosotros",
+            "nosotras", "ustedes",
+        ],
+        connectors: &[
+            "de", "del", "en", "con", "para", "por", "sin", "sobre", "entre", "a", "al", "y", "e",
+            "o", "u",
+        ],
+    },
+    WordPlaces {
+        language: "pt",
+        nouns_after: &[
+            "os", "as", "um", "uma", "uns", "umas", "do", "da", "dos", "das", "meu", "minha",
+            "meus", "minhas", "seu", "sua", "seus", "suas", "este", "esta", "estes", "estas",
+            "esse", "essa", "esses", "essas", "nosso", "nossa", "nossos", "nossas",
+        ],
+        verbs_after: &[
+            "não", "se", "me", "te", "nos", "lhe", "lhes", "eu", "eles", "elas", "nós", "você",
+            "vocês",
+        ],
+        connectors: &[
+            "de", "do", "da", "dos", "das", "em", "no", "na", "nos", "nas", "com", "para", "por",
+            "sem", "sobre", "entre", "a", "ao", "e", "ou",
+        ],
+    },
+];
+
+/// Where nouns and verbs stand in one language, and what joins a noun phrase (see
+/// [`WORD_PLACES`]).
+struct WordPlaces {
+    language: &'static str,
+    nouns_after: &'static [&'static str],
+    verbs_after: &'static [&'static str],
+    connectors: &'static [&'static str],
+}
+
+/// How the texts (passages) use their words: how often each stands where a noun does and
+/// where a verb does ([`WORD_PLACES`]: "los envíos", "no escriben"). Why: a theme's top terms
+/// include adjectives, adverbs and verbs ("imposible", "siquiera", "causó") that name nothing;
+/// the transcripts themselves say which words are things, with no dictionary.
+#[derive(Debug, Default)]
+struct WordUse {
+    as_noun: HashMap<String, usize>,
+    as_verb: HashMap<String, usize>,
+    /// Words allowed between the two content words of a three-word label term.
+    connectors: &'static [&'static str],
+}
+
+impl WordUse {
+    fn from_texts<'a>(texts: impl IntoIterator<Item = &'a str>, language: &str) -> WordUse {
+        let Some(places) = WORD_PLACES.iter().find(|p| p.language == language) else {
+            return WordUse::default();
+        };
+        let mut usage = WordUse {
+            connectors: places.connectors,
+            ..WordUse::default()
+        };
+        let is_word_char = |c: char| c.is_alphanumeric() || c == '\'' || c == '’';
+        for text in texts {
+            for chunk in text.split(|c: char| !(is_word_char(c) || c.is_whitespace())) {
+                let words: Vec<String> = chunk.split_whitespace().map(str::to_lowercase).collect();
+                for pair in words.windows(2) {
+                    if places.nouns_after.contains(&pair[0].as_str()) {
+                        *usage.as_noun.entry(pair[1].clone()).or_default() += 1;
+                    } else if places.verbs_after.contains(&pair[0].as_str()) {
+                        *usage.as_verb.entry(pair[1].clone()).or_default() += 1;
+                    }
+                }
+            }
+        }
+        usage
+    }
+
+    /// Nothing was learned (another language, or no text).
+    fn is_empty(&self) -> bool {
+        self.as_noun.is_empty() && self.as_verb.is_empty()
+    }
+
+    fn counts(&self, word: &str) -> (usize, usize) {
+        let n = self.as_noun.get(word).copied().unwrap_or(0);
+        (n, self.as_verb.get(word).copied().unwrap_or(0))
+    }
+
+    /// Used as a noun, and at least as often as a verb.
+    fn is_noun(&self, word: &str) -> bool {
+        let (noun, verb) = self.counts(word);
+        noun > 0 && noun >= verb
+    }
+
+    /// Used as a verb more often than as a noun.
+    fn is_verb(&self, word: &str) -> bool {
+        let (noun, verb) = self.counts(word);
+        verb > noun
+    }
+
+    /// Whether `key` may name a theme: no word used as a verb, a three-word term joined by a
+    /// preposition or conjunction ("gastos de envío", not "miembros es imposible"), and, when
+    /// `strict`, a first word used as a noun.
+    fn fits_label(&self, key: &str, strict: bool) -> bool {
+        if self.is_empty() {
+            return true;
+        }
+        let words: Vec<&str> = key.split(' ').collect();
+        let content: Vec<&str> = words
+            .iter()
+            .copied()
+            .filter(|w| is_content_word(w))
+            .collect();
+        let joined = words.len() < 3
+            || words[1..words.len() - 1]
+                .iter()
+                .all(|w| is_content_word(w) || self.connectors.contains(w));
+        joined
+            && !content.iter().any(|w| self.is_verb(w))
+            && (!strict || content.first().is_some_and(|w| self.is_noun(w)))
+    }
+}
+
 /// A 2–5 word label from the best non-overlapping terms (at most three): terms that are not
 /// noun phrases (starting with a verb, or holding a frequent verb form) are skipped, and a term sharing a stem with a chosen one is a near
-/// duplicate ("envío" after "gastos de envío").
-fn label_from(terms: &[Term], language: &str) -> String {
+/// duplicate ("envío" after "gastos de envío"). Where the transcripts show how words are used
+/// ([`WordUse`]), terms holding a word used as a verb or clauses are skipped, and terms whose
+/// first word is used as a noun come first: the others only when those give no label.
+fn label_from(terms: &[Term], language: &str, usage: &WordUse) -> String {
+    let fitting = |strict: bool| -> Vec<Term> {
+        terms
+            .iter()
+            .filter(|t| usage.fits_label(&t.key, strict))
+            .cloned()
+            .collect()
+    };
+    [fitting(true), fitting(false), terms.to_vec()]
+        .iter()
+        .map(|candidates| label_from_terms(candidates, language))
+        .find(|label| !label.is_empty())
+        .unwrap_or_else(|| "(sin etiqueta)".to_string())
+}
+
+/// [`label_from`]'s choice among `terms`, empty when none qualifies.
+fn label_from_terms(terms: &[Term], language: &str) -> String {
     let mut chosen: Vec<&Term> = Vec::new();
     let mut used: HashSet<String> = HashSet::new();
     let mut words = 0;
@@ -923,11 +1076,7 @@ fn label_from(terms: &[Term], language: &str) -> String {
         }
     }
     let label: Vec<&str> = chosen.iter().map(|t| t.surface.as_str()).collect();
-    if label.is_empty() {
-        "(sin etiqueta)".to_string()
-    } else {
-        label.join(", ")
-    }
+    label.join(", ")
 }
 
 /// "a, b y c" in the language.

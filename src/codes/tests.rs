@@ -287,17 +287,29 @@ fn labels_skip_verbs_and_near_duplicates() {
         term("pagar", 0.65),
         term("tarifas", 0.6),
     ];
-    assert_eq!(label_from(&terms, "es"), "gastos de envío");
+    assert_eq!(
+        label_from(&terms, "es", &WordUse::default()),
+        "gastos de envío"
+    );
     let terms = vec![
         term("quiero", 0.9),
         term("envío", 0.8),
         term("envíos", 0.7),
         term("tarifas caras", 0.6),
     ];
-    assert_eq!(label_from(&terms, "es"), "envío, tarifas caras");
+    assert_eq!(
+        label_from(&terms, "es", &WordUse::default()),
+        "envío, tarifas caras"
+    );
     // Only Spanish verbs are recognised; other languages keep their terms.
-    assert_eq!(label_from(&[term("quiero", 1.0)], "en"), "quiero");
-    assert_eq!(label_from(&[term("quiero", 1.0)], "es"), "(sin etiqueta)");
+    assert_eq!(
+        label_from(&[term("quiero", 1.0)], "en", &WordUse::default()),
+        "quiero"
+    );
+    assert_eq!(
+        label_from(&[term("quiero", 1.0)], "es", &WordUse::default()),
+        "(sin etiqueta)"
+    );
 }
 
 #[test]
@@ -329,5 +341,50 @@ fn labels_are_noun_phrases() {
         term("letra", 0.7),
         term("botones diminutos", 0.6),
     ];
-    assert_eq!(label_from(&terms, "es"), "letra, botones diminutos");
+    assert_eq!(
+        label_from(&terms, "es", &WordUse::default()),
+        "letra, botones diminutos"
+    );
+}
+
+#[test]
+fn labels_prefer_words_the_transcripts_use_as_nouns() {
+    let term = |key: &str, score: f64| Term {
+        key: key.into(),
+        surface: key.into(),
+        score,
+    };
+    let terms = vec![
+        term("imposible", 0.95),
+        term("miembros es imposible", 0.9),
+        term("confusos", 0.85),
+        term("mensajes", 0.8),
+        term("personas escriben", 0.78),
+        term("siquiera", 0.75),
+        term("pantallas", 0.7),
+    ];
+    let texts = [
+        "Es imposible, los mensajes son confusos; los miembros es imposible que lo vean.",
+        "Ni siquiera miro las pantallas; mis mensajes llegan tarde y no escriben.",
+        "Las personas escriben poco.",
+    ];
+    let usage = WordUse::from_texts(texts, "es");
+    assert!(usage.is_noun("mensajes") && usage.is_noun("pantallas"));
+    assert!(!usage.is_noun("imposible") && !usage.is_noun("siquiera"));
+    assert!(usage.is_verb("escriben") && !usage.is_verb("mensajes"));
+    assert_eq!(label_from(&terms, "es", &usage), "mensajes, pantallas");
+    // Without a noun among them, terms holding no verb and no clause still label.
+    assert_eq!(label_from(&terms[..3], "es", &usage), "imposible, confusos");
+    // English puts adjectives after articles: nothing is learned, labels as before.
+    assert!(WordUse::from_texts(texts, "en").is_empty());
+    assert_eq!(
+        label_from(&terms[..3], "en", &WordUse::from_texts(texts, "en")),
+        "imposible, confusos"
+    );
+}
+
+#[test]
+fn preterite_verbs_do_not_label() {
+    assert!(is_verb_like("causó", "es") && is_verb_like("relató", "es"));
+    assert!(!is_verb_like("causa", "es") && !is_verb_like("causó", "en"));
 }
