@@ -683,12 +683,17 @@ fn words_of(text: &str) -> Vec<String> {
         .collect()
 }
 
+/// The stretches of `text` between punctuation marks: terms and word pairs never cross one.
+fn phrase_chunks(text: &str) -> impl Iterator<Item = &str> {
+    let is_word_char = |c: char| c.is_alphanumeric() || c == '\'' || c == '’';
+    text.split(move |c: char| !(is_word_char(c) || c.is_whitespace()))
+}
+
 /// Terms of one passage with how they were written: content words, and phrases of two content
 /// words, adjacent or with one stop word between, never across punctuation.
 fn passage_terms(text: &str) -> Vec<(String, String)> {
     let mut out = Vec::new();
-    let is_word_char = |c: char| c.is_alphanumeric() || c == '\'' || c == '’';
-    for chunk in text.split(|c: char| !(is_word_char(c) || c.is_whitespace())) {
+    for chunk in phrase_chunks(text) {
         let raw: Vec<&str> = chunk.split_whitespace().collect();
         let lower: Vec<String> = raw.iter().map(|w| w.to_lowercase()).collect();
         for i in 0..lower.len() {
@@ -966,9 +971,8 @@ impl WordUse {
             connectors: places.connectors,
             ..WordUse::default()
         };
-        let is_word_char = |c: char| c.is_alphanumeric() || c == '\'' || c == '’';
         for text in texts {
-            for chunk in text.split(|c: char| !(is_word_char(c) || c.is_whitespace())) {
+            for chunk in phrase_chunks(text) {
                 let words: Vec<String> = chunk.split_whitespace().map(str::to_lowercase).collect();
                 for pair in words.windows(2) {
                     if places.nouns_after.contains(&pair[0].as_str()) {

@@ -273,13 +273,17 @@ fn phrases_skip_stop_words_at_their_ends() {
     );
 }
 
-#[test]
-fn labels_skip_verbs_and_near_duplicates() {
-    let term = |key: &str, score: f64| Term {
+/// A term written as its key.
+fn term(key: &str, score: f64) -> Term {
+    Term {
         key: key.into(),
         surface: key.into(),
         score,
-    };
+    }
+}
+
+#[test]
+fn labels_skip_verbs_and_near_duplicates() {
     let terms = vec![
         term("quiero", 0.9),
         term("gastos de envío", 0.8),
@@ -329,11 +333,6 @@ fn misheard_words_weigh_less() {
 
 #[test]
 fn labels_are_noun_phrases() {
-    let term = |key: &str, score: f64| Term {
-        key: key.into(),
-        surface: key.into(),
-        score,
-    };
     let terms = vec![
         term("aparece", 0.9),
         term("sostenibilidad debería", 0.8),
@@ -349,11 +348,6 @@ fn labels_are_noun_phrases() {
 
 #[test]
 fn labels_prefer_words_the_transcripts_use_as_nouns() {
-    let term = |key: &str, score: f64| Term {
-        key: key.into(),
-        surface: key.into(),
-        score,
-    };
     let terms = vec![
         term("imposible", 0.95),
         term("miembros es imposible", 0.9),
