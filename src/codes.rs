@@ -424,6 +424,10 @@ pub fn propose(
     let heard = word_confidence(transcripts);
     let terms = class_terms(passages, themes, &heard);
     let usage = WordUse::from_texts(passages.passages.iter().map(|p| p.text.as_str()), &language);
+    // Each theme's label once: a code's exclusion hint names its nearest theme by its label too.
+    let labels: Vec<String> = (0..themes.themes.len())
+        .map(|t| label_of(themes, &terms, seeds, t, &language, &usage))
+        .collect();
     let file_tokens: Vec<Vec<Token>> = transcripts.iter().map(tokens).collect();
     let mut codes = Vec::new();
     for (t, theme) in themes.themes.iter().enumerate() {
@@ -437,17 +441,9 @@ pub fn propose(
             .map(|k| k.surface.clone())
             .collect();
         let seed = theme.seed.and_then(|s| seeds.get(s));
-        let label = match seed {
-            Some(s) => s.name.clone(),
-            None => label_from(ranked, &language, &usage),
-        };
+        let label = labels[t].clone();
         let nearest = nearest_other(themes, t);
-        let other = nearest.map(|o| {
-            (
-                label_of(themes, &terms, seeds, o, &language, &usage),
-                terms[o].as_slice(),
-            )
-        });
+        let other = nearest.map(|o| (labels[o].clone(), terms[o].as_slice()));
         let mut quotes = Vec::new();
         for p in pick_quote_passages(passages, themes, t, cfg.max_quotes) {
             let passage = &passages.passages[p];
@@ -1037,22 +1033,21 @@ impl WordUse {
 /// ([`WordUse`]), terms holding a word used as a verb or clauses are skipped, and terms whose
 /// first word is used as a noun come first: the others only when those give no label.
 fn label_from(terms: &[Term], language: &str, usage: &WordUse) -> String {
-    let fitting = |strict: bool| -> Vec<Term> {
-        terms
-            .iter()
-            .filter(|t| usage.fits_label(&t.key, strict))
-            .cloned()
-            .collect()
-    };
-    [fitting(true), fitting(false), terms.to_vec()]
-        .iter()
-        .map(|candidates| label_from_terms(candidates, language))
+    // Strict, then lenient, then every term; each pass only when the one before gave nothing.
+    [Some(true), Some(false), None]
+        .into_iter()
+        .map(|strict| {
+            let fitting = terms
+                .iter()
+                .filter(|t| strict.is_none_or(|strict| usage.fits_label(&t.key, strict)));
+            label_from_terms(fitting, language)
+        })
         .find(|label| !label.is_empty())
         .unwrap_or_else(|| "(sin etiqueta)".to_string())
 }
 
 /// [`label_from`]'s choice among `terms`, empty when none qualifies.
-fn label_from_terms(terms: &[Term], language: &str) -> String {
+fn label_from_terms<'a>(terms: impl IntoIterator<Item = &'a Term>, language: &str) -> String {
     let mut chosen: Vec<&Term> = Vec::new();
     let mut used: HashSet<String> = HashSet::new();
     let mut words = 0;
