@@ -762,11 +762,13 @@ fn class_terms(
                 .map(|(key, (n, surfaces))| {
                     let tf = *n as f64 / class_passages[c].max(1) as f64;
                     let idf = (1.0 + avg / total[key.as_str()] as f64).ln();
-                    // A word the ASR was unsure of is likely misheard: it should not name a theme.
+                    // A word the ASR was unsure of is likely misheard: it should not name a
+                    // theme. Squared, as a word heard at 0.5 in every passage of a theme still
+                    // outscored real words used in half of them (1 h of Spanish: "cuimamo").
                     let sure: f64 = key
                         .split(' ')
                         .filter(|w| is_content_word(w))
-                        .map(|w| f64::from(heard.get(w).copied().unwrap_or(1.0)))
+                        .map(|w| f64::from(heard.get(w).copied().unwrap_or(1.0)).powi(2))
                         .product();
                     let surface = surfaces
                         .iter()
@@ -792,13 +794,20 @@ fn class_terms(
         .collect()
 }
 
-/// Mean ASR probability of each lower-case word over the transcripts' words.
+/// Mean ASR probability of each lower-case word, over its first occurrence in each segment.
+/// Why only the first: Whisper decodes a segment conditioned on what it already wrote there, so
+/// a word it misheard once comes back near-certain the second time (1 h of Spanish: "cuimamo",
+/// for "conocimiento de uno mismo", at 0.37–0.52 where first heard and 0.99 when repeated).
 fn word_confidence(transcripts: &[Transcript]) -> HashMap<String, f32> {
     let mut sums: HashMap<String, (f64, usize)> = HashMap::new();
     for t in transcripts {
         for seg in &t.segments {
+            let mut seen: HashSet<String> = HashSet::new();
             for w in &seg.words {
                 for word in words_of(&w.text) {
+                    if !seen.insert(word.clone()) {
+                        continue;
+                    }
                     let e = sums.entry(word).or_default();
                     e.0 += f64::from(w.probability.clamp(0.0, 1.0));
                     e.1 += 1;
@@ -1031,14 +1040,22 @@ impl WordUse {
 /// noun phrases (starting with a verb, or holding a frequent verb form) are skipped, and a term sharing a stem with a chosen one is a near
 /// duplicate ("envío" after "gastos de envío"). Where the transcripts show how words are used
 /// ([`WordUse`]), terms holding a word used as a verb or clauses are skipped, and terms whose
-/// first word is used as a noun come first: the others only when those give no label.
+/// first word is used as a noun come first: the others only when those give no label. Terms
+/// under half the best term's score label only when nothing above does, and a phrase nearly as
+/// frequent as a chosen word it holds takes the word's place.
 fn label_from(terms: &[Term], language: &str, usage: &WordUse) -> String {
-    // Strict, then lenient, then every term; each pass only when the one before gave nothing.
-    [Some(true), Some(false), None]
+    // Terms far below the theme's best say little about it, whatever their kind ("inteligencia,
+    // cuimamo": a misheard word used once as a noun beat "competencias" by being a noun).
+    let floor = terms.first().map_or(0.0, |t| t.score * LABEL_SCORE_SHARE);
+    // Strict, then lenient, then every term; each pass only when the one before gave nothing;
+    // first among the terms above the floor, then among all.
+    [floor, f64::NEG_INFINITY]
         .into_iter()
-        .map(|strict| {
+        .flat_map(|floor| [Some(true), Some(false), None].map(|strict| (floor, strict)))
+        .map(|(floor, strict)| {
             let fitting = terms
                 .iter()
+                .take_while(|t| t.score >= floor)
                 .filter(|t| strict.is_none_or(|strict| usage.fits_label(&t.key, strict)));
             label_from_terms(fitting, language)
         })
@@ -1046,11 +1063,22 @@ fn label_from(terms: &[Term], language: &str, usage: &WordUse) -> String {
         .unwrap_or_else(|| "(sin etiqueta)".to_string())
 }
 
+/// A label term holds at least this share of the theme's best term's score ([`label_from`]).
+const LABEL_SCORE_SHARE: f64 = 0.5;
+/// A phrase scoring at least this share of a chosen word it holds replaces it in the label
+/// ("inteligencia emocional" for "inteligencia").
+const PHRASE_SHARE: f64 = 0.9;
+
+/// A term chosen for a label, with its content words' stems.
+struct LabelTerm<'a> {
+    term: &'a Term,
+    stems: Vec<String>,
+    words: usize,
+}
+
 /// [`label_from`]'s choice among `terms`, empty when none qualifies.
 fn label_from_terms<'a>(terms: impl IntoIterator<Item = &'a Term>, language: &str) -> String {
-    let mut chosen: Vec<&Term> = Vec::new();
-    let mut used: HashSet<String> = HashSet::new();
-    let mut words = 0;
+    let mut chosen: Vec<LabelTerm<'a>> = Vec::new();
     for t in terms {
         let tw: Vec<&str> = t.key.split(' ').collect();
         let content: Vec<&str> = tw.iter().copied().filter(|w| is_content_word(w)).collect();
@@ -1064,18 +1092,39 @@ fn label_from_terms<'a>(terms: impl IntoIterator<Item = &'a Term>, language: &st
             .iter()
             .flat_map(|w| crate::themes::features::terms(w, language))
             .collect();
-        if stems.iter().any(|s| used.contains(s)) || words + tw.len() > 5 {
-            continue;
+        let candidate = LabelTerm {
+            term: t,
+            stems,
+            words: tw.len(),
+        };
+        let words: usize = chosen.iter().map(|c| c.words).sum();
+        let shared: Vec<usize> = (0..chosen.len())
+            .filter(|&i| chosen[i].stems.iter().any(|s| candidate.stems.contains(s)))
+            .collect();
+        match shared.as_slice() {
+            [] if words + candidate.words <= 5 => chosen.push(candidate),
+            &[i] if upgrades(&chosen[i], &candidate) && words - 1 + candidate.words <= 5 => {
+                chosen[i] = candidate;
+            }
+            _ => continue,
         }
-        used.extend(stems);
-        words += tw.len();
-        chosen.push(t);
+        let words: usize = chosen.iter().map(|c| c.words).sum();
         if (words >= 2 && chosen.len() >= 2) || words >= 3 || chosen.len() == 3 {
             break;
         }
     }
-    let label: Vec<&str> = chosen.iter().map(|t| t.surface.as_str()).collect();
+    let label: Vec<&str> = chosen.iter().map(|c| c.term.surface.as_str()).collect();
     label.join(", ")
+}
+
+/// Whether `phrase` should stand in a label instead of the single word `word` it holds: it
+/// says more and is used almost as much. Two-word phrases only: both are content words, where
+/// a longer one may hold a verb between them ("miembros es imposible").
+fn upgrades(word: &LabelTerm<'_>, phrase: &LabelTerm<'_>) -> bool {
+    word.words == 1
+        && phrase.words == 2
+        && word.stems.iter().all(|s| phrase.stems.contains(s))
+        && phrase.term.score >= PHRASE_SHARE * word.term.score
 }
 
 /// "a, b y c" in the language.

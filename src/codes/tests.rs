@@ -332,6 +332,62 @@ fn misheard_words_weigh_less() {
 }
 
 #[test]
+fn a_word_repeated_in_its_segment_counts_as_first_heard() {
+    let mut t = transcript_from_turns(
+        "grupo",
+        "es",
+        &[
+            turn("ANA", 0, "El cuimamo y el cuimamo de uno mismo."),
+            turn("LUIS", 5000, "Hablo del cuimamo."),
+        ],
+    );
+    // Whisper copies what it already wrote: the repeat comes back near-certain.
+    let mut seen = 0;
+    for seg in &mut t.segments {
+        for w in &mut seg.words {
+            if w.text.starts_with("cuimamo") {
+                w.probability = [0.4, 0.99, 0.6][seen];
+                seen += 1;
+            }
+        }
+    }
+    assert_eq!(seen, 3);
+    let heard = word_confidence(&[t]);
+    assert!((heard["cuimamo"] - 0.5).abs() < 1e-6, "{heard:?}");
+}
+
+#[test]
+fn labels_leave_out_terms_far_below_the_best_and_prefer_a_phrase_to_its_word() {
+    let terms = vec![
+        term("competencias", 0.95),
+        term("emocional", 0.94),
+        term("inteligencia", 0.88),
+        term("inteligencia emocional", 0.84),
+        term("cuimamo", 0.29),
+    ];
+    let texts = [
+        "Competencias como la inteligencia emocional y el cuimamo.",
+        "Hablamos de competencias, de la inteligencia emocional.",
+    ];
+    let usage = WordUse::from_texts(texts, "es");
+    assert!(usage.is_noun("cuimamo") && !usage.is_noun("competencias"));
+    assert_eq!(label_from(&terms, "es", &usage), "inteligencia emocional");
+    // A phrase used much less than its word does not replace it.
+    let terms = vec![
+        term("inteligencia", 0.9),
+        term("inteligencia emocional", 0.6),
+        term("competencia", 0.55),
+    ];
+    assert_eq!(
+        label_from(&terms, "es", &WordUse::default()),
+        "inteligencia, competencia"
+    );
+    // Below the floor, a term still labels when nothing else can.
+    let terms = vec![term("quiero", 0.9), term("cuimamo", 0.2)];
+    assert_eq!(label_from(&terms, "es", &WordUse::default()), "cuimamo");
+}
+
+#[test]
 fn labels_are_noun_phrases() {
     let terms = vec![
         term("aparece", 0.9),
