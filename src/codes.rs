@@ -467,10 +467,14 @@ pub fn propose(
             theme: t,
             definition: match seed {
                 Some(s) if !s.description.trim().is_empty() => s.description.trim().to_string(),
-                _ => definition(&language, &keywords),
+                _ => definition(&language, &topic_terms(ranked, &language, &usage, 3)),
             },
-            include: include_hint(&language, &keywords),
-            exclude: exclude_hint(&language, other.as_ref().map(|(l, k)| (l.as_str(), *k))),
+            include: include_hint(&language, &topic_terms(ranked, &language, &usage, 5)),
+            exclude: exclude_hint(
+                &language,
+                other.as_ref().map(|(l, k)| (l.as_str(), *k)),
+                &usage,
+            ),
             label,
             keywords,
             quotes,
@@ -1076,27 +1080,70 @@ struct LabelTerm<'a> {
     words: usize,
 }
 
-/// [`label_from`]'s choice among `terms`, empty when none qualifies.
-fn label_from_terms<'a>(terms: impl IntoIterator<Item = &'a Term>, language: &str) -> String {
-    let mut chosen: Vec<LabelTerm<'a>> = Vec::new();
-    for t in terms {
-        let tw: Vec<&str> = t.key.split(' ').collect();
+impl<'a> LabelTerm<'a> {
+    /// `None` unless `term` is a noun phrase: it does not start with a verb, and holds no
+    /// finite verb of the list.
+    fn new(term: &'a Term, language: &str) -> Option<LabelTerm<'a>> {
+        let tw: Vec<&str> = term.key.split(' ').collect();
         let content: Vec<&str> = tw.iter().copied().filter(|w| is_content_word(w)).collect();
-        // A noun phrase: it does not start with a verb, and holds no finite verb of the list.
         let verbal = content.first().is_none_or(|w| is_verb_like(w, language))
             || (language == "es" && content.iter().any(|w| SPANISH_VERBS.contains(w)));
         if verbal {
-            continue;
+            return None;
         }
-        let stems: Vec<String> = content
+        let stems = content
             .iter()
             .flat_map(|w| crate::themes::features::terms(w, language))
             .collect();
-        let candidate = LabelTerm {
-            term: t,
+        Some(LabelTerm {
+            term,
             stems,
             words: tw.len(),
-        };
+        })
+    }
+}
+
+/// What a theme is about, for its definition and hints: at most `n` terms chosen as label
+/// terms are ([`label_from`]: noun phrases at or above half the best score, those used as nouns
+/// if any), no two sharing a stem; the top terms themselves where none qualifies. Why: the top
+/// terms include adverbs and adjectives ("hablan de noche, distintas y normalmente").
+fn topic_terms(terms: &[Term], language: &str, usage: &WordUse, n: usize) -> Vec<String> {
+    let floor = terms.first().map_or(0.0, |t| t.score * LABEL_SCORE_SHARE);
+    let above = || terms.iter().take_while(|t| t.score >= floor);
+    let topics = [Some(true), Some(false), None]
+        .into_iter()
+        .map(|strict| {
+            let mut chosen: Vec<LabelTerm<'_>> = Vec::new();
+            let fitting = above()
+                .filter(|t| strict.is_none_or(|strict| usage.fits_label(&t.key, strict)))
+                .filter_map(|t| LabelTerm::new(t, language));
+            for candidate in fitting {
+                if chosen.len() == n {
+                    break;
+                }
+                if !chosen
+                    .iter()
+                    .any(|c| c.stems.iter().any(|s| candidate.stems.contains(s)))
+                {
+                    chosen.push(candidate);
+                }
+            }
+            chosen
+        })
+        .find(|chosen| !chosen.is_empty());
+    match topics {
+        Some(chosen) => chosen.iter().map(|c| c.term.surface.clone()).collect(),
+        None => terms.iter().take(n).map(|t| t.surface.clone()).collect(),
+    }
+}
+
+/// [`label_from`]'s choice among `terms`, empty when none qualifies.
+fn label_from_terms<'a>(terms: impl IntoIterator<Item = &'a Term>, language: &str) -> String {
+    let mut chosen: Vec<LabelTerm<'a>> = Vec::new();
+    for candidate in terms
+        .into_iter()
+        .filter_map(|t| LabelTerm::new(t, language))
+    {
         let words: usize = chosen.iter().map(|c| c.words).sum();
         let shared: Vec<usize> = (0..chosen.len())
             .filter(|&i| chosen[i].stems.iter().any(|s| candidate.stems.contains(s)))
@@ -1162,7 +1209,7 @@ fn include_hint(language: &str, keywords: &[String]) -> String {
     }
 }
 
-fn exclude_hint(language: &str, nearest: Option<(&str, &[Term])>) -> String {
+fn exclude_hint(language: &str, nearest: Option<(&str, &[Term])>, usage: &WordUse) -> String {
     let Some((label, terms)) = nearest else {
         return match language {
             "en" => "Exclude: moderator questions and short agreement.".to_string(),
@@ -1170,8 +1217,7 @@ fn exclude_hint(language: &str, nearest: Option<(&str, &[Term])>) -> String {
             _ => "Excluir: preguntas del moderador y asentimientos breves.".to_string(),
         };
     };
-    let k: Vec<String> = terms.iter().take(2).map(|t| t.surface.clone()).collect();
-    let k = listing(language, &k, true);
+    let k = listing(language, &topic_terms(terms, language, usage, 2), true);
     match language {
         "en" => format!("Exclude: passages mainly about {k} (code “{label}”)."),
         "pt" => format!("Excluir: trechos sobretudo sobre {k} (código «{label}»)."),

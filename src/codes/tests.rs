@@ -388,6 +388,39 @@ fn labels_leave_out_terms_far_below_the_best_and_prefer_a_phrase_to_its_word() {
 }
 
 #[test]
+fn definitions_name_what_the_transcripts_use_as_nouns() {
+    let terms = vec![
+        term("noche", 0.24),
+        term("distintas", 0.238),
+        term("normalmente", 0.231),
+        term("diseño", 0.229),
+        term("diseños", 0.2),
+        term("venir", 0.19),
+        term("retraso", 0.05),
+    ];
+    let texts = [
+        "Por la noche las pantallas son distintas y normalmente confusas.",
+        "El diseño es bonito, los diseños cambian; el retraso molesta.",
+    ];
+    let usage = WordUse::from_texts(texts, "es");
+    assert_eq!(topic_terms(&terms, "es", &usage, 3), ["noche", "diseño"]);
+    assert_eq!(
+        definition("es", &topic_terms(&terms, "es", &usage, 3)),
+        "Pasajes en que los participantes hablan de noche y diseño."
+    );
+    // Nothing learned about word use: noun phrases above the floor, no verb.
+    assert_eq!(
+        topic_terms(&terms, "es", &WordUse::default(), 3),
+        ["noche", "distintas", "normalmente"]
+    );
+    // No term qualifies: the top terms themselves.
+    assert_eq!(
+        topic_terms(&[term("quiero", 1.0)], "es", &usage, 3),
+        ["quiero"]
+    );
+}
+
+#[test]
 fn labels_are_noun_phrases() {
     let terms = vec![
         term("aparece", 0.9),
