@@ -282,6 +282,11 @@ fn term(key: &str, score: f64) -> Term {
     }
 }
 
+/// Terms written as their keys, best first.
+fn terms(list: &[(&str, f64)]) -> Vec<Term> {
+    list.iter().map(|&(key, score)| term(key, score)).collect()
+}
+
 #[test]
 fn labels_skip_verbs_and_near_duplicates() {
     let terms = vec![
@@ -358,13 +363,13 @@ fn a_word_repeated_in_its_segment_counts_as_first_heard() {
 
 #[test]
 fn labels_leave_out_terms_far_below_the_best_and_prefer_a_phrase_to_its_word() {
-    let terms = vec![
-        term("competencias", 0.95),
-        term("emocional", 0.94),
-        term("inteligencia", 0.88),
-        term("inteligencia emocional", 0.84),
-        term("cuimamo", 0.29),
-    ];
+    let terms = terms(&[
+        ("competencias", 0.95),
+        ("emocional", 0.94),
+        ("inteligencia", 0.88),
+        ("inteligencia emocional", 0.84),
+        ("cuimamo", 0.29),
+    ]);
     let texts = [
         "Competencias como la inteligencia emocional y el cuimamo.",
         "Hablamos de competencias, de la inteligencia emocional.",
@@ -389,15 +394,15 @@ fn labels_leave_out_terms_far_below_the_best_and_prefer_a_phrase_to_its_word() {
 
 #[test]
 fn definitions_name_what_the_transcripts_use_as_nouns() {
-    let terms = vec![
-        term("noche", 0.24),
-        term("distintas", 0.238),
-        term("normalmente", 0.231),
-        term("diseño", 0.229),
-        term("diseños", 0.2),
-        term("venir", 0.19),
-        term("retraso", 0.05),
-    ];
+    let terms = terms(&[
+        ("noche", 0.24),
+        ("distintas", 0.238),
+        ("normalmente", 0.231),
+        ("diseño", 0.229),
+        ("diseños", 0.2),
+        ("venir", 0.19),
+        ("retraso", 0.05),
+    ]);
     let texts = [
         "Por la noche las pantallas son distintas y normalmente confusas.",
         "El diseño es bonito, los diseños cambian; el retraso molesta.",
