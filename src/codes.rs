@@ -543,7 +543,8 @@ fn label_of(
     }
 }
 
-/// The theme's passages to quote: closest to the centroid first, one per speaker before any
+/// The theme's passages to quote: closest to the centroid first, those of at least
+/// [`QUOTE_MIN_WORDS`] words before shorter ones, and among those one per speaker before any
 /// speaker is quoted twice.
 fn pick_quote_passages(passages: &Passages, themes: &Themes, t: usize, max: usize) -> Vec<usize> {
     let mut ranked: Vec<(usize, f32)> = themes.themes[t]
@@ -552,21 +553,27 @@ fn pick_quote_passages(passages: &Passages, themes: &Themes, t: usize, max: usiz
         .map(|&p| (p, themes.similarity(p, t).unwrap_or(f32::NEG_INFINITY)))
         .collect();
     ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    let long = |p: usize| passages.passages[p].text.split_whitespace().count() >= QUOTE_MIN_WORDS;
     let mut chosen: Vec<usize> = Vec::new();
     let mut voices: HashSet<(&str, Option<&str>)> = HashSet::new();
-    for &(p, _) in &ranked {
+    for (p, _) in ranked.iter().copied().filter(|&(p, _)| long(p)) {
         let passage = &passages.passages[p];
         if chosen.len() < max && voices.insert((passage.uri.as_str(), passage.speaker.as_deref())) {
             chosen.push(p);
         }
     }
-    for &(p, _) in &ranked {
+    // Then the rest: long passages by voices already quoted before short ones.
+    let rest = ranked.iter().filter(|&&(p, _)| long(p)).chain(&ranked);
+    for &(p, _) in rest {
         if chosen.len() < max && !chosen.contains(&p) {
             chosen.push(p);
         }
     }
     chosen
 }
+
+/// Words a passage needs to be quoted before shorter ones: "Es normal." illustrates no theme.
+const QUOTE_MIN_WORDS: usize = 6;
 
 /// The passage as a quote, or its best run of whole sentences when it is longer than
 /// `max_words`.

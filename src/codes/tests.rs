@@ -126,6 +126,79 @@ fn codes_have_labels_keywords_definitions_and_verbatim_quotes() {
 }
 
 #[test]
+fn short_passages_are_quoted_only_when_longer_ones_run_out() {
+    // Planted vectors put the short passage at the price theme's centre: quoted first by
+    // closeness alone.
+    let ts = vec![transcript_from_turns(
+        "grupo",
+        "es",
+        &[
+            turn(
+                "ANA",
+                0,
+                "Los gastos de envío son carísimos, el precio sube cada mes.",
+            ),
+            turn(
+                "LUIS",
+                5000,
+                "Los gastos de envío ya no compensan, el precio es excesivo.",
+            ),
+            turn("MAR", 10000, "El precio, carísimo."),
+            turn(
+                "EVA",
+                15000,
+                "Pagar tanto por los gastos de envío me parece un abuso.",
+            ),
+            turn(
+                "JOSE",
+                20000,
+                "El precio de cada pedido sube todos los meses sin aviso.",
+            ),
+            turn(
+                "ANA",
+                25000,
+                "La letra de la aplicación es diminuta y no se lee.",
+            ),
+            turn(
+                "LUIS",
+                30000,
+                "Los menús de la aplicación no se entienden nada bien.",
+            ),
+            turn(
+                "EVA",
+                35000,
+                "Con los menús de la aplicación me pierdo siempre.",
+            ),
+        ],
+    )];
+    let passages = split(&ts, &PassageConfig::default()).unwrap();
+    let themes = run(&passages, &ByTopic, &[], &ThemeConfig::default()).unwrap();
+    let quoted = |max_quotes: usize| -> Vec<String> {
+        let cfg = CodesConfig {
+            max_quotes,
+            ..CodesConfig::default()
+        };
+        let book = propose(&ts, &passages, &themes, &[], &cfg).unwrap();
+        let price = book
+            .codes
+            .iter()
+            .find(|c| c.quotes.iter().any(|q| q.text.contains("gastos")))
+            .unwrap();
+        price.quotes.iter().map(|q| q.text.clone()).collect()
+    };
+    let two = quoted(2);
+    assert_eq!(two.len(), 2);
+    assert!(
+        !two.contains(&"El precio, carísimo.".to_string()),
+        "{two:?}"
+    );
+    // With fewer long passages than quotes wanted, the short one is quoted too, last.
+    let all = quoted(5);
+    assert!(all.len() >= 3, "{all:?}");
+    assert_eq!(all.last().unwrap(), "El precio, carísimo.");
+}
+
+#[test]
 fn a_tampered_quote_fails_verification() {
     let (ts, book) = codebook();
     let mut q = book.codes[0].quotes[0].clone();
