@@ -440,6 +440,8 @@ pub fn propose(
             .take(cfg.keywords)
             .map(|k| k.surface.clone())
             .collect();
+        // What the theme is about in its definition (three) and inclusion hint (five).
+        let topics = topic_terms(ranked, &language, &usage, 5);
         let seed = theme.seed.and_then(|s| seeds.get(s));
         let label = labels[t].clone();
         let nearest = nearest_other(themes, t);
@@ -467,9 +469,9 @@ pub fn propose(
             theme: t,
             definition: match seed {
                 Some(s) if !s.description.trim().is_empty() => s.description.trim().to_string(),
-                _ => definition(&language, &topic_terms(ranked, &language, &usage, 3)),
+                _ => definition(&language, &topics),
             },
-            include: include_hint(&language, &topic_terms(ranked, &language, &usage, 5)),
+            include: include_hint(&language, &topics),
             exclude: exclude_hint(
                 &language,
                 other.as_ref().map(|(l, k)| (l.as_str(), *k)),
@@ -1055,23 +1057,38 @@ impl WordUse {
 /// under half the best term's score label only when nothing above does, and a phrase nearly as
 /// frequent as a chosen word it holds takes the word's place.
 fn label_from(terms: &[Term], language: &str, usage: &WordUse) -> String {
-    // Terms far below the theme's best say little about it, whatever their kind ("inteligencia,
-    // cuimamo": a misheard word used once as a noun beat "competencias" by being a noun).
-    let floor = terms.first().map_or(0.0, |t| t.score * LABEL_SCORE_SHARE);
     // Strict, then lenient, then every term; each pass only when the one before gave nothing;
     // first among the terms above the floor, then among all.
-    [floor, f64::NEG_INFINITY]
+    [score_floor(terms), f64::NEG_INFINITY]
         .into_iter()
-        .flat_map(|floor| [Some(true), Some(false), None].map(|strict| (floor, strict)))
-        .map(|(floor, strict)| {
-            let fitting = terms
-                .iter()
-                .take_while(|t| t.score >= floor)
-                .filter(|t| strict.is_none_or(|strict| usage.fits_label(&t.key, strict)));
-            label_from_terms(fitting, language)
-        })
+        .flat_map(|floor| STRICTNESS.map(|strict| (floor, strict)))
+        .map(|(floor, strict)| label_from_terms(fitting(terms, usage, floor, strict), language))
         .find(|label| !label.is_empty())
         .unwrap_or_else(|| "(sin etiqueta)".to_string())
+}
+
+/// The passes of [`label_from`] and [`topic_terms`]: terms whose first word is used as a noun,
+/// then terms holding no word used as a verb, then every term ([`WordUse::fits_label`]).
+const STRICTNESS: [Option<bool>; 3] = [Some(true), Some(false), None];
+
+/// Half the theme's best term score. Terms far below the best say little about a theme,
+/// whatever their kind ("inteligencia, cuimamo": a misheard word used as a noun beat
+/// "competencias" by being a noun).
+fn score_floor(terms: &[Term]) -> f64 {
+    terms.first().map_or(0.0, |t| t.score * LABEL_SCORE_SHARE)
+}
+
+/// `terms` (best first) scoring at least `floor` that fit a label at `strict` (`None`: all).
+fn fitting<'a>(
+    terms: &'a [Term],
+    usage: &'a WordUse,
+    floor: f64,
+    strict: Option<bool>,
+) -> impl Iterator<Item = &'a Term> {
+    terms
+        .iter()
+        .take_while(move |t| t.score >= floor)
+        .filter(move |t| strict.is_none_or(|strict| usage.fits_label(&t.key, strict)))
 }
 
 /// A label term holds at least this share of the theme's best term's score ([`label_from`]).
@@ -1115,16 +1132,14 @@ impl<'a> LabelTerm<'a> {
 /// if any), no two sharing a stem; the top terms themselves where none qualifies. Why: the top
 /// terms include adverbs and adjectives ("hablan de noche, distintas y normalmente").
 fn topic_terms(terms: &[Term], language: &str, usage: &WordUse, n: usize) -> Vec<String> {
-    let floor = terms.first().map_or(0.0, |t| t.score * LABEL_SCORE_SHARE);
-    let above = || terms.iter().take_while(|t| t.score >= floor);
-    let topics = [Some(true), Some(false), None]
+    let floor = score_floor(terms);
+    let topics = STRICTNESS
         .into_iter()
         .map(|strict| {
             let mut chosen: Vec<LabelTerm<'_>> = Vec::new();
-            let fitting = above()
-                .filter(|t| strict.is_none_or(|strict| usage.fits_label(&t.key, strict)))
-                .filter_map(|t| LabelTerm::new(t, language));
-            for candidate in fitting {
+            let candidates =
+                fitting(terms, usage, floor, strict).filter_map(|t| LabelTerm::new(t, language));
+            for candidate in candidates {
                 if chosen.len() == n {
                     break;
                 }
