@@ -428,6 +428,12 @@ pub fn propose(
     let labels: Vec<String> = (0..themes.themes.len())
         .map(|t| label_of(themes, &terms, seeds, t, &language, &usage))
         .collect();
+    // What each theme is about, once: its definition names three, its inclusion hint five, and
+    // the exclusion hint of a code whose nearest theme it is two.
+    let topics: Vec<Vec<String>> = terms
+        .iter()
+        .map(|ranked| topic_terms(ranked, &language, &usage, 5))
+        .collect();
     let file_tokens: Vec<Vec<Token>> = transcripts.iter().map(tokens).collect();
     let mut codes = Vec::new();
     for (t, theme) in themes.themes.iter().enumerate() {
@@ -440,12 +446,10 @@ pub fn propose(
             .take(cfg.keywords)
             .map(|k| k.surface.clone())
             .collect();
-        // What the theme is about in its definition (three) and inclusion hint (five).
-        let topics = topic_terms(ranked, &language, &usage, 5);
         let seed = theme.seed.and_then(|s| seeds.get(s));
         let label = labels[t].clone();
         let nearest = nearest_other(themes, t);
-        let other = nearest.map(|o| (labels[o].clone(), terms[o].as_slice()));
+        let other = nearest.map(|o| (labels[o].as_str(), topics[o].as_slice()));
         let mut quotes = Vec::new();
         for p in pick_quote_passages(passages, themes, t, cfg.max_quotes) {
             let passage = &passages.passages[p];
@@ -469,14 +473,10 @@ pub fn propose(
             theme: t,
             definition: match seed {
                 Some(s) if !s.description.trim().is_empty() => s.description.trim().to_string(),
-                _ => definition(&language, &topics),
+                _ => definition(&language, &topics[t]),
             },
-            include: include_hint(&language, &topics),
-            exclude: exclude_hint(
-                &language,
-                other.as_ref().map(|(l, k)| (l.as_str(), *k)),
-                &usage,
-            ),
+            include: include_hint(&language, &topics[t]),
+            exclude: exclude_hint(&language, other),
             label,
             keywords,
             quotes,
@@ -1125,6 +1125,11 @@ impl<'a> LabelTerm<'a> {
             words: tw.len(),
         })
     }
+
+    /// Whether the two terms share a stem (near duplicates: "envío" and "gastos de envío").
+    fn shares_stem(&self, other: &LabelTerm<'_>) -> bool {
+        self.stems.iter().any(|s| other.stems.contains(s))
+    }
 }
 
 /// What a theme is about, for its definition and hints: at most `n` terms chosen as label
@@ -1143,10 +1148,7 @@ fn topic_terms(terms: &[Term], language: &str, usage: &WordUse, n: usize) -> Vec
                 if chosen.len() == n {
                     break;
                 }
-                if !chosen
-                    .iter()
-                    .any(|c| c.stems.iter().any(|s| candidate.stems.contains(s)))
-                {
+                if !chosen.iter().any(|c| c.shares_stem(&candidate)) {
                     chosen.push(candidate);
                 }
             }
@@ -1168,7 +1170,7 @@ fn label_from_terms<'a>(terms: impl IntoIterator<Item = &'a Term>, language: &st
     {
         let words: usize = chosen.iter().map(|c| c.words).sum();
         let shared: Vec<usize> = (0..chosen.len())
-            .filter(|&i| chosen[i].stems.iter().any(|s| candidate.stems.contains(s)))
+            .filter(|&i| chosen[i].shares_stem(&candidate))
             .collect();
         match shared.as_slice() {
             [] if words + candidate.words <= 5 => chosen.push(candidate),
@@ -1231,15 +1233,16 @@ fn include_hint(language: &str, keywords: &[String]) -> String {
     }
 }
 
-fn exclude_hint(language: &str, nearest: Option<(&str, &[Term])>, usage: &WordUse) -> String {
-    let Some((label, terms)) = nearest else {
+/// `nearest`: the label and topic terms ([`topic_terms`]) of the theme nearest the code's.
+fn exclude_hint(language: &str, nearest: Option<(&str, &[String])>) -> String {
+    let Some((label, topics)) = nearest else {
         return match language {
             "en" => "Exclude: moderator questions and short agreement.".to_string(),
             "pt" => "Excluir: perguntas do moderador e concordâncias breves.".to_string(),
             _ => "Excluir: preguntas del moderador y asentimientos breves.".to_string(),
         };
     };
-    let k = listing(language, &topic_terms(terms, language, usage, 2), true);
+    let k = listing(language, &topics[..topics.len().min(2)], true);
     match language {
         "en" => format!("Exclude: passages mainly about {k} (code “{label}”)."),
         "pt" => format!("Excluir: trechos sobretudo sobre {k} (código «{label}»)."),
