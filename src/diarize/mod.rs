@@ -227,8 +227,9 @@ pub struct DiarizeConfig {
     /// 12.2 % 7/7; 0.9 10.4 % 8/7, 18.1 % 11/7, 16.9 % 8/7. Held out (long2 / long60h /
     /// long90h): 12.3 % 7/7, 23.5 % 11/7, 34.8 % 13/7 → 12.3 % 7/7, 14.0 % 7/7, 14.1 % 7/7, and
     /// the quiet participant (25 / 33 s of speech, under the 1 % floor) gets a speaker of its
-    /// own in both long60h and long90h. Only on recordings of 10 min or more
-    /// (`MERGE_MIN_RECORDING_MS`).
+    /// own in both long60h and long90h (since frames are summed over chunks in
+    /// [`pyannote::reconstruct_runs`], 13.1 % and 13.6 % with 6 of 7: she no longer has one).
+    /// Only on recordings of 10 min or more (`MERGE_MIN_RECORDING_MS`).
     pub segment_merge_above: Option<f32>,
     /// Segmentation: after the clean voices are made ([`voices::set_clean_voices`]), speakers
     /// whose clean voices are at least this alike, the smaller with under 15 s of speech

@@ -851,7 +851,12 @@ fn best_assignment(
 }
 
 /// Per global frame (step [`FRAME_STEP_SAMPLES`] from sample 0): the active global speakers,
-/// as sorted cluster indices (pyannote's `reconstruct` + `to_diarization`).
+/// as sorted cluster indices (pyannote's `reconstruct` + `to_diarization`): the frame's speaker
+/// count (averaged over the chunks covering it) goes to the speakers heard there by the most
+/// chunks. Summed over chunks, as pyannote does (`skip_average`): a local speaker the per-chunk
+/// constraint pushed onto a second-best speaker in one chunk does not outvote the speaker
+/// three other chunks hear in the same frames (the bundled sample's "Oravec 2002" went to
+/// another person that way).
 pub(crate) fn reconstruct(
     seg: &LocalSegmentation,
     embeddings: &[LocalEmbedding],
@@ -923,7 +928,6 @@ pub(crate) fn reconstruct_runs(
     let mut count_sum = vec![0f32; n_frames];
     let mut count_n = vec![0u32; n_frames];
     let mut act_sum = vec![0f32; n_frames * n_clusters];
-    let mut act_n = vec![0u32; n_frames * n_clusters];
     let mut runs_of = vec![vec![None::<&[(usize, usize)]>; LOCAL_SPEAKERS]; seg.chunk_starts.len()];
     for (e, r) in embeddings.iter().zip(runs) {
         runs_of[e.chunk][e.local] = Some(r.as_slice());
@@ -959,7 +963,6 @@ pub(crate) fn reconstruct_runs(
                 let on = (0..LOCAL_SPEAKERS)
                     .any(|k| bits & (1 << k) != 0 && global_at(chunk, k, f) == Some(c));
                 act_sum[g * n_clusters + c] += f32::from(u8::from(on));
-                act_n[g * n_clusters + c] += 1;
             }
         }
     }
@@ -970,13 +973,7 @@ pub(crate) fn reconstruct_runs(
             }
             let count = (count_sum[g] / count_n[g] as f32).round() as usize;
             let mut scored: Vec<(f32, usize)> = (0..n_clusters)
-                .filter(|&c| act_n[g * n_clusters + c] > 0)
-                .map(|c| {
-                    (
-                        act_sum[g * n_clusters + c] / act_n[g * n_clusters + c] as f32,
-                        c,
-                    )
-                })
+                .map(|c| (act_sum[g * n_clusters + c], c))
                 .filter(|&(a, _)| a > 0.0)
                 .collect();
             scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
@@ -1277,6 +1274,41 @@ mod tests {
         let frames: Vec<usize> = (0..300).collect();
         let cut = piece_frames(&frames, 16);
         assert_eq!(cut.iter().map(|p| p.len()).collect::<Vec<_>>(), [125, 175]);
+    }
+
+    #[test]
+    fn a_frame_goes_to_the_speaker_most_chunks_hear_not_one_chunk_alone() {
+        // Four chunks 2.5 s apart all cover the frame at 8.3 s. Chunks 0-2 hear local speaker 0
+        // (speaker 0) there; chunk 3 hears its local speaker 1 (speaker 1: it could not be
+        // speaker 0, whom chunk 3 hears later). One voice per frame, so the frame takes the
+        // speaker three chunks hear, as pyannote sums activations over chunks; averaging only
+        // over the chunks where a speaker was assigned gave speaker 1 a full score from one.
+        let starts = vec![0, 40_000, 80_000, 120_000];
+        let mut active = vec![vec![0b001u8; CHUNK_FRAMES]; 4];
+        active[3][..100].fill(0b010);
+        let seg = LocalSegmentation {
+            n_samples: 280_000,
+            chunk_starts: starts,
+            active,
+        };
+        let embedding = |chunk, local| LocalEmbedding {
+            chunk,
+            local,
+            alone_ms: 5000,
+            embedding: vec![1.0, 0.0],
+            pieces: Vec::new(),
+        };
+        let local = vec![
+            embedding(0, 0),
+            embedding(1, 0),
+            embedding(2, 0),
+            embedding(3, 0),
+            embedding(3, 1),
+        ];
+        let frames = reconstruct(&seg, &local, &[0, 0, 0, 0, 1], 2);
+        let frame = 120_000 / FRAME_STEP_SAMPLES + 50;
+        assert_eq!(frames[frame], vec![0]);
+        assert!(!frames.iter().any(|f| f.contains(&1)));
     }
 
     #[test]
