@@ -20,10 +20,12 @@
 //!        [--rttm-dir DIR [--clean-voices] [--recipe-embeddings]] [--refine]
 //!        [--segmentation [--chunk-step-ms 2500] [--min-chunks 1,2] [--min-alone-ms 1000,2000]
 //!        [--no-fallback] [--per-chunk] [--piece-ms 2000] [--merge-above 0.85,none]
-//!        [--voice-merge-above 0.58|none]] AUDIO...
+//!        [--voice-merge-above 0.58|none] [--voices DIR]] AUDIO...
 //!
 //! `--voice-merge-above` (one value, default the library's) merges speakers by their clean
-//! voices after clustering, as `diarize` does (`voices::merge_alike_voices`).
+//! voices after clustering, as `diarize` does (`voices::merge_alike_voices`). `--voices DIR`
+//! clusters with those enrolled profiles, as `run --voices` does (an enrolled voice's speaker
+//! is kept however little it says); naming is left to `scripts/measure-voices.py`.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -62,6 +64,7 @@ struct Args {
     rttm_dir: Option<PathBuf>,
     recipe_embeddings: bool,
     clean_voices: bool,
+    voices_dir: Option<PathBuf>,
     cache_dir: Option<PathBuf>,
     dump: bool,
     purity: bool,
@@ -97,6 +100,7 @@ fn parse_args() -> Result<Args> {
         rttm_dir: None,
         recipe_embeddings: false,
         clean_voices: false,
+        voices_dir: None,
         cache_dir: None,
         dump: false,
         purity: false,
@@ -154,6 +158,7 @@ fn parse_args() -> Result<Args> {
             "--refine" => args.refine = true,
             "--recipe-embeddings" => args.recipe_embeddings = true,
             "--clean-voices" => args.clean_voices = true,
+            "--voices" => args.voices_dir = Some(value()?.into()),
             "--thresholds" => {
                 args.thresholds = list(&value()?)?;
                 thresholds_given = true;
@@ -814,6 +819,10 @@ fn sweep_segmentation(args: &Args, embedder: &SpeakerEmbedder) -> Result<()> {
             print_purity(uri, seg, local, &reference);
         }
     }
+    let voices = match &args.voices_dir {
+        Some(dir) => qualscribe::diarize::voices::load_profiles(dir, embedder.model_sha256())?,
+        None => Vec::new(),
+    };
     let mut first = true;
     let mut grid = Vec::new();
     for &piece in &args.piece_margins {
@@ -871,6 +880,7 @@ fn sweep_segmentation(args: &Args, embedder: &SpeakerEmbedder) -> Result<()> {
                 segment_threshold: threshold,
                 min_cluster_chunks: min_chunks,
                 chunk_step_ms: args.chunk_step_ms,
+                voices: voices.clone(),
                 ..Default::default()
             };
             let mut hypothesis = Vec::new();

@@ -11,7 +11,8 @@ would pick), and only when that speaker has at least --min-enrol-s of speech out
 in the diarization. With --enrol QUALSCRIBE AUDIO_DIR, the profile is made by the real command
 instead (`QUALSCRIBE speakers enroll PERSON --from DIR/<FROM>.diarization.json --audio
 AUDIO_DIR/<FROM>.wav --speaker ID`: from the speaker's cleanest speech), and a refusal by it
-means the person is not enrolled.
+means the person is not enrolled. --profiles-dir keeps the profiles made, in DIR/<FROM>/ (e.g. to
+re-run the diarization of TO with `diarize_sweep --voices DIR/<FROM>`, as `run --voices` would).
 
 Naming mirrors `src/diarize/voices.rs::name_speakers`: a speaker may take a profile's name when
 their cosine is at least the threshold, the speaker has at least --min-speaker-s of speech, the
@@ -44,7 +45,7 @@ and `@mix-held` (mixes 4-6).
 usage: scripts/measure-voices.py DIR REF.rttm [--thresholds 0.6] [--min-enrol-s 5]
        [--min-speaker-s 0] [--profile-margin 0] [--speaker-margin 0] [--min-purity 0]
        [--assign greedy,optimal]
-       [--enrol QUALSCRIBE AUDIO_DIR] [--verbose] FROM:TO|@NAME...
+       [--enrol QUALSCRIBE AUDIO_DIR [--profiles-dir DIR]] [--verbose] FROM:TO|@NAME...
 """
 import collections
 import itertools
@@ -191,7 +192,11 @@ def main():
     opts = {'thresholds': '0.6', 'min-enrol-s': '5', 'min-speaker-s': '0',
             'profile-margin': '0', 'speaker-margin': '0', 'min-purity': '0',
             'assign': 'greedy'}
-    enrol, verbose = None, False
+    enrol, verbose, profiles_dir = None, False, None
+    if '--profiles-dir' in args:
+        i = args.index('--profiles-dir')
+        profiles_dir = args[i + 1]
+        del args[i:i + 2]
     if '--enrol' in args:
         i = args.index('--enrol')
         enrol = args[i + 1:i + 3]
@@ -214,7 +219,7 @@ def main():
                 spk[uri] = speakers(d, ref)
     made = {}  # (uri, person) -> embedding or None (refused), from the real command
     if enrol:
-        tmp = tempfile.mkdtemp()
+        tmp = profiles_dir or tempfile.mkdtemp()
         for uri in sorted({a for a, _ in pairs}):
             done = set()
             for sid, sp in spk[uri].items():

@@ -169,6 +169,96 @@ fn default_speakers_never_take_someone_elses_name() {
     assert!(n.right >= 1, "{}/{}", n.right, n.expected);
 }
 
+/// Milliseconds of `id`'s turns inside `[start, end)`, and of all its turns.
+fn speech_inside(d: &Diarization, id: &str, (start, end): (u64, u64)) -> (u64, u64) {
+    let turns = d.turns.iter().filter(|t| t.speaker == id);
+    turns.fold((0, 0), |(inside, all), t| {
+        let o = t.end_ms.min(end).saturating_sub(t.start_ms.max(start));
+        (inside + o, all + t.end_ms - t.start_ms)
+    })
+}
+
+/// The speaker whose turns hold most (60 %) of `span` and are mostly (70 %) inside it.
+fn own_speaker(d: &Diarization, span: (u64, u64)) -> Option<&qualscribe::diarize::Speaker> {
+    d.speakers.iter().find(|s| {
+        let (inside, all) = speech_inside(d, &s.id, span);
+        inside * 10 >= (span.1 - span.0) * 6 && inside * 10 >= all * 7
+    })
+}
+
+#[test]
+fn a_quiet_enrolled_voice_keeps_a_speaker_of_its_own() {
+    let _one = one_at_a_time();
+    let embedder = speaker_and_segmentation();
+    let reference = read_rttm(&corpus("ami_clips/reference.rttm")).unwrap();
+    // FEE083 enrolled from one AMI clip, as `speakers enroll` does.
+    let (trn06, samples) = clip(embedder, "trn06", &DiarizeConfig::default());
+    let id = trn06
+        .speakers
+        .iter()
+        .map(|s| s.id.clone())
+        .find(|id| person(&trn06, id, &reference).as_deref() == Some("FEE083"))
+        .expect("FEE083 has a speaker in trn06");
+    let clean = voices::clean_embedding(embedder, &samples, &trn06, &id).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    voices::enroll(dir.path(), "FEE083", &trn06, &id, clean).unwrap();
+    let profiles = voices::load_profiles(dir.path(), embedder.model_sha256()).unwrap();
+
+    // A conversation of five FLEURS readers (6.5-14.5 s of speech each) in which FEE083 says
+    // one thing: 4.8 s alone in another clip of her meeting (trn09 6.04-10.84 s; the reference
+    // hears only her there).
+    let decode = |rel: &str| {
+        qualscribe::audio::decode_file(&corpus(rel))
+            .unwrap()
+            .samples
+    };
+    let gap = vec![0.0f32; 8_000];
+    let trn09 = decode("ami_clips/trn09.wav");
+    let hers = &trn09[6_040 * 16..10_840 * 16];
+    let mut samples = Vec::new();
+    let mut her_ms = (0, 0);
+    for (n, lang) in ["es", "fr", "de", "pt", "en"].iter().enumerate() {
+        if n == 2 {
+            let start = samples.len() as u64 / 16;
+            samples.extend_from_slice(hers);
+            her_ms = (start, samples.len() as u64 / 16);
+            samples.extend_from_slice(&gap);
+        }
+        samples.extend(decode(&format!("fleurs/fleurs-{lang}-000.ogg")));
+        samples.extend_from_slice(&gap);
+    }
+    let vad = Vad::load(&models::resolve_vad(&models_dir()).unwrap()).unwrap();
+    let speech = vad.detect(&samples, &VadConfig::default()).unwrap();
+    // A speaker needs 5.5 s of speech alone here, so her 4.8 s are under the floor, as a quiet
+    // participant's 30 s are under 1 % of an hour (the default floor); every reader is above.
+    let floor = DiarizeConfig {
+        segment_min_speaker_ms: 5_500,
+        ..DiarizeConfig::default()
+    };
+
+    // Without her profile her words go to a reader.
+    let unnamed = diarize(embedder, "quiet", &samples, &speech, &floor).unwrap();
+    assert!(
+        own_speaker(&unnamed, her_ms).is_none(),
+        "{:?}",
+        unnamed.speakers
+    );
+    // With it she keeps a speaker, named, and nobody else takes her name.
+    let with_voices = DiarizeConfig {
+        voices: profiles,
+        ..floor
+    };
+    let named = diarize(embedder, "quiet", &samples, &speech, &with_voices).unwrap();
+    let her = own_speaker(&named, her_ms).unwrap_or_else(|| panic!("{:?}", named.turns));
+    assert_eq!(her.name.as_deref(), Some("FEE083"));
+    let names: Vec<_> = named
+        .speakers
+        .iter()
+        .filter_map(|s| s.name.as_ref())
+        .collect();
+    assert_eq!(names, ["FEE083"]);
+}
+
 #[test]
 fn enrolling_a_missing_speaker_or_a_bad_name_is_a_clear_error() {
     let d = Diarization::new(

@@ -77,7 +77,8 @@ pub struct SpeakerArgs {
     #[arg(long, value_name = "FILE")]
     pub names: Option<PathBuf>,
     /// Folder of enrolled voices (`qualscribe speakers enroll`): speakers whose voice matches
-    /// one get its name
+    /// one get its name, and an enrolled voice that says little still gets a speaker of its
+    /// own (with `diarize`, when the speakers are computed, e.g. `--recluster`)
     #[arg(long, value_name = "DIR")]
     pub voices: Option<PathBuf>,
     /// Speaker recipe: `segmentation` (default; pyannote segmentation-3.0 + CAM++: finds

@@ -808,6 +808,7 @@ pub fn diarize_segmented(
     if cfg.num_speakers.is_none() && cfg.segment_min_speaker_ms > 0 {
         let speech = pyannote::alone_ms_per_speaker(&active, centroids.len());
         let min_ms = min_speaker_speech_ms(cfg.segment_min_speaker_ms, speech.iter().sum());
+        let known = voices::enrolled_clusters(&centroids, &cfg.voices, cfg.voice_threshold);
         let absorbed = pyannote::absorb_small_speakers(
             local,
             &labels,
@@ -815,6 +816,7 @@ pub fn diarize_segmented(
             &speech,
             min_ms,
             cfg.min_speakers,
+            &known,
         );
         if let Some((l, c)) = absorbed {
             (labels, centroids) = (l, c);

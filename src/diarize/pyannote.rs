@@ -612,8 +612,9 @@ pub fn alone_ms_per_speaker(active: &[Vec<usize>], n_clusters: usize) -> Vec<u64
 /// someone (an overlap, a cough, one voice segmentation cut in three): its local speakers join
 /// the large speaker whose centroid is most alike, as pyannote's `AgglomerativeClustering`
 /// reassigns clusters under `min_cluster_size`. The largest small ones stay when fewer than
-/// `min_speakers` would be left (at least one always stays). Then the per-chunk constraint is
-/// applied again. `None` when every speaker is large enough.
+/// `min_speakers` would be left (at least one always stays), and so do the speakers `known`
+/// marks (an enrolled voice's own: [`super::voices::enrolled_clusters`]). Then the per-chunk
+/// constraint is applied again. `None` when every speaker is large enough.
 pub fn absorb_small_speakers(
     embeddings: &[LocalEmbedding],
     labels: &[usize],
@@ -621,13 +622,18 @@ pub fn absorb_small_speakers(
     speech_ms: &[u64],
     min_ms: u64,
     min_speakers: usize,
+    known: &[bool],
 ) -> Option<(Vec<usize>, Vec<Vec<f32>>)> {
+    let stays = |c: usize| speech_ms[c] >= min_ms || known.get(c).copied().unwrap_or(false);
     let mut by_speech: Vec<usize> = (0..centroids.len()).collect();
-    by_speech.sort_by(|&a, &b| speech_ms[b].cmp(&speech_ms[a]).then(a.cmp(&b)));
-    let large_enough = by_speech
-        .iter()
-        .filter(|&&c| speech_ms[c] >= min_ms)
-        .count();
+    // Speakers that stay first, then by speech.
+    by_speech.sort_by(|&a, &b| {
+        stays(b)
+            .cmp(&stays(a))
+            .then(speech_ms[b].cmp(&speech_ms[a]))
+            .then(a.cmp(&b))
+    });
+    let large_enough = by_speech.iter().filter(|&&c| stays(c)).count();
     let keep = large_enough.max(min_speakers).max(1).min(by_speech.len());
     if keep == by_speech.len() {
         return None;
@@ -1219,14 +1225,24 @@ mod tests {
         let alone = alone_ms_per_speaker(&active, 3);
         assert!(alone[2] < 100 && alone[0] > 4000, "{alone:?}");
         let (labels, kept) =
-            absorb_small_speakers(&embeddings, &[0, 1, 2], &centroids, &alone, 750, 1).unwrap();
+            absorb_small_speakers(&embeddings, &[0, 1, 2], &centroids, &alone, 750, 1, &[])
+                .unwrap();
         assert_eq!(labels, vec![0, 1, 1]);
         assert_eq!(kept.len(), 2);
         // min_speakers keeps it; nothing small: nothing to do.
         assert!(
-            absorb_small_speakers(&embeddings, &[0, 1, 2], &centroids, &alone, 750, 3).is_none()
+            absorb_small_speakers(&embeddings, &[0, 1, 2], &centroids, &alone, 750, 3, &[])
+                .is_none()
         );
-        assert!(absorb_small_speakers(&embeddings, &[0, 1, 2], &centroids, &alone, 0, 1).is_none());
+        assert!(
+            absorb_small_speakers(&embeddings, &[0, 1, 2], &centroids, &alone, 0, 1, &[]).is_none()
+        );
+        // An enrolled voice's speaker stays however little it says.
+        let known = [false, false, true];
+        assert!(
+            absorb_small_speakers(&embeddings, &[0, 1, 2], &centroids, &alone, 750, 1, &known)
+                .is_none()
+        );
     }
 
     #[test]

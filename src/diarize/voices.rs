@@ -760,6 +760,35 @@ pub fn name_speakers(
     named
 }
 
+/// Per cluster (`centroids`: unit CAM++ centroids of a recording's speakers), whether it is the
+/// cluster most alike some enrolled voice, at least `threshold` alike. Such a cluster is kept
+/// as a speaker however little it says: the speech floor that removes strays
+/// ([`super::pyannote::absorb_small_speakers`]) would otherwise give a quiet, enrolled
+/// participant's words to someone else, and a name cannot be given to a speaker that is gone.
+/// A stray of a voice that has a larger speaker of its own is not kept: that speaker is the
+/// more alike one.
+pub fn enrolled_clusters(
+    centroids: &[Vec<f32>],
+    profiles: &[VoiceProfile],
+    threshold: f32,
+) -> Vec<bool> {
+    let mut known = vec![false; centroids.len()];
+    for profile in profiles {
+        let best = centroids
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| c.len() == profile.embedding.len())
+            .map(|(i, c)| (i, super::cluster::dot(c, &profile.embedding)))
+            .max_by(|a, b| a.1.total_cmp(&b.1).then(b.0.cmp(&a.0)));
+        if let Some((i, sim)) = best
+            && sim >= threshold
+        {
+            known[i] = true;
+        }
+    }
+    known
+}
+
 /// Cosine of every unnamed speaker (rows) with every profile (columns); `None` where the
 /// speaker is named already, has no embedding, or the sizes differ.
 fn similarities(speakers: &[Speaker], profiles: &[VoiceProfile]) -> Vec<Vec<Option<f32>>> {
@@ -869,6 +898,28 @@ mod tests {
         assert_eq!(named.len(), 1);
         assert_eq!(speakers[1].name.as_deref(), Some("Ana"));
         assert_eq!(speakers[0].name, None);
+    }
+
+    #[test]
+    fn only_the_cluster_most_alike_an_enrolled_voice_is_marked_and_only_above_the_threshold() {
+        let centroids = vec![vec![1.0, 0.0], vec![0.8, 0.6], vec![0.0, 1.0]];
+        // Ana's own cluster is 0; cluster 1 (a stray of hers, 0.8 alike) is not marked.
+        let ana = profile("Ana", &[1.0, 0.0]);
+        assert_eq!(
+            enrolled_clusters(&centroids, std::slice::from_ref(&ana), 0.6),
+            vec![true, false, false]
+        );
+        // Two voices, each with its own cluster; a voice like nobody's marks nothing.
+        let eva = profile("Eva", &[0.0, 1.0]);
+        let nobody = profile("Sol", &[-1.0, 0.0]);
+        assert_eq!(
+            enrolled_clusters(&centroids, &[ana, eva, nobody], 0.6),
+            vec![true, false, true]
+        );
+        assert_eq!(
+            enrolled_clusters(&centroids, &[profile("Luz", &[0.5, -0.866])], 0.6),
+            vec![false; 3]
+        );
     }
 
     #[test]
