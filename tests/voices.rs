@@ -1,5 +1,6 @@
 //! Voice enrolment on real voices: AMI speakers enrolled from one clip of a meeting are named
-//! in another clip of the same meeting, and nobody else gets their name.
+//! in another clip of the same meeting, and nobody else gets their name; one who says little in
+//! another recording keeps a speaker of her own once enrolled.
 //!
 //! Which person a found speaker is comes from the reference RTTM: the reference speaker who
 //! talks most during that speaker's turns. Each enrolled profile is named after that person.
