@@ -900,6 +900,23 @@ fn themes_code_by_example_from_the_command_line() {
         report.contains("inductive themes on 40 subsets"),
         "{report}"
     );
+    // Labels of another archive (no passage of this transcript is labelled): one line that
+    // names the labels file and what to check, not a report of zeros.
+    let o = Command::new(qualscribe_bin())
+        .args(["eval", "themes", "--ref"])
+        .arg(corpus("entrevistas_apc/themes.tsv"))
+        .arg("--transcripts")
+        .arg(&transcript)
+        .env("QUALSCRIBE_MODELS", models_dir())
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    let e = stderr(&o);
+    assert!(
+        e.contains("entrevistas_apc/themes.tsv") && e.contains("0 of the transcripts'"),
+        "{e}"
+    );
+    assert!(!String::from_utf8_lossy(&o.stdout).contains("code by example"));
 }
 
 /// `--text-model e5+use`: the codebook's codes assigned with both models fused; same files,

@@ -122,6 +122,14 @@ fn themes(reference: &Path, hypothesis: &Path) -> Result<()> {
     let labels = themes::read_theme_labels(reference)?;
     let (passages, assignment) = themes::read_passages_tsv(&tsv)?;
     let a = themes::evaluate(&passages, &assignment, &labels);
+    if a.labelled_passages == 0 {
+        bail!(
+            "{}: no passage of {} overlaps a labelled turn: check that the `uri` column names the \
+             transcripts (their file stem) and the times are the recording's",
+            reference.display(),
+            tsv.display()
+        );
+    }
     println!("labelled passages   {}", a.labelled_passages);
     println!("human themes        {}", a.human_themes);
     println!("proposed themes     {}", a.proposed_themes);
@@ -180,6 +188,21 @@ fn themes_by_example(
         .map(|e| themes::embed_content(&passages, e))
         .collect::<Result<Vec<_>, _>>()?;
     let (truth, categories) = content_truth(&passages, &contents[0], &labels);
+    let mut labelled_themes: Vec<usize> = truth.iter().flatten().copied().collect();
+    labelled_themes.sort_unstable();
+    labelled_themes.dedup();
+    if labelled_themes.len() < 2 {
+        bail!(
+            "{}: {} of the transcripts' {} content passages overlap a labelled turn, with {} human \
+             theme(s); scoring needs labelled passages of at least two themes: check that the `uri` \
+             column names the transcripts (their file stem) and the times are the recording's, and \
+             make the transcripts with `run`, whose speaker turns cut the passages the labels mark",
+            reference.display(),
+            truth.iter().flatten().count(),
+            truth.len(),
+            labelled_themes.len()
+        );
+    }
     let cfg = ThemeConfig::default();
     // Several models: each alone (weight 1), fused at the score level.
     let weight = if embedders.len() > 1 {
