@@ -16,7 +16,8 @@
 //! [00:00:07] Cuando llegué a la ciudad…
 //! ```
 //!
-//! Paragraphs follow the TXT rules (one per segment, speaker name at each turn, here in bold).
+//! Paragraphs follow the TXT rules (one per segment, an unfinished sentence running on into the
+//! next, speaker name at each turn, here in bold).
 //! Untranscribed speech shows as its own paragraph `\[inaudible 00:12:03–00:12:09\]` (the
 //! brackets escaped), as in TXT.
 //! Language reads `es (detected)` when Whisper detected it and `es` when the user gave it.

@@ -2,7 +2,7 @@
 //!
 //! | format | file | what it holds |
 //! |---|---|---|
-//! | [`Format::Txt`] | `<uri>.txt` | plain text, one paragraph per segment, `[hh:mm:ss]` prefixes, `Name: ` at speaker turns |
+//! | [`Format::Txt`] | `<uri>.txt` | plain text, one paragraph per segment (a sentence left unfinished runs on into the next), `[hh:mm:ss]` prefixes, `Name: ` at speaker turns |
 //! | [`Format::Srt`] | `<uri>.srt` | SubRip subtitles, `HH:MM:SS,mmm` times, 1-based cue numbers |
 //! | [`Format::Vtt`] | `<uri>.vtt` | WebVTT subtitles, `HH:MM:SS.mmm` times, `<v Name>` voice tags |
 //! | [`Format::Json`] | `<uri>.transcript.json` | the canonical artifact, pretty JSON plus a trailing newline |
@@ -242,10 +242,10 @@ pub fn write_all(
     Ok(written)
 }
 
-/// One segment as the text formats show it.
+/// A paragraph of the text formats: one or more consecutive segments of one speaker.
 struct Paragraph<'a> {
     start_ms: u64,
-    /// The segment's speaker, if known.
+    /// The segments' speaker, if known.
     speaker: Option<&'a str>,
     /// The speaker's name when this paragraph opens a turn.
     turn_speaker: Option<&'a str>,
@@ -253,26 +253,25 @@ struct Paragraph<'a> {
     text: String,
 }
 
-/// The non-empty segments as paragraphs, marking where each speaker turn starts.
-fn paragraphs(t: &Transcript) -> Vec<Paragraph<'_>> {
-    let mut out = Vec::with_capacity(t.segments.len());
-    let mut previous_speaker: Option<&str> = None;
-    for seg in &t.segments {
-        let text = seg.text.split_whitespace().collect::<Vec<_>>().join(" ");
-        if text.is_empty() {
-            continue;
-        }
-        let speaker = seg.speaker.as_deref();
-        let turn_speaker = speaker.filter(|_| speaker != previous_speaker);
-        previous_speaker = speaker;
-        out.push(Paragraph {
-            start_ms: seg.start_ms,
-            speaker,
-            turn_speaker,
-            text,
-        });
+/// The longest a paragraph may run on from its first segment. Why: a transcript Whisper left
+/// without punctuation would otherwise be one paragraph per turn, with a single time for
+/// minutes of speech; a reader needs a time to find a passage in the recording.
+const PARAGRAPH_MAX_MS: u64 = 60_000;
+
+impl Paragraph<'_> {
+    /// Whether a segment of `speaker` starting at `start_ms` goes on this paragraph. Whisper
+    /// ends segments where its 30 s window or a breath falls, often mid-sentence ("…para que
+    /// sean más analíticos" / "y críticos a través de…"): a paragraph that stops mid-sentence
+    /// takes the next segment of the same speaker.
+    fn runs_on_into(&self, speaker: Option<&str>, start_ms: u64) -> bool {
+        speaker == self.speaker
+            && start_ms.saturating_sub(self.start_ms) < PARAGRAPH_MAX_MS
+            && !self
+                .text
+                .rsplit(' ')
+                .next()
+                .is_some_and(crate::passages::ends_sentence)
     }
-    out
 }
 
 /// What the text formats (TXT, MD) show, in time order: paragraphs of text and marks where
@@ -282,22 +281,48 @@ enum Block<'a> {
     Inaudible(UntranscribedSpan),
 }
 
-/// The paragraphs with the transcript's untranscribed spans put between them in time order. A
-/// paragraph after a mark names its speaker again: who spoke in the gap is not known.
+/// The non-empty segments as paragraphs (a sentence a segment leaves unfinished goes on into
+/// the next segment of its speaker, [`Paragraph::runs_on_into`]), marking where each speaker
+/// turn starts, with the transcript's untranscribed spans between them in time order. A
+/// paragraph never runs on past a mark, and the one after a mark names its speaker again: who
+/// spoke in the gap is not known.
 fn blocks(t: &Transcript) -> Vec<Block<'_>> {
     let mut spans = t.untranscribed.iter().copied().peekable();
     let mut out = Vec::with_capacity(t.segments.len() + t.untranscribed.len());
-    for mut p in paragraphs(t) {
-        let mut after_mark = false;
-        while let Some(span) = spans.next_if(|s| s.start_ms <= p.start_ms) {
-            out.push(Block::Inaudible(span));
-            after_mark = true;
+    let mut open: Option<Paragraph<'_>> = None;
+    let mut previous_speaker: Option<&str> = None;
+    for seg in &t.segments {
+        let text = seg.text.split_whitespace().collect::<Vec<_>>().join(" ");
+        if text.is_empty() {
+            continue;
         }
-        if after_mark {
-            p.turn_speaker = p.speaker;
+        let speaker = seg.speaker.as_deref();
+        let mut turn_speaker = speaker.filter(|_| speaker != previous_speaker);
+        previous_speaker = speaker;
+        if spans.peek().is_some_and(|s| s.start_ms <= seg.start_ms) {
+            out.extend(open.take().map(Block::Said));
+            while let Some(span) = spans.next_if(|s| s.start_ms <= seg.start_ms) {
+                out.push(Block::Inaudible(span));
+            }
+            turn_speaker = speaker;
         }
-        out.push(Block::Said(p));
+        match open.as_mut() {
+            Some(p) if p.runs_on_into(speaker, seg.start_ms) => {
+                p.text.push(' ');
+                p.text.push_str(&text);
+            }
+            _ => {
+                out.extend(open.take().map(Block::Said));
+                open = Some(Paragraph {
+                    start_ms: seg.start_ms,
+                    speaker,
+                    turn_speaker,
+                    text,
+                });
+            }
+        }
     }
+    out.extend(open.map(Block::Said));
     out.extend(spans.map(Block::Inaudible));
     out
 }

@@ -118,6 +118,67 @@ fn interview_with_gaps() -> Transcript {
     t
 }
 
+/// Whisper's segments cut one of Ana's sentences in two, and Luis speaks for over a minute
+/// without punctuation.
+fn interview_with_unfinished_segments() -> Transcript {
+    let mut t = interview();
+    t.segments = vec![
+        segment(
+            0,
+            0,
+            4_000,
+            "Cuando llegué a la ciudad no conocía",
+            Some("Ana"),
+        ),
+        segment(
+            1,
+            4_000,
+            8_000,
+            "a nadie, así que busqué trabajo.",
+            Some("Ana"),
+        ),
+        segment(2, 8_500, 10_000, "Fue duro", Some("Ana")),
+        segment(3, 11_000, 40_000, "y luego vino mi hermano", Some("Luis")),
+        segment(
+            4,
+            40_000,
+            70_000,
+            "que trabajaba en el puerto",
+            Some("Luis"),
+        ),
+        segment(5, 71_000, 80_000, "todos los días", Some("Luis")),
+    ];
+    t
+}
+
+#[test]
+fn txt_runs_an_unfinished_sentence_on_into_the_next_segment() {
+    let expected = "\
+Ana: [00:00:00] Cuando llegué a la ciudad no conocía a nadie, así que busqué trabajo.
+
+[00:00:08] Fue duro
+
+Luis: [00:00:11] y luego vino mi hermano que trabajaba en el puerto
+
+[00:01:11] todos los días
+";
+    assert_eq!(
+        render(&interview_with_unfinished_segments(), Format::Txt),
+        expected
+    );
+    // A mark between two segments ends the paragraph, and the next one names its speaker.
+    let mut t = interview_with_unfinished_segments();
+    t.untranscribed = vec![UntranscribedSpan {
+        start_ms: 3_500,
+        end_ms: 3_900,
+        reason: UntranscribedReason::DroppedByGuard,
+    }];
+    assert!(render(&t, Format::Txt).starts_with(
+        "Ana: [00:00:00] Cuando llegué a la ciudad no conocía\n\n[inaudible 00:00:03–00:00:04]\n\n\
+         Ana: [00:00:04] a nadie, así que busqué trabajo.\n"
+    ));
+}
+
 #[test]
 fn txt_marks_untranscribed_speech_in_time_order() {
     let expected = "\

@@ -1,8 +1,10 @@
 //! Plain-text (`.txt`) writer: the transcript to read or paste into an analysis tool.
 //!
 //! Output: one paragraph per segment, paragraphs separated by a blank line, each starting with
-//! its start time as `[hh:mm:ss]` (seconds truncated). When segments carry speakers, the first
-//! segment of each turn (a run of consecutive segments by one speaker) starts with `Name: `:
+//! its start time as `[hh:mm:ss]` (seconds truncated); a segment whose text stops mid-sentence
+//! runs on into the next segment of its speaker (Whisper cuts where its window ends, not where a
+//! sentence does), for at most a minute. When segments carry speakers, the first paragraph of
+//! each turn (a run of consecutive segments by one speaker) starts with `Name: `:
 //!
 //! ```text
 //! [00:00:00] Buenos días, ¿empezamos?
