@@ -27,10 +27,17 @@ prompts are disjoint (each voice's prompts alternate between them).
 
     usage: scripts/make-long-voice-mix.py [OUT_DIR]   (default ~/.cache/qualscribe/voice-mix-long)
            scripts/make-long-voice-mix.py [OUT_DIR] --minutes 60,90 [--quiet-s 30]
+           scripts/make-long-voice-mix.py [OUT_DIR] --interviews
 
 Writes OUT_DIR/longN.wav (16 kHz mono 16-bit), OUT_DIR/longN.rttm, OUT_DIR/long.json. The
 packages are fetched with `apt-get download` into OUT_DIR/debs (or reused from the short mixes'
 cache). Deterministic (fixed seed). Nothing here goes into the repository.
+
+`--interviews` builds one-to-one interviews instead (two voices taking turns, with the same turn
+lengths, backchannel, overlaps and pauses as above): int20t (June interviews Allison, 20 min) and int40t (Carlo, Menardi, 40
+min) from long1's half of the prompts, for tuning; int30h (July, Irina, 30 min) and int45h
+(Armelle, June, 45 min) from long2's half, held out; written with OUT_DIR/interviews.json.
+Prompts are reused when a voice's half runs out, as with `--minutes`.
 
 `--minutes` builds, instead of long1/long2, a pair per length M: longMt (tuning; moderator June,
 prompts of long1's half) and longMh (held out; moderator Carlo, long2's half), written with
@@ -69,6 +76,10 @@ VOICES = {
 RECORDINGS = [("long1", "june", 900), ("long2", "carlo", 1140)]
 # `--minutes`: per half, (name suffix, moderator, quiet participant).
 LONG_HALVES = [("t", "june", "allison"), ("h", "carlo", "irina")]
+# `--interviews`: one-to-one interviews, (name, interviewer, interviewee, seconds); the "t" pair
+# takes long1's half of the prompts (tuning), the "h" pair long2's (held out).
+INTERVIEWS = [("int20t", "june", "allison", 1200), ("int40t", "carlo", "menardi", 2400),
+              ("int30h", "july", "irina", 1800), ("int45h", "armelle", "june", 2700)]
 # The quiet participant's turns (seconds): short contributions, as a shy participant's are.
 QUIET_TURN_S = (2.0, 6.0)
 
@@ -243,8 +254,9 @@ def overlap_seconds(turns):
 
 
 def parse_args(argv):
-    """(out dir, minutes or None, quiet participant's seconds)."""
+    """(out dir, minutes or None, quiet participant's seconds, interviews?)."""
     out, minutes, quiet_s = os.path.expanduser("~/.cache/qualscribe/voice-mix-long"), None, 30.0
+    interviews = False
     args = list(argv)
     while args:
         a = args.pop(0)
@@ -252,16 +264,22 @@ def parse_args(argv):
             minutes = [float(m) for m in args.pop(0).split(",")]
         elif a == "--quiet-s":
             quiet_s = float(args.pop(0))
+        elif a == "--interviews":
+            interviews = True
         else:
             out = a
-    return out, minutes, quiet_s
+    return out, minutes, quiet_s, interviews
 
 
-def recording_plan(minutes, quiet_s):
-    """(name, moderator, seconds, half, quiet) of each recording to build."""
+def recording_plan(minutes, quiet_s, interviews=False):
+    """(name, moderator, seconds, half, quiet, voices or None for all) of each recording."""
+    if interviews:
+        return [(name, a, seconds, 0 if name.endswith("t") else 1, None, [a, b])
+                for name, a, b, seconds in INTERVIEWS]
     if minutes is None:
-        return [(name, moderator, seconds, k, None) for k, (name, moderator, seconds) in enumerate(RECORDINGS)]
-    return [(f"long{m:g}{suffix}", moderator, int(m * 60), k, (quiet, quiet_s))
+        return [(name, moderator, seconds, k, None, None)
+                for k, (name, moderator, seconds) in enumerate(RECORDINGS)]
+    return [(f"long{m:g}{suffix}", moderator, int(m * 60), k, (quiet, quiet_s), None)
             for m in minutes for k, (suffix, moderator, quiet) in enumerate(LONG_HALVES)]
 
 
@@ -275,7 +293,7 @@ def write_recording(out, name, track, turns):
 
 
 def main():
-    out, minutes, quiet_s = parse_args(sys.argv[1:])
+    out, minutes, quiet_s, interviews = parse_args(sys.argv[1:])
     os.makedirs(out, exist_ok=True)
     root = fetch(out)
     read_gsm = gsm_reader()
@@ -288,19 +306,20 @@ def main():
         for k in range(len(RECORDINGS)):
             halves[(voice, k)] = (long[k::len(RECORDINGS)], short[k::len(RECORDINGS)])
     manifests = {}
-    for name, moderator, seconds, k, quiet in recording_plan(minutes, quiet_s):
-        voices = list(VOICES)
+    for name, moderator, seconds, k, quiet, pair in recording_plan(minutes, quiet_s, interviews):
+        voices = pair or list(VOICES)
         prompts = {v: list(halves[(v, k)][0]) for v in voices}
         shorts = {v: list(halves[(v, k)][1]) for v in voices}
         refill = None
-        if quiet:  # its own generator, so long1/long2 stay as they were
+        if quiet or pair:  # its own generator, so long1/long2 stay as they were
             rng = np.random.default_rng([SEED, seconds, k])
             refill = {v: halves[(v, k)] for v in voices}
         track, turns, snr = build(voices, moderator, seconds, prompts, shorts, rng, quiet, refill)
         write_recording(out, name, track, turns)
         overlap, speech = overlap_seconds(turns)
         per_voice = {v: round(sum(b - a for w, a, b in turns if w == v), 1) for v in voices}
-        manifest = manifests.setdefault("long" if quiet is None else name.rstrip("th"), [])
+        stem = "interviews" if pair else "long" if quiet is None else name.rstrip("th")
+        manifest = manifests.setdefault(stem, [])
         manifest.append({"name": name, "voices": voices, "moderator": moderator,
                          "seconds": round(len(track) / SR, 1), "speech_s": round(speech, 1),
                          "overlap_s": round(overlap, 1), "turns": len(turns),
