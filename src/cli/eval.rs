@@ -124,8 +124,7 @@ fn themes(reference: &Path, hypothesis: &Path) -> Result<()> {
     let a = themes::evaluate(&passages, &assignment, &labels);
     if a.labelled_passages == 0 {
         bail!(
-            "{}: no passage of {} overlaps a labelled turn: check that the `uri` column names the \
-             transcripts (their file stem) and the times are the recording's",
+            "{}: no passage of {} overlaps a labelled turn: {LABELS_MATCH_HINT}",
             reference.display(),
             tsv.display()
         );
@@ -155,6 +154,10 @@ fn example_method_named(name: &str) -> Result<qualscribe::themes::by_example::Ex
         ),
     }
 }
+
+/// What to check when human labels match no passage (both `eval themes` forms say it).
+const LABELS_MATCH_HINT: &str = "check that the `uri` column names the transcripts (their file \
+     stem) and the times are the recording's";
 
 /// Coding by example and inductive themes on bootstrap subsets, from saved transcripts.
 fn themes_by_example(
@@ -188,17 +191,17 @@ fn themes_by_example(
         .map(|e| themes::embed_content(&passages, e))
         .collect::<Result<Vec<_>, _>>()?;
     let (truth, categories) = content_truth(&passages, &contents[0], &labels);
+    let labelled = truth.iter().flatten().count();
     let mut labelled_themes: Vec<usize> = truth.iter().flatten().copied().collect();
     labelled_themes.sort_unstable();
     labelled_themes.dedup();
     if labelled_themes.len() < 2 {
         bail!(
-            "{}: {} of the transcripts' {} content passages overlap a labelled turn, with {} human \
-             theme(s); scoring needs labelled passages of at least two themes: check that the `uri` \
-             column names the transcripts (their file stem) and the times are the recording's, and \
-             make the transcripts with `run`, whose speaker turns cut the passages the labels mark",
+            "{}: {labelled} of the transcripts' {} content passages overlap a labelled turn, with \
+             {} human theme(s); scoring needs labelled passages of at least two themes: \
+             {LABELS_MATCH_HINT}, and make the transcripts with `run`, whose speaker turns cut the \
+             passages the labels mark",
             reference.display(),
-            truth.iter().flatten().count(),
             truth.len(),
             labelled_themes.len()
         );
@@ -242,7 +245,7 @@ fn themes_by_example(
     println!(
         "code by example ({}, {} labelled of {} content passages, {} human themes; threshold {:.2})",
         method.name(),
-        truth.iter().flatten().count(),
+        labelled,
         truth.len(),
         categories.len(),
         threshold
