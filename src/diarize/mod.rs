@@ -980,10 +980,10 @@ const ADAPT_MIN_WINDOWS: usize = 5;
 /// Why a length: the fragmentation it undoes grows with length, while on short recordings two
 /// real voices can be that alike: mix3 (`scripts/make-voice-mix.py`, 2 min, tuning) lost one
 /// of its 5 voices when merged by centroid at 0.85 (mixes 1-6 8.1 % 5/6 → 12.2 % 4/6) and at
-/// 0.75. Merged by voice at 0.65, the short tuning sets (AMI tuning half, mixes 1-3, many8t/10t/12t,
-/// interviews exp1/3/5/7) do not change, but held out it joins the two (synthetic) voices of
-/// interview exp6 and an AMI person of trn09, although it also takes the many-speaker mixes
-/// many8h/10h/12h from 11/8 11/10 14/12 to 8/8 10/10 13/12: the length stays.
+/// 0.75. Merged by voice at 0.65, the short tuning sets (AMI tuning half, mixes 1-3,
+/// many8t/10t/12t, interviews exp1/3/5/7) do not change, but held out it joins the two
+/// (synthetic) voices of interview exp6 and an AMI person of trn09, although it also takes the
+/// many-speaker mixes many8h/10h/12h from 11/8 11/10 14/12 to 8/8 10/10 13/12: the length stays.
 const MERGE_MIN_RECORDING_MS: u64 = 10 * 60 * 1000;
 
 /// Least share of a recording's speech (1 / this) a speaker of its own must have, on top of

@@ -16,9 +16,10 @@
 //! ```
 //!
 //! A turn is a run of consecutive segments by one speaker; without speakers the paragraphs are
-//! the TXT export's (one per segment, an unfinished sentence running on into the next). Speech that was heard but not transcribed is marked
-//! in place, in italics, as `[inaudible hh:mm:ss–hh:mm:ss]`. `Date` is the recording file's modification date
-//! when the file can still be read, and is left out otherwise. The package's own dates are
+//! the TXT export's (one per segment, an unfinished sentence running on into the next). Speech
+//! that was heard but not transcribed is marked in place, in italics, as
+//! `[inaudible hh:mm:ss–hh:mm:ss]`. `Date` is the recording file's modification date when the
+//! file can still be read, and is left out otherwise. The package's own dates are
 //! fixed, so the same transcript gives the same bytes.
 
 use std::path::Path;
